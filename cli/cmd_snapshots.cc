@@ -1,0 +1,56 @@
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "cli/common.h"
+#include "engine/base/bytes.h"
+#include "engine/base/clock.h"
+#include "engine/ops/snapshots.h"
+
+namespace rw::cli {
+
+namespace {
+
+int RunSnapshots(Context* ctx) {
+  auto repo = OpenRepo(*ctx);
+  if (!repo) return kExitError;
+  auto all = LoadSnapshots(repo.get());
+  if (!all.ok()) return Fail("snapshots", all.status());
+  if (ctx->json) {
+    nlohmann::json arr = nlohmann::json::array();
+    for (const SnapshotRef& r : *all) {
+      const Snapshot& s = r.snapshot;
+      arr.push_back({{"id", r.id}, {"short_id", r.id.substr(0, 12)}, {"time", FormatRfc3339Ns(s.time_ns)},
+                     {"hostname", s.hostname}, {"source", s.source}, {"tags", s.tags},
+                     {"incomplete", s.incomplete}, {"files", s.stats.files},
+                     {"bytes_total", s.stats.bytes_total}, {"bytes_added", s.stats.bytes_added},
+                     {"parent", s.parent ? nlohmann::json(*s.parent) : nlohmann::json()},
+                     {"tree", s.tree ? nlohmann::json(s.tree->Hex()) : nlohmann::json()}});
+    }
+    std::printf("%s\n", arr.dump().c_str());
+    return kExitOk;
+  }
+  std::printf("%-12s  %-19s  %-16s  %10s  %-20s  %s\n", "ID", "TIME (UTC)", "HOST", "SIZE", "TAGS", "SOURCE");
+  for (const SnapshotRef& r : *all) {
+    const Snapshot& s = r.snapshot;
+    std::string tags;
+    for (const auto& t : s.tags) tags += (tags.empty() ? "" : ",") + t;
+    std::string time = FormatRfc3339Ns(s.time_ns).substr(0, 19);
+    time[10] = ' ';
+    std::printf("%-12s  %-19s  %-16s  %10s  %-20s  %s%s\n", r.id.substr(0, 12).c_str(), time.c_str(),
+                s.hostname.c_str(), HumanBytes(s.stats.bytes_total).c_str(), tags.c_str(),
+                s.source.c_str(), s.incomplete ? "  (incomplete)" : "");
+  }
+  std::printf("%zu snapshot%s\n", all->size(), all->size() == 1 ? "" : "s");
+  return kExitOk;
+}
+
+}  // namespace
+
+void RegisterSnapshots(CLI::App& app, Context* ctx) {
+  CLI::App* sub = app.add_subcommand("snapshots", "list the snapshots, oldest first");
+  AddRepoOption(sub, ctx);
+  sub->add_flag("--json", ctx->json, "print a JSON array");
+  sub->callback([ctx] { ctx->run = [ctx] { return RunSnapshots(ctx); }; });
+}
+
+}  // namespace rw::cli

@@ -1,0 +1,79 @@
+#include "cli/common.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+
+namespace rw::cli {
+
+void AddRepoOption(CLI::App* sub, Context* ctx) {
+  sub->add_option("-r,--repo", ctx->repo, "repository directory (or set REWIND_REPO)")
+      ->envname("REWIND_REPO");
+}
+
+int Fail(const std::string& what, const Status& status) {
+  std::fprintf(stderr, "rewind: %s: %s\n", what.c_str(), status.message().c_str());
+  return kExitError;
+}
+
+std::unique_ptr<Repository> OpenRepo(const Context& ctx) {
+  if (ctx.repo.empty()) {
+    std::fprintf(stderr, "rewind: no repository given: use --repo DIR or set REWIND_REPO\n");
+    return nullptr;
+  }
+  auto repo = Repository::Open(ctx.repo);
+  if (!repo.ok()) {
+    Fail("cannot open repository " + ctx.repo, repo.status());
+    return nullptr;
+  }
+  return std::move(repo).value();
+}
+
+ProgressLine::ProgressLine(std::function<std::string()> line) : line_(std::move(line)) {
+  if (!::isatty(STDERR_FILENO)) return;
+  active_ = true;
+  thread_ = std::thread([this] {
+    int ticks = 0;
+    while (!stop_.load()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (++ticks % 5 != 0) continue;
+      std::string text = line_();
+      std::fprintf(stderr, "\r\033[K%s", text.c_str());
+      std::fflush(stderr);
+    }
+  });
+}
+
+ProgressLine::~ProgressLine() {
+  if (!active_) return;
+  stop_ = true;
+  thread_.join();
+  std::fprintf(stderr, "\r\033[K");
+  std::fflush(stderr);
+}
+
+std::string PrintablePath(const std::string& path) {
+  bool plain = true;
+  for (unsigned char c : path) {
+    if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') plain = false;
+  }
+  if (plain) return path;
+  std::string out = "\"";
+  for (unsigned char c : path) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace rw::cli

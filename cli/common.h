@@ -1,0 +1,63 @@
+// What every command shares: exit statuses, the repository option, error printing, progress.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "engine/base/status.h"
+#include "engine/repo/repository.h"
+
+namespace rw::cli {
+
+// Exit statuses (README "Exit status").
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitDamage = 1;      // verify found damage
+inline constexpr int kExitError = 2;       // could not run: bad arguments, missing source, …
+inline constexpr int kExitIncomplete = 3;  // backup saved, but some entries could not be read
+
+// Each command registers its subcommand and sets `run` when it is chosen.
+struct Context {
+  std::string repo;  // --repo or REWIND_REPO
+  bool json = false;
+  std::function<int()> run;
+};
+
+// Adds --repo (with REWIND_REPO) to a subcommand.
+void AddRepoOption(CLI::App* sub, Context* ctx);
+
+// Prints "rewind: <what>: <status message>" on stderr and returns kExitError.
+int Fail(const std::string& what, const Status& status);
+
+// Opens the repository of ctx (error printed when it fails).
+std::unique_ptr<Repository> OpenRepo(const Context& ctx);
+
+// Prints a progress line on stderr every half second while alive, if stderr is a terminal.
+// `line` is called from the progress thread and must be thread-safe.
+class ProgressLine {
+ public:
+  explicit ProgressLine(std::function<std::string()> line);
+  ~ProgressLine();  // clears the line
+
+ private:
+  std::function<std::string()> line_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  bool active_ = false;
+};
+
+// Quotes a path for a message when it holds bytes a terminal would misprint.
+std::string PrintablePath(const std::string& path);
+
+void RegisterInit(CLI::App& app, Context* ctx);
+void RegisterBackup(CLI::App& app, Context* ctx);
+void RegisterSnapshots(CLI::App& app, Context* ctx);
+void RegisterLs(CLI::App& app, Context* ctx);
+void RegisterRestore(CLI::App& app, Context* ctx);
+void RegisterUnlock(CLI::App& app, Context* ctx);
+
+}  // namespace rw::cli

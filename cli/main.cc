@@ -1,0 +1,43 @@
+// rewind: backup and rollback for IceWarp servers. One file per command (cmd_*.cc).
+#include <sys/resource.h>
+
+#include <cstdio>
+
+#include "cli/common.h"
+
+int main(int argc, char** argv) {
+  // Restore keeps a descriptor per directory level and per file in flight.
+  struct rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  CLI::App app{"rewind " REWIND_VERSION
+               " — backup and rollback for IceWarp mail servers (files and MySQL/MariaDB)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "rewind " REWIND_VERSION);
+  app.footer(
+      "Exit status: 0 success; 1 verify found damage; 2 could not run (bad arguments, missing "
+      "source, not a repository, locked, I/O error); 3 backup saved but incomplete (some files "
+      "could not be read).");
+  rw::cli::Context ctx;
+  rw::cli::RegisterInit(app, &ctx);
+  rw::cli::RegisterBackup(app, &ctx);
+  rw::cli::RegisterSnapshots(app, &ctx);
+  rw::cli::RegisterLs(app, &ctx);
+  rw::cli::RegisterRestore(app, &ctx);
+  rw::cli::RegisterUnlock(app, &ctx);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : rw::cli::kExitError;
+  }
+  if (!ctx.run) return rw::cli::kExitError;
+  try {
+    return ctx.run();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "rewind: internal error: %s\n", e.what());
+    return rw::cli::kExitError;
+  }
+}

@@ -1,0 +1,42 @@
+// Content-defined chunking: FastCDC (Xia et al., 2016) with a 64-bit gear hash and normalized
+// chunking (level 2). Boundaries are part of the repository format: the gear table comes from
+// SplitMix64 seeded with format::kGearSeed, and tests/golden pins chunk sizes on seeded data.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+#include "engine/format/format_constants.h"
+
+namespace rewind {
+
+struct ChunkerParams {
+  size_t min_size = format::kChunkMin;
+  size_t avg_size = format::kChunkAvg;  // REQUIRES: a power of two
+  size_t max_size = format::kChunkMax;
+};
+
+// Stateless and thread-safe after construction.
+class Chunker {
+ public:
+  explicit Chunker(ChunkerParams params = {});
+
+  // `data` holds `n` bytes starting at the beginning of the next chunk. Returns the length of
+  // that chunk, or 0 when the boundary is not yet decided: no cut point in `data`, `n` is less
+  // than max_size and `eof` is false — call again with more bytes.
+  // With eof, returns min(n, cut) and n when n <= min_size. Never returns more than max_size.
+  size_t FindBoundary(const uint8_t* data, size_t n, bool eof) const;
+
+  const ChunkerParams& params() const { return params_; }
+
+  // The gear table (exposed for the golden test).
+  static const std::array<uint64_t, 256>& GearTable();
+
+ private:
+  ChunkerParams params_;
+  uint64_t mask_small_;  // more bits: used before avg_size (harder to cut)
+  uint64_t mask_large_;  // fewer bits: used after avg_size (easier to cut)
+};
+
+}  // namespace rewind

@@ -1,0 +1,157 @@
+// Restore into an archive with libarchive: tar (POSIX pax), tar.zst, zip.
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <memory>
+
+#include "engine/ops/include_filter.h"
+#include "engine/ops/restore.h"
+#include "engine/ops/snapshots.h"
+
+namespace rw {
+
+bool ParseArchiveFormat(const std::string& name, ArchiveFormat* out) {
+  if (name == "tar") *out = ArchiveFormat::kTar;
+  else if (name == "tar.zst" || name == "tzst") *out = ArchiveFormat::kTarZstd;
+  else if (name == "zip") *out = ArchiveFormat::kZip;
+  else return false;
+  return true;
+}
+
+namespace {
+
+struct ArchiveDeleter {
+  void operator()(archive* a) const { archive_write_free(a); }
+};
+struct EntryDeleter {
+  void operator()(archive_entry* e) const { archive_entry_free(e); }
+};
+
+Status ArchiveError(archive* a, const std::string& what) {
+  const char* msg = archive_error_string(a);
+  return Status::IOError(what + ": " + (msg ? msg : "libarchive error"));
+}
+
+mode_t FileType(EntryType t) {
+  switch (t) {
+    case EntryType::kDir:
+    case EntryType::kExcludedDir: return AE_IFDIR;
+    case EntryType::kSymlink: return AE_IFLNK;
+    case EntryType::kFifo: return AE_IFIFO;
+    case EntryType::kCharDevice: return AE_IFCHR;
+    case EntryType::kBlockDevice: return AE_IFBLK;
+    default: return AE_IFREG;
+  }
+}
+
+class ArchiveWriter {
+ public:
+  ArchiveWriter(Repository* repo, archive* a, const IncludeFilter& filter, RestoreStats* stats)
+      : repo_(repo), a_(a), filter_(filter), stats_(stats) {}
+
+  Status WriteTree(const BlobId& tree_id, const std::string& prefix, bool selected) {
+    RW_ASSIGN_OR_RETURN(Tree tree, LoadTree(*repo_, tree_id));
+    for (const TreeEntry& e : tree.entries) {
+      std::string path = prefix.empty() ? e.name : prefix + "/" + e.name;
+      bool is_dir = e.type == EntryType::kDir || e.type == EntryType::kExcludedDir;
+      bool sel = filter_.Selected(path, is_dir, selected);
+      if (sel) RW_RETURN_IF_ERROR(WriteEntry(path, e));
+      if (e.type == EntryType::kDir) RW_RETURN_IF_ERROR(WriteTree(*e.subtree, path, sel));
+    }
+    return Status::OK();
+  }
+
+ private:
+  Status WriteEntry(const std::string& path, const TreeEntry& e) {
+    std::unique_ptr<archive_entry, EntryDeleter> entry(archive_entry_new());
+    archive_entry* ae = entry.get();
+    archive_entry_copy_pathname(ae, path.c_str());
+    archive_entry_set_uid(ae, e.uid);
+    archive_entry_set_gid(ae, e.gid);
+    if (!e.user.empty()) archive_entry_copy_uname(ae, e.user.c_str());
+    if (!e.group.empty()) archive_entry_copy_gname(ae, e.group.c_str());
+    archive_entry_set_mtime(ae, e.mtime_ns / 1000000000, e.mtime_ns % 1000000000);
+    for (const Xattr& x : e.xattrs) {
+      archive_entry_xattr_add_entry(ae, x.name.c_str(), x.value.data(), x.value.size());
+    }
+    if (e.type == EntryType::kHardlink) {
+      archive_entry_set_filetype(ae, AE_IFREG);
+      archive_entry_set_perm(ae, e.mode);
+      archive_entry_copy_hardlink(ae, e.link_target.c_str());
+      archive_entry_set_size(ae, 0);
+    } else {
+      archive_entry_set_filetype(ae, FileType(e.type));
+      archive_entry_set_perm(ae, e.mode);
+      if (e.type == EntryType::kSymlink) archive_entry_copy_symlink(ae, e.link_target.c_str());
+      if (e.type == EntryType::kCharDevice || e.type == EntryType::kBlockDevice) {
+        archive_entry_set_rdev(ae, static_cast<dev_t>(e.rdev));
+      }
+      archive_entry_set_size(ae, e.type == EntryType::kFile ? static_cast<la_int64_t>(e.size) : 0);
+    }
+    if (archive_write_header(a_, ae) < ARCHIVE_OK) return ArchiveError(a_, "archive entry " + path);
+    if (e.type == EntryType::kFile) {
+      for (const BlobId& id : e.content) {
+        auto blob = repo_->LoadBlob(id, BlobType::kData);
+        if (!blob.ok()) return blob.status().WithContext(path);
+        if (archive_write_data(a_, blob->data(), blob->size()) < 0) {
+          return ArchiveError(a_, "archive data of " + path);
+        }
+      }
+      stats_->files += 1;
+      stats_->bytes += e.size;
+    } else if (e.type == EntryType::kDir || e.type == EntryType::kExcludedDir) {
+      stats_->dirs += 1;
+    } else if (e.type == EntryType::kSymlink) {
+      stats_->symlinks += 1;
+    } else if (e.type == EntryType::kHardlink) {
+      stats_->files += 1;
+    } else {
+      stats_->others += 1;
+    }
+    return Status::OK();
+  }
+
+  Repository* repo_;
+  archive* a_;
+  const IncludeFilter& filter_;
+  RestoreStats* stats_;
+};
+
+}  // namespace
+
+Status RestoreToArchive(Repository* repo, const Snapshot& snapshot, const std::string& path,
+                        ArchiveFormat format, const std::vector<std::string>& includes,
+                        RestoreObserver* observer, RestoreStats* stats) {
+  if (!snapshot.tree) return Status::InvalidArgument("the snapshot holds no files");
+  RW_ASSIGN_OR_RETURN(IncludeFilter filter, IncludeFilter::Make(includes));
+  RW_ASSIGN_OR_RETURN(auto lock, repo->Lock(false, "restore --archive"));
+  std::unique_ptr<archive, ArchiveDeleter> a(archive_write_new());
+  int rc = ARCHIVE_OK;
+  switch (format) {
+    case ArchiveFormat::kTar: rc = archive_write_set_format_pax(a.get()); break;
+    case ArchiveFormat::kTarZstd:
+      rc = archive_write_set_format_pax(a.get());
+      if (rc == ARCHIVE_OK) rc = archive_write_add_filter_zstd(a.get());
+      break;
+    case ArchiveFormat::kZip: rc = archive_write_set_format_zip(a.get()); break;
+  }
+  if (rc != ARCHIVE_OK) return ArchiveError(a.get(), "archive format");
+  const bool to_stdout = path == "-";
+  std::string tmp = to_stdout ? "" : path + ".rewind-partial";
+  rc = to_stdout ? archive_write_open_fd(a.get(), STDOUT_FILENO)
+                 : archive_write_open_filename(a.get(), tmp.c_str());
+  if (rc != ARCHIVE_OK) return ArchiveError(a.get(), "open archive " + (to_stdout ? "(stdout)" : path));
+  ArchiveWriter writer(repo, a.get(), filter, stats);
+  Status s = writer.WriteTree(*snapshot.tree, "", filter.all());
+  if (archive_write_close(a.get()) != ARCHIVE_OK && s.ok()) s = ArchiveError(a.get(), "close archive");
+  if (!to_stdout) {
+    if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) s = ErrnoStatus("rename to " + path, errno);
+    if (!s.ok()) ::unlink(tmp.c_str());
+  }
+  return s;
+}
+
+}  // namespace rw

@@ -1,0 +1,93 @@
+#include "engine/ops/backup.h"
+
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+
+#include "engine/base/clock.h"
+#include "engine/ops/snapshots.h"
+
+namespace rw {
+
+namespace {
+std::string Hostname() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "unknown";
+  return buf;
+}
+std::string Username() {
+  struct passwd pw{}, *res = nullptr;
+  char buf[4096];
+  if (getpwuid_r(getuid(), &pw, buf, sizeof buf, &res) == 0 && res) return res->pw_name;
+  return std::to_string(getuid());
+}
+}  // namespace
+
+Result<ExcludeSet> MakeExcludeSet(const std::vector<std::string>& profiles,
+                                  const std::vector<std::string>& patterns) {
+  ExcludeSet set;
+  for (const std::string& p : profiles) RW_RETURN_IF_ERROR(AddProfile(&set, p));
+  for (const std::string& p : patterns) RW_RETURN_IF_ERROR(set.Add(p, "--exclude"));
+  return set;
+}
+
+Result<BackupResult> Backup(Repository* repo, const BackupOptions& options,
+                            BackupObserver* observer, BackupProgress* progress) {
+  const int64_t start = RealClock().MonotonicNs();
+  char resolved[PATH_MAX];
+  if (!::realpath(options.source.c_str(), resolved)) {
+    return ErrnoStatus("source " + options.source, errno);
+  }
+  struct stat st{};
+  if (::stat(resolved, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return Status::InvalidArgument("source " + options.source + " is not a directory");
+  }
+  RW_ASSIGN_OR_RETURN(ExcludeSet excludes, MakeExcludeSet(options.profiles, options.excludes));
+  RW_ASSIGN_OR_RETURN(auto lock, repo->Lock(false, options.command));
+
+  // The newest snapshot of the same host and source is recorded as the parent.
+  std::optional<std::string> parent;
+  const std::string host = Hostname();
+  RW_ASSIGN_OR_RETURN(auto previous, LoadSnapshots(repo));
+  for (auto it = previous.rbegin(); it != previous.rend(); ++it) {
+    if (it->snapshot.hostname == host && it->snapshot.source == resolved) {
+      parent = it->id;
+      break;
+    }
+  }
+
+  PipelineOptions popts;
+  popts.tokens = options.tokens;
+  popts.zstd_level = repo->config().zstd_level;
+  popts.chunker = repo->config().chunker;
+  BlobSink sink(repo);
+  RW_ASSIGN_OR_RETURN(PipelineResult pr,
+                      RunBackupPipeline(resolved, excludes, popts, &sink, observer, progress));
+  RW_RETURN_IF_ERROR(sink.Commit());
+
+  BackupResult out;
+  Snapshot& snap = out.snapshot;
+  snap.time_ns = RealClock().NowNs();
+  snap.hostname = host;
+  snap.username = Username();
+  snap.tool_version = REWIND_VERSION;
+  snap.source = resolved;
+  for (const ExcludeRule& r : excludes.rules()) snap.excludes.push_back(r.text);
+  snap.tags = options.tags;
+  snap.parent = parent;
+  snap.tree = pr.root_tree;
+  snap.stats = pr.stats;
+  snap.stats.blobs_added = sink.blobs_added();
+  snap.stats.bytes_added = sink.bytes_added();
+  snap.stats.duration_s = static_cast<double>(RealClock().MonotonicNs() - start) / 1e9;
+  snap.incomplete = pr.stats.errors > 0;
+  RW_ASSIGN_OR_RETURN(out.snapshot_id, repo->SaveSnapshotDoc(EncodeSnapshot(snap)));
+  out.rules = excludes.rules();
+  out.excluded = std::move(pr.excluded);
+  return out;
+}
+
+}  // namespace rw

@@ -1,0 +1,40 @@
+// The backup operation: exclusion rules, lock, pipeline, commit, snapshot document.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "engine/pipeline/backup_pipeline.h"
+#include "engine/repo/repository.h"
+#include "excludes/excludes.h"
+#include "manifests/snapshot.h"
+
+namespace rw {
+
+struct BackupOptions {
+  std::string source;                     // a directory
+  std::vector<std::string> profiles;      // shipped exclusion profiles, e.g. "icewarp"
+  std::vector<std::string> excludes;      // extra patterns (--exclude)
+  std::vector<std::string> tags;
+  int tokens = 0;                         // pipeline tokens; 0 = automatic
+  std::string command = "backup";         // recorded in the lock
+};
+
+struct BackupResult {
+  std::string snapshot_id;
+  Snapshot snapshot;
+  std::vector<ExcludeRule> rules;
+  std::vector<ExcludedReport> excluded;  // parallel to `rules`
+};
+
+// Backs up `options.source` into `repo`. Entries that cannot be read are reported to `observer`
+// and the snapshot is saved marked incomplete. Nothing is referenced by a snapshot unless it was
+// written durably first (packs, index, then snapshot).
+Result<BackupResult> Backup(Repository* repo, const BackupOptions& options,
+                            BackupObserver* observer, BackupProgress* progress);
+
+// Builds the exclusion set of a backup: profiles first, then patterns.
+Result<ExcludeSet> MakeExcludeSet(const std::vector<std::string>& profiles,
+                                  const std::vector<std::string>& patterns);
+
+}  // namespace rw

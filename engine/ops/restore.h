@@ -1,0 +1,58 @@
+// Restore of a snapshot's files: into a directory (restore.cc) or into an archive written with
+// libarchive (archive.cc).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/base/status.h"
+#include "engine/repo/repository.h"
+#include "manifests/snapshot.h"
+
+namespace rw {
+
+struct RestoreProgress {
+  std::atomic<uint64_t> files{0}, dirs{0}, bytes_written{0}, errors{0};
+};
+
+// Calls are serialized (never concurrent).
+class RestoreObserver {
+ public:
+  virtual ~RestoreObserver() = default;
+  virtual void OnError(const std::string& path, const Status& status) {}
+  virtual void OnNote(const std::string& path, const std::string& note) {}
+};
+
+struct RestoreOptions {
+  std::string target;                 // a new or empty directory
+  std::vector<std::string> includes;  // patterns (excludes.h syntax); empty = everything
+  int tokens = 0;                     // files in flight; 0 = automatic
+};
+
+struct RestoreStats {
+  uint64_t files = 0, dirs = 0, symlinks = 0, others = 0, bytes = 0, errors = 0;
+};
+
+// Puts the contents of the snapshot's root directory into `options.target`, with every entry's
+// metadata (owner when root, mode, times in ns, xattrs and ACLs). Files are written under a
+// temporary name and renamed when complete, so a file whose data cannot be read never appears
+// under its name; such files are reported and the rest is restored (stats.errors counts them).
+// Never follows a symlink: every path is walked with openat(O_NOFOLLOW) from the target.
+// InvalidArgument (nothing written) when the target is not empty or not a directory.
+Result<RestoreStats> RestoreToDirectory(Repository* repo, const Snapshot& snapshot,
+                                        const RestoreOptions& options, RestoreObserver* observer,
+                                        RestoreProgress* progress);
+
+enum class ArchiveFormat { kTar, kTarZstd, kZip };
+bool ParseArchiveFormat(const std::string& name, ArchiveFormat* out);
+
+// Writes the snapshot's files as an archive to `path` ("-" = standard output). tar is POSIX pax
+// (long names, ns times, xattrs, sizes past 8 GiB). A file whose data is damaged aborts the
+// archive (a partial archive file is removed).
+Status RestoreToArchive(Repository* repo, const Snapshot& snapshot, const std::string& path,
+                        ArchiveFormat format, const std::vector<std::string>& includes,
+                        RestoreObserver* observer, RestoreStats* stats);
+
+}  // namespace rw

@@ -1,0 +1,224 @@
+#include "engine/ops/restore_internal.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+#include "engine/base/bytes.h"
+#include "engine/pipeline/fs_meta.h"
+
+namespace rw::restore_internal {
+
+namespace {
+
+timespec ToTimespec(int64_t ns) {
+  timespec ts{};
+  ts.tv_sec = static_cast<time_t>(ns / 1000000000);
+  ts.tv_nsec = static_cast<long>(ns % 1000000000);
+  if (ts.tv_nsec < 0) {
+    ts.tv_nsec += 1000000000;
+    ts.tv_sec -= 1;
+  }
+  return ts;
+}
+
+std::string TempName() {
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  uint64_t v = rng();
+  return ".rewind-" + HexEncode(std::string_view(reinterpret_cast<const char*>(&v), sizeof v));
+}
+
+bool AllZero(const char* p, size_t n) {
+  // memcmp against the first byte: fast, and correct once the first byte is 0.
+  return n == 0 || (p[0] == 0 && std::memcmp(p, p + 1, n - 1) == 0);
+}
+
+Status PwriteAll(int fd, const char* p, size_t n, uint64_t off) {
+  while (n > 0) {
+    ssize_t w = ::pwrite(fd, p, n, static_cast<off_t>(off));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("write", errno);
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+    off += static_cast<uint64_t>(w);
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<int> OpenEmptyTarget(const std::string& path) {
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno != ENOENT) return ErrnoStatus("target " + path, errno);
+    // Create it and any missing parents.
+    std::string partial;
+    size_t pos = 0;
+    while (pos != std::string::npos) {
+      pos = path.find('/', pos + 1);
+      partial = path.substr(0, pos);
+      if (partial.empty()) continue;
+      if (::mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) {
+        return ErrnoStatus("create target " + partial, errno);
+      }
+    }
+  } else if (!S_ISDIR(st.st_mode)) {
+    return Status::InvalidArgument("target " + path + " exists and is not a directory");
+  }
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus("open target " + path, errno);
+  int dup_fd = ::dup(fd);
+  DIR* d = ::fdopendir(dup_fd);
+  if (!d) {
+    ::close(dup_fd);
+    ::close(fd);
+    return ErrnoStatus("list target " + path, errno);
+  }
+  bool empty = true;
+  while (dirent* de = ::readdir(d)) {
+    std::string n = de->d_name;
+    if (n != "." && n != "..") empty = false;
+  }
+  ::closedir(d);
+  if (!empty) {
+    ::close(fd);
+    return Status::InvalidArgument("target " + path +
+                                   " is not empty; restore writes only into a new or empty directory");
+  }
+  return fd;
+}
+
+Status SetMetadataAt(int dfd, const TreeEntry& e, bool is_symlink) {
+  const char* name = e.name.c_str();
+  if (::geteuid() == 0 && ::fchownat(dfd, name, e.uid, e.gid, AT_SYMLINK_NOFOLLOW) != 0) {
+    return ErrnoStatus("set owner", errno);
+  }
+  if (!is_symlink && ::fchmodat(dfd, name, e.mode & 07777, 0) != 0) {
+    return ErrnoStatus("set mode", errno);
+  }
+  timespec ts[2] = {ToTimespec(e.mtime_ns), ToTimespec(e.mtime_ns)};
+  if (::utimensat(dfd, name, ts, AT_SYMLINK_NOFOLLOW) != 0) return ErrnoStatus("set times", errno);
+  return Status::OK();
+}
+
+Status SetDirMetadata(int fd, const TreeEntry& e) {
+  if (::geteuid() == 0 && ::fchown(fd, e.uid, e.gid) != 0) return ErrnoStatus("set owner", errno);
+  if (::fchmod(fd, e.mode & 07777) != 0) return ErrnoStatus("set mode", errno);
+  RW_RETURN_IF_ERROR(WriteXattrs(fd, e.xattrs));
+  timespec ts[2] = {ToTimespec(e.mtime_ns), ToTimespec(e.mtime_ns)};
+  if (::futimens(fd, ts) != 0) return ErrnoStatus("set times", errno);
+  return Status::OK();
+}
+
+Status MakeHardlink(int root_fd, const std::string& target, int dfd, const std::string& name) {
+  int cur = ::dup(root_fd);
+  size_t start = 0;
+  for (;;) {
+    size_t slash = target.find('/', start);
+    if (slash == std::string::npos) break;
+    std::string comp = target.substr(start, slash - start);
+    int next = ::openat(cur, comp.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int err = errno;
+    ::close(cur);
+    if (next < 0) return ErrnoStatus("hardlink target " + target, err);
+    cur = next;
+    start = slash + 1;
+  }
+  std::string leaf = target.substr(start);
+  int rc = ::linkat(cur, leaf.c_str(), dfd, name.c_str(), 0);
+  int err = errno;
+  ::close(cur);
+  if (rc != 0) return ErrnoStatus("link to " + target, err);
+  return Status::OK();
+}
+
+FileWriter::FileWriter(Repository* repo) : repo_(repo), is_root_(::geteuid() == 0) {}
+
+std::vector<std::string> FileWriter::notes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return notes_;
+}
+
+void FileWriter::NoteOnce(const std::string& note) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (std::find(notes_.begin(), notes_.end(), note) == notes_.end()) notes_.push_back(note);
+}
+
+Status FileWriter::Write(int dfd, const TreeEntry& e, RestoreProgress* progress) {
+  const std::string tmp = TempName();
+  int fd = ::openat(dfd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoStatus("create", errno);
+  auto fail = [&](Status s) {
+    ::close(fd);
+    ::unlinkat(dfd, tmp.c_str(), 0);
+    return s;
+  };
+  constexpr size_t kBlock = 4096;
+  uint64_t off = 0;
+  BlobId last_id;
+  std::string last;  // the previous blob, reused when the next has the same id (zero runs)
+  for (const BlobId& id : e.content) {
+    if (last.empty() || !(id == last_id)) {
+      auto blob = repo_->LoadBlob(id, BlobType::kData);
+      if (!blob.ok()) return fail(blob.status());
+      last = std::move(*blob);
+      last_id = id;
+    }
+    // Write runs of blocks (aligned to the file offset) that are not all zero.
+    size_t pos = 0;
+    while (pos < last.size()) {
+      size_t block_end = std::min(last.size(), pos + (kBlock - (off + pos) % kBlock));
+      if (AllZero(last.data() + pos, block_end - pos)) {
+        pos = block_end;
+        continue;
+      }
+      size_t run_end = block_end;
+      while (run_end < last.size()) {
+        size_t next = std::min(last.size(), run_end + kBlock);
+        if (AllZero(last.data() + run_end, next - run_end)) break;
+        run_end = next;
+      }
+      Status s = PwriteAll(fd, last.data() + pos, run_end - pos, off + pos);
+      if (!s.ok()) return fail(s);
+      pos = run_end;
+    }
+    off += last.size();
+    progress->bytes_written += last.size();
+  }
+  if (off != e.size) {
+    return fail(Status::Corruption("content is " + std::to_string(off) + " bytes, the tree says " +
+                                   std::to_string(e.size)));
+  }
+  if (::ftruncate(fd, static_cast<off_t>(off)) != 0) return fail(ErrnoStatus("set size", errno));
+  if (is_root_) {
+    if (::fchown(fd, e.uid, e.gid) != 0) return fail(ErrnoStatus("set owner", errno));
+  } else if (e.uid != ::geteuid()) {
+    NoteOnce("not running as root: file owners were not restored");
+  }
+  if (::fchmod(fd, e.mode & 07777) != 0) return fail(ErrnoStatus("set mode", errno));
+  Status xs = WriteXattrs(fd, e.xattrs);
+  if (!xs.ok()) return fail(xs);
+  timespec ts[2] = {ToTimespec(e.mtime_ns), ToTimespec(e.mtime_ns)};
+  if (::futimens(fd, ts) != 0) return fail(ErrnoStatus("set times", errno));
+  if (::close(fd) != 0) {
+    fd = -1;
+    ::unlinkat(dfd, tmp.c_str(), 0);
+    return ErrnoStatus("close", errno);
+  }
+  if (::renameat(dfd, tmp.c_str(), dfd, e.name.c_str()) != 0) {
+    int err = errno;
+    ::unlinkat(dfd, tmp.c_str(), 0);
+    return ErrnoStatus("rename into place", err);
+  }
+  progress->files += 1;
+  return Status::OK();
+}
+
+}  // namespace rw::restore_internal

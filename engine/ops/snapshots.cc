@@ -1,0 +1,63 @@
+#include "engine/ops/snapshots.h"
+
+#include <algorithm>
+
+namespace rw {
+
+Result<std::vector<SnapshotRef>> LoadSnapshots(Repository* repo) {
+  RW_ASSIGN_OR_RETURN(auto ids, repo->ListSnapshotIds());
+  std::vector<SnapshotRef> out;
+  for (const std::string& id : ids) {
+    RW_ASSIGN_OR_RETURN(std::string doc, repo->LoadSnapshotDoc(id));
+    auto snap = DecodeSnapshot(doc);
+    if (!snap.ok()) return snap.status().WithContext("snapshot " + id.substr(0, 12));
+    out.push_back({id, std::move(*snap)});
+  }
+  std::stable_sort(out.begin(), out.end(), [](const SnapshotRef& a, const SnapshotRef& b) {
+    return a.snapshot.time_ns < b.snapshot.time_ns;
+  });
+  return out;
+}
+
+Result<SnapshotRef> ResolveSnapshot(Repository* repo, std::string_view spec) {
+  RW_ASSIGN_OR_RETURN(auto all, LoadSnapshots(repo));
+  if (all.empty()) return Status::NotFound("the repository has no snapshots");
+  if (spec == "latest") return all.back();
+  std::vector<const SnapshotRef*> by_prefix;
+  for (const SnapshotRef& s : all) {
+    if (spec.size() >= 4 && s.id.compare(0, spec.size(), spec) == 0) by_prefix.push_back(&s);
+  }
+  if (by_prefix.size() == 1) return *by_prefix[0];
+  if (by_prefix.size() > 1) {
+    return Status::InvalidArgument("snapshot prefix \"" + std::string(spec) + "\" is ambiguous (" +
+                                   std::to_string(by_prefix.size()) + " snapshots match)");
+  }
+  for (auto it = all.rbegin(); it != all.rend(); ++it) {
+    const auto& tags = it->snapshot.tags;
+    if (std::find(tags.begin(), tags.end(), spec) != tags.end()) return *it;
+  }
+  return Status::NotFound("no snapshot matches \"" + std::string(spec) +
+                          "\" (not an id, an id prefix, \"latest\" or a tag)");
+}
+
+Result<Tree> LoadTree(const Repository& repo, const BlobId& id) {
+  RW_ASSIGN_OR_RETURN(std::string doc, repo.LoadBlob(id, BlobType::kTree));
+  auto tree = DecodeTree(doc);
+  if (!tree.ok()) return tree.status().WithContext("tree " + id.Short());
+  return tree;
+}
+
+Status WalkTree(const Repository& repo, const BlobId& root, const std::string& prefix,
+                const std::function<bool(const std::string&, const TreeEntry&)>& fn) {
+  RW_ASSIGN_OR_RETURN(Tree tree, LoadTree(repo, root));
+  for (const TreeEntry& e : tree.entries) {
+    std::string path = prefix.empty() ? e.name : prefix + "/" + e.name;
+    bool descend = fn(path, e);
+    if (descend && e.type == EntryType::kDir && e.subtree) {
+      RW_RETURN_IF_ERROR(WalkTree(repo, *e.subtree, path, fn));
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace rw

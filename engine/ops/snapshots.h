@@ -1,0 +1,35 @@
+// Finding snapshots and walking their trees.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/base/status.h"
+#include "engine/repo/repository.h"
+#include "manifests/snapshot.h"
+#include "manifests/tree.h"
+
+namespace rw {
+
+struct SnapshotRef {
+  std::string id;
+  Snapshot snapshot;
+};
+
+// Every snapshot, oldest first. A damaged snapshot document fails the call with its id.
+Result<std::vector<SnapshotRef>> LoadSnapshots(Repository* repo);
+
+// `spec` is a full id, a unique id prefix (at least 4 hex digits), "latest", or a tag (the
+// newest snapshot carrying it). NotFound / InvalidArgument (ambiguous prefix) otherwise.
+Result<SnapshotRef> ResolveSnapshot(Repository* repo, std::string_view spec);
+
+Result<Tree> LoadTree(const Repository& repo, const BlobId& id);
+
+// Depth-first walk in name order. `fn(path, entry)` gets paths relative to the snapshot root;
+// returning false skips a directory's contents.
+Status WalkTree(const Repository& repo, const BlobId& root, const std::string& prefix,
+                const std::function<bool(const std::string&, const TreeEntry&)>& fn);
+
+}  // namespace rw

@@ -1,0 +1,252 @@
+#include "engine/pipeline/backup_pipeline.h"
+
+#include <tbb/parallel_pipeline.h>
+#include <tbb/info.h>
+
+#include <atomic>
+#include <mutex>
+
+#include "engine/format/pack.h"
+#include "engine/pipeline/fs_meta.h"
+#include "engine/pipeline/scanner.h"
+
+namespace rw {
+
+using pipeline_internal::Blob;
+using pipeline_internal::Item;
+using pipeline_internal::Scanner;
+using pipeline_internal::ChangedWhileRead;
+
+namespace {
+
+// Reads a small file whole (it may have grown since the scan: then it is chunked here).
+void ReadSmallFile(Item* item, const Chunker& chunker, BackupProgress* progress) {
+  const char* name = item->entry.name.c_str();
+  int fd = ::openat(item->dir->fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+  if (fd < 0 && errno == EPERM) fd = ::openat(item->dir->fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    item->error = ErrnoStatus(errno == ENOENT ? "vanished before it was read" : "open", errno);
+    return;
+  }
+  struct stat before {};
+  if (::fstat(fd, &before) != 0 || !S_ISREG(before.st_mode)) {
+    item->error = Status::IOError("no longer a regular file");
+    ::close(fd);
+    return;
+  }
+  std::string data;
+  data.resize(static_cast<size_t>(before.st_size));
+  size_t got = 0;
+  for (;;) {
+    if (got == data.size()) data.resize(data.size() + (1 << 16));
+    ssize_t n = ::read(fd, data.data() + got, data.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      item->error = ErrnoStatus("read", errno);
+      ::close(fd);
+      return;
+    }
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  data.resize(got);
+  progress->bytes_read += got;
+  auto xattrs = ReadXattrs(fd);
+  if (xattrs.ok()) item->entry.xattrs = std::move(*xattrs);
+  else item->notes.push_back(xattrs.status().message());
+  struct stat after {};
+  if (::fstat(fd, &after) == 0 && ChangedWhileRead(item->st, after, got)) {
+    item->notes.push_back("changed while it was read (size, mtime or ctime differ)");
+  }
+  ::close(fd);
+  item->entry.size = got;
+  item->entry.xxh128 = Xxh3_128(data);
+  size_t pos = 0;
+  while (pos < data.size()) {
+    size_t cut = chunker.FindBoundary(reinterpret_cast<const uint8_t*>(data.data()) + pos,
+                                      data.size() - pos, true);
+    Blob blob;
+    blob.raw.assign(data, pos, cut);
+    blob.raw_length = static_cast<uint32_t>(cut);
+    item->blobs.push_back(std::move(blob));
+    pos += cut;
+  }
+  progress->files += 1;
+}
+
+void HashAndCompress(Item* item, const BlobSink& sink, int level) {
+  for (Blob& b : item->blobs) {
+    b.id = Sha256(b.raw);
+    if (!sink.Has(b.id)) b.frame = CompressBlob(b.raw, level);
+    std::string().swap(b.raw);
+  }
+}
+
+// The serial packing stage: blobs into the sink, entries into per-directory trees.
+class TreeAssembler {
+ public:
+  TreeAssembler(BlobSink* sink, int level, PipelineResult* result, BackupObserver* observer,
+                BackupProgress* progress, std::mutex* observer_mu)
+      : sink_(sink), level_(level), result_(result), observer_(observer), progress_(progress),
+        observer_mu_(observer_mu) {}
+
+  // Consumes one item. A fatal error is returned; later items must then be dropped.
+  Status Take(Item* item) {
+    for (const std::string& note : item->notes) Note(item->path, note);
+    if (!item->error.ok()) {
+      if (item->kind == Item::kChunk) large_.reset();
+      result_->stats.errors += 1;
+      progress_->errors += 1;
+      std::lock_guard<std::mutex> lock(*observer_mu_);
+      observer_->OnError(item->path, item->error);
+      return Status::OK();
+    }
+    for (const Blob& b : item->blobs) {
+      if (!b.frame.empty()) {
+        auto added = sink_->Add(BlobType::kData, b.id, b.frame, b.raw_length);
+        if (!added.ok()) return added.status();
+      }
+    }
+    switch (item->kind) {
+      case Item::kEnterDir:
+        stack_.push_back(Dir{std::move(item->entry), {}});
+        return Status::OK();
+      case Item::kLeaveDir:
+        return LeaveDir();
+      case Item::kChunk:
+        if (!large_) large_ = std::make_unique<std::vector<BlobId>>();
+        for (const Blob& b : item->blobs) large_->push_back(b.id);
+        if (!item->last_chunk) return Status::OK();
+        item->entry.content = std::move(*large_);
+        large_.reset();
+        Count(item->entry);
+        stack_.back().entries.push_back(std::move(item->entry));
+        return Status::OK();
+      case Item::kSmallFile:
+        for (const Blob& b : item->blobs) item->entry.content.push_back(b.id);
+        [[fallthrough]];
+      case Item::kEntry:
+        if (item->entry.name.empty()) return Status::OK();  // skipped (socket)
+        Count(item->entry);
+        stack_.back().entries.push_back(std::move(item->entry));
+        return Status::OK();
+    }
+    return Status::OK();
+  }
+
+ private:
+  struct Dir {
+    TreeEntry entry;
+    std::vector<TreeEntry> entries;
+  };
+
+  void Note(const std::string& path, const std::string& note) {
+    if (note.find("changed while") != std::string::npos) result_->stats.changed_during_read += 1;
+    std::lock_guard<std::mutex> lock(*observer_mu_);
+    observer_->OnNote(path, note);
+  }
+
+  void Count(const TreeEntry& e) {
+    SnapshotStats& s = result_->stats;
+    switch (e.type) {
+      case EntryType::kFile:
+        s.files += 1;
+        s.bytes_total += e.size;
+        break;
+      case EntryType::kHardlink: s.files += 1; break;
+      case EntryType::kSymlink: s.symlinks += 1; break;
+      case EntryType::kExcludedDir: s.excluded += 1; s.dirs += 1; break;
+      case EntryType::kDir: s.dirs += 1; break;
+      default: s.others += 1;
+    }
+  }
+
+  Status LeaveDir() {
+    Dir dir = std::move(stack_.back());
+    stack_.pop_back();
+    Tree tree;
+    tree.entries = std::move(dir.entries);
+    std::string doc = EncodeTree(tree);
+    BlobId id = Sha256(doc);
+    if (!sink_->Has(id)) {
+      std::string frame = CompressBlob(doc, level_);
+      auto added = sink_->Add(BlobType::kTree, id, frame, static_cast<uint32_t>(doc.size()));
+      if (!added.ok()) return added.status();
+    }
+    dir.entry.subtree = id;
+    if (stack_.empty()) {
+      result_->root_tree = id;
+    } else {
+      Count(dir.entry);
+      stack_.back().entries.push_back(std::move(dir.entry));
+    }
+    progress_->bytes_added = sink_->bytes_added();
+    return Status::OK();
+  }
+
+  BlobSink* sink_;
+  int level_;
+  PipelineResult* result_;
+  BackupObserver* observer_;
+  BackupProgress* progress_;
+  std::mutex* observer_mu_;
+  std::vector<Dir> stack_;
+  std::unique_ptr<std::vector<BlobId>> large_;  // chunk ids of the large file in progress
+};
+
+}  // namespace
+
+Result<PipelineResult> RunBackupPipeline(const std::string& source, const ExcludeSet& excludes,
+                                         const PipelineOptions& options, BlobSink* sink,
+                                         BackupObserver* observer, BackupProgress* progress) {
+  PipelineResult result;
+  BackupObserver null_observer;
+  if (!observer) observer = &null_observer;
+  BackupProgress local_progress;
+  if (!progress) progress = &local_progress;
+
+  Scanner scanner(source, excludes, options.chunker, &result, progress);
+  RW_RETURN_IF_ERROR(scanner.Start());
+  Chunker chunker(options.chunker);
+  std::mutex observer_mu;
+  TreeAssembler assembler(sink, options.zstd_level, &result, observer, progress, &observer_mu);
+  Status fatal;                     // written by the serial packing stage only
+  std::atomic<bool> failed{false};  // read by the scan stage
+  bool root_done = false;
+  const int tokens = options.tokens > 0 ? options.tokens : 4 * tbb::info::default_concurrency();
+
+  tbb::parallel_pipeline(
+      static_cast<size_t>(tokens),
+      tbb::make_filter<void, Item*>(tbb::filter_mode::serial_in_order,
+                                    [&](tbb::flow_control& fc) -> Item* {
+                                      Item* item = failed.load() ? nullptr : scanner.Next();
+                                      if (!item) fc.stop();
+                                      return item;
+                                    }) &
+          tbb::make_filter<Item*, Item*>(tbb::filter_mode::parallel,
+                                         [&](Item* item) {
+                                           if (item->kind == Item::kSmallFile && item->error.ok()) {
+                                             ReadSmallFile(item, chunker, progress);
+                                           }
+                                           if (item->error.ok()) {
+                                             HashAndCompress(item, *sink, options.zstd_level);
+                                           }
+                                           return item;
+                                         }) &
+          tbb::make_filter<Item*, void>(tbb::filter_mode::serial_in_order, [&](Item* item) {
+            std::unique_ptr<Item> owned(item);
+            if (!fatal.ok()) return;
+            Status s = assembler.Take(item);
+            if (!s.ok()) {
+              fatal = s;
+              failed = true;
+            }
+            if (item->kind == Item::kLeaveDir && item->path.empty()) root_done = true;
+          }));
+  RW_RETURN_IF_ERROR(fatal);
+  if (!root_done) return Status::Aborted("backup of " + source + " stopped before its end");
+  result.stats.bytes_read = progress->bytes_read.load();
+  return result;
+}
+
+}  // namespace rw

@@ -1,0 +1,67 @@
+// The backup pipeline: a oneTBB parallel_pipeline with a bounded number of tokens.
+//
+//   scan (serial, in order)   walks the source with *at() calls in sorted order; emits directory
+//                             enter/leave markers, entries, and for files larger than one max
+//                             chunk, their content-defined chunks read sequentially
+//   read+hash+compress        reads small files, chunks them, SHA-256 of every chunk, zstd of
+//   (parallel)                every chunk the repository does not have yet, xattrs
+//   pack (serial, in order)   adds blobs to the BlobSink (packs), builds one tree per directory
+//                             bottom-up and stores it
+//
+// Memory: at most `tokens` items in flight (each at most one max chunk of data plus its frame)
+// plus the directory entries along the current path; it does not grow with the tree.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/base/status.h"
+#include "engine/repo/repository.h"
+#include "excludes/excludes.h"
+#include "manifests/snapshot.h"
+
+namespace rw {
+
+// Live counters for progress display; written by the pipeline, read by anyone.
+struct BackupProgress {
+  std::atomic<uint64_t> files{0}, dirs{0}, bytes_read{0}, bytes_added{0}, errors{0};
+};
+
+// Receives per-entry events. Calls are serialized by the pipeline (never concurrent).
+class BackupObserver {
+ public:
+  virtual ~BackupObserver() = default;
+  // An entry that could not be read; it is left out and the snapshot is marked incomplete.
+  virtual void OnError(const std::string& path, const Status& status) {}
+  // Something worth telling that is not an error: a socket skipped, a file changed while read.
+  virtual void OnNote(const std::string& path, const std::string& note) {}
+};
+
+struct PipelineOptions {
+  int tokens = 0;  // items in flight; 0 = 4 × hardware threads
+  int zstd_level = 3;
+  ChunkerParams chunker;
+};
+
+struct ExcludedReport {
+  uint64_t count = 0;
+  std::vector<std::string> examples;  // the first few paths
+};
+
+struct PipelineResult {
+  BlobId root_tree;
+  SnapshotStats stats;                 // duration_s and blob counters left to the caller
+  std::vector<ExcludedReport> excluded;  // one per rule of the ExcludeSet
+};
+
+// Backs up the directory `source` (followed if it is a symlink) into `sink`. Per-entry errors go
+// to `observer` and stats.errors; a fatal error (repository write failed, source missing)
+// returns a Status and nothing further is written. REQUIRES: `sink` belongs to a repository
+// whose config matches `options`.
+Result<PipelineResult> RunBackupPipeline(const std::string& source, const ExcludeSet& excludes,
+                                         const PipelineOptions& options, BlobSink* sink,
+                                         BackupObserver* observer, BackupProgress* progress);
+
+}  // namespace rw

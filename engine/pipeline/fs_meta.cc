@@ -1,0 +1,120 @@
+#include "engine/pipeline/fs_meta.h"
+
+#include <grp.h>
+#include <pwd.h>
+#include <sys/xattr.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <mutex>
+#include <unordered_map>
+
+namespace rw {
+
+bool FillEntryFromStat(const struct stat& st, TreeEntry* e) {
+  switch (st.st_mode & S_IFMT) {
+    case S_IFREG: e->type = EntryType::kFile; break;
+    case S_IFDIR: e->type = EntryType::kDir; break;
+    case S_IFLNK: e->type = EntryType::kSymlink; break;
+    case S_IFIFO: e->type = EntryType::kFifo; break;
+    case S_IFCHR: e->type = EntryType::kCharDevice; break;
+    case S_IFBLK: e->type = EntryType::kBlockDevice; break;
+    default: return false;
+  }
+  e->mode = st.st_mode & 07777;
+  e->uid = st.st_uid;
+  e->gid = st.st_gid;
+  e->user = UserName(st.st_uid);
+  e->group = GroupName(st.st_gid);
+  e->mtime_ns = MtimeNs(st);
+  e->ctime_ns = CtimeNs(st);
+  e->size = (e->type == EntryType::kFile || e->type == EntryType::kSymlink)
+                ? static_cast<uint64_t>(st.st_size) : 0;
+  e->inode = st.st_ino;
+  e->device = st.st_dev;
+  e->nlink = st.st_nlink;
+  e->rdev = (e->type == EntryType::kCharDevice || e->type == EntryType::kBlockDevice) ? st.st_rdev : 0;
+  return true;
+}
+
+namespace {
+std::mutex names_mu;
+std::unordered_map<uint32_t, std::string> user_names, group_names;
+}  // namespace
+
+std::string UserName(uint32_t uid) {
+  std::lock_guard<std::mutex> lock(names_mu);
+  auto it = user_names.find(uid);
+  if (it != user_names.end()) return it->second;
+  std::string name;
+  struct passwd pw{}, *res = nullptr;
+  char buf[4096];
+  if (getpwuid_r(uid, &pw, buf, sizeof buf, &res) == 0 && res) name = res->pw_name;
+  user_names[uid] = name;
+  return name;
+}
+
+std::string GroupName(uint32_t gid) {
+  std::lock_guard<std::mutex> lock(names_mu);
+  auto it = group_names.find(gid);
+  if (it != group_names.end()) return it->second;
+  std::string name;
+  struct group gr{}, *res = nullptr;
+  char buf[4096];
+  if (getgrgid_r(gid, &gr, buf, sizeof buf, &res) == 0 && res) name = res->gr_name;
+  group_names[gid] = name;
+  return name;
+}
+
+Result<std::vector<Xattr>> ReadXattrs(int fd) {
+  std::vector<Xattr> out;
+  std::string names;
+  for (;;) {
+    ssize_t n = flistxattr(fd, nullptr, 0);
+    if (n < 0) {
+      if (errno == ENOTSUP) return out;
+      return ErrnoStatus("list extended attributes", errno);
+    }
+    if (n == 0) return out;
+    names.resize(static_cast<size_t>(n));
+    n = flistxattr(fd, names.data(), names.size());
+    if (n < 0 && errno == ERANGE) continue;
+    if (n < 0) return ErrnoStatus("list extended attributes", errno);
+    names.resize(static_cast<size_t>(n));
+    break;
+  }
+  size_t pos = 0;
+  while (pos < names.size()) {
+    std::string name(names.c_str() + pos);
+    pos += name.size() + 1;
+    if (name.empty()) continue;
+    std::string value;
+    for (;;) {
+      ssize_t n = fgetxattr(fd, name.c_str(), nullptr, 0);
+      if (n < 0) {
+        if (errno == ENODATA) break;  // removed meanwhile
+        return ErrnoStatus("read extended attribute " + name, errno);
+      }
+      value.resize(static_cast<size_t>(n));
+      n = fgetxattr(fd, name.c_str(), value.data(), value.size());
+      if (n < 0 && errno == ERANGE) continue;
+      if (n < 0) return ErrnoStatus("read extended attribute " + name, errno);
+      value.resize(static_cast<size_t>(n));
+      out.push_back({name, value});
+      break;
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const Xattr& a, const Xattr& b) { return a.name < b.name; });
+  return out;
+}
+
+Status WriteXattrs(int fd, const std::vector<Xattr>& xattrs) {
+  for (const Xattr& x : xattrs) {
+    if (fsetxattr(fd, x.name.c_str(), x.value.data(), x.value.size(), 0) != 0) {
+      return ErrnoStatus("set extended attribute " + x.name, errno);
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace rw

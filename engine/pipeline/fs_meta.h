@@ -1,0 +1,43 @@
+// File-system metadata helpers shared by backup and restore: stat → TreeEntry, xattrs, user and
+// group names. All calls use descriptors or *at() forms, never paths from the root, so depth is
+// not limited by PATH_MAX.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <string>
+#include <vector>
+
+#include "engine/base/status.h"
+#include "manifests/tree.h"
+
+namespace rw {
+
+// Fills type, mode, uid, gid, mtime, ctime, size, inode, device, nlink, rdev from `st`.
+// Returns false for a socket or an unknown type (the caller skips the entry).
+bool FillEntryFromStat(const struct stat& st, TreeEntry* entry);
+
+// Names of uid/gid, cached; empty when unknown. Thread-safe.
+std::string UserName(uint32_t uid);
+std::string GroupName(uint32_t gid);
+
+// All extended attributes of an open file or directory, sorted by name (ACLs included as
+// system.posix_acl_*). ENOTSUP yields an empty list.
+Result<std::vector<Xattr>> ReadXattrs(int fd);
+// Sets each attribute on an open descriptor.
+Status WriteXattrs(int fd, const std::vector<Xattr>& xattrs);
+
+// Nanosecond timestamps.
+inline int64_t MtimeNs(const struct stat& st) {
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+}
+inline int64_t CtimeNs(const struct stat& st) {
+  return static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
+}
+
+// Joins a relative path for messages: JoinPath("", "a") == "a", JoinPath("a", "b") == "a/b".
+inline std::string JoinPath(const std::string& dir, const std::string& name) {
+  return dir.empty() ? name : dir + "/" + name;
+}
+
+}  // namespace rw

@@ -1,0 +1,278 @@
+#include "engine/pipeline/scanner.h"
+
+#include <algorithm>
+#include <cerrno>
+
+#include "engine/pipeline/fs_meta.h"
+
+namespace rw::pipeline_internal {
+
+namespace {
+constexpr size_t kReadSize = 1 << 20;
+constexpr size_t kMaxExamples = 5;
+}  // namespace
+
+bool ChangedWhileRead(const struct stat& scanned, const struct stat& after, uint64_t bytes_read) {
+  return scanned.st_size != after.st_size || MtimeNs(scanned) != MtimeNs(after) ||
+         CtimeNs(scanned) != CtimeNs(after) || static_cast<uint64_t>(after.st_size) != bytes_read;
+}
+
+Scanner::Scanner(std::string source, const ExcludeSet& excludes, const ChunkerParams& chunker,
+                 PipelineResult* result, BackupProgress* progress)
+    : source_(std::move(source)), excludes_(excludes), chunker_(chunker), result_(result),
+      progress_(progress) {
+  result_->excluded.resize(excludes_.rules().size());
+}
+
+Scanner::~Scanner() {
+  if (large_ && large_->fd >= 0) ::close(large_->fd);
+}
+
+Status Scanner::Start() {
+  root_fd_ = ::open(source_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (root_fd_ < 0) {
+    int err = errno;
+    if (err == ENOTDIR) return Status::InvalidArgument("source " + source_ + " is not a directory");
+    return ErrnoStatus("source " + source_, err);
+  }
+  if (::fstat(root_fd_, &root_st_) != 0) return ErrnoStatus("stat source " + source_, errno);
+  return Status::OK();
+}
+
+Status Scanner::ListDir(int fd, std::vector<Child>* out) {
+  int dup_fd = ::dup(fd);
+  if (dup_fd < 0) return ErrnoStatus("dup", errno);
+  DIR* d = ::fdopendir(dup_fd);
+  if (!d) {
+    int err = errno;
+    ::close(dup_fd);
+    return ErrnoStatus("list directory", err);
+  }
+  errno = 0;
+  while (dirent* de = ::readdir(d)) {
+    std::string name = de->d_name;
+    if (name == "." || name == "..") continue;
+    out->push_back(Child{std::move(name), {}});
+  }
+  int err = errno;
+  ::closedir(d);
+  if (err != 0) return ErrnoStatus("list directory", err);
+  std::sort(out->begin(), out->end(), [](const Child& a, const Child& b) { return a.name < b.name; });
+  return Status::OK();
+}
+
+Item* Scanner::EnterDir(std::shared_ptr<DirHandle> parent, const std::string& name,
+                        const std::string& path, const struct stat& st) {
+  auto item = std::make_unique<Item>();
+  item->kind = Item::kEnterDir;
+  item->path = path;
+  item->st = st;
+  item->dir = parent;
+  FillEntryFromStat(st, &item->entry);
+  item->entry.name = name;
+  int fd = parent ? ::openat(parent->fd, name.c_str(),
+                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                  : ::dup(root_fd_);
+  if (fd < 0) {
+    item->kind = Item::kEntry;
+    item->error = ErrnoStatus("open directory", errno);
+    return item.release();
+  }
+  auto handle = std::make_shared<DirHandle>(fd);
+  auto xattrs = ReadXattrs(fd);
+  if (xattrs.ok()) item->entry.xattrs = std::move(*xattrs);
+  else item->notes.push_back(xattrs.status().message());
+  Frame frame{handle, path, {}, 0};
+  Status s = ListDir(fd, &frame.children);
+  if (s.ok()) {
+    // Stat every child now; the ones that vanish are dropped with a note.
+    std::vector<Child> kept;
+    kept.reserve(frame.children.size());
+    for (Child& c : frame.children) {
+      if (::fstatat(fd, c.name.c_str(), &c.st, AT_SYMLINK_NOFOLLOW) != 0) {
+        item->notes.push_back("vanished before it was read: " + JoinPath(path, c.name));
+        continue;
+      }
+      kept.push_back(std::move(c));
+    }
+    frame.children = std::move(kept);
+  }
+  if (!s.ok()) {
+    item->kind = Item::kEntry;
+    item->error = s;
+    return item.release();
+  }
+  progress_->dirs += 1;
+  stack_.push_back(std::move(frame));
+  return item.release();
+}
+
+Item* Scanner::Next() {
+  if (large_) return NextChunk();
+  if (!started_) {
+    started_ = true;
+    return EnterDir(nullptr, "", "", root_st_);
+  }
+  while (!stack_.empty()) {
+    Frame& f = stack_.back();
+    if (f.next == f.children.size()) {
+      auto item = std::make_unique<Item>();
+      item->kind = Item::kLeaveDir;
+      item->path = f.path;
+      stack_.pop_back();
+      return item.release();
+    }
+    const Child& c = f.children[f.next++];
+    if (Item* item = ForChild(f, c)) return item;
+  }
+  return nullptr;
+}
+
+Item* Scanner::ForChild(Frame& f, const Child& c) {
+  const std::string path = JoinPath(f.path, c.name);
+  const bool is_dir = S_ISDIR(c.st.st_mode);
+  int rule = excludes_.Match(path, is_dir);
+  if (rule >= 0) {
+    ExcludedReport& rep = result_->excluded[static_cast<size_t>(rule)];
+    rep.count += 1;
+    if (rep.examples.size() < kMaxExamples) rep.examples.push_back(path + (is_dir ? "/" : ""));
+    if (!is_dir) return nullptr;  // an excluded file leaves no trace
+    auto item = std::make_unique<Item>();
+    item->kind = Item::kEntry;
+    item->path = path;
+    item->st = c.st;
+    FillEntryFromStat(c.st, &item->entry);
+    item->entry.type = EntryType::kExcludedDir;
+    item->entry.name = c.name;
+    return item.release();
+  }
+  if (is_dir) return EnterDir(f.dir, c.name, path, c.st);
+
+  auto item = std::make_unique<Item>();
+  item->kind = Item::kEntry;
+  item->path = path;
+  item->st = c.st;
+  item->dir = f.dir;
+  if (!FillEntryFromStat(c.st, &item->entry)) {
+    item->notes.push_back(S_ISSOCK(c.st.st_mode) ? "socket skipped" : "unsupported file type skipped");
+    item->entry.name.clear();  // nothing to record
+    return item.release();
+  }
+  item->entry.name = c.name;
+  switch (item->entry.type) {
+    case EntryType::kSymlink: {
+      std::string target(static_cast<size_t>(c.st.st_size) + 1, '\0');
+      for (;;) {
+        ssize_t n = ::readlinkat(f.dir->fd, c.name.c_str(), target.data(), target.size());
+        if (n < 0) {
+          item->error = ErrnoStatus("read symlink", errno);
+          break;
+        }
+        if (static_cast<size_t>(n) < target.size()) {
+          target.resize(static_cast<size_t>(n));
+          item->entry.link_target = target;
+          item->entry.size = target.size();
+          break;
+        }
+        target.resize(target.size() * 2 + 64);
+      }
+      return item.release();
+    }
+    case EntryType::kFile: {
+      if (c.st.st_nlink > 1) {
+        auto key = std::make_pair(static_cast<uint64_t>(c.st.st_dev), static_cast<uint64_t>(c.st.st_ino));
+        auto [it, inserted] = links_.emplace(key, path);
+        if (!inserted) {
+          item->entry.type = EntryType::kHardlink;
+          item->entry.link_target = it->second;
+          item->entry.size = 0;
+          progress_->files += 1;
+          return item.release();
+        }
+      }
+      if (static_cast<uint64_t>(c.st.st_size) <= chunker_.params().max_size) {
+        item->kind = Item::kSmallFile;
+        return item.release();
+      }
+      // A large file: read here, in order, and chunked; its chunks flow through the pipeline.
+      int fd = ::openat(f.dir->fd, c.name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+      if (fd < 0 && errno == EPERM) fd = ::openat(f.dir->fd, c.name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0) {
+        item->error = ErrnoStatus("open", errno);
+        return item.release();
+      }
+      auto xattrs = ReadXattrs(fd);
+      if (xattrs.ok()) item->entry.xattrs = std::move(*xattrs);
+      ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+      large_ = std::make_unique<LargeFile>();
+      large_->fd = fd;
+      large_->path = path;
+      large_->entry = std::move(item->entry);
+      large_->st = c.st;
+      return NextChunk();
+    }
+    default:
+      return item.release();  // fifo, devices: metadata only
+  }
+}
+
+Item* Scanner::NextChunk() {
+  LargeFile& lf = *large_;
+  auto item = std::make_unique<Item>();
+  item->kind = Item::kChunk;
+  item->path = lf.path;
+  const size_t max = chunker_.params().max_size;
+  // Keep at least one max chunk buffered, unless the file ends first.
+  while (!lf.eof && lf.buf.size() - lf.buf_start < max) {
+    if (lf.buf_start > 0) {
+      lf.buf.erase(0, lf.buf_start);
+      lf.buf_start = 0;
+    }
+    size_t old = lf.buf.size();
+    lf.buf.resize(old + kReadSize);
+    ssize_t n = ::read(lf.fd, lf.buf.data() + old, kReadSize);
+    if (n < 0 && errno == EINTR) {
+      lf.buf.resize(old);
+      continue;
+    }
+    if (n < 0) {
+      item->error = ErrnoStatus("read", errno);
+      item->last_chunk = true;
+      ::close(lf.fd);
+      large_.reset();
+      return item.release();
+    }
+    lf.buf.resize(old + static_cast<size_t>(n));
+    if (n == 0) lf.eof = true;
+    lf.read_total += static_cast<uint64_t>(n);
+    progress_->bytes_read += static_cast<uint64_t>(n);
+  }
+  const size_t avail = lf.buf.size() - lf.buf_start;
+  size_t cut = avail == 0 ? 0
+                          : chunker_.FindBoundary(reinterpret_cast<const uint8_t*>(lf.buf.data()) + lf.buf_start,
+                                                  avail, lf.eof);
+  if (cut > 0) {
+    Blob blob;
+    blob.raw.assign(lf.buf, lf.buf_start, cut);
+    blob.raw_length = static_cast<uint32_t>(cut);
+    lf.hash.Update(blob.raw);
+    lf.buf_start += cut;
+    item->blobs.push_back(std::move(blob));
+  }
+  if (lf.eof && lf.buf_start == lf.buf.size()) {
+    item->last_chunk = true;
+    struct stat after {};
+    if (::fstat(lf.fd, &after) == 0 && ChangedWhileRead(lf.st, after, lf.read_total)) {
+      item->notes.push_back("changed while it was read (size, mtime or ctime differ)");
+    }
+    ::close(lf.fd);
+    lf.entry.size = lf.read_total;
+    lf.entry.xxh128 = lf.hash.Digest();
+    item->entry = std::move(lf.entry);
+    progress_->files += 1;
+    large_.reset();
+  }
+  return item.release();
+}
+
+}  // namespace rw::pipeline_internal

@@ -1,0 +1,110 @@
+// Scanner: the first, serial stage of the backup pipeline. Walks a directory tree with *at()
+// calls, in byte order of names, and turns it into a stream of Items. Internal to the pipeline.
+#pragma once
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/format/checksum.h"
+#include "engine/format/chunker.h"
+#include "engine/pipeline/backup_pipeline.h"
+#include "manifests/tree.h"
+
+namespace rw::pipeline_internal {
+
+// An open directory, closed when the last item that needs it is done.
+struct DirHandle {
+  int fd = -1;
+  explicit DirHandle(int f) : fd(f) {}
+  ~DirHandle() {
+    if (fd >= 0) ::close(fd);
+  }
+  DirHandle(const DirHandle&) = delete;
+  DirHandle& operator=(const DirHandle&) = delete;
+};
+
+struct Blob {
+  BlobId id;
+  std::string raw;    // released once compressed or found to be known
+  std::string frame;  // empty when the repository already has the blob
+  uint32_t raw_length = 0;
+};
+
+struct Item {
+  enum Kind { kEnterDir, kLeaveDir, kEntry, kSmallFile, kChunk } kind = kEntry;
+  std::shared_ptr<DirHandle> dir;  // the parent directory (kSmallFile opens the file in it)
+  std::string path;                // relative to the source root, for messages
+  TreeEntry entry;                 // kEnterDir, kEntry, kSmallFile; kChunk: the file, on the last
+  struct stat st {};               // as scanned
+  std::vector<Blob> blobs;         // content of kSmallFile / kChunk
+  bool last_chunk = false;         // kChunk: the file is complete
+  Status error;                    // the entry could not be read: report, leave it out
+  std::vector<std::string> notes;  // reported, not errors
+};
+
+class Scanner {
+ public:
+  Scanner(std::string source, const ExcludeSet& excludes, const ChunkerParams& chunker,
+          PipelineResult* result, BackupProgress* progress);
+  ~Scanner();
+
+  // Opens the source. NotFound/InvalidArgument naming it when it is missing or not a directory.
+  Status Start();
+  // The next item, or nullptr at the end.
+  Item* Next();
+
+ private:
+  struct Child {
+    std::string name;
+    struct stat st;
+  };
+  struct Frame {
+    std::shared_ptr<DirHandle> dir;
+    std::string path;
+    std::vector<Child> children;
+    size_t next = 0;
+  };
+  struct LargeFile {
+    int fd = -1;
+    std::string path;
+    TreeEntry entry;
+    struct stat st {};
+    std::string buf;  // bytes read, not yet chunked, from buf_start
+    size_t buf_start = 0;
+    bool eof = false;
+    uint64_t read_total = 0;
+    Xxh128Stream hash;
+  };
+
+  Item* EnterDir(std::shared_ptr<DirHandle> parent, const std::string& name, const std::string& path,
+                 const struct stat& st);
+  Item* NextChunk();
+  Item* ForChild(Frame& f, const Child& c);
+  Status ListDir(int fd, std::vector<Child>* out);
+
+  std::string source_;
+  const ExcludeSet& excludes_;
+  Chunker chunker_;
+  PipelineResult* result_;
+  BackupProgress* progress_;
+  std::vector<Frame> stack_;
+  std::unique_ptr<LargeFile> large_;
+  bool started_ = false;
+  int root_fd_ = -1;
+  struct stat root_st_ {};
+  // First path of every multiply-linked file seen, by (device, inode).
+  std::map<std::pair<uint64_t, uint64_t>, std::string> links_;
+};
+
+// Checks a file read against its scan: size, mtime, ctime before and after the read.
+bool ChangedWhileRead(const struct stat& scanned, const struct stat& after, uint64_t bytes_read);
+
+}  // namespace rw::pipeline_internal

@@ -1,0 +1,316 @@
+#include "engine/repo/repository.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "engine/base/bytes.h"
+#include "engine/base/clock.h"
+#include "engine/format/format_constants.h"
+
+namespace rw {
+
+using nlohmann::json;
+
+std::string PackPath(const BlobId& pack) {
+  std::string hex = pack.Hex();
+  return "data/" + hex.substr(0, 2) + "/" + hex;
+}
+
+namespace {
+
+std::string RandomHex(size_t bytes) {
+  std::random_device rd;
+  std::string raw;
+  for (size_t i = 0; i < bytes; ++i) raw.push_back(static_cast<char>(rd() & 0xFF));
+  return HexEncode(raw);
+}
+
+std::string Hostname() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "unknown";
+  return buf;
+}
+
+std::string EncodeConfig(const RepoConfig& c) {
+  json j;
+  j["version"] = c.version;
+  j["id"] = c.id;
+  j["chunker"] = {{"algorithm", "fastcdc-gear64"},
+                  {"min_size", c.chunker.min_size},
+                  {"avg_size", c.chunker.avg_size},
+                  {"max_size", c.chunker.max_size}};
+  j["compression"] = {{"algorithm", "zstd"}, {"level", c.zstd_level}};
+  j["pack_target_size"] = c.pack_target_size;
+  j["created"] = FormatRfc3339Ns(c.created_ns);
+  j["created_ns"] = c.created_ns;
+  return j.dump(2) + "\n";
+}
+
+Result<RepoConfig> DecodeConfig(const std::string& text, const std::string& where) {
+  RepoConfig c;
+  try {
+    json j = json::parse(text);
+    if (!j.is_object() || !j.contains("version")) {
+      return Status::Corruption(where + ": not a rewind config (no \"version\")");
+    }
+    c.version = j.at("version").get<int>();
+    if (c.version != format::kRepositoryVersion) {
+      return Status::NotSupported(where + ": repository format version " +
+                                  std::to_string(c.version) + " is not supported (this rewind reads version " +
+                                  std::to_string(format::kRepositoryVersion) + ")");
+    }
+    c.id = j.at("id").get<std::string>();
+    const json& ch = j.at("chunker");
+    c.chunker.min_size = ch.at("min_size").get<size_t>();
+    c.chunker.avg_size = ch.at("avg_size").get<size_t>();
+    c.chunker.max_size = ch.at("max_size").get<size_t>();
+    c.zstd_level = j.at("compression").at("level").get<int>();
+    c.pack_target_size = j.at("pack_target_size").get<uint64_t>();
+    c.created_ns = j.value("created_ns", int64_t{0});
+  } catch (const std::exception& e) {
+    return Status::Corruption(where + ": " + e.what());
+  }
+  size_t avg = c.chunker.avg_size;
+  if (c.chunker.min_size == 0 || avg == 0 || (avg & (avg - 1)) != 0 ||
+      c.chunker.min_size > avg || avg > c.chunker.max_size || c.chunker.max_size > (64u << 20)) {
+    return Status::Corruption(where + ": invalid chunker parameters");
+  }
+  if (c.zstd_level < 1 || c.zstd_level > 22 || c.pack_target_size == 0) {
+    return Status::Corruption(where + ": invalid compression level or pack size");
+  }
+  return c;
+}
+
+bool ProcessAlive(int pid) {
+  if (pid <= 0) return false;
+  return ::kill(pid, 0) == 0 || errno == EPERM;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Init and open.
+
+Status Repository::Init(const std::string& path) {
+  struct stat st{};
+  if (::stat(path.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) return Status::AlreadyExists(path + ": exists and is not a directory");
+    DIR* d = ::opendir(path.c_str());
+    if (!d) return ErrnoStatus("open " + path, errno);
+    bool empty = true;
+    while (dirent* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n != "." && n != "..") empty = false;
+    }
+    ::closedir(d);
+    if (!empty) {
+      return Status::AlreadyExists(path + ": directory is not empty" +
+                                   (::access((path + "/config").c_str(), F_OK) == 0
+                                        ? " (it already holds a repository)"
+                                        : ""));
+    }
+  } else {
+    if (::mkdir(path.c_str(), 0700) != 0) return ErrnoStatus("create repository " + path, errno);
+  }
+  auto storage = NewLocalStorage(path);
+  for (const char* dir : {"data", "index", "snapshots", "locks"}) {
+    RW_RETURN_IF_ERROR(storage->MakeDir(dir));
+  }
+  RepoConfig c;
+  c.version = format::kRepositoryVersion;
+  c.id = RandomHex(16);
+  c.zstd_level = format::kDefaultZstdLevel;
+  c.pack_target_size = format::kPackTargetSize;
+  c.created_ns = RealClock().NowNs();
+  // The config is written last: a directory without one is not a repository.
+  return storage->WriteFileAtomic("config", EncodeConfig(c));
+}
+
+Result<std::unique_ptr<Repository>> Repository::Open(const std::string& path) {
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0) {
+    return ErrnoStatus("repository " + path, errno);
+  }
+  if (!S_ISDIR(st.st_mode)) return Status::InvalidArgument(path + ": not a rewind repository (not a directory)");
+  RW_ASSIGN_OR_RETURN(auto repo, Open(NewLocalStorage(path)));
+  repo->path_ = path;
+  return repo;
+}
+
+Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<Storage> storage) {
+  std::unique_ptr<Repository> repo(new Repository());
+  repo->storage_ = std::move(storage);
+  repo->path_ = repo->storage_->Describe("");
+  RW_RETURN_IF_ERROR(repo->LoadConfig());
+  RW_RETURN_IF_ERROR(repo->LoadIndex());
+  return repo;
+}
+
+Status Repository::LoadConfig() {
+  if (!storage_->Exists("config")) {
+    return Status::InvalidArgument(storage_->Describe("") +
+                                   ": not a rewind repository (no config file; create one with `rewind init`)");
+  }
+  RW_ASSIGN_OR_RETURN(std::string text, storage_->ReadFile("config"));
+  RW_ASSIGN_OR_RETURN(config_, DecodeConfig(text, storage_->Describe("config")));
+  return Status::OK();
+}
+
+Status Repository::LoadIndex() {
+  auto names = storage_->List("index");
+  if (!names.ok()) return names.status();
+  for (const std::string& name : *names) {
+    RW_ASSIGN_OR_RETURN(std::string data, storage_->ReadFile("index/" + name));
+    if (Sha256(data).Hex() != name) {
+      return Status::Corruption("index file " + storage_->Describe("index/" + name) +
+                                ": content does not match its name (damaged)");
+    }
+    auto entries = DecodeIndex(data);
+    if (!entries.ok()) {
+      return entries.status().WithContext("index file " + storage_->Describe("index/" + name));
+    }
+    for (IndexEntry& e : *entries) index_.emplace(e.id, e);
+  }
+  return Status::OK();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Index and blobs.
+
+std::optional<IndexEntry> Repository::Find(const BlobId& id) const {
+  std::lock_guard<std::mutex> lock(index_mu_);
+  auto it = index_.find(id);
+  if (it == index_.end()) return std::nullopt;
+  return it->second;
+}
+
+size_t Repository::IndexSize() const {
+  std::lock_guard<std::mutex> lock(index_mu_);
+  return index_.size();
+}
+
+void Repository::AddToIndex(const std::vector<IndexEntry>& entries) {
+  std::lock_guard<std::mutex> lock(index_mu_);
+  for (const IndexEntry& e : entries) index_.emplace(e.id, e);
+}
+
+Result<std::string> Repository::LoadBlob(const BlobId& id, BlobType expected) const {
+  auto e = Find(id);
+  if (!e) return Status::NotFound("blob " + id.Short() + " is not in the index");
+  if (e->type != expected) {
+    return Status::Corruption("blob " + id.Short() + " has type " + std::to_string(int(e->type)) +
+                              ", expected " + std::to_string(int(expected)));
+  }
+  return LoadBlobAt(*e);
+}
+
+Result<std::string> Repository::LoadBlobAt(const IndexEntry& e) const {
+  const std::string where = "blob " + e.id.Short() + " in pack " + e.pack.Short();
+  auto frame = storage_->ReadAt(PackPath(e.pack), e.offset, e.compressed_length);
+  if (!frame.ok()) return frame.status().WithContext(where);
+  auto raw = DecompressBlob(*frame, e.raw_length);
+  if (!raw.ok()) return Status::Corruption(where + ": " + raw.status().message());
+  if (Sha256(*raw) != e.id) return Status::Corruption(where + ": content does not match its id");
+  return raw;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Snapshots.
+
+Result<std::string> Repository::SaveSnapshotDoc(std::string_view doc) {
+  std::string id = Sha256(doc).Hex();
+  RW_RETURN_IF_ERROR(storage_->WriteFileAtomic("snapshots/" + id, doc));
+  return id;
+}
+
+Result<std::vector<std::string>> Repository::ListSnapshotIds() { return storage_->List("snapshots"); }
+
+Result<std::string> Repository::LoadSnapshotDoc(const std::string& id) {
+  RW_ASSIGN_OR_RETURN(std::string doc, storage_->ReadFile("snapshots/" + id));
+  if (Sha256(doc).Hex() != id) {
+    return Status::Corruption("snapshot " + id.substr(0, 12) + ": content does not match its name (damaged)");
+  }
+  return doc;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Locks.
+
+RepoLock::~RepoLock() { (void)Release(); }
+
+Status RepoLock::Release() {
+  if (file_.empty()) return Status::OK();
+  Status s = repo_->storage().Remove("locks/" + file_);
+  file_.clear();
+  return s;
+}
+
+Result<std::vector<LockInfo>> Repository::ListLocks() {
+  RW_ASSIGN_OR_RETURN(auto names, storage_->List("locks"));
+  std::vector<LockInfo> out;
+  const std::string host = Hostname();
+  for (const std::string& name : names) {
+    auto text = storage_->ReadFile("locks/" + name);
+    if (!text.ok()) continue;  // released meanwhile
+    LockInfo info;
+    info.file = name;
+    try {
+      json j = json::parse(*text);
+      info.hostname = j.value("hostname", "");
+      info.pid = j.value("pid", 0);
+      info.since_ns = j.value("since_ns", int64_t{0});
+      info.command = j.value("command", "");
+      info.exclusive = j.value("exclusive", true);
+    } catch (const std::exception&) {
+      info.command = "(unreadable lock file)";
+      info.exclusive = true;
+    }
+    info.stale = info.hostname == host && !ProcessAlive(info.pid);
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+Result<std::unique_ptr<RepoLock>> Repository::Lock(bool exclusive, std::string_view command) {
+  std::string name = RandomHex(16);
+  json j = {{"hostname", Hostname()},       {"pid", static_cast<int>(::getpid())},
+            {"since_ns", RealClock().NowNs()}, {"since", FormatRfc3339Ns(RealClock().NowNs())},
+            {"command", std::string(command)}, {"exclusive", exclusive}};
+  RW_RETURN_IF_ERROR(storage_->CreateExclusive("locks/" + name, j.dump() + "\n"));
+  auto lock = std::make_unique<RepoLock>(this, name);
+  RW_ASSIGN_OR_RETURN(auto locks, ListLocks());
+  for (const LockInfo& other : locks) {
+    if (other.file == name) continue;
+    if (!exclusive && !other.exclusive) continue;
+    std::string who = std::string(other.exclusive ? "an exclusive" : "a shared") + " lock held by `" +
+                      other.command + "` (pid " + std::to_string(other.pid) + " on host " +
+                      other.hostname + ", since " + FormatRfc3339Ns(other.since_ns) + ", lock file " +
+                      storage_->Describe("locks/" + other.file) + ")";
+    (void)lock->Release();
+    if (other.stale) {
+      return Status::Locked("repository is locked by a stale lock: " + who +
+                            "; that process is gone — check nothing else uses the repository, then run `rewind unlock`");
+    }
+    return Status::Locked("repository is in use: " + who);
+  }
+  return lock;
+}
+
+Result<std::vector<LockInfo>> Repository::RemoveStaleLocks() {
+  RW_ASSIGN_OR_RETURN(auto locks, ListLocks());
+  std::vector<LockInfo> removed;
+  for (const LockInfo& l : locks) {
+    if (!l.stale) continue;
+    RW_RETURN_IF_ERROR(storage_->Remove("locks/" + l.file));
+    removed.push_back(l);
+  }
+  return removed;
+}
+
+}  // namespace rw

@@ -1,0 +1,148 @@
+// Repository: a directory of config, packs, index files, snapshots and locks (docs/format.md).
+// Opening loads the whole index into memory. Blob writing goes through BlobSink, which packs
+// compressed blobs, writes full packs in the background, and on Commit writes the index file
+// that covers them (write order: packs, then index, then snapshot).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "engine/base/status.h"
+#include "engine/format/blob_id.h"
+#include "engine/format/chunker.h"
+#include "engine/format/index_codec.h"
+#include "engine/format/pack.h"
+#include "engine/storage/storage.h"
+
+namespace rw {
+
+struct RepoConfig {
+  int version = 0;
+  std::string id;  // 32 hex digits, random
+  ChunkerParams chunker;
+  int zstd_level = 0;
+  uint64_t pack_target_size = 0;
+  int64_t created_ns = 0;
+};
+
+struct LockInfo {
+  std::string file;  // name under locks/
+  std::string hostname;
+  int pid = 0;
+  int64_t since_ns = 0;
+  std::string command;
+  bool exclusive = false;
+  bool stale = false;  // same host and the process is gone
+};
+
+class Repository;
+
+// A held lock; released (its file removed) on destruction or Release().
+class RepoLock {
+ public:
+  RepoLock(Repository* repo, std::string file) : repo_(repo), file_(std::move(file)) {}
+  ~RepoLock();
+  RepoLock(const RepoLock&) = delete;
+  RepoLock& operator=(const RepoLock&) = delete;
+  Status Release();
+
+ private:
+  Repository* repo_;
+  std::string file_;
+};
+
+// Collects compressed blobs of one writer (one backup) into packs. Add() is called by one
+// thread at a time (the pipeline's serial stage); full packs are hashed, written and fsynced on
+// a background thread, at most two in flight. Nothing is visible in the repository's index
+// until Commit() writes the index file for everything added.
+class BlobSink {
+ public:
+  explicit BlobSink(Repository* repo);
+  ~BlobSink();  // waits for background writes; an uncommitted sink leaves only orphan packs
+
+  // Adds a blob unless the repository or this sink already has it. Returns whether it was
+  // added. `frame` is CompressBlob() output.
+  Result<bool> Add(BlobType type, const BlobId& id, std::string_view frame, uint32_t raw_length);
+  // True when the repository's index or this sink has the blob. Thread-safe.
+  bool Has(const BlobId& id) const;
+
+  // Writes the last pack, waits for every pack, then writes one index file for all blobs
+  // added. After success the blobs are in the repository's in-memory index too.
+  Status Commit();
+
+  uint64_t bytes_added() const { return bytes_added_.load(); }
+  uint64_t blobs_added() const { return blobs_added_.load(); }
+  uint64_t packs_written() const { return packs_written_.load(); }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::atomic<uint64_t> bytes_added_{0}, blobs_added_{0}, packs_written_{0};
+};
+
+class Repository {
+ public:
+  // Creates a new repository at `path` (created if missing; must be empty if present).
+  static Status Init(const std::string& path);
+  // Opens, checks the config's format version, loads the index. NotFound / InvalidArgument with
+  // "not a rewind repository" or "format version N is not supported" otherwise.
+  static Result<std::unique_ptr<Repository>> Open(const std::string& path);
+  // Same with a storage of the caller's (tests inject faults this way).
+  static Result<std::unique_ptr<Repository>> Open(std::unique_ptr<Storage> storage);
+
+  const RepoConfig& config() const { return config_; }
+  Storage& storage() { return *storage_; }
+  const std::string& path() const { return path_; }
+
+  // Index lookups. Thread-safe with each other and with BlobSink::Commit.
+  std::optional<IndexEntry> Find(const BlobId& id) const;
+  bool Has(const BlobId& id) const { return Find(id).has_value(); }
+  size_t IndexSize() const;
+
+  // Reads one blob: pread of its frame, decompress, check length, type and SHA-256.
+  // Corruption naming the blob and pack otherwise. Thread-safe.
+  Result<std::string> LoadBlob(const BlobId& id, BlobType expected) const;
+  // Same from a known location (restore reads by pack).
+  Result<std::string> LoadBlobAt(const IndexEntry& e) const;
+
+  // Snapshots: stored as snapshots/<sha256 of doc>. Returns the id.
+  Result<std::string> SaveSnapshotDoc(std::string_view doc);
+  Result<std::vector<std::string>> ListSnapshotIds();
+  // Reads and checks that the name matches the content hash.
+  Result<std::string> LoadSnapshotDoc(const std::string& id);
+
+  // Locks (docs/format.md §8). A shared lock conflicts with live exclusive ones; an exclusive
+  // lock with every other live one. Stale locks (same host, dead pid) also refuse, with a hint
+  // to run `rewind unlock`. Locked status names holder, host, pid, since and command.
+  Result<std::unique_ptr<RepoLock>> Lock(bool exclusive, std::string_view command);
+  Result<std::vector<LockInfo>> ListLocks();
+  // Removes stale locks; returns what was removed.
+  Result<std::vector<LockInfo>> RemoveStaleLocks();
+
+  // Adds entries to the in-memory index (BlobSink::Commit does this). Thread-safe.
+  void AddToIndex(const std::vector<IndexEntry>& entries);
+
+ private:
+  Repository() = default;
+  Status LoadConfig();
+  Status LoadIndex();
+
+  std::string path_;
+  std::unique_ptr<Storage> storage_;
+  RepoConfig config_;
+  mutable std::mutex index_mu_;
+  std::unordered_map<BlobId, IndexEntry, BlobIdHash> index_;
+};
+
+// "data/3f/3fa1…"
+std::string PackPath(const BlobId& pack);
+
+}  // namespace rw

@@ -1,0 +1,240 @@
+// A repository in a local directory. Every write is atomic and durable (storage.h).
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <unordered_map>
+
+#include "engine/base/bytes.h"
+#include "engine/storage/storage.h"
+
+namespace rw {
+
+namespace {
+
+std::string Parent(const std::string& rel) {
+  auto pos = rel.rfind('/');
+  return pos == std::string::npos ? std::string() : rel.substr(0, pos);
+}
+
+std::string Base(const std::string& rel) {
+  auto pos = rel.rfind('/');
+  return pos == std::string::npos ? rel : rel.substr(pos + 1);
+}
+
+Status WriteAll(int fd, std::string_view data, const std::string& what) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("write " + what, errno);
+    }
+    done += static_cast<size_t>(n);
+  }
+  return Status::OK();
+}
+
+std::string RandomSuffix() {
+  static std::atomic<uint64_t> counter{0};
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  uint64_t v = rng() ^ (counter.fetch_add(1) << 48);
+  std::string raw(reinterpret_cast<const char*>(&v), sizeof v);
+  return HexEncode(raw);
+}
+
+class LocalStorage final : public Storage {
+ public:
+  explicit LocalStorage(std::string root) : root_(std::move(root)) {
+    while (root_.size() > 1 && root_.back() == '/') root_.pop_back();
+  }
+
+  Status WriteFileAtomic(const std::string& rel, std::string_view data) override {
+    RW_RETURN_IF_ERROR(MakeDir(Parent(rel)));
+    std::string dir = Parent(rel);
+    std::string tmp = (dir.empty() ? "" : dir + "/") + "." + Base(rel) + ".tmp-" + RandomSuffix();
+    std::string tmp_path = Abs(tmp);
+    int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) return ErrnoStatus("create " + tmp_path, errno);
+    Status s = WriteAll(fd, data, tmp_path);
+    if (s.ok() && ::fsync(fd) != 0) s = ErrnoStatus("fsync " + tmp_path, errno);
+    if (::close(fd) != 0 && s.ok()) s = ErrnoStatus("close " + tmp_path, errno);
+    if (s.ok() && ::rename(tmp_path.c_str(), Abs(rel).c_str()) != 0) {
+      s = ErrnoStatus("rename " + tmp_path + " to " + Abs(rel), errno);
+    }
+    if (!s.ok()) {
+      ::unlink(tmp_path.c_str());
+      return s;
+    }
+    return SyncDir(dir);
+  }
+
+  Status CreateExclusive(const std::string& rel, std::string_view data) override {
+    RW_RETURN_IF_ERROR(MakeDir(Parent(rel)));
+    std::string path = Abs(rel);
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) return ErrnoStatus("create " + path, errno);
+    Status s = WriteAll(fd, data, path);
+    if (s.ok() && ::fsync(fd) != 0) s = ErrnoStatus("fsync " + path, errno);
+    ::close(fd);
+    if (!s.ok()) {
+      ::unlink(path.c_str());
+      return s;
+    }
+    return SyncDir(Parent(rel));
+  }
+
+  Result<std::string> ReadFile(const std::string& rel) override {
+    std::string path = Abs(rel);
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus("open " + path, errno);
+    std::string out;
+    struct stat st{};
+    if (::fstat(fd, &st) == 0 && st.st_size > 0) out.reserve(static_cast<size_t>(st.st_size));
+    char buf[1 << 16];
+    for (;;) {
+      ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        int err = errno;
+        ::close(fd);
+        return ErrnoStatus("read " + path, err);
+      }
+      if (n == 0) break;
+      out.append(buf, static_cast<size_t>(n));
+    }
+    ::close(fd);
+    return out;
+  }
+
+  Result<std::string> ReadAt(const std::string& rel, uint64_t offset, size_t n) override {
+    RW_ASSIGN_OR_RETURN(std::shared_ptr<Fd> holder, CachedFd(rel));
+    int fd = holder->fd;
+    std::string out(n, '\0');
+    size_t done = 0;
+    while (done < n) {
+      ssize_t r = ::pread(fd, out.data() + done, n - done, static_cast<off_t>(offset + done));
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoStatus("read " + Abs(rel), errno);
+      }
+      if (r == 0) {
+        return Status::Corruption(Abs(rel) + ": short read: wanted " + std::to_string(n) +
+                                  " bytes at offset " + std::to_string(offset) + ", file ends after " +
+                                  std::to_string(offset + done));
+      }
+      done += static_cast<size_t>(r);
+    }
+    return out;
+  }
+
+  Result<uint64_t> FileSize(const std::string& rel) override {
+    struct stat st{};
+    if (::stat(Abs(rel).c_str(), &st) != 0) return ErrnoStatus("stat " + Abs(rel), errno);
+    return static_cast<uint64_t>(st.st_size);
+  }
+
+  Result<std::vector<std::string>> List(const std::string& dir) override {
+    std::string path = Abs(dir);
+    DIR* d = ::opendir(path.c_str());
+    if (!d) return ErrnoStatus("list " + path, errno);
+    std::vector<std::string> names;
+    while (dirent* e = ::readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      names.emplace_back(e->d_name);
+    }
+    ::closedir(d);
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+  Status Remove(const std::string& rel) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      fds_.erase(rel);
+      order_.remove(rel);
+    }
+    if (::unlink(Abs(rel).c_str()) != 0) return ErrnoStatus("remove " + Abs(rel), errno);
+    return SyncDir(Parent(rel));
+  }
+
+  Status MakeDir(const std::string& rel) override {
+    if (rel.empty()) return Status::OK();
+    std::string path = Abs(rel);
+    struct stat st{};
+    if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return Status::OK();
+    RW_RETURN_IF_ERROR(MakeDir(Parent(rel)));
+    if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
+      return ErrnoStatus("mkdir " + path, errno);
+    }
+    return SyncDir(Parent(rel));
+  }
+
+  bool Exists(const std::string& rel) override {
+    struct stat st{};
+    return ::stat(Abs(rel).c_str(), &st) == 0;
+  }
+
+  std::string Describe(const std::string& rel) const override { return Abs(rel); }
+
+ private:
+  std::string Abs(const std::string& rel) const { return rel.empty() ? root_ : root_ + "/" + rel; }
+
+  Status SyncDir(const std::string& rel) {
+    std::string path = Abs(rel);
+    int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus("open directory " + path, errno);
+    int rc = ::fsync(fd);
+    int err = errno;
+    ::close(fd);
+    if (rc != 0) return ErrnoStatus("fsync directory " + path, err);
+    return Status::OK();
+  }
+
+  // An open descriptor, closed when the last user lets go of it: eviction from the cache
+  // never closes a descriptor that a concurrent ReadAt is still using.
+  struct Fd {
+    int fd;
+    explicit Fd(int f) : fd(f) {}
+    ~Fd() { ::close(fd); }
+  };
+
+  // Descriptors of packs being read, at most kMaxFds, the least recently opened evicted first.
+  Result<std::shared_ptr<Fd>> CachedFd(const std::string& rel) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = fds_.find(rel);
+    if (it != fds_.end()) return it->second;
+    int fd = ::open(Abs(rel).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus("open " + Abs(rel), errno);
+    if (order_.size() >= kMaxFds) {
+      fds_.erase(order_.front());
+      order_.pop_front();
+    }
+    auto holder = std::make_shared<Fd>(fd);
+    fds_[rel] = holder;
+    order_.push_back(rel);
+    return holder;
+  }
+
+  static constexpr size_t kMaxFds = 64;
+  std::string root_;
+  std::mutex mu_;
+  std::unordered_map<std::string, std::shared_ptr<Fd>> fds_;
+  std::list<std::string> order_;
+};
+
+}  // namespace
+
+std::unique_ptr<Storage> NewLocalStorage(std::string root) {
+  return std::make_unique<LocalStorage>(std::move(root));
+}
+
+}  // namespace rw

@@ -1,0 +1,47 @@
+// Storage: where a repository's files live. Paths are relative to the repository root and use
+// '/' ("data/3f/3fa1…"). The local implementation is a directory; object storage comes later.
+// A fault-injecting wrapper (tests) implements the same interface.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/base/status.h"
+
+namespace rw {
+
+class Storage {
+ public:
+  virtual ~Storage() = default;
+
+  // Writes `data` as `rel` atomically and durably: a temporary name in the same directory,
+  // write, fsync, rename, fsync of the directory. Creates missing parent directories. On
+  // failure nothing exists under `rel` that was not there before, and the temporary is removed.
+  // Thread-safe.
+  virtual Status WriteFileAtomic(const std::string& rel, std::string_view data) = 0;
+
+  // Creates `rel` exclusively (fails with AlreadyExists if present), durably. For lock files.
+  virtual Status CreateExclusive(const std::string& rel, std::string_view data) = 0;
+
+  virtual Result<std::string> ReadFile(const std::string& rel) = 0;
+  // Reads exactly `n` bytes at `offset`; Corruption if the file is shorter. Thread-safe; keeps
+  // a small cache of open descriptors.
+  virtual Result<std::string> ReadAt(const std::string& rel, uint64_t offset, size_t n) = 0;
+  virtual Result<uint64_t> FileSize(const std::string& rel) = 0;
+  // Names (not paths) of the regular files directly inside `dir`, sorted; NotFound if missing.
+  // Names starting with '.' (temporaries) are left out.
+  virtual Result<std::vector<std::string>> List(const std::string& dir) = 0;
+  virtual Status Remove(const std::string& rel) = 0;
+  virtual Status MakeDir(const std::string& rel) = 0;
+  virtual bool Exists(const std::string& rel) = 0;
+  // A path a human can use in a message: "/backup/rewind/data/3f/3fa1…".
+  virtual std::string Describe(const std::string& rel) const = 0;
+};
+
+// A directory on a local file system. `root` must exist.
+std::unique_ptr<Storage> NewLocalStorage(std::string root);
+
+}  // namespace rw
