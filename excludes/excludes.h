@@ -6,7 +6,8 @@
 //   - a pattern containing '/' (other than a trailing one) is anchored at the root; a leading
 //     '/' only anchors; otherwise the pattern matches a name at any depth;
 //   - '*' matches any run of bytes except '/', '?' one byte except '/', "[a-z]" / "[!a-z]"
-//     classes; "**" as a whole component matches zero or more components.
+//     classes; "**" as a whole component matches zero or more components;
+//   - matching is on bytes and case-sensitive; trailing unescaped spaces are dropped.
 // Paths are raw bytes, '/'-separated, without a leading '/': "config/mail", "mail".
 #pragma once
 
@@ -17,7 +18,7 @@
 
 #include "engine/base/status.h"
 
-namespace rewind {
+namespace rw {
 
 struct ExcludeRule {
   std::string text;  // the rule as written, for reports
@@ -32,7 +33,12 @@ class ExcludeSet {
   ExcludeSet& operator=(ExcludeSet&&) noexcept;
 
   // Adds one pattern; InvalidArgument naming the pattern and the problem (e.g. "[a-" unclosed).
+  // A blank or comment line is accepted and adds no rule. The set is unchanged on error.
   Status Add(std::string_view pattern, std::string_view origin);
+  // Adds each line of `text` ('\n'-separated, a trailing '\r' dropped) with origin
+  // "<origin> line N", as for an exclude file. All or nothing: on the first bad line returns its
+  // error and leaves the set unchanged.
+  Status AddLines(std::string_view text, std::string_view origin);
 
   // Returns the index of the rule that decides that `path` is excluded (the last matching
   // rule, if it is not negated), or -1 when `path` is kept. `is_dir` tells whether the entry
@@ -55,4 +61,4 @@ Status AddProfile(ExcludeSet* set, std::string_view profile);
 // The rule lines of a profile, as shipped (excludes/profiles/<name>.rules).
 Result<std::string> ProfileText(std::string_view profile);
 
-}  // namespace rewind
+}  // namespace rw

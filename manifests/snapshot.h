@@ -10,8 +10,9 @@
 
 #include "engine/base/status.h"
 #include "engine/format/blob_id.h"
+#include "manifests/tree.h"
 
-namespace rewind {
+namespace rw {
 
 struct SnapshotStats {
   uint64_t files = 0, dirs = 0, symlinks = 0, others = 0;
@@ -38,11 +39,20 @@ struct Snapshot {
   std::optional<std::string> parent;  // snapshot id
   std::optional<BlobId> tree;         // root tree of the files (absent: databases only)
   bool incomplete = false;            // some entries could not be read
+  // The source directory's own metadata (type dir, empty name, no subtree): restore and
+  // rollback give it to the target directory.
+  std::optional<TreeEntry> root;
   SnapshotStats stats;
   friend bool operator==(const Snapshot&, const Snapshot&) = default;
 };
 
+// Encodes canonically (sorted keys, no whitespace), with "time" (RFC 3339, ns) beside the
+// authoritative "time_ns" for humans. REQUIRES: `parent`, when set, is 64 lowercase hex
+// digits and `version` is 1; otherwise DecodeSnapshot rejects the result. Never throws.
 std::string EncodeSnapshot(const Snapshot& s);
+// Decodes: "version" and "time_ns" are required, other missing fields take their default,
+// unknown fields are ignored. Corruption saying what is wrong, NotSupported for a newer
+// version. Never throws, whatever the input.
 Result<Snapshot> DecodeSnapshot(std::string_view doc);
 
-}  // namespace rewind
+}  // namespace rw

@@ -13,7 +13,7 @@
 #include "engine/format/blob_id.h"
 #include "engine/format/checksum.h"
 
-namespace rewind {
+namespace rw {
 
 enum class EntryType {
   kFile,
@@ -61,11 +61,23 @@ struct Tree {
   std::vector<TreeEntry> entries;  // sorted by name bytes, unique names
 };
 
-// Encodes canonically (sorts a copy of the entries by name). Names, targets and xattr values
-// that are not valid UTF-8 are stored hex-encoded under a "*_hex" key.
+// Checks what DecodeTree checks on a decoded tree: entries sorted by name bytes and unique;
+// names not empty, ".", "..", without '/' or NUL; mode <= 07777; per type: dir has a
+// subtree and only a dir has one; only a file has content or xxh128; symlink and hardlink have
+// a target (without NUL) and no other type has one; only devices have rdev; xattr names
+// non-empty, without NUL, sorted and unique. Corruption naming the entry otherwise.
+Status ValidateTree(const Tree& tree);
+
+// Encodes canonically: the entries (and each entry's xattrs) are sorted by name bytes on a
+// copy, fields at their default value are omitted, keys are sorted, no whitespace; so equal
+// trees give equal bytes whatever the input order. Names, targets, user/group names and
+// xattr names and values that are not valid UTF-8 are stored hex-encoded under a "*_hex" key.
+// REQUIRES: ValidateTree(tree with entries sorted) is OK; otherwise DecodeTree rejects the
+// result. Never fails, never throws.
 std::string EncodeTree(const Tree& tree);
-// Decodes and validates (types, names, sort order, uniqueness, required fields per type).
-// Corruption with what is wrong otherwise.
+// Decodes and validates (JSON shape, field types, hex, then ValidateTree). Corruption saying
+// what is wrong and where ("tree: entry 4 (\"foo\"): unknown type \"dirr\""), NotSupported
+// for a newer tree version. Never throws, whatever the input.
 Result<Tree> DecodeTree(std::string_view doc);
 
-}  // namespace rewind
+}  // namespace rw

@@ -10,7 +10,7 @@
 
 #include "engine/base/status.h"
 
-namespace rewind {
+namespace rw {
 
 struct BlobId {
   std::array<uint8_t, 32> bytes{};
@@ -57,4 +57,4 @@ class Sha256Stream {
   void* ctx_;
 };
 
-}  // namespace rewind
+}  // namespace rw

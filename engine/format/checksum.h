@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-namespace rewind {
+namespace rw {
 
 uint64_t Xxh3_64(std::string_view data);
 
@@ -47,4 +47,4 @@ class Xxh64Stream {
   void* state_;
 };
 
-}  // namespace rewind
+}  // namespace rw

@@ -1,6 +1,7 @@
 // Content-defined chunking: FastCDC (Xia et al., 2016) with a 64-bit gear hash and normalized
 // chunking (level 2). Boundaries are part of the repository format: the gear table comes from
-// SplitMix64 seeded with format::kGearSeed, and tests/golden pins chunk sizes on seeded data.
+// SplitMix64 seeded with format::kGearSeed, and chunker_test.cc (GoldenBoundaries) pins chunk
+// sizes on seeded data. Algorithm: docs/format.md §3.
 #pragma once
 
 #include <array>
@@ -9,7 +10,7 @@
 
 #include "engine/format/format_constants.h"
 
-namespace rewind {
+namespace rw {
 
 struct ChunkerParams {
   size_t min_size = format::kChunkMin;
@@ -39,4 +40,4 @@ class Chunker {
   uint64_t mask_large_;  // fewer bits: used after avg_size (easier to cut)
 };
 
-}  // namespace rewind
+}  // namespace rw

@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace rewind::format {
+namespace rw::format {
 
 // Repository format version written to `config` (docs/format.md §1).
 inline constexpr int kRepositoryVersion = 1;
@@ -22,7 +22,7 @@ inline constexpr uint32_t kSkippableMagic = 0x184D2A5E;  // a zstd skippable fra
 inline constexpr char kPackTrailerMagic[4] = {'R', 'W', 'P', 'T'};
 inline constexpr uint32_t kPackTrailerVersion = 1;
 inline constexpr size_t kPackEntrySize = 1 + 32 + 8 + 4 + 4;  // type id offset clen rlen
-inline constexpr uint64_t kPackTargetSize = 32ull << 20;      // close a pack past 32 MiB
+inline constexpr uint64_t kPackTargetSize = 16ull << 20;      // close a pack past 16 MiB
 inline constexpr uint32_t kMaxBlobSize = 0xFFFFFFFFu;
 
 // Index (docs/format.md §5).
@@ -31,4 +31,4 @@ inline constexpr char kIndexMagic[8] = {'R', 'W', 'I', 'X', 'v', '0', '0', '1'};
 // Default zstd level for blobs.
 inline constexpr int kDefaultZstdLevel = 3;
 
-}  // namespace rewind::format
+}  // namespace rw::format

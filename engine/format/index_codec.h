@@ -10,7 +10,7 @@
 #include "engine/format/blob_id.h"
 #include "engine/format/pack.h"
 
-namespace rewind {
+namespace rw {
 
 struct IndexEntry {
   BlobId id;
@@ -28,4 +28,4 @@ std::string EncodeIndex(std::vector<IndexEntry> entries);
 // offset of the problem otherwise.
 Result<std::vector<IndexEntry>> DecodeIndex(std::string_view data);
 
-}  // namespace rewind
+}  // namespace rw

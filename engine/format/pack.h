@@ -11,7 +11,7 @@
 #include "engine/base/status.h"
 #include "engine/format/blob_id.h"
 
-namespace rewind {
+namespace rw {
 
 enum class BlobType : uint8_t { kData = 1, kTree = 2 };
 
@@ -33,9 +33,11 @@ Result<std::string> DecompressBlob(std::string_view frame, uint32_t raw_length);
 // Accumulates a pack in memory. Not thread-safe.
 class PackBuilder {
  public:
-  // Appends a frame made by CompressBlob.
+  // Appends a frame made by CompressBlob. REQUIRES: frame.size() < 4 GiB (a u32 on disk).
   void Add(BlobType type, const BlobId& id, std::string_view frame, uint32_t raw_length);
   size_t size() const { return data_.size(); }
+  // Pre-allocates room for `bytes`, so a pack grows without reallocating past its target.
+  void Reserve(size_t bytes) { data_.reserve(bytes); }
   size_t count() const { return entries_.size(); }
   bool empty() const { return entries_.empty(); }
   // Appends the trailer and returns the whole pack; the builder is then empty again.
@@ -58,11 +60,12 @@ struct PackTrailer {
 // InvalidArgument and sets *need (if given) to the number of tail bytes required; call again.
 // Returns Corruption when the bytes are not a valid trailer: every offset and length is checked
 // against file_size and each other (frames lie inside [0, trailer_offset), in order, without
-// overlap), and the trailer's own checksum must match.
+// overlap), and the trailer's own checksum must match. NotSupported for an unknown trailer
+// version. Never reads outside `tail`; the body checksum is returned, not checked.
 Result<PackTrailer> ParsePackTrailer(std::string_view tail, uint64_t file_size,
                                      uint64_t* need = nullptr);
 
 // Bytes of the fixed footer at the very end of a pack: u32 trailer payload size, magic "RWPT".
 inline constexpr size_t kPackFooterSize = 8;
 
-}  // namespace rewind
+}  // namespace rw

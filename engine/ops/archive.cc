@@ -10,6 +10,7 @@
 #include "engine/ops/include_filter.h"
 #include "engine/ops/restore.h"
 #include "engine/ops/snapshots.h"
+#include "engine/pipeline/fs_meta.h"
 
 namespace rw {
 
@@ -47,6 +48,37 @@ mode_t FileType(EntryType t) {
   }
 }
 
+// POSIX ACLs are stored as the kernel's xattr encoding (system.posix_acl_access/default:
+// u32 version 2, then entries of u16 tag, u16 perm, u32 id, little-endian). libarchive carries
+// ACLs as ACL entries, not xattrs; this translates. Returns false when `value` is malformed.
+bool AddPosixAcl(archive_entry* ae, int acl_type, const std::string& value) {
+  if (value.size() < 4 || (value.size() - 4) % 8 != 0) return false;
+  auto u16 = [&](size_t o) { return static_cast<unsigned>(static_cast<uint8_t>(value[o]) | (static_cast<uint8_t>(value[o + 1]) << 8)); };
+  auto u32 = [&](size_t o) { return static_cast<uint32_t>(u16(o) | (u16(o + 2) << 16)); };
+  if (u32(0) != 2) return false;
+  for (size_t o = 4; o < value.size(); o += 8) {
+    unsigned tag = u16(o), perm = u16(o + 2);
+    uint32_t id = u32(o + 4);
+    int ae_tag;
+    switch (tag) {
+      case 0x01: ae_tag = ARCHIVE_ENTRY_ACL_USER_OBJ; break;
+      case 0x02: ae_tag = ARCHIVE_ENTRY_ACL_USER; break;
+      case 0x04: ae_tag = ARCHIVE_ENTRY_ACL_GROUP_OBJ; break;
+      case 0x08: ae_tag = ARCHIVE_ENTRY_ACL_GROUP; break;
+      case 0x10: ae_tag = ARCHIVE_ENTRY_ACL_MASK; break;
+      case 0x20: ae_tag = ARCHIVE_ENTRY_ACL_OTHER; break;
+      default: return false;
+    }
+    int permset = ((perm & 4) ? ARCHIVE_ENTRY_ACL_READ : 0) | ((perm & 2) ? ARCHIVE_ENTRY_ACL_WRITE : 0) |
+                  ((perm & 1) ? ARCHIVE_ENTRY_ACL_EXECUTE : 0);
+    bool qualified = ae_tag == ARCHIVE_ENTRY_ACL_USER || ae_tag == ARCHIVE_ENTRY_ACL_GROUP;
+    std::string name = !qualified ? "" : ae_tag == ARCHIVE_ENTRY_ACL_USER ? UserName(id) : GroupName(id);
+    archive_entry_acl_add_entry(ae, acl_type, permset, ae_tag, qualified ? static_cast<int>(id) : -1,
+                                name.empty() ? nullptr : name.c_str());
+  }
+  return true;
+}
+
 class ArchiveWriter {
  public:
   ArchiveWriter(Repository* repo, archive* a, const IncludeFilter& filter, RestoreStats* stats)
@@ -74,9 +106,6 @@ class ArchiveWriter {
     if (!e.user.empty()) archive_entry_copy_uname(ae, e.user.c_str());
     if (!e.group.empty()) archive_entry_copy_gname(ae, e.group.c_str());
     archive_entry_set_mtime(ae, e.mtime_ns / 1000000000, e.mtime_ns % 1000000000);
-    for (const Xattr& x : e.xattrs) {
-      archive_entry_xattr_add_entry(ae, x.name.c_str(), x.value.data(), x.value.size());
-    }
     if (e.type == EntryType::kHardlink) {
       archive_entry_set_filetype(ae, AE_IFREG);
       archive_entry_set_perm(ae, e.mode);
@@ -91,7 +120,16 @@ class ArchiveWriter {
       }
       archive_entry_set_size(ae, e.type == EntryType::kFile ? static_cast<la_int64_t>(e.size) : 0);
     }
-    if (archive_write_header(a_, ae) < ARCHIVE_OK) return ArchiveError(a_, "archive entry " + path);
+    // After the mode: libarchive keeps the owning group's ACL permissions in the mode bits.
+    for (const Xattr& x : e.xattrs) {
+      if (x.name == "system.posix_acl_access" &&
+          AddPosixAcl(ae, ARCHIVE_ENTRY_ACL_TYPE_ACCESS, x.value)) continue;
+      if (x.name == "system.posix_acl_default" &&
+          AddPosixAcl(ae, ARCHIVE_ENTRY_ACL_TYPE_DEFAULT, x.value)) continue;
+      archive_entry_xattr_add_entry(ae, x.name.c_str(), x.value.data(), x.value.size());
+    }
+    // ARCHIVE_WARN: e.g. a name that is not UTF-8, written as raw bytes (hdrcharset=BINARY).
+    if (archive_write_header(a_, ae) < ARCHIVE_WARN) return ArchiveError(a_, "archive entry " + path);
     if (e.type == EntryType::kFile) {
       for (const BlobId& id : e.content) {
         auto blob = repo_->LoadBlob(id, BlobType::kData);
@@ -139,6 +177,8 @@ Status RestoreToArchive(Repository* repo, const Snapshot& snapshot, const std::s
     case ArchiveFormat::kZip: rc = archive_write_set_format_zip(a.get()); break;
   }
   if (rc != ARCHIVE_OK) return ArchiveError(a.get(), "archive format");
+  // Names are raw bytes: keep them as they are instead of failing on non-UTF-8 ones.
+  if (format != ArchiveFormat::kZip) archive_write_set_format_option(a.get(), "pax", "hdrcharset", "BINARY");
   const bool to_stdout = path == "-";
   std::string tmp = to_stdout ? "" : path + ".rewind-partial";
   rc = to_stdout ? archive_write_open_fd(a.get(), STDOUT_FILENO)

@@ -79,6 +79,7 @@ Result<BackupResult> Backup(Repository* repo, const BackupOptions& options,
   snap.tags = options.tags;
   snap.parent = parent;
   snap.tree = pr.root_tree;
+  snap.root = pr.root_entry;
   snap.stats = pr.stats;
   snap.stats.blobs_added = sink.blobs_added();
   snap.stats.bytes_added = sink.bytes_added();

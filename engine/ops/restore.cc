@@ -242,6 +242,13 @@ Result<RestoreStats> RestoreToDirectory(Repository* repo, const Snapshot& snapsh
             }
             if (!item->note.empty()) observer->OnNote(item->path, item->note);
           }));
+  if (snapshot.root) {
+    Status s = restore_internal::SetDirMetadata(root->fd, *snapshot.root);
+    if (!s.ok()) {
+      stats.errors += 1;
+      observer->OnError(".", s.WithContext("target directory " + options.target));
+    }
+  }
   for (const std::string& n : writer.notes()) observer->OnNote("", n);
   return stats;
 }

@@ -173,13 +173,14 @@ class TreeAssembler {
       auto added = sink_->Add(BlobType::kTree, id, frame, static_cast<uint32_t>(doc.size()));
       if (!added.ok()) return added.status();
     }
-    dir.entry.subtree = id;
     if (stack_.empty()) {
       result_->root_tree = id;
-    } else {
-      Count(dir.entry);
-      stack_.back().entries.push_back(std::move(dir.entry));
+      result_->root_entry = std::move(dir.entry);
+      return Status::OK();
     }
+    dir.entry.subtree = id;
+    Count(dir.entry);
+    stack_.back().entries.push_back(std::move(dir.entry));
     progress_->bytes_added = sink_->bytes_added();
     return Status::OK();
   }

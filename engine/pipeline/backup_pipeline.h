@@ -52,6 +52,7 @@ struct ExcludedReport {
 
 struct PipelineResult {
   BlobId root_tree;
+  TreeEntry root_entry;                // the source directory's own metadata
   SnapshotStats stats;                 // duration_s and blob counters left to the caller
   std::vector<ExcludedReport> excluded;  // one per rule of the ExcludeSet
 };

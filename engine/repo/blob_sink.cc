@@ -3,9 +3,13 @@
 #include <future>
 #include <unordered_set>
 
+#include "engine/format/format_constants.h"
 #include "engine/repo/repository.h"
 
 namespace rw {
+
+// Packs being written while the next fills: memory is (1 + this) packs.
+constexpr size_t kMaxWritesInFlight = 1;
 
 struct BlobSink::Impl {
   Repository* repo;
@@ -45,7 +49,7 @@ struct BlobSink::Impl {
       }
       return out;
     }));
-    while (writes.size() > 2) WaitOldest();
+    while (writes.size() > kMaxWritesInFlight) WaitOldest();
   }
 };
 
@@ -68,6 +72,9 @@ Result<bool> BlobSink::Add(BlobType type, const BlobId& id, std::string_view fra
   {
     std::lock_guard<std::mutex> lock(impl_->pending_mu);
     impl_->pending.insert(id);
+  }
+  if (impl_->builder.empty()) {
+    impl_->builder.Reserve(impl_->repo->config().pack_target_size + format::kChunkMax + (1 << 20));
   }
   impl_->builder.Add(type, id, frame, raw_length);
   bytes_added_ += frame.size();

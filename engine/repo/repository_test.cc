@@ -1,0 +1,243 @@
+#include "engine/repo/repository.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "engine/format/format_constants.h"
+
+namespace rw {
+namespace {
+
+namespace fs = std::filesystem;
+
+class RepositoryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/rewind-repo-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    path_ = dir_ + "/repo";
+    ASSERT_TRUE(Repository::Init(path_).ok());
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::unique_ptr<Repository> OpenOrDie() {
+    auto r = Repository::Open(path_);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? std::move(r).value() : nullptr;
+  }
+
+  static std::string Text(const std::string& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  static void Write(const std::string& p, const std::string& data) {
+    std::ofstream(p, std::ios::binary | std::ios::trunc) << data;
+  }
+
+  std::string dir_, path_;
+};
+
+TEST_F(RepositoryTest, InitRefusesNonEmptyDirectory) {
+  Status s = Repository::Init(path_);
+  EXPECT_EQ(s.code(), Code::kAlreadyExists);
+  EXPECT_NE(s.message().find("already holds a repository"), std::string::npos) << s.message();
+}
+
+TEST_F(RepositoryTest, OpenRejectsWhatIsNotARepository) {
+  auto missing = Repository::Open(dir_ + "/nope");
+  EXPECT_EQ(missing.status().code(), Code::kNotFound);
+  EXPECT_NE(missing.status().message().find(dir_ + "/nope"), std::string::npos);
+  fs::create_directory(dir_ + "/empty");
+  auto empty = Repository::Open(dir_ + "/empty");
+  ASSERT_FALSE(empty.ok());
+  EXPECT_NE(empty.status().message().find("not a rewind repository"), std::string::npos);
+}
+
+TEST_F(RepositoryTest, OpenRejectsOtherFormatVersion) {
+  std::string config = Text(path_ + "/config");
+  auto pos = config.find("\"version\": 1");
+  ASSERT_NE(pos, std::string::npos) << config;
+  config.replace(pos, 12, "\"version\": 99");
+  Write(path_ + "/config", config);
+  auto r = Repository::Open(path_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kNotSupported);
+  EXPECT_NE(r.status().message().find("version 99"), std::string::npos) << r.status().message();
+}
+
+TEST_F(RepositoryTest, TruncatedConfigIsCorruption) {
+  std::string config = Text(path_ + "/config");
+  Write(path_ + "/config", config.substr(0, config.size() / 2));
+  auto r = Repository::Open(path_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kCorruption);
+}
+
+TEST_F(RepositoryTest, BlobsSurviveCommitAndReopen) {
+  std::mt19937_64 rng(7);
+  std::vector<std::pair<BlobId, std::string>> blobs;
+  {
+    auto repo = OpenOrDie();
+    BlobSink sink(repo.get());
+    for (int i = 0; i < 50; ++i) {
+      std::string raw(1000 + i * 40000, '\0');
+      for (char& c : raw) c = static_cast<char>(rng() % 7);  // compressible
+      BlobId id = Sha256(raw);
+      auto added = sink.Add(BlobType::kData, id, CompressBlob(raw, 3), static_cast<uint32_t>(raw.size()));
+      ASSERT_TRUE(added.ok());
+      EXPECT_TRUE(*added);
+      // The same blob again is deduplicated before commit.
+      auto again = sink.Add(BlobType::kData, id, CompressBlob(raw, 3), static_cast<uint32_t>(raw.size()));
+      ASSERT_TRUE(again.ok());
+      EXPECT_FALSE(*again);
+      blobs.emplace_back(id, raw);
+    }
+    EXPECT_FALSE(repo->Has(blobs[0].first)) << "visible in the index before commit";
+    ASSERT_TRUE(sink.Commit().ok());
+    EXPECT_TRUE(repo->Has(blobs[0].first));
+  }
+  auto repo = OpenOrDie();
+  EXPECT_EQ(repo->IndexSize(), blobs.size());
+  for (const auto& [id, raw] : blobs) {
+    auto got = repo->LoadBlob(id, BlobType::kData);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(*got, raw);
+  }
+  EXPECT_EQ(repo->LoadBlob(blobs[0].first, BlobType::kTree).status().code(), Code::kCorruption);
+  // Every pack and index file is named after the SHA-256 of its bytes.
+  for (const char* dir : {"index", "data"}) {
+    for (auto& e : fs::recursive_directory_iterator(path_ + "/" + dir)) {
+      if (!e.is_regular_file()) continue;
+      EXPECT_EQ(Sha256(Text(e.path())).Hex(), e.path().filename().string());
+    }
+  }
+}
+
+TEST_F(RepositoryTest, DamagedPackIsReportedByLoadBlob) {
+  BlobId id;
+  {
+    auto repo = OpenOrDie();
+    BlobSink sink(repo.get());
+    std::string raw(100000, 'x');
+    id = Sha256(raw);
+    ASSERT_TRUE(sink.Add(BlobType::kData, id, CompressBlob(raw, 3), raw.size()).ok());
+    ASSERT_TRUE(sink.Commit().ok());
+  }
+  for (auto& e : fs::recursive_directory_iterator(path_ + "/data")) {
+    if (!e.is_regular_file()) continue;
+    std::string pack = Text(e.path());
+    pack[10] ^= 0x40;
+    Write(e.path(), pack);
+  }
+  auto repo = OpenOrDie();
+  auto got = repo->LoadBlob(id, BlobType::kData);
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.status().code(), Code::kCorruption);
+  EXPECT_NE(got.status().message().find(id.Short()), std::string::npos) << got.status().message();
+}
+
+TEST_F(RepositoryTest, DamagedIndexFileFailsOpenWithItsName) {
+  {
+    auto repo = OpenOrDie();
+    BlobSink sink(repo.get());
+    std::string raw = "hello";
+    ASSERT_TRUE(sink.Add(BlobType::kData, Sha256(raw), CompressBlob(raw, 3), raw.size()).ok());
+    ASSERT_TRUE(sink.Commit().ok());
+  }
+  std::string name = fs::directory_iterator(path_ + "/index")->path().filename();
+  std::string data = Text(path_ + "/index/" + name);
+  Write(path_ + "/index/" + name, data.substr(0, data.size() - 3));
+  auto r = Repository::Open(path_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kCorruption);
+  EXPECT_NE(r.status().message().find(name), std::string::npos);
+}
+
+TEST_F(RepositoryTest, SnapshotNamesAreContentHashes) {
+  auto repo = OpenOrDie();
+  auto id = repo->SaveSnapshotDoc("{\"x\":1}");
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(*id, Sha256("{\"x\":1}").Hex());
+  auto ids = repo->ListSnapshotIds();
+  ASSERT_TRUE(ids.ok());
+  EXPECT_EQ(*ids, std::vector<std::string>{*id});
+  Write(path_ + "/snapshots/" + *id, "{\"x\":2}");
+  EXPECT_EQ(repo->LoadSnapshotDoc(*id).status().code(), Code::kCorruption);
+}
+
+TEST_F(RepositoryTest, SharedLocksCoexistExclusiveDoesNot) {
+  auto repo = OpenOrDie();
+  auto a = repo->Lock(false, "backup one");
+  ASSERT_TRUE(a.ok());
+  auto b = repo->Lock(false, "backup two");
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  auto x = repo->Lock(true, "prune");
+  ASSERT_FALSE(x.ok());
+  EXPECT_EQ(x.status().code(), Code::kLocked);
+  EXPECT_NE(x.status().message().find("backup"), std::string::npos);
+  EXPECT_NE(x.status().message().find(std::to_string(::getpid())), std::string::npos);
+  a->reset();
+  b->reset();
+  auto locks = repo->ListLocks();
+  ASSERT_TRUE(locks.ok());
+  EXPECT_TRUE(locks->empty()) << "released locks leave no file";
+  auto x2 = repo->Lock(true, "prune");
+  ASSERT_TRUE(x2.ok());
+  auto s = repo->Lock(false, "backup");
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("prune"), std::string::npos) << s.status().message();
+}
+
+TEST_F(RepositoryTest, StaleLockIsReportedNotBrokenThenRemovedByUnlock) {
+  auto repo = OpenOrDie();
+  pid_t child = ::fork();
+  if (child == 0) _exit(0);
+  ASSERT_GT(child, 0);
+  ::waitpid(child, nullptr, 0);  // a pid that is surely dead now
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  Write(path_ + "/locks/00112233445566778899aabbccddeeff",
+        std::string("{\"hostname\":\"") + host + "\",\"pid\":" + std::to_string(child) +
+            ",\"since_ns\":1,\"command\":\"rewind backup\",\"exclusive\":true}");
+  auto l = repo->Lock(false, "backup");
+  ASSERT_FALSE(l.ok());
+  EXPECT_NE(l.status().message().find("stale"), std::string::npos) << l.status().message();
+  EXPECT_NE(l.status().message().find("rewind unlock"), std::string::npos);
+  EXPECT_TRUE(fs::exists(path_ + "/locks/00112233445566778899aabbccddeeff"));
+  auto removed = repo->RemoveStaleLocks();
+  ASSERT_TRUE(removed.ok());
+  ASSERT_EQ(removed->size(), 1u);
+  EXPECT_EQ((*removed)[0].pid, child);
+  EXPECT_TRUE(repo->Lock(false, "backup").ok());
+}
+
+TEST_F(RepositoryTest, UncommittedSinkLeavesOnlyUnreferencedPacks) {
+  BlobId id;
+  {
+    auto repo = OpenOrDie();
+    BlobSink sink(repo.get());
+    // Enough data for at least one full pack to be written in the background.
+    std::mt19937_64 rng(3);
+    for (int i = 0; i < 4; ++i) {
+      std::string raw(format::kChunkMax, '\0');
+      for (char& c : raw) c = static_cast<char>(rng());
+      id = Sha256(raw);
+      ASSERT_TRUE(sink.Add(BlobType::kData, id, CompressBlob(raw, 1), raw.size()).ok());
+    }
+    // No Commit(): as if the process died here.
+  }
+  auto repo = OpenOrDie();
+  EXPECT_EQ(repo->IndexSize(), 0u);
+  EXPECT_TRUE(fs::is_empty(path_ + "/index"));
+}
+
+}  // namespace
+}  // namespace rw

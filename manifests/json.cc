@@ -1,0 +1,210 @@
+#include <algorithm>
+#include <limits>
+
+#include "engine/base/bytes.h"
+#include "manifests/json_internal.h"
+
+namespace rw {
+namespace manifest_internal {
+
+namespace {
+
+Status Bad(const std::string& key, std::string_view problem) {
+  return Status::Corruption(Quote(key) + " " + std::string(problem));
+}
+
+}  // namespace
+
+std::string Quote(std::string_view s) {
+  static const char kDigits[] = "0123456789abcdef";
+  constexpr size_t kMax = 64;
+  std::string out = "\"";
+  for (size_t i = 0; i < s.size() && i < kMax; ++i) {
+    auto b = static_cast<uint8_t>(s[i]);
+    if (b == '"' || b == '\\') {
+      out += '\\';
+      out += static_cast<char>(b);
+    } else if (b >= 0x20 && b < 0x7f) {
+      out += static_cast<char>(b);
+    } else {
+      out += "\\x";
+      out += kDigits[b >> 4];
+      out += kDigits[b & 15];
+    }
+  }
+  if (s.size() > kMax) out += "...";
+  return out + "\"";
+}
+
+bool IsLowerHex(std::string_view s) {
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+bool ParseBlobIdHex(std::string_view hex, BlobId* out) {
+  if (hex.size() != 64 || !IsLowerHex(hex)) return false;
+  std::optional<std::string> raw = HexDecode(hex);
+  if (!raw) return false;
+  *out = BlobId::FromBytes(raw->data());
+  return true;
+}
+
+void PutBytes(Json* obj, const std::string& key, std::string_view bytes) {
+  if (IsValidUtf8(bytes)) {
+    (*obj)[key] = std::string(bytes);
+  } else {
+    (*obj)[key + "_hex"] = HexEncode(bytes);
+  }
+}
+
+void PutBytesList(Json* obj, const std::string& key, const std::vector<std::string>& list) {
+  bool utf8 = std::all_of(list.begin(), list.end(),
+                          [](const std::string& s) { return IsValidUtf8(s); });
+  Json arr = Json::array();
+  for (const std::string& s : list) arr.push_back(utf8 ? s : HexEncode(s));
+  (*obj)[utf8 ? key : key + "_hex"] = std::move(arr);
+}
+
+Status GetBytes(const Json& obj, const std::string& key, std::string* out, bool* found) {
+  const std::string hex_key = key + "_hex";
+  auto plain = obj.find(key);
+  auto hex = obj.find(hex_key);
+  if (found != nullptr) *found = plain != obj.end() || hex != obj.end();
+  if (plain != obj.end() && hex != obj.end()) {
+    return Status::Corruption("both " + Quote(key) + " and " + Quote(hex_key));
+  }
+  if (plain != obj.end()) {
+    // The parser has already rejected strings that are not valid UTF-8.
+    if (!plain->is_string()) return Bad(key, "is not a string");
+    *out = plain->get_ref<const std::string&>();
+  } else if (hex != obj.end()) {
+    if (!hex->is_string()) return Bad(hex_key, "is not a string");
+    const std::string& h = hex->get_ref<const std::string&>();
+    std::optional<std::string> raw = IsLowerHex(h) ? HexDecode(h) : std::nullopt;
+    if (!raw) return Bad(hex_key, "is not lowercase hex of even length");
+    *out = std::move(*raw);
+  }
+  return Status::OK();
+}
+
+Status GetBytesList(const Json& obj, const std::string& key, std::vector<std::string>* out) {
+  const std::string hex_key = key + "_hex";
+  auto plain = obj.find(key);
+  auto hex = obj.find(hex_key);
+  if (plain != obj.end() && hex != obj.end()) {
+    return Status::Corruption("both " + Quote(key) + " and " + Quote(hex_key));
+  }
+  const bool is_hex = hex != obj.end();
+  auto it = is_hex ? hex : plain;
+  if (it == obj.end()) return Status::OK();
+  const std::string& k = is_hex ? hex_key : key;
+  if (!it->is_array()) return Bad(k, "is not an array");
+  std::vector<std::string> list;
+  for (const Json& v : *it) {
+    if (!v.is_string()) return Bad(k, "holds a non-string");
+    const std::string& s = v.get_ref<const std::string&>();
+    if (!is_hex) {
+      list.push_back(s);
+      continue;
+    }
+    std::optional<std::string> raw = IsLowerHex(s) ? HexDecode(s) : std::nullopt;
+    if (!raw) return Bad(k, "holds a string that is not lowercase hex of even length");
+    list.push_back(std::move(*raw));
+  }
+  *out = std::move(list);
+  return Status::OK();
+}
+
+Status GetUint(const Json& obj, const std::string& key, uint64_t max, uint64_t* out) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return Status::OK();
+  uint64_t v;
+  if (it->is_number_unsigned()) {
+    v = it->get<uint64_t>();
+  } else if (it->is_number_integer() && it->get<int64_t>() == 0) {
+    v = 0;  // "-0"; other non-negative integers parse as unsigned
+  } else {
+    return Bad(key, "is not an unsigned integer");
+  }
+  if (v > max) return Bad(key, "is out of range");
+  *out = v;
+  return Status::OK();
+}
+
+Status GetInt64(const Json& obj, const std::string& key, int64_t* out) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return Status::OK();
+  if (it->is_number_unsigned()) {
+    uint64_t v = it->get<uint64_t>();
+    if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return Bad(key, "is out of range");
+    }
+    *out = static_cast<int64_t>(v);
+  } else if (it->is_number_integer()) {
+    *out = it->get<int64_t>();
+  } else {
+    return Bad(key, "is not an integer");
+  }
+  return Status::OK();
+}
+
+Status GetBool(const Json& obj, const std::string& key, bool* out) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return Status::OK();
+  if (!it->is_boolean()) return Bad(key, "is not a boolean");
+  *out = it->get<bool>();
+  return Status::OK();
+}
+
+Status GetDouble(const Json& obj, const std::string& key, double* out) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return Status::OK();
+  if (!it->is_number()) return Bad(key, "is not a number");
+  *out = it->get<double>();
+  return Status::OK();
+}
+
+Status GetBlobId(const Json& obj, const std::string& key, std::optional<BlobId>* out) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return Status::OK();
+  BlobId id;
+  if (!it->is_string() || !ParseBlobIdHex(it->get_ref<const std::string&>(), &id)) {
+    return Bad(key, "is not a blob id (64 lowercase hex digits)");
+  }
+  *out = id;
+  return Status::OK();
+}
+
+Status GetXxh128(const Json& obj, const std::string& key, std::optional<Xxh128>* out) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return Status::OK();
+  Xxh128 h;
+  if (!it->is_string() || it->get_ref<const std::string&>().size() != 32 ||
+      !IsLowerHex(it->get_ref<const std::string&>()) ||
+      !Xxh128::FromHex(it->get_ref<const std::string&>(), &h)) {
+    return Bad(key, "is not an XXH3-128 digest (32 lowercase hex digits)");
+  }
+  *out = h;
+  return Status::OK();
+}
+
+Status CheckKnownKeys(const Json& obj, const std::vector<std::string_view>& known) {
+  for (auto it = obj.begin(); it != obj.end(); ++it) {
+    if (!std::binary_search(known.begin(), known.end(), std::string_view(it.key()))) {
+      return Status::Corruption("unknown key " + Quote(it.key()));
+    }
+  }
+  return Status::OK();
+}
+
+Status Parse(std::string_view doc, Json* out) {
+  try {
+    *out = Json::parse(doc.begin(), doc.end());
+  } catch (const Json::exception& e) {
+    return Status::Corruption(std::string("not JSON: ") + e.what());
+  }
+  return Status::OK();
+}
+
+}  // namespace manifest_internal
+}  // namespace rw

@@ -1,0 +1,322 @@
+// Tree documents (docs/format.md §6). Canonical JSON, no whitespace, keys sorted bytewise
+// (nlohmann::json's default std::map), entries sorted by the raw bytes of their names:
+//
+//   {"entries":[<entry>,...],"version":1}
+//
+// An entry's keys, each omitted at its default (0, "", empty list, absent, nlink 1):
+//   name | name_hex          required; bytes (json_internal.h: string if UTF-8, else hex)
+//   type                     required: file dir symlink hardlink fifo chardev blockdev excluded
+//   mode uid gid             uint32 (mode: permission bits, <= 07777)
+//   user | user_hex, group | group_hex
+//   mtime_ns ctime_ns        int64, ns since the epoch
+//   size rdev inode device nlink   uint64 (rdev: devices only)
+//   content                  [blob id, ...]: files only, chunks in order
+//   subtree                  blob id: required for dirs, forbidden otherwise
+//   target | target_hex      required for symlinks and hardlinks, forbidden otherwise
+//   xattrs                   [{"name"|"name_hex", "value"|"value_hex"}, ...], sorted by name
+//   xxh128                   32 hex digits, high word first: files only
+#include "manifests/tree.h"
+
+#include <algorithm>
+
+#include "manifests/json_internal.h"
+
+namespace rw {
+
+using manifest_internal::Json;
+using manifest_internal::Quote;
+
+namespace {
+
+constexpr int kTreeVersion = 1;
+
+struct TypeName {
+  EntryType type;
+  const char* name;
+};
+constexpr TypeName kTypeNames[] = {
+    {EntryType::kFile, "file"},         {EntryType::kDir, "dir"},
+    {EntryType::kSymlink, "symlink"},   {EntryType::kHardlink, "hardlink"},
+    {EntryType::kFifo, "fifo"},         {EntryType::kCharDevice, "chardev"},
+    {EntryType::kBlockDevice, "blockdev"}, {EntryType::kExcludedDir, "excluded"},
+};
+
+// Keys an entry may hold, sorted (CheckKnownKeys binary-searches).
+const std::vector<std::string_view> kEntryKeys = {
+    "content", "ctime_ns", "device",     "gid",     "group", "group_hex", "inode",
+    "mode",    "mtime_ns", "name",       "name_hex", "nlink", "rdev",      "size",
+    "subtree", "target",   "target_hex", "type",    "uid",   "user",      "user_hex",
+    "xattrs",  "xxh128"};
+const std::vector<std::string_view> kXattrKeys = {"name", "name_hex", "value", "value_hex"};
+const std::vector<std::string_view> kTreeKeys = {"entries", "version"};
+
+bool NameLess(const std::string& a, const std::string& b) {
+  // std::char_traits<char> compares as unsigned char: raw byte order.
+  return std::string_view(a) < std::string_view(b);
+}
+
+Json EncodeEntry(const TreeEntry& e) {
+  using manifest_internal::PutBytes;
+  Json j = Json::object();
+  PutBytes(&j, "name", e.name);
+  j["type"] = EntryTypeName(e.type);
+  if (e.mode != 0) j["mode"] = e.mode;
+  if (e.uid != 0) j["uid"] = e.uid;
+  if (e.gid != 0) j["gid"] = e.gid;
+  if (!e.user.empty()) PutBytes(&j, "user", e.user);
+  if (!e.group.empty()) PutBytes(&j, "group", e.group);
+  if (e.mtime_ns != 0) j["mtime_ns"] = e.mtime_ns;
+  if (e.size != 0) j["size"] = e.size;
+  if (!e.content.empty()) {
+    Json ids = Json::array();
+    for (const BlobId& id : e.content) ids.push_back(id.Hex());
+    j["content"] = std::move(ids);
+  }
+  if (e.subtree) j["subtree"] = e.subtree->Hex();
+  if (!e.link_target.empty()) PutBytes(&j, "target", e.link_target);
+  if (e.rdev != 0) j["rdev"] = e.rdev;
+  if (!e.xattrs.empty()) {
+    Json xs = Json::array();
+    for (const Xattr& x : e.xattrs) {
+      Json xj = Json::object();
+      PutBytes(&xj, "name", x.name);
+      if (!x.value.empty()) PutBytes(&xj, "value", x.value);
+      xs.push_back(std::move(xj));
+    }
+    j["xattrs"] = std::move(xs);
+  }
+  if (e.ctime_ns != 0) j["ctime_ns"] = e.ctime_ns;
+  if (e.inode != 0) j["inode"] = e.inode;
+  if (e.device != 0) j["device"] = e.device;
+  if (e.nlink != 1) j["nlink"] = e.nlink;
+  if (e.xxh128) j["xxh128"] = e.xxh128->Hex();
+  return j;
+}
+
+Status DecodeXattrs(const Json& j, std::vector<Xattr>* out) {
+  auto it = j.find("xattrs");
+  if (it == j.end()) return Status::OK();
+  if (!it->is_array()) return Status::Corruption("\"xattrs\" is not an array");
+  for (size_t i = 0; i < it->size(); ++i) {
+    const Json& xj = (*it)[i];
+    Status s = [&]() -> Status {
+      if (!xj.is_object()) return Status::Corruption("not an object");
+      RW_RETURN_IF_ERROR(manifest_internal::CheckKnownKeys(xj, kXattrKeys));
+      Xattr x;
+      bool found = false;
+      RW_RETURN_IF_ERROR(manifest_internal::GetBytes(xj, "name", &x.name, &found));
+      if (!found) return Status::Corruption("missing \"name\"");
+      RW_RETURN_IF_ERROR(manifest_internal::GetBytes(xj, "value", &x.value, nullptr));
+      out->push_back(std::move(x));
+      return Status::OK();
+    }();
+    if (!s.ok()) return s.WithContext("xattr " + std::to_string(i));
+  }
+  return Status::OK();
+}
+
+// Reads the fields of one entry; the caller validates it.
+Status DecodeEntryFields(const Json& j, TreeEntry* e) {
+  namespace mi = manifest_internal;
+  constexpr uint64_t kU32 = UINT32_MAX, kU64 = UINT64_MAX;
+  RW_RETURN_IF_ERROR(mi::CheckKnownKeys(j, kEntryKeys));
+  auto type = j.find("type");
+  if (type == j.end()) return Status::Corruption("missing \"type\"");
+  if (!type->is_string()) return Status::Corruption("\"type\" is not a string");
+  const std::string& type_name = type->get_ref<const std::string&>();
+  if (!ParseEntryType(type_name, &e->type)) {
+    return Status::Corruption("unknown type " + Quote(type_name));
+  }
+  uint64_t mode = 0, uid = 0, gid = 0;
+  RW_RETURN_IF_ERROR(mi::GetUint(j, "mode", kU32, &mode));
+  RW_RETURN_IF_ERROR(mi::GetUint(j, "uid", kU32, &uid));
+  RW_RETURN_IF_ERROR(mi::GetUint(j, "gid", kU32, &gid));
+  e->mode = static_cast<uint32_t>(mode);
+  e->uid = static_cast<uint32_t>(uid);
+  e->gid = static_cast<uint32_t>(gid);
+  RW_RETURN_IF_ERROR(mi::GetBytes(j, "user", &e->user, nullptr));
+  RW_RETURN_IF_ERROR(mi::GetBytes(j, "group", &e->group, nullptr));
+  RW_RETURN_IF_ERROR(mi::GetInt64(j, "mtime_ns", &e->mtime_ns));
+  RW_RETURN_IF_ERROR(mi::GetUint(j, "size", kU64, &e->size));
+  if (auto it = j.find("content"); it != j.end()) {
+    if (!it->is_array()) return Status::Corruption("\"content\" is not an array");
+    for (size_t i = 0; i < it->size(); ++i) {
+      const Json& v = (*it)[i];
+      BlobId id;
+      if (!v.is_string() || !mi::ParseBlobIdHex(v.get_ref<const std::string&>(), &id)) {
+        return Status::Corruption("\"content\" item " + std::to_string(i) +
+                                  " is not a blob id (64 lowercase hex digits)");
+      }
+      e->content.push_back(id);
+    }
+  }
+  RW_RETURN_IF_ERROR(mi::GetBlobId(j, "subtree", &e->subtree));
+  RW_RETURN_IF_ERROR(mi::GetBytes(j, "target", &e->link_target, nullptr));
+  RW_RETURN_IF_ERROR(mi::GetUint(j, "rdev", kU64, &e->rdev));
+  RW_RETURN_IF_ERROR(DecodeXattrs(j, &e->xattrs));
+  RW_RETURN_IF_ERROR(mi::GetInt64(j, "ctime_ns", &e->ctime_ns));
+  RW_RETURN_IF_ERROR(mi::GetUint(j, "inode", kU64, &e->inode));
+  RW_RETURN_IF_ERROR(mi::GetUint(j, "device", kU64, &e->device));
+  RW_RETURN_IF_ERROR(mi::GetUint(j, "nlink", kU64, &e->nlink));
+  return mi::GetXxh128(j, "xxh128", &e->xxh128);
+}
+
+// The problem with one entry on its own (not its place in the tree), or OK.
+Status ValidateEntry(const TreeEntry& e) {
+  const std::string_view name = e.name;
+  if (name.empty()) return Status::Corruption("empty name");
+  if (name == "." || name == "..") return Status::Corruption("name is \".\" or \"..\"");
+  if (name.find('/') != name.npos) return Status::Corruption("name contains '/'");
+  if (name.find('\0') != name.npos) return Status::Corruption("name contains a NUL byte");
+  const char* type = EntryTypeName(e.type);
+  if (e.mode > 07777) return Status::Corruption("mode has bits beyond 07777");
+  const bool is_dir = e.type == EntryType::kDir;
+  if (is_dir && !e.subtree) return Status::Corruption("dir without \"subtree\"");
+  if (!is_dir && e.subtree) return Status::Corruption(std::string(type) + " with \"subtree\"");
+  if (e.type != EntryType::kFile && !e.content.empty()) {
+    return Status::Corruption(std::string(type) + " with \"content\"");
+  }
+  if (e.type != EntryType::kFile && e.xxh128) {
+    return Status::Corruption(std::string(type) + " with \"xxh128\"");
+  }
+  const bool is_link = e.type == EntryType::kSymlink || e.type == EntryType::kHardlink;
+  if (is_link && e.link_target.empty()) {
+    return Status::Corruption(std::string(type) + " without \"target\"");
+  }
+  if (!is_link && !e.link_target.empty()) {
+    return Status::Corruption(std::string(type) + " with \"target\"");
+  }
+  if (e.link_target.find('\0') != std::string::npos) {
+    return Status::Corruption("target contains a NUL byte");
+  }
+  const bool is_device = e.type == EntryType::kCharDevice || e.type == EntryType::kBlockDevice;
+  if (!is_device && e.rdev != 0) return Status::Corruption(std::string(type) + " with \"rdev\"");
+  for (size_t i = 0; i < e.xattrs.size(); ++i) {
+    const std::string& xname = e.xattrs[i].name;
+    if (xname.empty() || xname.find('\0') != std::string::npos) {
+      return Status::Corruption("xattr " + std::to_string(i) + ": name is empty or has a NUL");
+    }
+    if (i > 0 && !NameLess(e.xattrs[i - 1].name, xname)) {
+      return Status::Corruption("xattr " + std::to_string(i) + " (" + Quote(xname) +
+                                "): not sorted or not unique");
+    }
+  }
+  return Status::OK();
+}
+
+std::string EntryContext(size_t index, const std::string* name) {
+  std::string ctx = "tree: entry " + std::to_string(index);
+  if (name != nullptr) ctx += " (" + Quote(*name) + ")";
+  return ctx;
+}
+
+Result<Tree> DecodeTreeOrThrow(std::string_view doc) {
+  Json j;
+  RW_RETURN_IF_ERROR(manifest_internal::Parse(doc, &j).WithContext("tree"));
+  if (!j.is_object()) return Status::Corruption("tree: not a JSON object");
+  RW_RETURN_IF_ERROR(manifest_internal::CheckKnownKeys(j, kTreeKeys).WithContext("tree"));
+  auto version = j.find("version");
+  if (version == j.end()) return Status::Corruption("tree: missing \"version\"");
+  if (!version->is_number_integer()) {
+    return Status::Corruption("tree: \"version\" is not an integer");
+  }
+  if (version->get<int64_t>() != kTreeVersion) {
+    return Status::NotSupported("tree: version " + version->dump() + " is not supported (this " +
+                                "build reads version " + std::to_string(kTreeVersion) + ")");
+  }
+  auto entries = j.find("entries");
+  if (entries == j.end()) return Status::Corruption("tree: missing \"entries\"");
+  if (!entries->is_array()) return Status::Corruption("tree: \"entries\" is not an array");
+  Tree tree;
+  tree.entries.reserve(entries->size());
+  for (size_t i = 0; i < entries->size(); ++i) {
+    const Json& ej = (*entries)[i];
+    if (!ej.is_object()) return Status::Corruption(EntryContext(i, nullptr) + ": not an object");
+    TreeEntry e;
+    bool found = false;
+    Status s = manifest_internal::GetBytes(ej, "name", &e.name, &found);
+    if (s.ok() && !found) s = Status::Corruption("missing \"name\"");
+    if (!s.ok()) return s.WithContext(EntryContext(i, nullptr));
+    RW_RETURN_IF_ERROR(DecodeEntryFields(ej, &e).WithContext(EntryContext(i, &e.name)));
+    tree.entries.push_back(std::move(e));
+  }
+  RW_RETURN_IF_ERROR(ValidateTree(tree));
+  return tree;
+}
+
+}  // namespace
+
+const char* EntryTypeName(EntryType t) {
+  for (const TypeName& tn : kTypeNames) {
+    if (tn.type == t) return tn.name;
+  }
+  return "unknown";
+}
+
+bool ParseEntryType(std::string_view s, EntryType* out) {
+  for (const TypeName& tn : kTypeNames) {
+    if (s == tn.name) {
+      *out = tn.type;
+      return true;
+    }
+  }
+  return false;
+}
+
+Status ValidateTree(const Tree& tree) {
+  for (size_t i = 0; i < tree.entries.size(); ++i) {
+    const TreeEntry& e = tree.entries[i];
+    RW_RETURN_IF_ERROR(ValidateEntry(e).WithContext(EntryContext(i, &e.name)));
+    if (i > 0 && !NameLess(tree.entries[i - 1].name, e.name)) {
+      const std::string& prev = tree.entries[i - 1].name;
+      return Status::Corruption(EntryContext(i, &e.name) + ": " +
+                                (prev == e.name ? "duplicate name"
+                                                : "not sorted (after " + Quote(prev) + ")"));
+    }
+  }
+  return Status::OK();
+}
+
+std::string EncodeTree(const Tree& tree) {
+  auto entry_less = [](const TreeEntry* a, const TreeEntry* b) {
+    return NameLess(a->name, b->name);
+  };
+  auto xattr_less = [](const Xattr& a, const Xattr& b) { return NameLess(a.name, b.name); };
+  std::vector<const TreeEntry*> sorted;
+  sorted.reserve(tree.entries.size());
+  for (const TreeEntry& e : tree.entries) sorted.push_back(&e);
+  std::stable_sort(sorted.begin(), sorted.end(), entry_less);
+  Json entries = Json::array();
+  for (const TreeEntry* e : sorted) {
+    if (std::is_sorted(e->xattrs.begin(), e->xattrs.end(), xattr_less)) {
+      entries.push_back(EncodeEntry(*e));
+    } else {
+      TreeEntry copy = *e;
+      std::stable_sort(copy.xattrs.begin(), copy.xattrs.end(), xattr_less);
+      entries.push_back(EncodeEntry(copy));
+    }
+  }
+  Json doc = Json::object();
+  doc["entries"] = std::move(entries);
+  doc["version"] = kTreeVersion;
+  return doc.dump();
+}
+
+Result<Tree> DecodeTree(std::string_view doc) {
+  try {
+    return DecodeTreeOrThrow(doc);
+  } catch (const std::exception& e) {
+    // Not expected (every access is type-checked first); the contract is no exceptions.
+    return Status::Corruption(std::string("tree: ") + e.what());
+  }
+}
+
+namespace manifest_internal {
+Json EncodeEntryObject(const TreeEntry& e) { return EncodeEntry(e); }
+Status DecodeEntryObject(const Json& j, TreeEntry* e) {
+  if (!j.is_object()) return Status::Corruption("entry is not an object");
+  return DecodeEntryFields(j, e);
+}
+}  // namespace manifest_internal
+
+}  // namespace rw
