@@ -1,0 +1,164 @@
+#!/bin/bash
+# What rewind does when it cannot do what it was asked: exit 2 with a message naming the
+# problem, nothing half-written; exit 3 for a snapshot missing unreadable files.
+# usage: bad_input.sh REWIND DEMO_GEN
+source "$(dirname "$0")/lib.sh"
+need_root
+need_tools setpriv jq
+
+SRC=$WORK/src
+REPO=$WORK/repo
+mkdir -p "$SRC/sub"
+printf 'one\n' >"$SRC/one.txt"
+printf 'two\n' >"$SRC/sub/two.txt"
+expect_rc 0 "$REWIND" init --repo "$REPO"
+
+step "missing source: exit 2, the message names it, no snapshot"
+expect_rc 2 "$REWIND" backup --repo "$REPO" --source "$WORK/no-such-source"
+expect_err_contains "no-such-source"
+[[ $(snapshot_count "$REPO") == 0 ]] || fail "a snapshot was created for a missing source"
+note "exit 2, names the path, snapshots --json is empty"
+
+step "bad arguments: exit 2"
+expect_rc 2 "$REWIND" backup --repo "$REPO"
+expect_rc 2 "$REWIND" frobnicate --repo "$REPO"
+expect_rc 2 "$REWIND" backup --repo "$REPO" --source "$SRC" --no-such-flag
+expect_rc 2 "$REWIND" backup --repo "$REPO" --source "$SRC" --profile no-such-profile
+expect_err_contains "no-such-profile"
+[[ $(snapshot_count "$REPO") == 0 ]] || fail "a snapshot was created by a bad command line"
+
+step "not a repository: exit 2 with a clear message"
+mkdir "$WORK/empty-dir" "$WORK/other-dir"
+printf 'hello\n' >"$WORK/other-dir/file"
+for r in "$WORK/empty-dir" "$WORK/other-dir" "$WORK/no-such-repo"; do
+  expect_rc 2 "$REWIND" backup --repo "$r" --source "$SRC"
+  expect_err_contains "repositor"
+  expect_rc 2 "$REWIND" snapshots --repo "$r"
+  expect_err_contains "repositor"
+done
+[[ -z $(ls -A "$WORK/empty-dir") ]] || fail "backup wrote into a directory that is not a repository"
+[[ ! -e $WORK/no-such-repo ]] || fail "backup created the missing repository path"
+note "exit 2, message mentions 'repository', nothing written"
+
+step "init over an existing repository: exit 2, config untouched"
+before=$(sha256sum "$REPO/config")
+expect_rc 2 "$REWIND" init --repo "$REPO"
+[[ $(sha256sum "$REPO/config") == "$before" ]] || fail "init rewrote an existing repository's config"
+
+step "a first good snapshot"
+expect_rc 0 "$REWIND" backup --repo "$REPO" --source "$SRC" --tag good
+SNAP=$(last_line)
+[[ $SNAP =~ ^[0-9a-f]{8,}$ ]] || fail "backup's last stdout line is not a snapshot id: '$SNAP'"
+note "snapshot $SNAP"
+
+step "format version bumped by hand to 99: exit 2 'version'"
+VREPO=$WORK/repo-v99
+cp -a "$REPO" "$VREPO"
+sed -E -i 's/"version"([[:space:]]*):([[:space:]]*)[0-9]+/"version"\1:\299/' "$VREPO/config"
+cmp -s "$REPO/config" "$VREPO/config" && fail "config has no \"version\": N field to edit"
+note "config now: $(grep -o '"version"[^,}]*' "$VREPO/config")"
+expect_rc 2 "$REWIND" snapshots --repo "$VREPO"
+expect_err_contains version
+expect_rc 2 "$REWIND" backup --repo "$VREPO" --source "$SRC"
+expect_err_contains version
+expect_rc 2 "$REWIND" restore --repo "$VREPO" "$SNAP" --target "$WORK/v99-restore"
+expect_err_contains version
+[[ ! -e $WORK/v99-restore || -z $(ls -A "$WORK/v99-restore") ]] || fail "restore wrote files"
+
+# write_lock PID: an exclusive lock held by PID on this host, as another process would write it.
+write_lock() {
+  mkdir -p "$REPO/locks"
+  LOCK=$REPO/locks/$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  printf '{"hostname": "%s", "pid": %d, "since_ns": %s, "command": "test", "exclusive": true}\n' \
+    "$(uname -n)" "$1" "$(date +%s%N)" >"$LOCK"
+  note "lock file $(basename "$LOCK"): $(cat "$LOCK")"
+}
+
+step "repository locked by a live process: exit 2 naming the holder's pid"
+sleep 60 &
+LIVE=$!
+BG_PIDS+=" $LIVE"
+write_lock "$LIVE"
+expect_rc 2 "$REWIND" backup --repo "$REPO" --source "$SRC"
+expect_err_contains "$LIVE"
+note "exit 2, names pid $LIVE"
+capture "$REWIND" unlock --repo "$REPO"
+if [[ ! -e $LOCK ]]; then
+  note "WARNING: 'rewind unlock' removed a lock held by a live process (rc $RC)"
+else
+  note "'rewind unlock' left the live lock in place (rc $RC)"
+fi
+rm -f "$LOCK"
+kill "$LIVE"
+wait "$LIVE" 2>/dev/null || :
+
+step "stale lock (dead pid): reported, refused, removed by 'rewind unlock'"
+DEAD=$(sh -c 'echo $$')  # the pid of a process that has exited and been reaped
+kill -0 "$DEAD" 2>/dev/null && fail "pid $DEAD is still alive"
+write_lock "$DEAD"
+# Never silently broken: the backup stops and says the lock is stale and how to remove it.
+expect_rc 2 "$REWIND" backup --repo "$REPO" --source "$SRC"
+expect_err_contains stale
+expect_err_contains "$DEAD"
+note "exit 2: $(grep -i stale "$WORK/last.err" | head -n 1)"
+expect_rc 0 "$REWIND" unlock --repo "$REPO"
+[[ ! -e $LOCK ]] || fail "'rewind unlock' left the stale lock $(basename "$LOCK")"
+note "unlock removed it"
+expect_rc 0 "$REWIND" backup --repo "$REPO" --source "$SRC"
+[[ -z $(ls -A "$REPO/locks") ]] || fail "backup left a lock behind: $(ls "$REPO/locks")"
+note "backup runs again and leaves no lock behind"
+
+step "an unreadable file (backup as nobody): exit 3, names it, snapshot marked incomplete"
+NSRC=$WORK/nobody-src
+NREPO=$WORK/nobody-repo
+chmod 0755 "$WORK"
+mkdir -p "$NSRC/dir" "$NREPO"
+printf 'readable\n' >"$NSRC/readable.txt"
+printf 'readable too\n' >"$NSRC/dir/also.txt"
+printf 'secret\n' >"$NSRC/dir/secret-unreadable.dat"
+chown -R nobody:nogroup "$NSRC" "$NREPO"
+chown root:root "$NSRC/dir/secret-unreadable.dat"
+chmod 0000 "$NSRC/dir/secret-unreadable.dat"
+AS_NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups env HOME="$WORK")
+BIN=$REWIND
+if ! "${AS_NOBODY[@]}" test -x "$BIN"; then
+  mkdir -p "$WORK/bin" && cp "$REWIND" "$WORK/bin/rewind" && chmod 0755 "$WORK/bin" "$WORK/bin/rewind"
+  BIN=$WORK/bin/rewind
+fi
+"${AS_NOBODY[@]}" cat "$NSRC/dir/secret-unreadable.dat" >/dev/null 2>&1 &&
+  fail "control: nobody can read the 0000 file"
+expect_rc 0 "${AS_NOBODY[@]}" "$BIN" init --repo "$NREPO"
+expect_rc 3 "${AS_NOBODY[@]}" "$BIN" backup --repo "$NREPO" --source "$NSRC"
+expect_err_contains "secret-unreadable.dat"
+NSNAP=$(last_line)
+note "exit 3, stderr: $(grep -F secret-unreadable.dat "$WORK/last.err" | head -n 1)"
+[[ $NSNAP =~ ^[0-9a-f]{8,}$ ]] || fail "incomplete backup printed no snapshot id: '$NSNAP'"
+list=$(snapshot_list "$NREPO")
+entry=$(jq -c --arg id "$NSNAP" \
+  '[.[] | select((.id // .snapshot_id // "") as $e
+                  | $e != "" and (($e | startswith($id)) or ($id | startswith($e))))] | first // empty' \
+  <<<"$list")
+[[ -n $entry ]] || fail "snapshots --json does not list $NSNAP: $list"
+[[ $(jq '.incomplete' <<<"$entry") == true ]] || fail "snapshot $NSNAP is not marked incomplete: $entry"
+note "snapshots --json: $(jq -c '{id: (.id // .snapshot_id), incomplete}' <<<"$entry")"
+
+step "restore into a non-empty target: exit 2, nothing written"
+TGT=$WORK/nonempty
+mkdir "$TGT"
+printf 'keep me\n' >"$TGT/keep.txt"
+touch -d '2020-01-01 00:00:00' "$TGT/keep.txt" "$TGT"
+before=$(cd "$TGT" && find . -printf '%p %y %m %s %T@\n' | sort)
+expect_rc 2 "$REWIND" restore --repo "$REPO" "$SNAP" --target "$TGT"
+after=$(cd "$TGT" && find . -printf '%p %y %m %s %T@\n' | sort)
+[[ $before == "$after" ]] || fail "restore changed a non-empty target: $(diff <(echo "$before") <(echo "$after"))"
+note "exit 2, target unchanged"
+
+step "unknown snapshot: exit 2"
+expect_rc 2 "$REWIND" restore --repo "$REPO" deadbeefdeadbeef --target "$WORK/unknown-restore"
+[[ ! -e $WORK/unknown-restore || -z $(ls -A "$WORK/unknown-restore") ]] ||
+  fail "restore of an unknown snapshot wrote files"
+expect_rc 2 "$REWIND" ls --repo "$REPO" no-such-tag
+expect_rc 2 "$REWIND" restore --repo "$REPO" no-such-tag --archive "$WORK/x.tar" --format tar
+[[ ! -s $WORK/x.tar ]] || fail "restore --archive of an unknown snapshot wrote an archive"
+expect_rc 2 "$REWIND" restore --repo "$REPO" "$SNAP" --archive "$WORK/y.rar" --format rar
+note "unknown id, unknown tag, unknown archive format: exit 2"
