@@ -19,10 +19,10 @@ struct BackupArgs {
 class PrintingObserver : public BackupObserver {
  public:
   void OnError(const std::string& path, const Status& status) override {
-    std::fprintf(stderr, "\r\033[Kerror: %s: %s\n", PrintablePath(path).c_str(), status.message().c_str());
+    std::fprintf(stderr, "%serror: %s: %s\n", LineReset(), PrintablePath(path).c_str(), status.message().c_str());
   }
   void OnNote(const std::string& path, const std::string& note) override {
-    std::fprintf(stderr, "\r\033[Knote: %s: %s\n", PrintablePath(path.empty() ? "." : path).c_str(),
+    std::fprintf(stderr, "%snote: %s: %s\n", LineReset(), PrintablePath(path.empty() ? "." : path).c_str(),
                  note.c_str());
   }
 };

@@ -54,6 +54,11 @@ ProgressLine::~ProgressLine() {
   std::fflush(stderr);
 }
 
+const char* LineReset() {
+  static const bool tty = ::isatty(STDERR_FILENO);
+  return tty ? "\r\033[K" : "";
+}
+
 std::string PrintablePath(const std::string& path) {
   bool plain = true;
   for (unsigned char c : path) {

@@ -50,6 +50,9 @@ class ProgressLine {
   bool active_ = false;
 };
 
+// "\r\033[K" when stderr is a terminal (clears a progress line before a message), else "".
+const char* LineReset();
+
 // Quotes a path for a message when it holds bytes a terminal would misprint.
 std::string PrintablePath(const std::string& path);
 

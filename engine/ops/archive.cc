@@ -81,8 +81,9 @@ bool AddPosixAcl(archive_entry* ae, int acl_type, const std::string& value) {
 
 class ArchiveWriter {
  public:
-  ArchiveWriter(Repository* repo, archive* a, const IncludeFilter& filter, RestoreStats* stats)
-      : repo_(repo), a_(a), filter_(filter), stats_(stats) {}
+  ArchiveWriter(Repository* repo, archive* a, const IncludeFilter& filter, bool zip,
+                RestoreObserver* observer, RestoreStats* stats)
+      : repo_(repo), a_(a), filter_(filter), zip_(zip), observer_(observer), stats_(stats) {}
 
   Status WriteTree(const BlobId& tree_id, const std::string& prefix, bool selected) {
     RW_ASSIGN_OR_RETURN(Tree tree, LoadTree(*repo_, tree_id));
@@ -98,6 +99,11 @@ class ArchiveWriter {
 
  private:
   Status WriteEntry(const std::string& path, const TreeEntry& e) {
+    if (zip_ && (e.type == EntryType::kFifo || e.type == EntryType::kCharDevice ||
+                 e.type == EntryType::kBlockDevice)) {
+      observer_->OnNote(path, "zip cannot hold FIFOs or device nodes: left out");
+      return Status::OK();
+    }
     std::unique_ptr<archive_entry, EntryDeleter> entry(archive_entry_new());
     archive_entry* ae = entry.get();
     archive_entry_copy_pathname(ae, path.c_str());
@@ -155,6 +161,8 @@ class ArchiveWriter {
   Repository* repo_;
   archive* a_;
   const IncludeFilter& filter_;
+  bool zip_;
+  RestoreObserver* observer_;
   RestoreStats* stats_;
 };
 
@@ -184,7 +192,9 @@ Status RestoreToArchive(Repository* repo, const Snapshot& snapshot, const std::s
   rc = to_stdout ? archive_write_open_fd(a.get(), STDOUT_FILENO)
                  : archive_write_open_filename(a.get(), tmp.c_str());
   if (rc != ARCHIVE_OK) return ArchiveError(a.get(), "open archive " + (to_stdout ? "(stdout)" : path));
-  ArchiveWriter writer(repo, a.get(), filter, stats);
+  RestoreObserver null_observer;
+  ArchiveWriter writer(repo, a.get(), filter, format == ArchiveFormat::kZip,
+                       observer ? observer : &null_observer, stats);
   Status s = writer.WriteTree(*snapshot.tree, "", filter.all());
   if (archive_write_close(a.get()) != ARCHIVE_OK && s.ok()) s = ArchiveError(a.get(), "close archive");
   if (!to_stdout) {
