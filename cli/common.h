@@ -62,5 +62,7 @@ void RegisterSnapshots(CLI::App& app, Context* ctx);
 void RegisterLs(CLI::App& app, Context* ctx);
 void RegisterRestore(CLI::App& app, Context* ctx);
 void RegisterUnlock(CLI::App& app, Context* ctx);
+void RegisterVerify(CLI::App& app, Context* ctx);
+void RegisterRepair(CLI::App& app, Context* ctx);
 
 }  // namespace rw::cli

@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
   rw::cli::RegisterSnapshots(app, &ctx);
   rw::cli::RegisterLs(app, &ctx);
   rw::cli::RegisterRestore(app, &ctx);
+  rw::cli::RegisterVerify(app, &ctx);
+  rw::cli::RegisterRepair(app, &ctx);
   rw::cli::RegisterUnlock(app, &ctx);
   try {
     app.parse(argc, argv);

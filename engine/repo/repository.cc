@@ -7,10 +7,12 @@
 #include <cerrno>
 #include <csignal>
 #include <nlohmann/json.hpp>
+#include <cstdio>
 #include <random>
 
 #include "engine/base/bytes.h"
 #include "engine/base/clock.h"
+#include "engine/format/checksum.h"
 #include "engine/format/format_constants.h"
 
 namespace rw {
@@ -37,6 +39,13 @@ std::string Hostname() {
   return buf;
 }
 
+// XXH3-64 of the canonical text of a config without its "checksum" field, 16 hex digits.
+std::string ConfigChecksum(const json& body) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(Xxh3_64(body.dump())));
+  return buf;
+}
+
 std::string EncodeConfig(const RepoConfig& c) {
   json j;
   j["version"] = c.version;
@@ -49,7 +58,10 @@ std::string EncodeConfig(const RepoConfig& c) {
   j["pack_target_size"] = c.pack_target_size;
   j["created"] = FormatRfc3339Ns(c.created_ns);
   j["created_ns"] = c.created_ns;
-  return j.dump(2) + "\n";
+  // The checksum covers the canonical (compact, sorted-key) text of every other field, and the
+  // file must be exactly that text: any damaged byte is detected (docs/format.md §1).
+  j["checksum"] = ConfigChecksum(j);
+  return j.dump() + "\n";
 }
 
 Result<RepoConfig> DecodeConfig(const std::string& text, const std::string& where) {
@@ -58,6 +70,19 @@ Result<RepoConfig> DecodeConfig(const std::string& text, const std::string& wher
     json j = json::parse(text);
     if (!j.is_object() || !j.contains("version")) {
       return Status::Corruption(where + ": not a rewind config (no \"version\")");
+    }
+    if (j.contains("version") && j["version"].is_number_integer() &&
+        j["version"].get<int64_t>() != format::kRepositoryVersion) {
+      return Status::NotSupported(where + ": repository format version " + j["version"].dump() +
+                                  " is not supported (this rewind reads version " +
+                                  std::to_string(format::kRepositoryVersion) + ")");
+    }
+    if (text != j.dump() + "\n") return Status::Corruption(where + ": not in canonical form (damaged)");
+    json body = j;
+    body.erase("checksum");
+    if (!j.contains("checksum") || !j["checksum"].is_string() ||
+        j["checksum"].get<std::string>() != ConfigChecksum(body)) {
+      return Status::Corruption(where + ": checksum mismatch (damaged)");
     }
     c.version = j.at("version").get<int>();
     if (c.version != format::kRepositoryVersion) {
@@ -132,23 +157,24 @@ Status Repository::Init(const std::string& path) {
   return storage->WriteFileAtomic("config", EncodeConfig(c));
 }
 
-Result<std::unique_ptr<Repository>> Repository::Open(const std::string& path) {
+Result<std::unique_ptr<Repository>> Repository::Open(const std::string& path, OpenOptions options) {
   struct stat st{};
   if (::stat(path.c_str(), &st) != 0) {
     return ErrnoStatus("repository " + path, errno);
   }
   if (!S_ISDIR(st.st_mode)) return Status::InvalidArgument(path + ": not a rewind repository (not a directory)");
-  RW_ASSIGN_OR_RETURN(auto repo, Open(NewLocalStorage(path)));
+  RW_ASSIGN_OR_RETURN(auto repo, Open(NewLocalStorage(path), options));
   repo->path_ = path;
   return repo;
 }
 
-Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<Storage> storage) {
+Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<Storage> storage,
+                                                     OpenOptions options) {
   std::unique_ptr<Repository> repo(new Repository());
   repo->storage_ = std::move(storage);
   repo->path_ = repo->storage_->Describe("");
   RW_RETURN_IF_ERROR(repo->LoadConfig());
-  RW_RETURN_IF_ERROR(repo->LoadIndex());
+  RW_RETURN_IF_ERROR(repo->LoadIndex(options.tolerate_index_damage));
   return repo;
 }
 
@@ -162,22 +188,41 @@ Status Repository::LoadConfig() {
   return Status::OK();
 }
 
-Status Repository::LoadIndex() {
+Status Repository::LoadIndex(bool tolerate_damage) {
   auto names = storage_->List("index");
   if (!names.ok()) return names.status();
   for (const std::string& name : *names) {
-    RW_ASSIGN_OR_RETURN(std::string data, storage_->ReadFile("index/" + name));
-    if (Sha256(data).Hex() != name) {
-      return Status::Corruption("index file " + storage_->Describe("index/" + name) +
-                                ": content does not match its name (damaged)");
+    const std::string where = "index file " + storage_->Describe("index/" + name);
+    auto data = storage_->ReadFile("index/" + name);
+    Status problem;
+    Result<std::vector<IndexEntry>> entries = Status::Corruption("unread");
+    if (!data.ok()) {
+      problem = data.status();
+    } else if (Sha256(*data).Hex() != name) {
+      problem = Status::Corruption("content does not match its name (damaged)");
+    } else {
+      entries = DecodeIndex(*data);
+      if (!entries.ok()) problem = entries.status();
     }
-    auto entries = DecodeIndex(data);
-    if (!entries.ok()) {
-      return entries.status().WithContext("index file " + storage_->Describe("index/" + name));
+    if (!problem.ok()) {
+      if (!tolerate_damage) {
+        return problem.WithContext(where + " (run `rewind verify`, then `rewind repair index`)");
+      }
+      damaged_index_files_.push_back(name + ": " + problem.message());
+      continue;
     }
+    index_files_.push_back(name);
     for (IndexEntry& e : *entries) index_.emplace(e.id, e);
   }
   return Status::OK();
+}
+
+std::vector<IndexEntry> Repository::IndexEntries() const {
+  std::lock_guard<std::mutex> lock(index_mu_);
+  std::vector<IndexEntry> out;
+  out.reserve(index_.size());
+  for (const auto& [id, e] : index_) out.push_back(e);
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

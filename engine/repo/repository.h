@@ -88,15 +88,29 @@ class BlobSink {
   std::atomic<uint64_t> bytes_added_{0}, blobs_added_{0}, packs_written_{0};
 };
 
+struct OpenOptions {
+  // Keep going when an index file is damaged (verify reports it, repair replaces it); its
+  // entries are left out. Otherwise Open fails naming the file.
+  bool tolerate_index_damage = false;
+};
+
 class Repository {
  public:
   // Creates a new repository at `path` (created if missing; must be empty if present).
   static Status Init(const std::string& path);
   // Opens, checks the config's format version, loads the index. NotFound / InvalidArgument with
   // "not a rewind repository" or "format version N is not supported" otherwise.
-  static Result<std::unique_ptr<Repository>> Open(const std::string& path);
+  static Result<std::unique_ptr<Repository>> Open(const std::string& path, OpenOptions options = {});
   // Same with a storage of the caller's (tests inject faults this way).
-  static Result<std::unique_ptr<Repository>> Open(std::unique_ptr<Storage> storage);
+  static Result<std::unique_ptr<Repository>> Open(std::unique_ptr<Storage> storage,
+                                                  OpenOptions options = {});
+
+  // Index files that could not be loaded (only with tolerate_index_damage): "name: problem".
+  const std::vector<std::string>& damaged_index_files() const { return damaged_index_files_; }
+  // Names of the index files loaded.
+  const std::vector<std::string>& index_files() const { return index_files_; }
+  // Every index entry (a copy). Thread-safe.
+  std::vector<IndexEntry> IndexEntries() const;
 
   const RepoConfig& config() const { return config_; }
   Storage& storage() { return *storage_; }
@@ -133,13 +147,15 @@ class Repository {
  private:
   Repository() = default;
   Status LoadConfig();
-  Status LoadIndex();
+  Status LoadIndex(bool tolerate_damage);
 
   std::string path_;
   std::unique_ptr<Storage> storage_;
   RepoConfig config_;
   mutable std::mutex index_mu_;
   std::unordered_map<BlobId, IndexEntry, BlobIdHash> index_;
+  std::vector<std::string> damaged_index_files_;
+  std::vector<std::string> index_files_;
 };
 
 // "data/3f/3fa1…"

@@ -63,14 +63,27 @@ TEST_F(RepositoryTest, OpenRejectsWhatIsNotARepository) {
 
 TEST_F(RepositoryTest, OpenRejectsOtherFormatVersion) {
   std::string config = Text(path_ + "/config");
-  auto pos = config.find("\"version\": 1");
+  auto pos = config.find("\"version\":1");
   ASSERT_NE(pos, std::string::npos) << config;
-  config.replace(pos, 12, "\"version\": 99");
+  config.replace(pos, 11, "\"version\":99");
   Write(path_ + "/config", config);
   auto r = Repository::Open(path_);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kNotSupported);
   EXPECT_NE(r.status().message().find("version 99"), std::string::npos) << r.status().message();
+}
+
+TEST_F(RepositoryTest, AnyDamagedConfigByteIsCorruption) {
+  const std::string config = Text(path_ + "/config");
+  for (size_t i = 0; i < config.size(); ++i) {
+    std::string bad = config;
+    bad[i] = static_cast<char>(bad[i] ^ (i % 2 ? 0x01 : 0x29));  // e.g. ' ' <-> '\t' style flips
+    Write(path_ + "/config", bad);
+    auto r = Repository::Open(path_);
+    EXPECT_FALSE(r.ok()) << "byte " << i << " flipped went unnoticed";
+  }
+  Write(path_ + "/config", config);
+  EXPECT_TRUE(Repository::Open(path_).ok());
 }
 
 TEST_F(RepositoryTest, TruncatedConfigIsCorruption) {

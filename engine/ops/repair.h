@@ -1,0 +1,24 @@
+// repair index: rebuilds the index from the pack trailers alone (packs describe themselves).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/base/status.h"
+#include "engine/repo/repository.h"
+
+namespace rw {
+
+struct RepairReport {
+  uint64_t packs = 0, blobs = 0, old_index_files = 0;
+  std::vector<std::string> problems;  // packs or blobs left out, and why
+  std::string new_index_file;
+};
+
+// Takes an exclusive lock; reads every pack, keeps each blob whose frame decompresses to its id
+// (so a partly damaged pack still gives its intact blobs), writes one new index file durably and
+// only then removes the old ones. REQUIRES: `repo` opened with tolerate_index_damage.
+Result<RepairReport> RepairIndex(Repository* repo);
+
+}  // namespace rw

@@ -1,0 +1,320 @@
+#include "engine/ops/verify.h"
+
+#include <tbb/parallel_for_each.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <random>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "engine/format/checksum.h"
+#include "engine/format/pack.h"
+#include "engine/ops/snapshots.h"
+#include "manifests/snapshot.h"
+#include "manifests/tree.h"
+
+namespace rw {
+
+namespace {
+
+constexpr size_t kMaxPathsPerSnapshot = 5;
+
+struct SnapshotDoc {
+  std::string id;
+  Snapshot snapshot;
+};
+
+class Verifier {
+ public:
+  Verifier(Repository* repo, const VerifyOptions& options, VerifyProgress* progress)
+      : repo_(repo), options_(options), progress_(progress) {}
+
+  Result<VerifyReport> Run() {
+    for (const std::string& d : repo_->damaged_index_files()) {
+      report_.damage.push_back("index file " + d + " (rebuild with `rewind repair index`)");
+    }
+    RW_RETURN_IF_ERROR(CheckSnapshots());
+    CheckTrees();
+    RW_RETURN_IF_ERROR(CheckPacks());
+    Cost();
+    report_.blobs_referenced = referenced_.size();
+    return std::move(report_);
+  }
+
+ private:
+  void Bad(const BlobId& id, const std::string& problem) {
+    std::lock_guard<std::mutex> lock(mu_);
+    bad_.emplace(id, problem);  // the first problem found is kept
+  }
+
+  Status CheckSnapshots() {
+    RW_ASSIGN_OR_RETURN(auto ids, repo_->ListSnapshotIds());
+    for (const std::string& id : ids) {
+      auto doc = repo_->LoadSnapshotDoc(id);
+      if (!doc.ok()) {
+        report_.damage.push_back("snapshot " + id.substr(0, 12) + ": " + doc.status().message());
+        continue;
+      }
+      auto snap = DecodeSnapshot(*doc);
+      if (!snap.ok()) {
+        report_.damage.push_back("snapshot " + id.substr(0, 12) + ": " + snap.status().message());
+        continue;
+      }
+      snapshots_.push_back({id, std::move(*snap)});
+    }
+    report_.snapshots = snapshots_.size();
+    return Status::OK();
+  }
+
+  // Every tree reachable from every snapshot loads and decodes; every blob it names is indexed.
+  void CheckTrees() {
+    std::vector<BlobId> todo;
+    for (const SnapshotDoc& s : snapshots_) {
+      if (s.snapshot.tree) todo.push_back(*s.snapshot.tree);
+    }
+    std::unordered_set<BlobId, BlobIdHash> seen;
+    while (!todo.empty()) {
+      BlobId id = todo.back();
+      todo.pop_back();
+      if (!seen.insert(id).second) continue;
+      referenced_.insert(id);
+      if (!repo_->Has(id)) {
+        Bad(id, "tree is missing from the index");
+        continue;
+      }
+      auto tree = LoadTree(*repo_, id);
+      if (!tree.ok()) {
+        Bad(id, tree.status().message());
+        continue;
+      }
+      for (const TreeEntry& e : tree->entries) {
+        for (const BlobId& c : e.content) {
+          if (!referenced_.insert(c).second) continue;
+          if (!repo_->Has(c)) Bad(c, "data blob is missing from the index");
+        }
+        if (e.subtree) todo.push_back(*e.subtree);
+      }
+    }
+    report_.trees = seen.size();
+  }
+
+  bool ReadData(const BlobId& pack, size_t ordinal) {
+    switch (options_.data) {
+      case VerifyOptions::Data::kNone: return false;
+      case VerifyOptions::Data::kAll: return true;
+      case VerifyOptions::Data::kPercent: return pick_[ordinal];
+      case VerifyOptions::Data::kSlice: {
+        uint64_t v = 0;
+        for (int i = 0; i < 8; ++i) v = (v << 8) | pack.bytes[static_cast<size_t>(i)];
+        return static_cast<int>(v % static_cast<uint64_t>(options_.slice_m)) == options_.slice_n - 1;
+      }
+    }
+    return false;
+  }
+
+  Status CheckPacks() {
+    // What the index says lives in each pack.
+    std::map<BlobId, std::vector<IndexEntry>> by_pack;
+    for (const IndexEntry& e : repo_->IndexEntries()) by_pack[e.pack].push_back(e);
+    // What is on disk.
+    std::vector<BlobId> packs;
+    auto dirs = repo_->storage().List("data");
+    if (!dirs.ok()) return dirs.status().WithContext("listing packs");
+    for (const std::string& dir : *dirs) {
+      auto names = repo_->storage().List("data/" + dir);
+      if (!names.ok()) continue;  // a stray file in data/
+      for (const std::string& name : *names) {
+        auto id = BlobId::FromHex(name);
+        if (!id.ok() || name.size() != 64 || name.substr(0, 2) != dir) {
+          report_.notes.push_back("data/" + dir + "/" + name + ": not a pack name, ignored");
+          continue;
+        }
+        packs.push_back(*id);
+      }
+    }
+    std::sort(packs.begin(), packs.end());
+    std::unordered_set<BlobId, BlobIdHash> on_disk(packs.begin(), packs.end());
+    for (const auto& [pack, entries] : by_pack) {
+      if (on_disk.count(pack)) continue;
+      for (const IndexEntry& e : entries) Bad(e.id, "its pack " + pack.Short() + " is missing");
+      report_.damage.push_back("pack " + pack.Short() + " is missing (" + std::to_string(entries.size()) +
+                               " indexed blobs)");
+    }
+    if (options_.data == VerifyOptions::Data::kPercent) {
+      std::mt19937_64 rng(options_.seed ? options_.seed : std::random_device{}());
+      std::uniform_real_distribution<double> u(0, 100);
+      for (size_t i = 0; i < packs.size(); ++i) pick_.push_back(u(rng) < options_.percent);
+    }
+    report_.packs = packs.size();
+    if (progress_) progress_->packs_total = packs.size();
+    std::vector<size_t> ordinals(packs.size());
+    for (size_t i = 0; i < ordinals.size(); ++i) ordinals[i] = i;
+    tbb::parallel_for_each(ordinals.begin(), ordinals.end(), [&](size_t i) {
+      const BlobId& pack = packs[i];
+      auto it = by_pack.find(pack);
+      static const std::vector<IndexEntry> kNone;
+      CheckPack(pack, it == by_pack.end() ? kNone : it->second, ReadData(pack, i));
+      if (progress_) progress_->packs_done += 1;
+    });
+    return Status::OK();
+  }
+
+  void Damage(const std::string& line) {
+    std::lock_guard<std::mutex> lock(mu_);
+    report_.damage.push_back(line);
+  }
+  void Note(const std::string& line) {
+    std::lock_guard<std::mutex> lock(mu_);
+    report_.notes.push_back(line);
+  }
+
+  void CheckPack(const BlobId& pack, const std::vector<IndexEntry>& indexed, bool read_data) {
+    const std::string name = "pack " + pack.Short();
+    auto data = repo_->storage().ReadFile(PackPath(pack));
+    auto all_bad = [&](const std::string& why) {
+      for (const IndexEntry& e : indexed) Bad(e.id, name + ": " + why);
+    };
+    if (!data.ok()) {
+      Damage(name + ": " + data.status().message());
+      all_bad("unreadable");
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      report_.bytes_read += data->size();
+      if (read_data) report_.packs_read += 1;
+    }
+    if (progress_) progress_->bytes_read += data->size();
+    if (indexed.empty()) Note(name + ": no index file names it (left by an interrupted backup; prune removes it)");
+    auto trailer = ParsePackTrailer(*data, data->size());
+    if (!trailer.ok()) {
+      Damage(name + ": " + trailer.status().message());
+      all_bad("pack trailer is damaged");
+      return;
+    }
+    bool body_ok = Xxh3_64(std::string_view(*data).substr(0, trailer->trailer_offset)) == trailer->body_checksum;
+    if (!body_ok) Damage(name + ": checksum mismatch (the pack's bytes changed after it was written)");
+    if (read_data && Sha256(*data) != pack) Damage(name + ": content does not match its name");
+    std::unordered_map<BlobId, const PackEntry*, BlobIdHash> in_trailer;
+    for (const PackEntry& p : trailer->entries) in_trailer.emplace(p.id, &p);
+    for (const IndexEntry& e : indexed) {
+      auto t = in_trailer.find(e.id);
+      if (t == in_trailer.end() || t->second->offset != e.offset || t->second->type != e.type ||
+          t->second->compressed_length != e.compressed_length || t->second->raw_length != e.raw_length) {
+        Bad(e.id, "index entry disagrees with the trailer of " + name);
+        Damage(name + ": index entry for blob " + e.id.Short() + " disagrees with the pack trailer");
+        continue;
+      }
+      // A checksum mismatch is pinned down to the blobs it hit, read or not.
+      if (!read_data && body_ok) continue;
+      std::string_view frame = std::string_view(*data).substr(e.offset, e.compressed_length);
+      auto raw = DecompressBlob(frame, e.raw_length);
+      if (!raw.ok()) {
+        Bad(e.id, name + ": " + raw.status().message());
+        continue;
+      }
+      if (Sha256(*raw) != e.id) {
+        Bad(e.id, name + ": content does not match its id");
+        continue;
+      }
+      std::lock_guard<std::mutex> lock(mu_);
+      report_.blobs_read += 1;
+    }
+    if (!body_ok && read_data) return;
+    if (!body_ok) Note(name + ": its damaged bytes were located by decompressing and hashing its blobs");
+  }
+
+  // For each damaged blob: which snapshots and paths need it.
+  void Cost() {
+    if (bad_.empty()) return;
+    std::unordered_map<BlobId, DamagedBlob*, BlobIdHash> by_id;
+    report_.blobs.reserve(bad_.size());
+    for (const auto& [id, problem] : bad_) {
+      report_.blobs.push_back(DamagedBlob{id, problem, {}, 0});
+    }
+    for (DamagedBlob& b : report_.blobs) by_id[b.id] = &b;
+    for (const SnapshotDoc& s : snapshots_) {
+      if (!s.snapshot.tree) continue;
+      std::unordered_map<BlobId, uint64_t, BlobIdHash> listed;
+      const std::string who = "snapshot " + s.id.substr(0, 12) + ": ";
+      auto need = [&](const BlobId& id, const std::string& path) {
+        auto it = by_id.find(id);
+        if (it == by_id.end()) return;
+        it->second->needed_by_total += 1;
+        if (listed[id]++ < kMaxPathsPerSnapshot) it->second->needed_by.push_back(who + (path.empty() ? "/" : path));
+      };
+      std::vector<std::pair<BlobId, std::string>> todo = {{*s.snapshot.tree, ""}};
+      while (!todo.empty()) {
+        auto [tree_id, prefix] = todo.back();
+        todo.pop_back();
+        auto tree = LoadTree(*repo_, tree_id);
+        if (by_id.count(tree_id) || !tree.ok()) {
+          need(tree_id, prefix.empty() ? "(the whole snapshot)" : prefix + "/ (the whole directory)");
+          if (!tree.ok()) continue;  // what is below cannot be listed
+        }
+        for (const TreeEntry& e : tree->entries) {
+          std::string path = prefix.empty() ? e.name : prefix + "/" + e.name;
+          for (const BlobId& c : e.content) need(c, path);
+          if (e.subtree) todo.push_back({*e.subtree, path});
+        }
+      }
+    }
+    for (const DamagedBlob& b : report_.blobs) {
+      std::string line = "blob " + b.id.Short() + ": " + b.problem;
+      line += b.needed_by_total ? "; needed by " + std::to_string(b.needed_by_total) + " entr" +
+                                      (b.needed_by_total == 1 ? "y" : "ies")
+                                : "; no snapshot needs it";
+      report_.damage.push_back(line);
+    }
+  }
+
+  Repository* repo_;
+  const VerifyOptions& options_;
+  VerifyProgress* progress_;
+  VerifyReport report_;
+  std::mutex mu_;
+  std::vector<SnapshotDoc> snapshots_;
+  std::unordered_set<BlobId, BlobIdHash> referenced_;
+  std::map<BlobId, std::string> bad_;
+  std::vector<bool> pick_;
+};
+
+}  // namespace
+
+Result<VerifyReport> VerifyRepository(Repository* repo, const VerifyOptions& options,
+                                      VerifyProgress* progress) {
+  RW_ASSIGN_OR_RETURN(auto lock, repo->Lock(false, "verify"));
+  Verifier v(repo, options, progress);
+  return v.Run();
+}
+
+Status ParseReadDataSubset(const std::string& text, VerifyOptions* options) {
+  auto bad = [&] {
+    return Status::InvalidArgument("--read-data-subset \"" + text +
+                                   "\": expected a percentage (10%) or a slice n/m (1/5, n from 1 to m)");
+  };
+  if (!text.empty() && text.back() == '%') {
+    char* end = nullptr;
+    double p = std::strtod(text.c_str(), &end);
+    if (end != text.c_str() + text.size() - 1 || !(p > 0 && p <= 100)) return bad();
+    options->data = VerifyOptions::Data::kPercent;
+    options->percent = p;
+    return Status::OK();
+  }
+  auto slash = text.find('/');
+  if (slash == std::string::npos) return bad();
+  char* end = nullptr;
+  long n = std::strtol(text.c_str(), &end, 10);
+  if (end != text.c_str() + slash) return bad();
+  long m = std::strtol(text.c_str() + slash + 1, &end, 10);
+  if (end != text.c_str() + text.size() || m < 1 || n < 1 || n > m || m > 1000000) return bad();
+  options->data = VerifyOptions::Data::kSlice;
+  options->slice_n = static_cast<int>(n);
+  options->slice_m = static_cast<int>(m);
+  return Status::OK();
+}
+
+}  // namespace rw
