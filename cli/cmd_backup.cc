@@ -13,6 +13,7 @@ namespace {
 struct BackupArgs {
   std::string source;
   std::vector<std::string> profiles, excludes, tags;
+  bool force = false;
 };
 
 // Prints per-entry problems as they happen.
@@ -36,6 +37,7 @@ int RunBackup(Context* ctx, const BackupArgs& args) {
   opts.profiles = args.profiles;
   opts.excludes = args.excludes;
   opts.tags = args.tags;
+  opts.force = args.force;
   opts.command = "rewind backup --source " + args.source;
   PrintingObserver observer;
   BackupProgress progress;
@@ -77,7 +79,9 @@ int RunBackup(Context* ctx, const BackupArgs& args) {
                         {"bytes_added", st.bytes_added}, {"blobs_added", st.blobs_added},
                         {"duration_s", st.duration_s}, {"incomplete", snap.incomplete},
                         {"errors", st.errors}, {"changed_during_read", st.changed_during_read},
-                        {"excluded", excluded}, {"tags", snap.tags}};
+                        {"excluded", excluded}, {"tags", snap.tags},
+                        {"files_reused", result->files_reused},
+                        {"parent", snap.parent ? nlohmann::json(*snap.parent) : nlohmann::json()}};
     std::printf("%s\n", j.dump().c_str());
   } else {
     for (size_t i = 0; i < result->rules.size(); ++i) {
@@ -91,9 +95,10 @@ int RunBackup(Context* ctx, const BackupArgs& args) {
                    rep.count == 1 ? "y" : "ies", ex.c_str());
     }
     std::fprintf(stderr,
-                 "snapshot %s saved: %llu files, %llu directories, %s read, %s added to the repository "
-                 "in %.1f s\n",
+                 "snapshot %s saved: %llu files (%llu unchanged since the parent, not read), %llu "
+                 "directories, %s read, %s added to the repository in %.1f s\n",
                  result->snapshot_id.substr(0, 12).c_str(), static_cast<unsigned long long>(st.files),
+                 static_cast<unsigned long long>(result->files_reused),
                  static_cast<unsigned long long>(st.dirs), HumanBytes(st.bytes_read).c_str(),
                  HumanBytes(st.bytes_added).c_str(), st.duration_s);
     if (snap.incomplete) {
@@ -117,6 +122,8 @@ void RegisterBackup(CLI::App& app, Context* ctx) {
   sub->add_option("--profile", args->profiles, "shipped exclusion profile (icewarp)");
   sub->add_option("-e,--exclude", args->excludes, "exclude PATTERN (gitignore-like, docs/excludes.md)");
   sub->add_option("-t,--tag", args->tags, "tag the snapshot (e.g. pre-epos)");
+  sub->add_flag("--force", args->force,
+                "read every file, even those unchanged since the parent snapshot (size, mtime, ctime, inode)");
   sub->add_flag("--json", ctx->json, "print one JSON object with the result");
   sub->callback([ctx, args] { ctx->run = [ctx, args] { return RunBackup(ctx, *args); }; });
 }

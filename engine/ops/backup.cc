@@ -49,12 +49,15 @@ Result<BackupResult> Backup(Repository* repo, const BackupOptions& options,
   RW_ASSIGN_OR_RETURN(auto lock, repo->Lock(false, options.command));
 
   // The newest snapshot of the same host and source is recorded as the parent.
+  // Its unchanged files are reused without being read, unless --force.
   std::optional<std::string> parent;
+  std::optional<BlobId> parent_tree;
   const std::string host = Hostname();
   RW_ASSIGN_OR_RETURN(auto previous, LoadSnapshots(repo));
   for (auto it = previous.rbegin(); it != previous.rend(); ++it) {
     if (it->snapshot.hostname == host && it->snapshot.source == resolved) {
       parent = it->id;
+      parent_tree = it->snapshot.tree;
       break;
     }
   }
@@ -63,6 +66,12 @@ Result<BackupResult> Backup(Repository* repo, const BackupOptions& options,
   popts.tokens = options.tokens;
   popts.zstd_level = repo->config().zstd_level;
   popts.chunker = repo->config().chunker;
+  if (!options.force && parent_tree) {
+    popts.parent_repo = repo;
+    popts.parent_tree = parent_tree;
+  }
+  BackupProgress local_progress;
+  if (!progress) progress = &local_progress;
   BlobSink sink(repo);
   RW_ASSIGN_OR_RETURN(PipelineResult pr,
                       RunBackupPipeline(resolved, excludes, popts, &sink, observer, progress));
@@ -88,6 +97,7 @@ Result<BackupResult> Backup(Repository* repo, const BackupOptions& options,
   RW_ASSIGN_OR_RETURN(out.snapshot_id, repo->SaveSnapshotDoc(EncodeSnapshot(snap)));
   out.rules = excludes.rules();
   out.excluded = std::move(pr.excluded);
+  out.files_reused = progress->files_reused.load();
   return out;
 }
 

@@ -17,6 +17,7 @@ struct BackupOptions {
   std::vector<std::string> excludes;      // extra patterns (--exclude)
   std::vector<std::string> tags;
   int tokens = 0;                         // pipeline tokens; 0 = automatic
+  bool force = false;                     // read every file, even unchanged ones
   std::string command = "backup";         // recorded in the lock
 };
 
@@ -25,6 +26,7 @@ struct BackupResult {
   Snapshot snapshot;
   std::vector<ExcludeRule> rules;
   std::vector<ExcludedReport> excluded;  // parallel to `rules`
+  uint64_t files_reused = 0;             // unchanged since the parent: not read
 };
 
 // Backs up `options.source` into `repo`. Entries that cannot be read are reported to `observer`

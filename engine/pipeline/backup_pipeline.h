@@ -27,6 +27,7 @@ namespace rw {
 // Live counters for progress display; written by the pipeline, read by anyone.
 struct BackupProgress {
   std::atomic<uint64_t> files{0}, dirs{0}, bytes_read{0}, bytes_added{0}, errors{0};
+  std::atomic<uint64_t> files_reused{0};  // taken from the parent snapshot without reading
 };
 
 // Receives per-entry events. Calls are serialized by the pipeline (never concurrent).
@@ -43,6 +44,9 @@ struct PipelineOptions {
   int tokens = 0;  // items in flight; 0 = 4 × hardware threads
   int zstd_level = 3;
   ChunkerParams chunker;
+  // Parent reuse (see Scanner::SetParent): the parent snapshot's root tree, in `repo`.
+  const Repository* parent_repo = nullptr;
+  std::optional<BlobId> parent_tree;
 };
 
 struct ExcludedReport {

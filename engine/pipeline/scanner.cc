@@ -61,8 +61,51 @@ Status Scanner::ListDir(int fd, std::vector<Child>* out) {
   return Status::OK();
 }
 
+void Scanner::SetParent(const Repository* repo, const BlobId& tree) {
+  parent_repo_ = repo;
+  parent_root_ = tree;
+}
+
+std::shared_ptr<const Tree> Scanner::LoadParentTree(const BlobId& id) {
+  if (!parent_repo_) return nullptr;
+  auto doc = parent_repo_->LoadBlob(id, BlobType::kTree);
+  if (!doc.ok()) return nullptr;  // then everything below is read again
+  auto tree = DecodeTree(*doc);
+  if (!tree.ok()) return nullptr;
+  return std::make_shared<const Tree>(std::move(*tree));
+}
+
+const TreeEntry* Scanner::FindEntry(const Tree* tree, const std::string& name) {
+  if (!tree) return nullptr;
+  auto it = std::lower_bound(tree->entries.begin(), tree->entries.end(), name,
+                             [](const TreeEntry& e, const std::string& n) { return e.name < n; });
+  return it != tree->entries.end() && it->name == name ? &*it : nullptr;
+}
+
+bool Scanner::ReuseFromParent(const Frame& f, const Child& c, Item* item) {
+  const TreeEntry* old = FindEntry(f.parent.get(), c.name);
+  if (!old || old->type != EntryType::kFile) return false;
+  const TreeEntry& now = item->entry;
+  if (old->size != static_cast<uint64_t>(c.st.st_size) || old->mtime_ns != now.mtime_ns ||
+      old->ctime_ns != now.ctime_ns || old->inode != now.inode) {
+    return false;
+  }
+  for (const BlobId& id : old->content) {
+    if (!parent_repo_->Has(id)) return false;
+  }
+  // ctime is unchanged, so are mode, owner and xattrs; the stat fields are taken fresh anyway.
+  item->entry.content = old->content;
+  item->entry.xxh128 = old->xxh128;
+  item->entry.xattrs = old->xattrs;
+  item->kind = Item::kEntry;
+  progress_->files += 1;
+  progress_->files_reused += 1;
+  return true;
+}
+
 Item* Scanner::EnterDir(std::shared_ptr<DirHandle> parent, const std::string& name,
-                        const std::string& path, const struct stat& st) {
+                        const std::string& path, const struct stat& st,
+                        std::shared_ptr<const Tree> parent_tree) {
   auto item = std::make_unique<Item>();
   item->kind = Item::kEnterDir;
   item->path = path;
@@ -82,7 +125,7 @@ Item* Scanner::EnterDir(std::shared_ptr<DirHandle> parent, const std::string& na
   auto xattrs = ReadXattrs(fd);
   if (xattrs.ok()) item->entry.xattrs = std::move(*xattrs);
   else item->notes.push_back(xattrs.status().message());
-  Frame frame{handle, path, {}, 0};
+  Frame frame{handle, path, {}, 0, std::move(parent_tree)};
   Status s = ListDir(fd, &frame.children);
   if (s.ok()) {
     // Stat every child now; the ones that vanish are dropped with a note.
@@ -111,7 +154,7 @@ Item* Scanner::Next() {
   if (large_) return NextChunk();
   if (!started_) {
     started_ = true;
-    return EnterDir(nullptr, "", "", root_st_);
+    return EnterDir(nullptr, "", "", root_st_, parent_root_ ? LoadParentTree(*parent_root_) : nullptr);
   }
   while (!stack_.empty()) {
     Frame& f = stack_.back();
@@ -146,7 +189,12 @@ Item* Scanner::ForChild(Frame& f, const Child& c) {
     item->entry.name = c.name;
     return item.release();
   }
-  if (is_dir) return EnterDir(f.dir, c.name, path, c.st);
+  if (is_dir) {
+    const TreeEntry* old = FindEntry(f.parent.get(), c.name);
+    std::shared_ptr<const Tree> parent_tree;
+    if (old && old->type == EntryType::kDir && old->subtree) parent_tree = LoadParentTree(*old->subtree);
+    return EnterDir(f.dir, c.name, path, c.st, std::move(parent_tree));
+  }
 
   auto item = std::make_unique<Item>();
   item->kind = Item::kEntry;
@@ -190,6 +238,7 @@ Item* Scanner::ForChild(Frame& f, const Child& c) {
           return item.release();
         }
       }
+      if (parent_repo_ && ReuseFromParent(f, c, item.get())) return item.release();
       if (static_cast<uint64_t>(c.st.st_size) <= chunker_.params().max_size) {
         item->kind = Item::kSmallFile;
         return item.release();

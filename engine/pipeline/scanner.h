@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -54,6 +55,11 @@ class Scanner {
  public:
   Scanner(std::string source, const ExcludeSet& excludes, const ChunkerParams& chunker,
           PipelineResult* result, BackupProgress* progress);
+
+  // Parent reuse: a file whose size, mtime, ctime and inode match its entry in `tree` (the same
+  // directory in the parent snapshot) is taken from there without being opened, if every blob
+  // it needs is still in `repo`'s index.
+  void SetParent(const Repository* repo, const BlobId& tree);
   ~Scanner();
 
   // Opens the source. NotFound/InvalidArgument naming it when it is missing or not a directory.
@@ -71,6 +77,7 @@ class Scanner {
     std::string path;
     std::vector<Child> children;
     size_t next = 0;
+    std::shared_ptr<const Tree> parent;  // this directory in the parent snapshot, if any
   };
   struct LargeFile {
     int fd = -1;
@@ -85,7 +92,12 @@ class Scanner {
   };
 
   Item* EnterDir(std::shared_ptr<DirHandle> parent, const std::string& name, const std::string& path,
-                 const struct stat& st);
+                 const struct stat& st, std::shared_ptr<const Tree> parent_tree);
+  // The parent snapshot's entry called `name` in `tree`, or nullptr.
+  static const TreeEntry* FindEntry(const Tree* tree, const std::string& name);
+  std::shared_ptr<const Tree> LoadParentTree(const BlobId& id);
+  // Takes a file from the parent snapshot when it is unchanged; returns false otherwise.
+  bool ReuseFromParent(const Frame& f, const Child& c, Item* item);
   Item* NextChunk();
   Item* ForChild(Frame& f, const Child& c);
   Status ListDir(int fd, std::vector<Child>* out);
@@ -102,6 +114,8 @@ class Scanner {
   struct stat root_st_ {};
   // First path of every multiply-linked file seen, by (device, inode).
   std::map<std::pair<uint64_t, uint64_t>, std::string> links_;
+  const Repository* parent_repo_ = nullptr;
+  std::optional<BlobId> parent_root_;
 };
 
 // Checks a file read against its scan: size, mtime, ctime before and after the read.
