@@ -14,7 +14,7 @@ Result<RepairReport> RepairIndex(Repository* repo) {
   Storage& storage = repo->storage();
   RepairReport report;
   std::vector<BlobId> packs;
-  RW_ASSIGN_OR_RETURN(auto dirs, storage.List("data"));
+  RW_ASSIGN_OR_RETURN(auto dirs, storage.ListDirs("data"));
   for (const std::string& dir : dirs) {
     auto names = storage.List("data/" + dir);
     if (!names.ok()) continue;

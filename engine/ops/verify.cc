@@ -121,7 +121,7 @@ class Verifier {
     for (const IndexEntry& e : repo_->IndexEntries()) by_pack[e.pack].push_back(e);
     // What is on disk.
     std::vector<BlobId> packs;
-    auto dirs = repo_->storage().List("data");
+    auto dirs = repo_->storage().ListDirs("data");
     if (!dirs.ok()) return dirs.status().WithContext("listing packs");
     for (const std::string& dir : *dirs) {
       auto names = repo_->storage().List("data/" + dir);

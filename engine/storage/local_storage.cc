@@ -143,13 +143,26 @@ class LocalStorage final : public Storage {
   }
 
   Result<std::vector<std::string>> List(const std::string& dir) override {
+    return ListOf(dir, /*dirs=*/false);
+  }
+
+  Result<std::vector<std::string>> ListDirs(const std::string& dir) override {
+    return ListOf(dir, /*dirs=*/true);
+  }
+
+  Result<std::vector<std::string>> ListOf(const std::string& dir, bool dirs) {
     std::string path = Abs(dir);
     DIR* d = ::opendir(path.c_str());
     if (!d) return ErrnoStatus("list " + path, errno);
     std::vector<std::string> names;
     while (dirent* e = ::readdir(d)) {
       if (e->d_name[0] == '.') continue;
-      names.emplace_back(e->d_name);
+      bool is_dir = e->d_type == DT_DIR;
+      if (e->d_type == DT_UNKNOWN) {
+        struct stat st{};
+        is_dir = ::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+      }
+      if (is_dir == dirs) names.emplace_back(e->d_name);
     }
     ::closedir(d);
     std::sort(names.begin(), names.end());

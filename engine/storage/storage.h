@@ -34,6 +34,8 @@ class Storage {
   // Names (not paths) of the regular files directly inside `dir`, sorted; NotFound if missing.
   // Names starting with '.' (temporaries) are left out.
   virtual Result<std::vector<std::string>> List(const std::string& dir) = 0;
+  // Names of the directories directly inside `dir`, sorted (e.g. the "3f" of "data/3f/…").
+  virtual Result<std::vector<std::string>> ListDirs(const std::string& dir) = 0;
   virtual Status Remove(const std::string& rel) = 0;
   virtual Status MakeDir(const std::string& rel) = 0;
   virtual bool Exists(const std::string& rel) = 0;
