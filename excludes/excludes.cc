@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "engine/base/bytes.h"
 #include "excludes/glob_internal.h"
 #include "excludes/profiles_internal.h"
 
@@ -10,26 +11,7 @@ namespace rw {
 namespace {
 
 // A rule for a message: printable ASCII as is, other bytes as \xNN, at most 200 bytes.
-std::string Quote(std::string_view s) {
-  static const char kDigits[] = "0123456789abcdef";
-  constexpr size_t kMax = 200;
-  std::string out = "\"";
-  for (size_t i = 0; i < s.size() && i < kMax; ++i) {
-    auto b = static_cast<uint8_t>(s[i]);
-    if (b == '"' || b == '\\') {
-      out += '\\';
-      out += static_cast<char>(b);
-    } else if (b >= 0x20 && b < 0x7f) {
-      out += static_cast<char>(b);
-    } else {
-      out += "\\x";
-      out += kDigits[b >> 4];
-      out += kDigits[b & 15];
-    }
-  }
-  if (s.size() > kMax) out += "...";
-  return out + "\"";
-}
+std::string Quote(std::string_view s) { return QuoteBytes(s, 200); }
 
 // Splits a relative path into its components, skipping empty ones ("a//b", a leading '/').
 void SplitPath(std::string_view path, std::vector<std::string_view>* out) {

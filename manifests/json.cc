@@ -15,26 +15,7 @@ Status Bad(const std::string& key, std::string_view problem) {
 
 }  // namespace
 
-std::string Quote(std::string_view s) {
-  static const char kDigits[] = "0123456789abcdef";
-  constexpr size_t kMax = 64;
-  std::string out = "\"";
-  for (size_t i = 0; i < s.size() && i < kMax; ++i) {
-    auto b = static_cast<uint8_t>(s[i]);
-    if (b == '"' || b == '\\') {
-      out += '\\';
-      out += static_cast<char>(b);
-    } else if (b >= 0x20 && b < 0x7f) {
-      out += static_cast<char>(b);
-    } else {
-      out += "\\x";
-      out += kDigits[b >> 4];
-      out += kDigits[b & 15];
-    }
-  }
-  if (s.size() > kMax) out += "...";
-  return out + "\"";
-}
+std::string Quote(std::string_view s) { return QuoteBytes(s, 64); }
 
 bool IsLowerHex(std::string_view s) {
   return std::all_of(s.begin(), s.end(),

@@ -61,6 +61,26 @@ bool IsValidUtf8(std::string_view s) {
   return true;
 }
 
+std::string QuoteBytes(std::string_view s, size_t max) {
+  static const char kDigits[] = "0123456789abcdef";
+  std::string out = "\"";
+  for (size_t i = 0; i < s.size() && i < max; ++i) {
+    auto b = static_cast<uint8_t>(s[i]);
+    if (b == '"' || b == '\\') {
+      out += '\\';
+      out += static_cast<char>(b);
+    } else if (b >= 0x20 && b < 0x7f) {
+      out += static_cast<char>(b);
+    } else {
+      out += "\\x";
+      out += kDigits[b >> 4];
+      out += kDigits[b & 15];
+    }
+  }
+  if (s.size() > max) out += "...";
+  return out + "\"";
+}
+
 std::string HumanBytes(uint64_t n) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
   double v = static_cast<double>(n);

@@ -36,6 +36,10 @@ inline uint64_t GetU64(const char* p) {
   return v;
 }
 
+// Quotes bytes for a message: "…" with printable ASCII as is, '"' and '\\' escaped, other bytes
+// as \xNN, cut after `max` bytes with "...".
+std::string QuoteBytes(std::string_view bytes, size_t max = 200);
+
 // Formats a byte count for humans: "1.5 GiB".
 std::string HumanBytes(uint64_t n);
 
