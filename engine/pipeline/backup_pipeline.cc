@@ -35,7 +35,7 @@ void ReadSmallFile(Item* item, const Chunker& chunker, BackupProgress* progress)
     return;
   }
   std::string data;
-  data.resize(static_cast<size_t>(before.st_size));
+  data.resize(static_cast<size_t>(before.st_size) + 1);  // room to see EOF without growing
   size_t got = 0;
   for (;;) {
     if (got == data.size()) data.resize(data.size() + (1 << 16));
@@ -66,8 +66,13 @@ void ReadSmallFile(Item* item, const Chunker& chunker, BackupProgress* progress)
     size_t cut = chunker.FindBoundary(reinterpret_cast<const uint8_t*>(data.data()) + pos,
                                       data.size() - pos, true);
     Blob blob;
-    blob.raw.assign(data, pos, cut);
     blob.raw_length = static_cast<uint32_t>(cut);
+    if (pos == 0 && cut == data.size()) {  // one chunk, the common case: no copy
+      blob.raw = std::move(data);
+      item->blobs.push_back(std::move(blob));
+      break;
+    }
+    blob.raw.assign(data, pos, cut);
     item->blobs.push_back(std::move(blob));
     pos += cut;
   }

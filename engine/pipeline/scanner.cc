@@ -273,7 +273,8 @@ Item* Scanner::NextChunk() {
   const size_t max = chunker_.params().max_size;
   // Keep at least one max chunk buffered, unless the file ends first.
   while (!lf.eof && lf.buf.size() - lf.buf_start < max) {
-    if (lf.buf_start > 0) {
+    // Compact only once a whole max chunk has been consumed: each byte moves at most once.
+    if (lf.buf_start >= max) {
       lf.buf.erase(0, lf.buf_start);
       lf.buf_start = 0;
     }
