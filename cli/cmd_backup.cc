@@ -80,7 +80,7 @@ int RunBackup(Context* ctx, const BackupArgs& args) {
                         {"duration_s", st.duration_s}, {"incomplete", snap.incomplete},
                         {"errors", st.errors}, {"changed_during_read", st.changed_during_read},
                         {"excluded", excluded}, {"tags", snap.tags},
-                        {"files_reused", result->files_reused},
+                        {"files_reused", result->files_reused}, {"warnings", result->warnings},
                         {"parent", snap.parent ? nlohmann::json(*snap.parent) : nlohmann::json()}};
     std::printf("%s\n", j.dump().c_str());
   } else {
@@ -107,6 +107,7 @@ int RunBackup(Context* ctx, const BackupArgs& args) {
                    "incomplete\n",
                    static_cast<unsigned long long>(st.errors), st.errors == 1 ? "y" : "ies");
     }
+    for (const std::string& w : result->warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
     std::printf("%s\n", result->snapshot_id.c_str());
   }
   return snap.incomplete ? kExitIncomplete : kExitOk;

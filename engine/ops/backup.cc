@@ -98,6 +98,10 @@ Result<BackupResult> Backup(Repository* repo, const BackupOptions& options,
   out.rules = excludes.rules();
   out.excluded = std::move(pr.excluded);
   out.files_reused = progress->files_reused.load();
+  if (Status released = lock->Release(); !released.ok()) {
+    out.warnings.push_back("the snapshot is saved, but its lock could not be removed (" +
+                           released.ToString() + "); once no rewind runs, `rewind unlock` removes it");
+  }
   return out;
 }
 

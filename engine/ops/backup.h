@@ -27,6 +27,8 @@ struct BackupResult {
   std::vector<ExcludeRule> rules;
   std::vector<ExcludedReport> excluded;  // parallel to `rules`
   uint64_t files_reused = 0;             // unchanged since the parent: not read
+  // Trouble after the snapshot was saved (it stands): e.g. the lock file could not be removed.
+  std::vector<std::string> warnings;
 };
 
 // Backs up `options.source` into `repo`. Entries that cannot be read are reported to `observer`

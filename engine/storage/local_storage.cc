@@ -78,18 +78,22 @@ class LocalStorage final : public Storage {
   }
 
   Status CreateExclusive(const std::string& rel, std::string_view data) override {
+    // Written whole to a temporary, synced, then link()ed to its name: link fails with EEXIST
+    // like open(O_EXCL), and a crash never leaves an empty or partial file under the name.
     RW_RETURN_IF_ERROR(MakeDir(Parent(rel)));
+    std::string dir = Parent(rel);
+    std::string tmp_path =
+        Abs((dir.empty() ? "" : dir + "/") + "." + Base(rel) + ".tmp-" + RandomSuffix());
     std::string path = Abs(rel);
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0) return ErrnoStatus("create " + path, errno);
-    Status s = WriteAll(fd, data, path);
-    if (s.ok() && ::fsync(fd) != 0) s = ErrnoStatus("fsync " + path, errno);
-    ::close(fd);
-    if (!s.ok()) {
-      ::unlink(path.c_str());
-      return s;
-    }
-    return SyncDir(Parent(rel));
+    int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) return ErrnoStatus("create " + tmp_path, errno);
+    Status s = WriteAll(fd, data, tmp_path);
+    if (s.ok() && ::fsync(fd) != 0) s = ErrnoStatus("fsync " + tmp_path, errno);
+    if (::close(fd) != 0 && s.ok()) s = ErrnoStatus("close " + tmp_path, errno);
+    if (s.ok() && ::link(tmp_path.c_str(), path.c_str()) != 0) s = ErrnoStatus("create " + path, errno);
+    ::unlink(tmp_path.c_str());
+    if (!s.ok()) return s;
+    return SyncDir(dir);
   }
 
   Result<std::string> ReadFile(const std::string& rel) override {

@@ -23,7 +23,8 @@ class Storage {
   // Thread-safe.
   virtual Status WriteFileAtomic(const std::string& rel, std::string_view data) = 0;
 
-  // Creates `rel` exclusively (fails with AlreadyExists if present), durably. For lock files.
+  // Creates `rel` exclusively (fails with AlreadyExists if present), durably and whole: a crash
+  // leaves either nothing or the complete file under `rel`. For lock files.
   virtual Status CreateExclusive(const std::string& rel, std::string_view data) = 0;
 
   virtual Result<std::string> ReadFile(const std::string& rel) = 0;
