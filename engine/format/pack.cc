@@ -79,6 +79,12 @@ std::string CompressBlob(std::string_view raw, int level) {
 }
 
 Result<std::string> DecompressBlob(std::string_view frame, uint32_t raw_length) {
+  std::string out;
+  RW_RETURN_IF_ERROR(DecompressBlobInto(frame, raw_length, &out));
+  return out;
+}
+
+Status DecompressBlobInto(std::string_view frame, uint32_t raw_length, std::string* out_ptr) {
   if (frame.size() < 4 || GetU32(frame.data()) != kZstdFrameMagic) {
     return Status::Corruption("blob frame: no zstd frame magic in its first 4 bytes");
   }
@@ -105,7 +111,8 @@ Result<std::string> DecompressBlob(std::string_view frame, uint32_t raw_length) 
     return Status::Corruption("blob frame: content size " + Num(raw_length) +
                               " is impossible for a frame of " + Num(frame.size()) + " bytes");
   }
-  std::string out(raw_length, '\0');
+  std::string& out = *out_ptr;
+  out.resize(raw_length);
   size_t r = ZSTD_decompressDCtx(ThreadDCtx(), out.data(), out.size(), frame.data(),
                                  frame.size());
   if (ZSTD_isError(r)) {
@@ -115,7 +122,7 @@ Result<std::string> DecompressBlob(std::string_view frame, uint32_t raw_length) 
     return Status::Corruption("blob frame: decoded " + Num(r) + " bytes, expected " +
                               Num(raw_length));
   }
-  return out;
+  return Status::OK();
 }
 
 void PackBuilder::Add(BlobType type, const BlobId& id, std::string_view frame,

@@ -29,6 +29,9 @@ std::string CompressBlob(std::string_view raw, int level);
 
 // Decompresses one frame. Returns Corruption unless it decodes to exactly `raw_length` bytes.
 Result<std::string> DecompressBlob(std::string_view frame, uint32_t raw_length);
+// The same into `*out`, reusing its capacity (for loops over many blobs). On error `*out` holds
+// nothing useful.
+Status DecompressBlobInto(std::string_view frame, uint32_t raw_length, std::string* out);
 
 // Accumulates a pack in memory. Not thread-safe.
 class PackBuilder {

@@ -100,12 +100,16 @@ class LocalStorage final : public Storage {
     std::string path = Abs(rel);
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return ErrnoStatus("open " + path, errno);
+    // Read straight into a buffer of the file's size (+1 to see the end without growing); a
+    // file that grows meanwhile is read to its end all the same.
     std::string out;
     struct stat st{};
-    if (::fstat(fd, &st) == 0 && st.st_size > 0) out.reserve(static_cast<size_t>(st.st_size));
-    char buf[1 << 16];
+    size_t cap = (::fstat(fd, &st) == 0 && st.st_size > 0) ? static_cast<size_t>(st.st_size) + 1 : 1 << 16;
+    out.resize(cap);
+    size_t got = 0;
     for (;;) {
-      ssize_t n = ::read(fd, buf, sizeof buf);
+      if (got == out.size()) out.resize(out.size() * 2);
+      ssize_t n = ::read(fd, out.data() + got, out.size() - got);
       if (n < 0) {
         if (errno == EINTR) continue;
         int err = errno;
@@ -113,8 +117,9 @@ class LocalStorage final : public Storage {
         return ErrnoStatus("read " + path, err);
       }
       if (n == 0) break;
-      out.append(buf, static_cast<size_t>(n));
+      got += static_cast<size_t>(n);
     }
+    out.resize(got);
     ::close(fd);
     return out;
   }

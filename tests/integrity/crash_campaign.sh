@@ -62,17 +62,29 @@ run() {
   RANDOM=$seed
   # Stratified: run i draws its delay uniformly inside slice i of RUNS slices of [0, SPAN).
   delay_ms=$(((i * 1000 + RANDOM % 1000) * SPAN / (RUNS * 1000)))
-  delay=$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))
-  rm -rf "$REPO" "$DST"
-  "$REWIND" init --repo "$REPO" >/dev/null
-  "$REWIND" backup --repo "$REPO" --source "$SRC" >"$WORK/bg.out" 2>"$WORK/bg.err" &
-  pid=$!
-  BG_PIDS="$pid"
-  sleep "$delay"
-  kill -KILL "$pid" 2>/dev/null || :
-  # (wait's stderr: bash's "Killed" job message)
-  if { wait "$pid"; } 2>/dev/null; then rc=0; else rc=$?; fi
-  BG_PIDS=""
+  # A kill meant to land inside the backup (delay < D) that came too late because this backup
+  # ran faster than the timed ones (the machine's load changes) is tried again sooner: at most
+  # 3 retries, each halving the delay. Kills meant for after the end (delay >= D) are not retried.
+  local attempt
+  for ((attempt = 0; ; attempt++)); do
+    delay=$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))
+    rm -rf "$REPO" "$DST"
+    "$REWIND" init --repo "$REPO" >/dev/null
+    "$REWIND" backup --repo "$REPO" --source "$SRC" >"$WORK/bg.out" 2>"$WORK/bg.err" &
+    pid=$!
+    BG_PIDS="$pid"
+    sleep "$delay"
+    kill -KILL "$pid" 2>/dev/null || :
+    # (wait's stderr: bash's "Killed" job message)
+    if { wait "$pid"; } 2>/dev/null; then rc=0; else rc=$?; fi
+    BG_PIDS=""
+    if [[ $rc == 0 && $delay_ms -lt $D && $attempt -lt 3 && $delay_ms -gt 0 ]]; then
+      note "run $i: the backup finished before the kill at $delay s; trying again at half the delay"
+      delay_ms=$((delay_ms / 2))
+      continue
+    fi
+    break
+  done
   if [[ $rc == 0 ]]; then
     FINISHED=$((FINISHED + 1))
   elif [[ $rc == 137 ]]; then
