@@ -41,7 +41,7 @@ int RunLs(Context* ctx, const LsArgs& args) {
   if (!repo) return kExitError;
   auto ref = ResolveSnapshot(repo.get(), args.snapshot);
   if (!ref.ok()) return Fail("ls", ref.status());
-  if (!ref->snapshot.tree) {
+  if (!ref->snapshot.tree && ref->snapshot.databases.empty()) {
     std::printf("(the snapshot holds no files)\n");
     return kExitOk;
   }
@@ -49,7 +49,7 @@ int RunLs(Context* ctx, const LsArgs& args) {
   while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
   while (!prefix.empty() && prefix.front() == '/') prefix.erase(0, 1);
   bool found = prefix.empty();
-  Status s = WalkTree(*repo, *ref->snapshot.tree, "", [&](const std::string& path, const TreeEntry& e) {
+  auto print = [&](const std::string& path, const TreeEntry& e) {
     bool inside = prefix.empty() || path == prefix || path.compare(0, prefix.size() + 1, prefix + "/") == 0;
     bool above = !inside && prefix.compare(0, path.size() + 1, path + "/") == 0;
     if (!inside) return above;
@@ -66,7 +66,19 @@ int RunLs(Context* ctx, const LsArgs& args) {
                 static_cast<unsigned long long>(e.size), time.c_str(), PrintablePath(path).c_str(),
                 extra.c_str());
     return true;
-  });
+  };
+  Status s;
+  if (ref->snapshot.tree) s = WalkTree(*repo, *ref->snapshot.tree, "", print);
+  // Databases appear as databases/<label>/<database>/… (SQL files; the times are not meaningful).
+  for (const DatabaseDump& d : ref->snapshot.databases) {
+    if (!s.ok()) break;
+    const std::string base = "databases/" + d.label;
+    bool inside = prefix.empty() || base == prefix || base.compare(0, prefix.size() + 1, prefix + "/") == 0 ||
+                  prefix.compare(0, base.size() + 1, base + "/") == 0;
+    if (!inside) continue;
+    if (prefix.empty() || prefix == "databases" || prefix == base) found = true;
+    s = WalkTree(*repo, d.tree, base, print);
+  }
   if (!s.ok()) return Fail("ls", s);
   if (!found) return Fail("ls", Status::NotFound("no entry " + prefix + " in snapshot " + ref->id.substr(0, 12)));
   return kExitOk;

@@ -1,8 +1,10 @@
+#include <algorithm>
 #include <cstdio>
 
 #include "cli/common.h"
 #include "engine/base/bytes.h"
 #include "engine/base/clock.h"
+#include "engine/ops/databases.h"
 #include "engine/ops/restore.h"
 #include "engine/ops/snapshots.h"
 
@@ -16,7 +18,65 @@ struct RestoreArgs {
   std::string archive;
   std::string format;
   std::vector<std::string> includes;
+  bool databases_only = false;
+  std::vector<std::string> dbs, defaults_files, labels;
+  std::string label;
+  int db_threads = 2;
 };
+
+// --databases-only: drops and reloads the snapshot's databases.
+int RunRestoreDatabases(Context* ctx, const RestoreArgs& args) {
+  if (!args.target.empty() || !args.archive.empty() || !args.includes.empty()) {
+    return Fail("restore", Status::InvalidArgument("--databases-only restores no files: drop --target, --archive, --include"));
+  }
+  if (args.defaults_files.size() > 1 && args.labels.size() != args.defaults_files.size()) {
+    return Fail("restore", Status::InvalidArgument("with several --mysql-defaults-file, give one --db-label per file, in the same order"));
+  }
+  if (args.labels.size() > std::max<size_t>(1, args.defaults_files.size())) {
+    return Fail("restore", Status::InvalidArgument("more --db-label than --mysql-defaults-file"));
+  }
+  if (args.db_threads < 1 || args.db_threads > 64) return Fail("restore", Status::InvalidArgument("--db-threads must be 1..64"));
+  auto repo = OpenRepo(*ctx);
+  if (!repo) return kExitError;
+  auto ref = ResolveSnapshot(repo.get(), args.snapshot);
+  if (!ref.ok()) return Fail("restore", ref.status());
+  DatabaseRestoreOptions opts;
+  for (size_t i = 0; i < args.defaults_files.size(); ++i) {
+    DbServerSpec spec;
+    spec.defaults_file = args.defaults_files[i];
+    spec.label = i < args.labels.size() ? args.labels[i] : "";
+    opts.servers.push_back(spec);
+  }
+  opts.label = args.label;
+  if (opts.label.empty() && args.labels.size() == 1 && args.defaults_files.size() <= 1) opts.label = args.labels[0];
+  opts.databases = args.dbs;
+  opts.threads = args.db_threads;
+  db::LoadProgress progress;
+  const int64_t t0 = RealClock().MonotonicNs();
+  Result<DatabaseRestoreResult> r = [&] {
+    ProgressLine line([&] {
+      double s = static_cast<double>(RealClock().MonotonicNs() - t0) / 1e9;
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "[%5.1fs] %llu SQL files, %llu statements, %s", s,
+                    static_cast<unsigned long long>(progress.files.load()),
+                    static_cast<unsigned long long>(progress.statements.load()),
+                    HumanBytes(progress.bytes.load()).c_str());
+      return std::string(buf);
+    });
+    return RestoreDatabases(*repo, ref->snapshot, opts, &progress);
+  }();
+  if (!r.ok()) return Fail("restore of the databases of snapshot " + ref->id.substr(0, 12), r.status());
+  double secs = static_cast<double>(RealClock().MonotonicNs() - t0) / 1e9;
+  for (const auto& s : r->servers) {
+    std::string names;
+    for (const auto& n : s.databases) names += (names.empty() ? "" : ", ") + n;
+    std::fprintf(stderr, "restored %zu database%s of server %s from snapshot %s (%s): %llu statements, %s of SQL\n",
+                 s.databases.size(), s.databases.size() == 1 ? "" : "s", s.label.c_str(), ref->id.substr(0, 12).c_str(),
+                 names.c_str(), static_cast<unsigned long long>(s.statements), HumanBytes(s.bytes).c_str());
+  }
+  std::fprintf(stderr, "done in %.1f s\n", secs);
+  return kExitOk;
+}
 
 class PrintingObserver : public RestoreObserver {
  public:
@@ -39,6 +99,10 @@ std::string GuessFormat(const std::string& path) {
 }
 
 int RunRestore(Context* ctx, const RestoreArgs& args) {
+  if (args.databases_only) return RunRestoreDatabases(ctx, args);
+  if (!args.dbs.empty() || !args.defaults_files.empty()) {
+    return Fail("restore", Status::InvalidArgument("--db and --mysql-defaults-file go with --databases-only"));
+  }
   if (args.target.empty() == args.archive.empty()) {
     return Fail("restore", Status::InvalidArgument("give exactly one of --target DIR or --archive FILE|-"));
   }
@@ -103,6 +167,14 @@ void RegisterRestore(CLI::App& app, Context* ctx) {
   sub->add_option("--archive", args->archive, "write an archive to FILE, or - for standard output");
   sub->add_option("--format", args->format, "archive format: tar, tar.zst, zip (default: from the file name, else tar)");
   sub->add_option("-i,--include", args->includes, "restore only what matches PATTERN (and what is below it)");
+  sub->add_flag("--databases-only", args->databases_only,
+                "drop and reload the snapshot's MySQL/MariaDB databases instead of restoring files");
+  sub->add_option("--db", args->dbs, "with --databases-only: only this database (repeatable)");
+  sub->add_option("--mysql-defaults-file", args->defaults_files,
+                  "MySQL option file ([client]) of the server to load into; once per server, paired with --db-label");
+  sub->add_option("--db-label", args->labels, "the snapshot's server label each --mysql-defaults-file is for");
+  sub->add_option("--label", args->label, "only the databases of this server label");
+  sub->add_option("--db-threads", args->db_threads, "connections loading table data in parallel (default 2)");
   sub->callback([ctx, args] { ctx->run = [ctx, args] { return RunRestore(ctx, *args); }; });
 }
 

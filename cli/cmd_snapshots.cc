@@ -10,6 +10,27 @@ namespace rw::cli {
 
 namespace {
 
+nlohmann::json DatabasesJson(const Snapshot& s) {
+  nlohmann::json dbs = nlohmann::json::array();
+  for (const DatabaseDump& d : s.databases) {
+    dbs.push_back({{"label", d.label}, {"tree", d.tree.Hex()}, {"server_version", d.server_version},
+                   {"binlog_file", d.binlog_file}, {"binlog_position", d.binlog_position}, {"gtid", d.gtid},
+                   {"databases", d.databases}});
+  }
+  return dbs;
+}
+
+// "default: icewarp,yoda" for the table; several servers separated by "; ".
+std::string DatabasesText(const Snapshot& s) {
+  std::string out;
+  for (const DatabaseDump& d : s.databases) {
+    std::string names;
+    for (const auto& n : d.databases) names += (names.empty() ? "" : ",") + n;
+    out += (out.empty() ? "" : "; ") + d.label + ": " + (names.empty() ? "(none)" : names);
+  }
+  return out;
+}
+
 int RunSnapshots(Context* ctx) {
   auto repo = OpenRepo(*ctx);
   if (!repo) return kExitError;
@@ -24,21 +45,24 @@ int RunSnapshots(Context* ctx) {
                      {"incomplete", s.incomplete}, {"files", s.stats.files},
                      {"bytes_total", s.stats.bytes_total}, {"bytes_added", s.stats.bytes_added},
                      {"parent", s.parent ? nlohmann::json(*s.parent) : nlohmann::json()},
-                     {"tree", s.tree ? nlohmann::json(s.tree->Hex()) : nlohmann::json()}});
+                     {"tree", s.tree ? nlohmann::json(s.tree->Hex()) : nlohmann::json()},
+                     {"databases", DatabasesJson(s)}});
     }
     std::printf("%s\n", arr.dump().c_str());
     return kExitOk;
   }
-  std::printf("%-12s  %-19s  %-16s  %10s  %-20s  %s\n", "ID", "TIME (UTC)", "HOST", "SIZE", "TAGS", "SOURCE");
+  std::printf("%-12s  %-19s  %-16s  %10s  %-20s  %s\n", "ID", "TIME (UTC)", "HOST", "SIZE", "TAGS", "SOURCE / DATABASES");
   for (const SnapshotRef& r : *all) {
     const Snapshot& s = r.snapshot;
     std::string tags;
     for (const auto& t : s.tags) tags += (tags.empty() ? "" : ",") + t;
     std::string time = FormatRfc3339Ns(s.time_ns).substr(0, 19);
     time[10] = ' ';
+    std::string what = s.source;
+    if (!s.databases.empty()) what += (what.empty() ? "" : " + ") + std::string("databases ") + DatabasesText(s);
     std::printf("%-12s  %-19s  %-16s  %10s  %-20s  %s%s\n", r.id.substr(0, 12).c_str(), time.c_str(),
                 s.hostname.c_str(), HumanBytes(s.stats.bytes_total).c_str(), tags.c_str(),
-                s.source.c_str(), s.incomplete ? "  (incomplete)" : "");
+                what.c_str(), s.incomplete ? "  (incomplete)" : "");
   }
   std::printf("%zu snapshot%s\n", all->size(), all->size() == 1 ? "" : "s");
   return kExitOk;

@@ -5,6 +5,8 @@
 
 #include "cli/common.h"
 
+namespace rw::cli { void RegisterDump(CLI::App& app, Context* ctx); }  // cmd_dump.cc
+
 int main(int argc, char** argv) {
   // Restore keeps a descriptor per directory level and per file in flight.
   struct rlimit rl{};
@@ -29,6 +31,7 @@ int main(int argc, char** argv) {
   rw::cli::RegisterVerify(app, &ctx);
   rw::cli::RegisterRepair(app, &ctx);
   rw::cli::RegisterUnlock(app, &ctx);
+  rw::cli::RegisterDump(app, &ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

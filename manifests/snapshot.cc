@@ -6,6 +6,9 @@
 //    "time":"2026-11-25T10:31:07.123456789Z","time_ns":1795602667123456789,
 //    "tool_version":"0.1.0","tree":"<64 hex>","username":"root","version":1}
 //
+// "databases" (absent when the snapshot holds none): [{"binlog_file":"…","binlog_position":N,
+// "databases":["db",…],"gtid":"…","label":"default","server_version":"…","tree":"<64 hex>"}].
+//
 // Byte strings follow json_internal.h ("source_hex", "excludes_hex", ... when not UTF-8).
 // "time" is for humans; "time_ns" is authoritative and "time" is ignored when reading.
 // Readers require "version" and "time_ns", give other missing keys their default value and
@@ -56,6 +59,36 @@ Status DecodeStats(const Json& j, SnapshotStats* stats) {
   return manifest_internal::GetDouble(*it, "duration_s", &stats->duration_s).WithContext("stats");
 }
 
+Status DecodeDatabases(const Json& j, std::vector<DatabaseDump>* out) {
+  namespace mi = manifest_internal;
+  auto it = j.find("databases");
+  if (it == j.end()) return Status::OK();
+  if (!it->is_array()) return Status::Corruption("\"databases\" is not an array");
+  for (size_t i = 0; i < it->size(); ++i) {
+    const Json& d = (*it)[i];
+    const std::string where = "databases[" + std::to_string(i) + "]";
+    if (!d.is_object()) return Status::Corruption(where + " is not an object");
+    DatabaseDump dump;
+    bool found = false;
+    RW_RETURN_IF_ERROR(mi::GetBytes(d, "label", &dump.label, &found).WithContext(where));
+    if (!found || dump.label.empty()) return Status::Corruption(where + ": missing \"label\"");
+    std::optional<BlobId> tree;
+    RW_RETURN_IF_ERROR(mi::GetBlobId(d, "tree", &tree).WithContext(where));
+    if (!tree) return Status::Corruption(where + ": missing \"tree\"");
+    dump.tree = *tree;
+    RW_RETURN_IF_ERROR(mi::GetBytes(d, "server_version", &dump.server_version, nullptr).WithContext(where));
+    RW_RETURN_IF_ERROR(mi::GetBytes(d, "binlog_file", &dump.binlog_file, nullptr).WithContext(where));
+    RW_RETURN_IF_ERROR(mi::GetUint(d, "binlog_position", UINT64_MAX, &dump.binlog_position).WithContext(where));
+    RW_RETURN_IF_ERROR(mi::GetBytes(d, "gtid", &dump.gtid, nullptr).WithContext(where));
+    RW_RETURN_IF_ERROR(mi::GetBytesList(d, "databases", &dump.databases).WithContext(where));
+    for (const DatabaseDump& other : *out) {
+      if (other.label == dump.label) return Status::Corruption(where + ": label used twice");
+    }
+    out->push_back(std::move(dump));
+  }
+  return Status::OK();
+}
+
 Result<Snapshot> DecodeSnapshotOrThrow(std::string_view doc) {
   namespace mi = manifest_internal;
   Json j;
@@ -96,6 +129,7 @@ Result<Snapshot> DecodeSnapshotOrThrow(std::string_view doc) {
     s.root = std::move(root);
   }
   RW_RETURN_IF_ERROR(DecodeStats(j, &s.stats));
+  RW_RETURN_IF_ERROR(DecodeDatabases(j, &s.databases));
   return s;
 }
 
@@ -122,6 +156,21 @@ std::string EncodeSnapshot(const Snapshot& s) {
   // JSON has no NaN or infinity (nlohmann would write null): a broken duration becomes 0.
   stats["duration_s"] = std::isfinite(s.stats.duration_s) ? s.stats.duration_s : 0.0;
   j["stats"] = std::move(stats);
+  if (!s.databases.empty()) {
+    Json dbs = Json::array();
+    for (const DatabaseDump& d : s.databases) {
+      Json o = Json::object();
+      mi::PutBytes(&o, "label", d.label);
+      o["tree"] = d.tree.Hex();
+      mi::PutBytes(&o, "server_version", d.server_version);
+      mi::PutBytes(&o, "binlog_file", d.binlog_file);
+      o["binlog_position"] = d.binlog_position;
+      mi::PutBytes(&o, "gtid", d.gtid);
+      mi::PutBytesList(&o, "databases", d.databases);
+      dbs.push_back(std::move(o));
+    }
+    j["databases"] = std::move(dbs);
+  }
   return j.dump();
 }
 

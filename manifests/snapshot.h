@@ -27,6 +27,19 @@ struct SnapshotStats {
   friend bool operator==(const SnapshotStats&, const SnapshotStats&) = default;
 };
 
+// The logical dump of one MySQL/MariaDB server held by a snapshot (engine/db): a tree with one
+// directory per database (schema.sql, data/<table>.sql…, routines/views/triggers/events.sql).
+struct DatabaseDump {
+  std::string label;                   // names the server within the snapshot ("default", …)
+  BlobId tree;                         // one directory per database (names percent-encoded)
+  std::string server_version;          // SELECT VERSION() at dump time
+  std::string binlog_file;             // SHOW MASTER STATUS at the snapshot point (empty: no binlog)
+  uint64_t binlog_position = 0;
+  std::string gtid;                    // @@gtid_current_pos (MariaDB) or @@gtid_executed (MySQL)
+  std::vector<std::string> databases;  // real database names, sorted
+  friend bool operator==(const DatabaseDump&, const DatabaseDump&) = default;
+};
+
 struct Snapshot {
   int version = 1;
   int64_t time_ns = 0;
@@ -43,6 +56,7 @@ struct Snapshot {
   // rollback give it to the target directory.
   std::optional<TreeEntry> root;
   SnapshotStats stats;
+  std::vector<DatabaseDump> databases;  // absent key: none (older snapshots)
   friend bool operator==(const Snapshot&, const Snapshot&) = default;
 };
 

@@ -82,7 +82,7 @@ TEST(Snapshot, NonFiniteDurationBecomesZero) {
 
 TEST(Snapshot, ReadersIgnoreUnknownKeysAndDefaultMissingOnes) {
   Result<Snapshot> s = DecodeSnapshot(
-      R"({"databases":{"tree":"x"},"hostname":"h","time_ns":5,"version":1,"stats":{"new":1}})");
+      R"({"future_key":{"tree":"x"},"hostname":"h","time_ns":5,"version":1,"stats":{"new":1}})");
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ(s->time_ns, 5);
   EXPECT_EQ(s->hostname, "h");
@@ -145,6 +145,43 @@ TEST(Snapshot, GoldenEncoding) {
   EXPECT_EQ(doc, golden);
   // Computed with sha256sum(1) on the bytes above.
   EXPECT_EQ(Sha256(doc).Hex(), "22d3bf56fd39432e7304189c0c713b5d2e96870ea3233fe7ce5dcb8a0a591ffb");
+}
+
+}  // namespace
+}  // namespace rw
+
+namespace rw {
+namespace {
+
+TEST(Snapshot, DatabasesRoundTripAndAreOptional) {
+  Snapshot s = Full();
+  DatabaseDump d;
+  d.label = "default";
+  d.tree = BlobId::FromHex(std::string(64, 'a')).value();
+  d.server_version = "10.11.19-MariaDB-0+deb12u1";
+  d.binlog_file = "mysql-bin.000003";
+  d.binlog_position = 1234;
+  d.gtid = "0-1-42";
+  d.databases = {"icewarp", "caldav", std::string("l\xe9gacy", 7)};  // not UTF-8: hex
+  s.databases.push_back(d);
+  d.label = "yoda";
+  d.databases = {"yoda"};
+  d.binlog_file.clear();
+  s.databases.push_back(d);
+  std::string doc = EncodeSnapshot(s);
+  Result<Snapshot> back = DecodeSnapshot(doc);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, s);
+  EXPECT_NE(doc.find("\"databases_hex\""), std::string::npos) << doc;
+  // A snapshot without databases has no key: old documents keep their bytes.
+  EXPECT_EQ(EncodeSnapshot(Full()).find("\"databases\""), std::string::npos);
+  // Damage is refused.
+  std::string bad = doc;
+  bad.replace(bad.find("\"label\":\"yoda\""), 14, "\"label\":\"default\"");
+  EXPECT_FALSE(DecodeSnapshot(bad).ok());
+  std::string no_tree = EncodeSnapshot(s);
+  no_tree.replace(no_tree.find("\"tree\":\"aaaa"), 7, "\"tre_\":");
+  EXPECT_FALSE(DecodeSnapshot(no_tree).ok());
 }
 
 }  // namespace

@@ -46,7 +46,10 @@ Result<BackupResult> Backup(Repository* repo, const BackupOptions& options,
     return Status::InvalidArgument("source " + options.source + " is not a directory");
   }
   RW_ASSIGN_OR_RETURN(ExcludeSet excludes, MakeExcludeSet(options.profiles, options.excludes));
-  RW_ASSIGN_OR_RETURN(auto lock, repo->Lock(false, options.command));
+  std::unique_ptr<RepoLock> lock;
+  if (!options.lock_held) {
+    RW_ASSIGN_OR_RETURN(lock, repo->Lock(false, options.command));
+  }
 
   // The newest snapshot of the same host and source is recorded as the parent.
   // Its unchanged files are reused without being read, unless --force.
@@ -98,7 +101,7 @@ Result<BackupResult> Backup(Repository* repo, const BackupOptions& options,
   out.rules = excludes.rules();
   out.excluded = std::move(pr.excluded);
   out.files_reused = progress->files_reused.load();
-  if (Status released = lock->Release(); !released.ok()) {
+  if (Status released = lock ? lock->Release() : Status::OK(); !released.ok()) {
     out.warnings.push_back("the snapshot is saved, but its lock could not be removed (" +
                            released.ToString() + "); once no rewind runs, `rewind unlock` removes it");
   }

@@ -19,6 +19,7 @@ struct BackupOptions {
   int tokens = 0;                         // pipeline tokens; 0 = automatic
   bool force = false;                     // read every file, even unchanged ones
   std::string command = "backup";         // recorded in the lock
+  bool lock_held = false;                 // the caller holds the repository lock (rollback: exclusive)
 };
 
 struct BackupResult {

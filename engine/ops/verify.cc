@@ -82,6 +82,7 @@ class Verifier {
     std::vector<BlobId> roots;
     for (const SnapshotDoc& s : snapshots_) {
       if (s.snapshot.tree) roots.push_back(*s.snapshot.tree);
+      for (const DatabaseDump& d : s.snapshot.databases) roots.push_back(d.tree);
     }
     // Each tree is loaded once, in parallel; a tree's subtrees are fed back as they are found.
     tbb::concurrent_unordered_set<BlobId, BlobIdHash> seen;
@@ -246,7 +247,6 @@ class Verifier {
     }
     for (DamagedBlob& b : report_.blobs) by_id[b.id] = &b;
     for (const SnapshotDoc& s : snapshots_) {
-      if (!s.snapshot.tree) continue;
       std::unordered_map<BlobId, uint64_t, BlobIdHash> listed;
       const std::string who = "snapshot " + s.id.substr(0, 12) + ": ";
       auto need = [&](const BlobId& id, const std::string& path) {
@@ -255,7 +255,10 @@ class Verifier {
         it->second->needed_by_total += 1;
         if (listed[id]++ < kMaxPathsPerSnapshot) it->second->needed_by.push_back(who + (path.empty() ? "/" : path));
       };
-      std::vector<std::pair<BlobId, std::string>> todo = {{*s.snapshot.tree, ""}};
+      // Files under their paths; database dumps under databases/<label>/ (as `ls` shows them).
+      std::vector<std::pair<BlobId, std::string>> todo;
+      if (s.snapshot.tree) todo.push_back({*s.snapshot.tree, ""});
+      for (const DatabaseDump& d : s.snapshot.databases) todo.push_back({d.tree, "databases/" + d.label});
       while (!todo.empty()) {
         auto [tree_id, prefix] = todo.back();
         todo.pop_back();

@@ -1,0 +1,717 @@
+#include "engine/db/dump.h"
+
+#include <mysql.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include "engine/format/pack.h"
+
+namespace rw::db {
+
+bool IsSystemDatabase(std::string_view name) {
+  return name == "mysql" || name == "sys" || name == "information_schema" ||
+         name == "performance_schema";
+}
+
+namespace {
+
+constexpr const char* kSessionSetup =
+    "SET NAMES utf8mb4;\n"
+    "SET FOREIGN_KEY_CHECKS=0;\n"
+    "SET UNIQUE_CHECKS=0;\n"
+    "SET SQL_MODE='NO_AUTO_VALUE_ON_ZERO';\n"
+    "SET TIME_ZONE='+00:00';\n";
+
+struct TableInfo {
+  std::string name;
+  std::string engine;
+  bool transactional = true;
+  bool dump_data = true;
+  bool sequence = false;             // a SEQUENCE: schema.sql creates it and sets its next value
+  uint64_t data_length = 0;
+  std::vector<std::string> columns;  // not generated
+  std::vector<std::string> pk;       // primary key columns
+  bool pk_integer = false;           // one integer column: parts by ranges
+  bool pk_unsigned = false;
+};
+
+struct DbInfo {
+  std::string name;
+  std::vector<TableInfo> tables;
+  std::vector<TreeEntry> files;  // schema.sql and the late files
+  std::vector<TreeEntry> data;   // data/*
+};
+
+struct Task {
+  size_t db = 0, table = 0;
+  int part = 0, parts = 1;
+  std::string where;  // "" or a condition on the primary key
+  bool transactional = true;
+};
+
+std::string Q(std::string_view s) { return QuoteIdent(s); }
+
+const std::string& Str(const Row& r, size_t i) {
+  static const std::string empty;
+  return i < r.size() && r[i] ? *r[i] : empty;
+}
+
+bool IsNumericType(int t) {
+  switch (t) {
+    case MYSQL_TYPE_DECIMAL: case MYSQL_TYPE_NEWDECIMAL: case MYSQL_TYPE_TINY:
+    case MYSQL_TYPE_SHORT: case MYSQL_TYPE_LONG: case MYSQL_TYPE_FLOAT: case MYSQL_TYPE_DOUBLE:
+    case MYSQL_TYPE_LONGLONG: case MYSQL_TYPE_INT24: case MYSQL_TYPE_YEAR:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool IsStringType(int t) {
+  switch (t) {
+    case MYSQL_TYPE_VARCHAR: case MYSQL_TYPE_VAR_STRING: case MYSQL_TYPE_STRING:
+    case MYSQL_TYPE_TINY_BLOB: case MYSQL_TYPE_MEDIUM_BLOB: case MYSQL_TYPE_LONG_BLOB:
+    case MYSQL_TYPE_BLOB: case MYSQL_TYPE_GEOMETRY:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void AppendHex(const char* v, unsigned long len, std::string* out) {
+  static const char* hex = "0123456789abcdef";
+  size_t old = out->size();
+  out->resize(old + 2 + 2 * len);
+  char* p = out->data() + old;
+  *p++ = '0';
+  *p++ = 'x';
+  for (unsigned long i = 0; i < len; ++i) {
+    unsigned char c = static_cast<unsigned char>(v[i]);
+    *p++ = hex[c >> 4];
+    *p++ = hex[c & 15];
+  }
+}
+
+// Whether a column's values are written as hex: binary strings, BLOBs, BIT, geometry.
+enum class ValueKind { kNumber, kHex, kText };
+ValueKind KindOf(const DbConnection::Field& f) {
+  if (f.type == MYSQL_TYPE_BIT) return ValueKind::kHex;
+  if (IsNumericType(f.type)) return ValueKind::kNumber;
+  if (IsStringType(f.type) && f.charsetnr == 63) return ValueKind::kHex;
+  return ValueKind::kText;
+}
+
+class Dumper {
+ public:
+  Dumper(const DumpOptions& o, SharedSink* sink, DumpProgress* progress)
+      : opts_(o), sink_(sink), progress_(progress) {}
+
+  Result<DumpResult> Run();
+
+ private:
+  Status SetupSession(DbConnection* c);
+  Status ListDatabases();
+  Status LockAndSnapshot();
+  Status ReadTables(DbInfo* db);
+  Status WriteSchema(DbInfo* db);
+  Status WriteRoutines(DbInfo* db);
+  Status WriteViews(DbInfo* db);
+  Status WriteTriggers(DbInfo* db);
+  Status WriteEvents(DbInfo* db);
+  Status PlanParts(size_t dbi, size_t ti, std::vector<Task>* tasks);
+  Status DumpTask(DbConnection* c, const Task& t, TreeEntry* out);
+  Result<TreeEntry> WriteFile(const std::string& name, const std::string& text);
+  std::string LateHeader(const DbInfo& db, const char* what);
+
+  const DumpOptions& opts_;
+  SharedSink* sink_;
+  DumpProgress* progress_;
+  DbConnection control_;
+  std::vector<std::unique_ptr<DbConnection>> workers_;
+  std::vector<DbInfo> dbs_;
+  std::set<std::string> transactional_engines_;
+  DumpResult result_;
+};
+
+Status Dumper::SetupSession(DbConnection* c) {
+  RW_RETURN_IF_ERROR(c->Exec("SET SESSION time_zone='+00:00'"));
+  RW_RETURN_IF_ERROR(c->Exec("SET SESSION net_write_timeout=3600, SESSION net_read_timeout=3600"));
+  RW_RETURN_IF_ERROR(c->Exec("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ"));
+  return Status::OK();
+}
+
+Status Dumper::ListDatabases() {
+  RW_ASSIGN_OR_RETURN(auto rows, control_.Query("SHOW DATABASES"));
+  std::set<std::string> present;
+  for (const Row& r : rows) present.insert(Str(r, 0));
+  std::vector<std::string> names;
+  if (opts_.databases.empty()) {
+    for (const std::string& n : present) {
+      if (!IsSystemDatabase(n) || (opts_.include_system && n == "mysql")) names.push_back(n);
+    }
+  } else {
+    for (const std::string& n : opts_.databases) {
+      if (!present.count(n)) {
+        return Status::NotFound("database " + Q(n) + " does not exist on the server (or is not visible to this user)");
+      }
+      if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+    }
+    if (opts_.include_system && present.count("mysql") &&
+        std::find(names.begin(), names.end(), "mysql") == names.end()) {
+      names.push_back("mysql");
+    }
+  }
+  std::sort(names.begin(), names.end());
+  for (const std::string& n : names) {
+    DbInfo db;
+    db.name = n;
+    dbs_.push_back(std::move(db));
+  }
+  return Status::OK();
+}
+
+Status Dumper::LockAndSnapshot() {
+  RW_RETURN_IF_ERROR(control_.Exec("SET SESSION lock_wait_timeout=" + std::to_string(std::max(1, opts_.lock_timeout_s))));
+  // Watchdog: FLUSH TABLES WITH READ LOCK waits for running statements; a long query must not
+  // stall the mail server's writes (which queue behind the pending lock) for longer than asked.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false, killed = false;
+  unsigned long id = control_.ThreadId();
+  std::thread watchdog([&] {
+    std::unique_lock<std::mutex> lock(mu);
+    if (cv.wait_for(lock, std::chrono::seconds(std::max(1, opts_.lock_timeout_s)) + std::chrono::milliseconds(500),
+                    [&] { return done; })) {
+      return;
+    }
+    DbConnection killer;
+    if (killer.Connect(opts_.connect).ok() && killer.Exec("KILL QUERY " + std::to_string(id)).ok()) killed = true;
+    mysql_thread_end();
+  });
+  Status s = control_.Exec("FLUSH TABLES WITH READ LOCK");
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    done = true;
+  }
+  cv.notify_all();
+  watchdog.join();
+  if (!s.ok()) {
+    unsigned err = control_.LastErrno();
+    if (killed || err == 1205 /* ER_LOCK_WAIT_TIMEOUT */ || err == 1317 /* ER_QUERY_INTERRUPTED */) {
+      return Status::Aborted("could not get FLUSH TABLES WITH READ LOCK within " +
+                             std::to_string(opts_.lock_timeout_s) +
+                             " s (--db-lock-timeout): a long-running statement holds tables (see SHOW PROCESSLIST); " +
+                             s.message());
+    }
+    return s;
+  }
+  for (auto& w : workers_) {
+    RW_RETURN_IF_ERROR(w->Exec("START TRANSACTION WITH CONSISTENT SNAPSHOT"));
+  }
+  RW_ASSIGN_OR_RETURN(auto version, control_.Query("SELECT VERSION()"));
+  if (!version.empty()) result_.server_version = Str(version[0], 0);
+  // Binlog position and GTID: absent when the binlog is off; a server without them (or a user
+  // without BINLOG MONITOR) still gets its dump.
+  if (auto master = control_.Query("SHOW MASTER STATUS"); master.ok() && !master->empty()) {
+    result_.binlog_file = Str((*master)[0], 0);
+    result_.binlog_position = std::strtoull(Str((*master)[0], 1).c_str(), nullptr, 10);
+  }
+  if (auto gtid = control_.Query("SELECT @@GLOBAL.gtid_current_pos"); gtid.ok() && !gtid->empty()) {
+    result_.gtid = Str((*gtid)[0], 0);
+  } else if (auto mysql_gtid = control_.Query("SELECT @@GLOBAL.gtid_executed"); mysql_gtid.ok() && !mysql_gtid->empty()) {
+    result_.gtid = Str((*mysql_gtid)[0], 0);
+  }
+  return Status::OK();
+}
+
+Status Dumper::ReadTables(DbInfo* db) {
+  const std::string schema = control_.Quote(db->name);
+  RW_ASSIGN_OR_RETURN(auto tables, control_.Query(
+      "SELECT TABLE_NAME, TABLE_TYPE, IFNULL(ENGINE,''), IFNULL(DATA_LENGTH,0) FROM information_schema.TABLES "
+      "WHERE TABLE_SCHEMA=" + schema + " AND TABLE_TYPE IN ('BASE TABLE','SYSTEM VERSIONED','SEQUENCE') ORDER BY TABLE_NAME"));
+  std::map<std::string, size_t> by_name;
+  for (const Row& r : tables) {
+    TableInfo t;
+    t.name = Str(r, 0);
+    t.engine = Str(r, 2);
+    t.transactional = transactional_engines_.count(t.engine) > 0;
+    t.data_length = std::strtoull(Str(r, 3).c_str(), nullptr, 10);
+    if (Str(r, 1) == "SEQUENCE") {
+      t.sequence = true;
+      t.dump_data = false;
+    }
+    static const std::set<std::string> kNoData = {"MRG_MyISAM", "MRG_MYISAM", "FEDERATED", "BLACKHOLE",
+                                                  "CONNECT", "SPIDER", "SEQUENCE"};
+    if (kNoData.count(t.engine)) t.dump_data = false;
+    if (db->name == "mysql" && (t.name == "general_log" || t.name == "slow_log" || t.name == "transaction_registry")) {
+      t.dump_data = false;
+    }
+    by_name[t.name] = db->tables.size();
+    db->tables.push_back(std::move(t));
+  }
+  RW_ASSIGN_OR_RETURN(auto cols, control_.Query(
+      "SELECT TABLE_NAME, COLUMN_NAME, IS_GENERATED FROM information_schema.COLUMNS WHERE TABLE_SCHEMA=" + schema +
+      " ORDER BY TABLE_NAME, ORDINAL_POSITION"));
+  for (const Row& r : cols) {
+    auto it = by_name.find(Str(r, 0));
+    if (it == by_name.end()) continue;
+    if (Str(r, 2) == "ALWAYS") continue;  // generated: the server computes it
+    db->tables[it->second].columns.push_back(Str(r, 1));
+  }
+  RW_ASSIGN_OR_RETURN(auto pks, control_.Query(
+      "SELECT s.TABLE_NAME, s.COLUMN_NAME, c.DATA_TYPE, c.COLUMN_TYPE FROM information_schema.STATISTICS s "
+      "JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA=s.TABLE_SCHEMA AND c.TABLE_NAME=s.TABLE_NAME "
+      "AND c.COLUMN_NAME=s.COLUMN_NAME WHERE s.TABLE_SCHEMA=" + schema +
+      " AND s.INDEX_NAME='PRIMARY' ORDER BY s.TABLE_NAME, s.SEQ_IN_INDEX"));
+  for (const Row& r : pks) {
+    auto it = by_name.find(Str(r, 0));
+    if (it == by_name.end()) continue;
+    TableInfo& t = db->tables[it->second];
+    t.pk.push_back(Str(r, 1));
+    static const std::set<std::string> kInt = {"tinyint", "smallint", "mediumint", "int", "bigint"};
+    t.pk_integer = t.pk.size() == 1 && kInt.count(Str(r, 2)) > 0;
+    t.pk_unsigned = Str(r, 3).find("unsigned") != std::string::npos;
+  }
+  return Status::OK();
+}
+
+Result<TreeEntry> Dumper::WriteFile(const std::string& name, const std::string& text) {
+  SqlFileWriter w(sink_);
+  w.Append(text);
+  return w.Finish(name);
+}
+
+Status Dumper::WriteSchema(DbInfo* db) {
+  RW_ASSIGN_OR_RETURN(auto create_db, control_.Query("SHOW CREATE DATABASE " + Q(db->name)));
+  if (create_db.empty() || !create_db[0][1]) return Status::IOError("SHOW CREATE DATABASE " + Q(db->name) + " returned nothing");
+  std::string cdb = *create_db[0][1];
+  const std::string prefix = "CREATE DATABASE ";
+  if (cdb.compare(0, prefix.size(), prefix) == 0 && cdb.compare(prefix.size(), 13, "IF NOT EXISTS") != 0) {
+    cdb.insert(prefix.size(), "IF NOT EXISTS ");
+  }
+  std::string out = "-- rewind: schema of " + Q(db->name) + "\n";
+  out += kSessionSetup;
+  out += cdb + ";\n";
+  out += "USE " + Q(db->name) + ";\n";
+  // Sequences first: a table's DEFAULT may take NEXT VALUE FOR one.
+  for (int pass = 0; pass < 2; ++pass) {
+    for (const TableInfo& t : db->tables) {
+      if (t.sequence != (pass == 0)) continue;
+      const char* show = t.sequence ? "SHOW CREATE SEQUENCE " : "SHOW CREATE TABLE ";
+      RW_ASSIGN_OR_RETURN(auto ct, control_.Query(show + Q(db->name) + "." + Q(t.name)));
+      if (ct.empty() || !ct[0][1]) return Status::IOError(show + Q(db->name) + "." + Q(t.name) + " returned nothing");
+      out += "\nDROP TABLE IF EXISTS " + Q(t.name) + ";\n";
+      out += *ct[0][1] + ";\n";
+      if (t.sequence) {
+        RW_ASSIGN_OR_RETURN(auto next, control_.Query("SELECT NEXT_NOT_CACHED_VALUE FROM " + Q(db->name) + "." + Q(t.name)));
+        if (!next.empty() && next[0][0]) out += "DO SETVAL(" + Q(t.name) + ", " + *next[0][0] + ", 0);\n";
+      }
+    }
+  }
+  RW_ASSIGN_OR_RETURN(TreeEntry e, WriteFile(kSchemaFile, out));
+  db->files.push_back(std::move(e));
+  return Status::OK();
+}
+
+std::string Dumper::LateHeader(const DbInfo& db, const char* what) {
+  std::string out = std::string("-- rewind: ") + what + " of " + Q(db.name) + "\n";
+  out += "SET NAMES utf8mb4;\nSET TIME_ZONE='+00:00';\nSET SQL_MODE='NO_AUTO_VALUE_ON_ZERO';\n";
+  out += "USE " + Q(db.name) + ";\n";
+  return out;
+}
+
+// Session settings an object was created under (as SHOW CREATE reports them), then the object
+// between DELIMITER ;; lines, then the dump's settings back.
+void AppendObject(std::string* out, const std::string& drop, const std::string& sql_mode,
+                  const std::string& cs_client, const std::string& collation, const std::string* time_zone,
+                  const std::string& create, DbConnection& c) {
+  *out += "\n" + drop + ";\n";
+  *out += "SET SQL_MODE=" + c.Quote(sql_mode) + ";\n";
+  if (!cs_client.empty()) *out += "SET character_set_client=" + cs_client + ";\nSET character_set_results=" + cs_client + ";\n";
+  if (!collation.empty()) *out += "SET collation_connection=" + collation + ";\n";
+  if (time_zone) *out += "SET TIME_ZONE=" + c.Quote(*time_zone) + ";\n";
+  *out += "DELIMITER ;;\n" + create + " ;;\nDELIMITER ;\n";
+  *out += "SET NAMES utf8mb4;\nSET TIME_ZONE='+00:00';\nSET SQL_MODE='NO_AUTO_VALUE_ON_ZERO';\n";
+}
+
+Status Dumper::WriteRoutines(DbInfo* db) {
+  std::string out = LateHeader(*db, "routines");
+  if (db->name == "mysql") {
+    // The rows of mysql.proc (in the data) are the routines: recreating them would only change
+    // their timestamps.
+    RW_ASSIGN_OR_RETURN(TreeEntry e, WriteFile("routines.sql", out + "-- (in the data of mysql.proc)\n"));
+    db->files.push_back(std::move(e));
+    return Status::OK();
+  }
+  RW_ASSIGN_OR_RETURN(auto list, control_.Query(
+      "SELECT ROUTINE_TYPE, ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA=" +
+      control_.Quote(db->name) + " AND ROUTINE_TYPE IN ('FUNCTION','PROCEDURE') ORDER BY ROUTINE_TYPE, ROUTINE_NAME"));
+  for (const Row& r : list) {
+    const std::string& type = Str(r, 0);
+    const std::string& name = Str(r, 1);
+    RW_ASSIGN_OR_RETURN(auto sc, control_.Query("SHOW CREATE " + type + " " + Q(db->name) + "." + Q(name)));
+    if (sc.empty() || !sc[0][2]) {
+      return Status::IOError("cannot read the definition of " + type + " " + Q(db->name) + "." + Q(name) +
+                             " (missing privilege?)");
+    }
+    AppendObject(&out, "DROP " + type + " IF EXISTS " + Q(name), Str(sc[0], 1), Str(sc[0], 3), Str(sc[0], 4), nullptr,
+                 Str(sc[0], 2), control_);
+  }
+  RW_ASSIGN_OR_RETURN(TreeEntry e, WriteFile("routines.sql", out));
+  db->files.push_back(std::move(e));
+  return Status::OK();
+}
+
+Status Dumper::WriteViews(DbInfo* db) {
+  std::string out = LateHeader(*db, "views");
+  RW_ASSIGN_OR_RETURN(auto list, control_.Query(
+      "SELECT TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS WHERE TABLE_SCHEMA=" +
+      control_.Quote(db->name) + " ORDER BY TABLE_NAME"));
+  // Dependencies first: a view whose definition names `db`.`other view` comes after it.
+  std::vector<std::string> names;
+  std::map<std::string, std::string> defs;
+  for (const Row& r : list) {
+    names.push_back(Str(r, 0));
+    defs[Str(r, 0)] = Str(r, 1);
+  }
+  std::vector<std::string> order;
+  std::map<std::string, int> state;  // 1 visiting, 2 done
+  std::function<void(const std::string&)> visit = [&](const std::string& v) {
+    if (state[v]) return;
+    state[v] = 1;
+    for (const std::string& w : names) {
+      if (w != v && state[w] != 1 && defs[v].find(Q(db->name) + "." + Q(w)) != std::string::npos) visit(w);
+    }
+    state[v] = 2;
+    order.push_back(v);
+  };
+  for (const std::string& v : names) visit(v);
+  for (const std::string& v : order) {
+    RW_ASSIGN_OR_RETURN(auto sc, control_.Query("SHOW CREATE VIEW " + Q(db->name) + "." + Q(v)));
+    if (sc.empty() || !sc[0][1]) return Status::IOError("cannot read the definition of view " + Q(db->name) + "." + Q(v));
+    AppendObject(&out, "DROP TABLE IF EXISTS " + Q(v) + ";\nDROP VIEW IF EXISTS " + Q(v), "", Str(sc[0], 2),
+                 Str(sc[0], 3), nullptr, Str(sc[0], 1), control_);
+  }
+  RW_ASSIGN_OR_RETURN(TreeEntry e, WriteFile("views.sql", out));
+  db->files.push_back(std::move(e));
+  return Status::OK();
+}
+
+Status Dumper::WriteTriggers(DbInfo* db) {
+  std::string out = LateHeader(*db, "triggers");
+  RW_ASSIGN_OR_RETURN(auto list, control_.Query(
+      "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA=" + control_.Quote(db->name) +
+      " ORDER BY EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER"));
+  for (const Row& r : list) {
+    const std::string& name = Str(r, 0);
+    RW_ASSIGN_OR_RETURN(auto sc, control_.Query("SHOW CREATE TRIGGER " + Q(db->name) + "." + Q(name)));
+    if (sc.empty() || !sc[0][2]) return Status::IOError("cannot read the definition of trigger " + Q(db->name) + "." + Q(name));
+    AppendObject(&out, "DROP TRIGGER IF EXISTS " + Q(name), Str(sc[0], 1), Str(sc[0], 3), Str(sc[0], 4), nullptr,
+                 Str(sc[0], 2), control_);
+  }
+  RW_ASSIGN_OR_RETURN(TreeEntry e, WriteFile("triggers.sql", out));
+  db->files.push_back(std::move(e));
+  return Status::OK();
+}
+
+Status Dumper::WriteEvents(DbInfo* db) {
+  std::string out = LateHeader(*db, "events");
+  if (db->name == "mysql") {
+    RW_ASSIGN_OR_RETURN(TreeEntry e, WriteFile("events.sql", out + "-- (in the data of mysql.event)\n"));
+    db->files.push_back(std::move(e));
+    return Status::OK();
+  }
+  RW_ASSIGN_OR_RETURN(auto list, control_.Query(
+      "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA=" + control_.Quote(db->name) +
+      " ORDER BY EVENT_NAME"));
+  for (const Row& r : list) {
+    const std::string& name = Str(r, 0);
+    RW_ASSIGN_OR_RETURN(auto sc, control_.Query("SHOW CREATE EVENT " + Q(db->name) + "." + Q(name)));
+    if (sc.empty() || !sc[0][3]) return Status::IOError("cannot read the definition of event " + Q(db->name) + "." + Q(name));
+    std::string tz = Str(sc[0], 2);
+    AppendObject(&out, "DROP EVENT IF EXISTS " + Q(name), Str(sc[0], 1), Str(sc[0], 4), Str(sc[0], 5), &tz,
+                 Str(sc[0], 3), control_);
+  }
+  RW_ASSIGN_OR_RETURN(TreeEntry e, WriteFile("events.sql", out));
+  db->files.push_back(std::move(e));
+  return Status::OK();
+}
+
+std::string DataFileName(const std::string& table, int part, int parts) {
+  if (parts <= 1) return EncodeName(table) + ".sql";
+  char buf[16];
+  std::snprintf(buf, sizeof buf, ".%06d.sql", part + 1);
+  return EncodeName(table) + buf;
+}
+
+Status Dumper::PlanParts(size_t dbi, size_t ti, std::vector<Task>* tasks) {
+  const DbInfo& db = dbs_[dbi];
+  const TableInfo& t = db.tables[ti];
+  Task base;
+  base.db = dbi;
+  base.table = ti;
+  base.transactional = t.transactional;
+  uint64_t want = opts_.part_bytes ? (t.data_length + opts_.part_bytes - 1) / opts_.part_bytes : 1;
+  if (want <= 1 || !t.pk_integer) {
+    tasks->push_back(base);
+    return Status::OK();
+  }
+  // The data is frozen by the global read lock: min and max are those of the snapshot.
+  const std::string pk = Q(t.pk[0]);
+  RW_ASSIGN_OR_RETURN(auto mm, control_.Query("SELECT MIN(" + pk + "), MAX(" + pk + ") FROM " + Q(db.name) + "." + Q(t.name)));
+  if (mm.empty() || !mm[0][0] || !mm[0][1]) {
+    tasks->push_back(base);
+    return Status::OK();
+  }
+  __int128 lo, hi;
+  if (t.pk_unsigned) {
+    lo = std::strtoull(mm[0][0]->c_str(), nullptr, 10);
+    hi = std::strtoull(mm[0][1]->c_str(), nullptr, 10);
+  } else {
+    lo = std::strtoll(mm[0][0]->c_str(), nullptr, 10);
+    hi = std::strtoll(mm[0][1]->c_str(), nullptr, 10);
+  }
+  __int128 span = hi - lo + 1;
+  int parts = static_cast<int>(std::min<__int128>(std::min<uint64_t>(want, 100000), span));
+  if (parts <= 1) {
+    tasks->push_back(base);
+    return Status::OK();
+  }
+  auto str = [](__int128 v) {
+    bool neg = v < 0;
+    unsigned __int128 u = neg ? static_cast<unsigned __int128>(-v) : static_cast<unsigned __int128>(v);
+    std::string s;
+    do {
+      s.insert(s.begin(), static_cast<char>('0' + static_cast<int>(u % 10)));
+      u /= 10;
+    } while (u);
+    return neg ? "-" + s : s;
+  };
+  std::vector<std::string> bounds;  // parts - 1 cut values
+  for (int i = 1; i < parts; ++i) bounds.push_back(str(lo + span * i / parts));
+  for (int i = 0; i < parts; ++i) {
+    Task task = base;
+    task.part = i;
+    task.parts = parts;
+    // Open at both ends, so every row is in exactly one part whatever the snapshot holds.
+    if (i == 0) task.where = pk + " < " + bounds[0];
+    else if (i == parts - 1) task.where = pk + " >= " + bounds[i - 1];
+    else task.where = pk + " >= " + bounds[i - 1] + " AND " + pk + " < " + bounds[i];
+    tasks->push_back(std::move(task));
+  }
+  return Status::OK();
+}
+
+Status Dumper::DumpTask(DbConnection* c, const Task& task, TreeEntry* out) {
+  const DbInfo& db = dbs_[task.db];
+  const TableInfo& t = db.tables[task.table];
+  const std::string table = Q(db.name) + "." + Q(t.name);
+  SqlFileWriter w(sink_);
+  std::string& buf = w.buffer();
+  buf += "-- rewind: data of " + table;
+  if (task.parts > 1) buf += " part " + std::to_string(task.part + 1) + "/" + std::to_string(task.parts);
+  buf += "\n";
+  buf += kSessionSetup;
+  std::string cols;
+  for (const std::string& col : t.columns) cols += (cols.empty() ? "" : ",") + Q(col);
+  if (!cols.empty() && t.dump_data) {
+    std::string sql = "SELECT " + cols + " FROM " + table;
+    if (!task.where.empty()) sql += " WHERE " + task.where;
+    if (!t.pk.empty()) {
+      std::string order;
+      for (const std::string& k : t.pk) order += (order.empty() ? "" : ",") + Q(k);
+      sql += " ORDER BY " + order;
+    }
+    const std::string prefix = "INSERT INTO " + table + " (" + cols + ") VALUES ";
+    std::vector<ValueKind> kinds;
+    bool open = false;
+    size_t stmt_start = 0;
+    uint64_t rows = 0;
+    RW_RETURN_IF_ERROR(c->Stream(
+        sql,
+        [&](const std::vector<DbConnection::Field>& fields) {
+          for (const auto& f : fields) kinds.push_back(KindOf(f));
+          return Status::OK();
+        },
+        [&](char** row, unsigned long* len) -> Status {
+          if (!open) {
+            stmt_start = buf.size();
+            buf += prefix;
+            buf += '(';
+            open = true;
+          } else {
+            buf += ",(";
+          }
+          for (size_t i = 0; i < kinds.size(); ++i) {
+            if (i) buf += ',';
+            if (!row[i]) {
+              buf += "NULL";
+              continue;
+            }
+            switch (kinds[i]) {
+              case ValueKind::kNumber: buf.append(row[i], len[i]); break;
+              case ValueKind::kHex:
+                if (len[i] == 0) buf += "''";
+                else AppendHex(row[i], len[i], &buf);
+                break;
+              case ValueKind::kText:
+                buf += '\'';
+                AppendSqlEscaped(std::string_view(row[i], len[i]), &buf);
+                buf += '\'';
+                break;
+            }
+          }
+          buf += ')';
+          ++rows;
+          if (buf.size() - stmt_start >= opts_.insert_bytes) {
+            buf += ";\n";
+            open = false;
+            progress_->rows += rows;
+            rows = 0;
+            return w.Pump();
+          }
+          return Status::OK();
+        }));
+    if (open) buf += ";\n";
+    progress_->rows += rows;
+  }
+  RW_ASSIGN_OR_RETURN(*out, w.Finish(DataFileName(t.name, task.part, task.parts)));
+  return Status::OK();
+}
+
+Result<DumpResult> Dumper::Run() {
+  RW_RETURN_IF_ERROR(control_.Connect(opts_.connect));
+  RW_RETURN_IF_ERROR(SetupSession(&control_));
+  RW_RETURN_IF_ERROR(ListDatabases());
+  {
+    RW_ASSIGN_OR_RETURN(auto engines, control_.Query("SELECT ENGINE FROM information_schema.ENGINES WHERE TRANSACTIONS='YES'"));
+    for (const Row& r : engines) transactional_engines_.insert(Str(r, 0));
+  }
+  const int threads = std::max(1, opts_.threads);
+  for (int i = 0; i < threads; ++i) {
+    auto c = std::make_unique<DbConnection>();
+    RW_RETURN_IF_ERROR(c->Connect(opts_.connect));
+    RW_RETURN_IF_ERROR(SetupSession(c.get()));
+    workers_.push_back(std::move(c));
+  }
+  RW_RETURN_IF_ERROR(LockAndSnapshot());
+  bool locked = true;
+  auto unlock = [&]() -> Status {
+    if (!locked) return Status::OK();
+    locked = false;
+    return control_.Exec("UNLOCK TABLES");
+  };
+  // Under the lock: structure, definitions, part boundaries (all cheap).
+  std::vector<Task> tasks;
+  for (size_t i = 0; i < dbs_.size(); ++i) {
+    DbInfo& db = dbs_[i];
+    RW_RETURN_IF_ERROR(ReadTables(&db));
+    RW_RETURN_IF_ERROR(WriteSchema(&db));
+    RW_RETURN_IF_ERROR(WriteRoutines(&db));
+    RW_RETURN_IF_ERROR(WriteViews(&db));
+    RW_RETURN_IF_ERROR(WriteTriggers(&db));
+    RW_RETURN_IF_ERROR(WriteEvents(&db));
+    for (size_t t = 0; t < db.tables.size(); ++t) {
+      if (!db.tables[t].sequence) RW_RETURN_IF_ERROR(PlanParts(i, t, &tasks));
+    }
+    result_.tables += db.tables.size();
+  }
+  // Non-transactional tables first: the lock is released as soon as they are done.
+  std::stable_partition(tasks.begin(), tasks.end(), [](const Task& t) { return !t.transactional; });
+  size_t nontx = std::count_if(tasks.begin(), tasks.end(), [](const Task& t) { return !t.transactional; });
+  if (nontx == 0) RW_RETURN_IF_ERROR(unlock());
+
+  std::vector<TreeEntry> entries(tasks.size());
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t next = 0, nontx_done = 0;
+  Status first_error;
+  std::vector<std::thread> pool;
+  for (int i = 0; i < threads; ++i) {
+    pool.emplace_back([&, i] {
+      mysql_thread_init();
+      DbConnection* c = workers_[i].get();
+      for (;;) {
+        size_t k;
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          if (!first_error.ok() || next >= tasks.size()) break;
+          k = next++;
+        }
+        Status s = DumpTask(c, tasks[k], &entries[k]);
+        std::lock_guard<std::mutex> lock(mu);
+        if (!s.ok()) {
+          if (first_error.ok()) first_error = s;
+          cv.notify_all();
+          break;
+        }
+        progress_->tables += 1;
+        if (!tasks[k].transactional && ++nontx_done == nontx) cv.notify_all();
+      }
+      mysql_thread_end();
+    });
+  }
+  Status unlock_status;
+  if (nontx > 0) {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return nontx_done == nontx || !first_error.ok(); });
+    lock.unlock();
+    unlock_status = unlock();
+  }
+  for (auto& t : pool) t.join();
+  RW_RETURN_IF_ERROR(first_error);
+  RW_RETURN_IF_ERROR(unlock_status);
+  for (auto& w : workers_) {
+    RW_RETURN_IF_ERROR(w->Exec("COMMIT"));
+  }
+  for (size_t k = 0; k < tasks.size(); ++k) dbs_[tasks[k].db].data.push_back(std::move(entries[k]));
+  // Every chunk in the sink before a tree names it (format.md I5).
+  RW_RETURN_IF_ERROR(sink_->Drain());
+
+  // Trees: data/ per database, the database directory, the server's directory.
+  Tree server_tree;
+  for (DbInfo& db : dbs_) {
+    Tree data_tree;
+    data_tree.entries = std::move(db.data);
+    RW_ASSIGN_OR_RETURN(BlobId data_id, sink_->AddTree(EncodeTree(data_tree)));
+    Tree db_tree;
+    db_tree.entries = std::move(db.files);
+    TreeEntry data_dir;
+    data_dir.name = kDataDir;
+    data_dir.type = EntryType::kDir;
+    data_dir.mode = 0755;
+    data_dir.subtree = data_id;
+    db_tree.entries.push_back(std::move(data_dir));
+    result_.files += db_tree.entries.size() - 1 + data_tree.entries.size();
+    RW_ASSIGN_OR_RETURN(BlobId db_id, sink_->AddTree(EncodeTree(db_tree)));
+    TreeEntry dir;
+    dir.name = EncodeName(db.name);
+    dir.type = EntryType::kDir;
+    dir.mode = 0755;
+    dir.subtree = db_id;
+    server_tree.entries.push_back(std::move(dir));
+    result_.databases.push_back(db.name);
+  }
+  RW_ASSIGN_OR_RETURN(result_.tree, sink_->AddTree(EncodeTree(server_tree)));
+  result_.rows = progress_->rows.load();
+  result_.sql_bytes = sink_->raw_bytes.load();
+  return result_;
+}
+
+}  // namespace
+
+Result<DumpResult> DumpServer(const DumpOptions& options, SharedSink* sink, DumpProgress* progress) {
+  DumpProgress local;
+  if (!progress) progress = &local;
+  Dumper d(options, sink, progress);
+  return d.Run();
+}
+
+}  // namespace rw::db

@@ -1,0 +1,157 @@
+#include "engine/db/sql_file.h"
+
+#include "engine/format/pack.h"
+
+#include <algorithm>
+#include <array>
+
+namespace rw::db {
+
+SharedSink::SharedSink(BlobSink* sink, const ChunkerParams& chunker, int zstd_level, int compress_threads)
+    : sink_(sink), chunker_(chunker), level_(zstd_level) {
+  int n = compress_threads > 0 ? compress_threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  max_queue_ = static_cast<size_t>(n) + 2;
+  for (int i = 0; i < n; ++i) threads_.emplace_back([this] { CompressLoop(); });
+}
+
+SharedSink::~SharedSink() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+void SharedSink::CompressLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stop_
+    Job job = std::move(queue_.front());
+    queue_.pop_front();
+    ++busy_;
+    bool failed = !error_.ok();
+    lock.unlock();
+    cv_.notify_all();  // room in the queue
+    Status s;
+    if (!failed && !sink_->Has(job.id)) {
+      std::string frame = CompressBlob(job.raw, level_);
+      std::lock_guard<std::mutex> sl(sink_mu_);
+      auto added = sink_->Add(BlobType::kData, job.id, frame, static_cast<uint32_t>(job.raw.size()));
+      if (!added.ok()) s = added.status();
+    }
+    lock.lock();
+    --busy_;
+    if (!s.ok() && error_.ok()) error_ = s;
+    cv_.notify_all();
+  }
+}
+
+Result<BlobId> SharedSink::AddData(std::string_view raw) {
+  BlobId id = Sha256(raw);
+  raw_bytes += raw.size();
+  if (sink_->Has(id)) return id;
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return queue_.size() < max_queue_ || !error_.ok(); });
+  if (!error_.ok()) return error_;
+  queue_.push_back(Job{id, std::string(raw)});
+  lock.unlock();
+  cv_.notify_all();
+  return id;
+}
+
+Status SharedSink::Drain() {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return (queue_.empty() && busy_ == 0) || !error_.ok(); });
+  return error_;
+}
+
+Result<BlobId> SharedSink::AddTree(std::string_view doc) {
+  BlobId id = Sha256(doc);
+  if (sink_->Has(id)) return id;
+  std::string frame = CompressBlob(doc, level_);
+  std::lock_guard<std::mutex> lock(sink_mu_);
+  RW_ASSIGN_OR_RETURN(bool added, sink_->Add(BlobType::kTree, id, frame, static_cast<uint32_t>(doc.size())));
+  (void)added;
+  return id;
+}
+
+Status SqlFileWriter::Cut(bool eof) {
+  const Chunker& chunker = sink_->chunker();
+  while (off_ < buf_.size()) {
+    size_t avail = buf_.size() - off_;
+    size_t cut = chunker.FindBoundary(reinterpret_cast<const uint8_t*>(buf_.data()) + off_, avail, eof);
+    if (cut == 0) break;
+    std::string_view chunk(buf_.data() + off_, cut);
+    xxh_.Update(chunk);
+    RW_ASSIGN_OR_RETURN(BlobId id, sink_->AddData(chunk));
+    content_.push_back(id);
+    off_ += cut;
+    size_ += cut;
+    if (!eof && buf_.size() - off_ < chunker.params().max_size) break;
+  }
+  // Compact once the stored prefix is large.
+  if (off_ > 0 && (off_ >= buf_.size() / 2 || off_ == buf_.size())) {
+    buf_.erase(0, off_);
+    off_ = 0;
+  }
+  return Status::OK();
+}
+
+Result<TreeEntry> SqlFileWriter::Finish(std::string name) {
+  RW_RETURN_IF_ERROR(Cut(true));
+  TreeEntry e;
+  e.name = std::move(name);
+  e.type = EntryType::kFile;
+  e.mode = 0644;
+  e.size = size_;
+  e.content = std::move(content_);
+  e.xxh128 = xxh_.Digest();
+  return e;
+}
+
+void AppendSqlEscaped(std::string_view s, std::string* out) {
+  static const auto kEscape = [] {
+    std::array<char, 256> t{};
+    t[0] = '0';
+    t['\n'] = 'n';
+    t['\r'] = 'r';
+    t['\\'] = '\\';
+    t['\''] = '\'';
+    t['"'] = '"';
+    t[26] = 'Z';
+    return t;
+  }();
+  const char* p = s.data();
+  const char* end = p + s.size();
+  const char* run = p;
+  for (; p < end; ++p) {
+    char e = kEscape[static_cast<unsigned char>(*p)];
+    if (e == 0) continue;
+    out->append(run, static_cast<size_t>(p - run));
+    out->push_back('\\');
+    out->push_back(e);
+    run = p + 1;
+  }
+  out->append(run, static_cast<size_t>(end - run));
+}
+
+std::string EncodeName(std::string_view name) {
+  std::string out;
+  for (size_t i = 0; i < name.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(name[i]);
+    if (c == '%' || c == '/' || c == 0 || (i == 0 && c == '.')) {
+      static const char* hex = "0123456789ABCDEF";
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (out.empty()) out = "%";
+  return out;
+}
+
+}  // namespace rw::db

@@ -1,0 +1,161 @@
+#include "engine/db/sql_splitter.h"
+
+#include <cctype>
+#include <strings.h>
+
+namespace rw::db {
+
+Status SqlSplitter::Feed(std::string_view data) {
+  buf_.append(data);
+  return Scan(false);
+}
+
+Status SqlSplitter::Finish() {
+  RW_RETURN_IF_ERROR(Scan(true));
+  if (content_ && start_ < buf_.size()) {
+    RW_RETURN_IF_ERROR(sink_(std::string_view(buf_).substr(start_)));
+  }
+  buf_.clear();
+  start_ = pos_ = 0;
+  content_ = false;
+  state_ = State::kNormal;
+  return Status::OK();
+}
+
+Status SqlSplitter::Scan(bool eof) {
+  const size_t n = buf_.size();
+  const char* b = buf_.data();
+  while (pos_ < n) {
+    char c = b[pos_];
+    switch (state_) {
+      case State::kNormal: {
+        if (!content_) {
+          // At the start of a statement: a DELIMITER command line?
+          if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+            ++pos_;
+            continue;
+          }
+          if ((c == 'd' || c == 'D') && (pos_ == 0 || b[pos_ - 1] == '\n')) {
+            if (n - pos_ < 10 && !eof) goto need_more;
+            if (n - pos_ >= 10 && strncasecmp(b + pos_, "delimiter", 9) == 0 &&
+                (b[pos_ + 9] == ' ' || b[pos_ + 9] == '\t')) {
+              size_t eol = buf_.find('\n', pos_);
+              if (eol == std::string::npos) {
+                if (!eof) goto need_more;
+                eol = n;
+              }
+              std::string d(b + pos_ + 10, eol - pos_ - 10);
+              while (!d.empty() && std::isspace(static_cast<unsigned char>(d.back()))) d.pop_back();
+              while (!d.empty() && std::isspace(static_cast<unsigned char>(d.front()))) d.erase(0, 1);
+              if (d.empty()) return Status::Corruption("DELIMITER without a delimiter");
+              delimiter_ = d;
+              pos_ = start_ = eol < n ? eol + 1 : n;
+              continue;
+            }
+          }
+        }
+        if (c == delimiter_[0]) {
+          if (n - pos_ < delimiter_.size()) {
+            if (!eof) goto need_more;
+          } else if (buf_.compare(pos_, delimiter_.size(), delimiter_) == 0) {
+            if (content_) RW_RETURN_IF_ERROR(sink_(std::string_view(b + start_, pos_ - start_)));
+            pos_ += delimiter_.size();
+            start_ = pos_;
+            content_ = false;
+            continue;
+          }
+        }
+        if (c == '\'') { state_ = State::kSingle; content_ = true; }
+        else if (c == '"') { state_ = State::kDouble; content_ = true; }
+        else if (c == '`') { state_ = State::kBacktick; content_ = true; }
+        else if (c == '#') { state_ = State::kLineComment; }
+        else if (c == '-' ) {
+          if (pos_ + 2 >= n && !eof) goto need_more;
+          if (pos_ + 2 < n && b[pos_ + 1] == '-' &&
+              (b[pos_ + 2] == ' ' || b[pos_ + 2] == '\t' || b[pos_ + 2] == '\n' || b[pos_ + 2] == '\r')) {
+            state_ = State::kLineComment;
+          } else {
+            content_ = true;
+          }
+        } else if (c == '/') {
+          if (pos_ + 2 >= n && !eof) goto need_more;
+          if (pos_ + 1 < n && b[pos_ + 1] == '*') {
+            if (pos_ + 2 < n && b[pos_ + 2] == '!') content_ = true;  // executable comment
+            state_ = State::kBlockComment;
+            pos_ += 2;
+            continue;
+          }
+          content_ = true;
+        } else {
+          content_ = true;
+        }
+        ++pos_;
+        break;
+      }
+      case State::kSingle:
+      case State::kDouble: {
+        char q = state_ == State::kSingle ? '\'' : '"';
+        // Fast path: skip to the next quote or backslash.
+        while (pos_ < n && b[pos_] != q && b[pos_] != '\\') ++pos_;
+        if (pos_ >= n) break;
+        if (b[pos_] == '\\') {
+          if (pos_ + 1 >= n) {
+            if (!eof) goto need_more;
+            ++pos_;
+            break;
+          }
+          pos_ += 2;
+          break;
+        }
+        // A quote: doubled quote continues the string.
+        if (pos_ + 1 >= n && !eof) goto need_more;
+        if (pos_ + 1 < n && b[pos_ + 1] == q) {
+          pos_ += 2;
+          break;
+        }
+        state_ = State::kNormal;
+        ++pos_;
+        break;
+      }
+      case State::kBacktick: {
+        while (pos_ < n && b[pos_] != '`') ++pos_;
+        if (pos_ >= n) break;
+        if (pos_ + 1 >= n && !eof) goto need_more;
+        if (pos_ + 1 < n && b[pos_ + 1] == '`') {
+          pos_ += 2;
+          break;
+        }
+        state_ = State::kNormal;
+        ++pos_;
+        break;
+      }
+      case State::kLineComment:
+        while (pos_ < n && b[pos_] != '\n') ++pos_;
+        if (pos_ < n) {
+          state_ = State::kNormal;
+          ++pos_;
+        }
+        break;
+      case State::kBlockComment:
+        while (pos_ + 1 < n && !(b[pos_] == '*' && b[pos_ + 1] == '/')) ++pos_;
+        if (pos_ + 1 < n) {
+          state_ = State::kNormal;
+          pos_ += 2;
+        } else {
+          if (!eof) goto need_more;
+          pos_ = n;
+        }
+        break;
+    }
+  }
+need_more:
+  // Drop the consumed prefix.
+  if (start_ > 0 && (start_ > (1 << 20) || start_ == buf_.size())) {
+    buf_.erase(0, start_);
+    pos_ -= start_;
+    start_ = 0;
+  }
+  return Status::OK();
+}
+
+}  // namespace rw::db

@@ -1,0 +1,79 @@
+#include "engine/db/sql_splitter.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace rw::db {
+namespace {
+
+std::vector<std::string> Split(const std::string& text, size_t piece) {
+  std::vector<std::string> out;
+  SqlSplitter s([&](std::string_view st) {
+    out.emplace_back(st);
+    return Status::OK();
+  });
+  for (size_t i = 0; i < text.size(); i += piece) EXPECT_TRUE(s.Feed(text.substr(i, piece)).ok());
+  EXPECT_TRUE(s.Finish().ok());
+  for (auto& st : out) {
+    while (!st.empty() && (st.front() == '\n' || st.front() == ' ')) st.erase(0, 1);
+  }
+  return out;
+}
+
+TEST(SqlSplitter, QuotesCommentsAndDelimiters) {
+  const std::string text =
+      "-- header; not a statement\n"
+      "SET NAMES utf8mb4;\n"
+      "INSERT INTO `a;b` VALUES ('x;\\';y','it''s;',\"d;\\\"q\");\n"
+      "/* plain; comment */\n"
+      "/*!40101 SET x=1 */;\n"
+      "# hash; comment\n"
+      "DELIMITER ;;\n"
+      "CREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END ;;\n"
+      "DELIMITER ;\n"
+      "SELECT 3;\n"
+      "SELECT 4";
+  const std::vector<std::string> want = {
+      "-- header; not a statement\nSET NAMES utf8mb4",  // comments stay with their statement
+      "INSERT INTO `a;b` VALUES ('x;\\';y','it''s;',\"d;\\\"q\")",
+      "/* plain; comment */\n/*!40101 SET x=1 */",
+      "CREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END ",
+      "SELECT 3",
+      "SELECT 4",
+  };
+  for (size_t piece : {1, 2, 3, 7, 64, 100000}) {
+    auto got = Split(text, piece);
+    EXPECT_EQ(got, want) << "piece " << piece;
+  }
+}
+
+}  // namespace
+}  // namespace rw::db
+
+#include "engine/db/sql_file.h"
+
+namespace rw::db {
+namespace {
+
+TEST(SqlEscape, EscapesWhatTheClientLibraryEscapes) {
+  std::string out;
+  AppendSqlEscaped(std::string("a'b\"c\\d\ne\rf\0g\x1ah \xc3\xa9\xf0\x9f\x98\x80", 22), &out);
+  EXPECT_EQ(out, std::string("a\\'b\\\"c\\\\d\\ne\\rf\\0g\\Zh \xc3\xa9\xf0\x9f\x98\x80"));
+  out.clear();
+  AppendSqlEscaped("", &out);
+  EXPECT_EQ(out, "");
+}
+
+TEST(EncodeName, PercentEncodesOnlyWhatTreesForbid) {
+  EXPECT_EQ(EncodeName("users"), "users");
+  EXPECT_EQ(EncodeName("slash/and.dot"), "slash%2Fand.dot");
+  EXPECT_EQ(EncodeName("100%"), "100%25");
+  EXPECT_EQ(EncodeName(".hidden"), "%2Ehidden");
+  EXPECT_EQ(EncodeName("my db-2026"), "my db-2026");
+  EXPECT_EQ(EncodeName("日本語"), "日本語");
+}
+
+}  // namespace
+}  // namespace rw::db

@@ -1,0 +1,231 @@
+#include "engine/ops/databases.h"
+
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdlib>
+
+#include "engine/base/clock.h"
+#include "engine/ops/snapshots.h"
+
+namespace rw {
+
+namespace {
+
+std::string Hostname() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "unknown";
+  return buf;
+}
+
+std::string Username() {
+  struct passwd pw{}, *res = nullptr;
+  char buf[4096];
+  if (getpwuid_r(getuid(), &pw, buf, sizeof buf, &res) == 0 && res) return res->pw_name;
+  return std::to_string(getuid());
+}
+
+}  // namespace
+
+Result<std::vector<DatabaseDump>> BackupDatabases(Repository* repo, BlobSink* sink,
+                                                  const DatabaseBackupOptions& options,
+                                                  DatabaseBackupProgress* progress) {
+  DatabaseBackupProgress local;
+  if (!progress) progress = &local;
+  std::vector<DatabaseDump> out;
+  for (size_t i = 0; i < options.servers.size(); ++i) {
+    const DbServerSpec& spec = options.servers[i];
+    if (spec.label.empty() || spec.label.find('/') != std::string::npos) {
+      return Status::InvalidArgument("database server label \"" + spec.label + "\" must be non-empty and without '/'");
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (options.servers[j].label == spec.label) {
+        return Status::InvalidArgument("database server label \"" + spec.label + "\" given twice (--db-label)");
+      }
+    }
+  }
+  db::SharedSink shared(sink, repo->config().chunker, repo->config().zstd_level);
+  for (const DbServerSpec& spec : options.servers) {
+    db::DumpOptions d;
+    d.connect.defaults_file = spec.defaults_file;
+    d.databases = options.databases;
+    d.include_system = options.include_system;
+    d.threads = options.threads;
+    d.lock_timeout_s = options.lock_timeout_s;
+    d.part_bytes = options.part_bytes;
+    Result<db::DumpResult> r = db::DumpServer(d, &shared, &progress->dump);
+    if (!r.ok()) return r.status().WithContext("databases of server \"" + spec.label + "\"");
+    DatabaseDump dump;
+    dump.label = spec.label;
+    dump.tree = r->tree;
+    dump.server_version = r->server_version;
+    dump.binlog_file = r->binlog_file;
+    dump.binlog_position = r->binlog_position;
+    dump.gtid = r->gtid;
+    dump.databases = r->databases;
+    out.push_back(std::move(dump));
+    progress->servers_done += 1;
+  }
+  return out;
+}
+
+Result<BackupResult> BackupWithDatabases(Repository* repo, const BackupOptions& options,
+                                         const DatabaseBackupOptions& databases, BackupObserver* observer,
+                                         BackupProgress* progress, DatabaseBackupProgress* db_progress) {
+  const int64_t start = RealClock().MonotonicNs();
+  if (options.source.empty() && databases.servers.empty()) {
+    return Status::InvalidArgument("nothing to back up: give a source directory or database servers");
+  }
+  std::string resolved;
+  std::optional<ExcludeSet> excludes;
+  if (!options.source.empty()) {
+    char buf[PATH_MAX];
+    if (!::realpath(options.source.c_str(), buf)) return ErrnoStatus("source " + options.source, errno);
+    resolved = buf;
+    struct stat st{};
+    if (::stat(resolved.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      return Status::InvalidArgument("source " + options.source + " is not a directory");
+    }
+    RW_ASSIGN_OR_RETURN(ExcludeSet set, MakeExcludeSet(options.profiles, options.excludes));
+    excludes = std::move(set);
+  }
+  std::unique_ptr<RepoLock> lock;
+  if (!options.lock_held) {
+    RW_ASSIGN_OR_RETURN(lock, repo->Lock(false, options.command));
+  }
+  const std::string host = Hostname();
+  std::optional<std::string> parent;
+  std::optional<BlobId> parent_tree;
+  if (!resolved.empty()) {
+    RW_ASSIGN_OR_RETURN(auto previous, LoadSnapshots(repo));
+    for (auto it = previous.rbegin(); it != previous.rend(); ++it) {
+      if (it->snapshot.hostname == host && it->snapshot.source == resolved && it->snapshot.tree) {
+        parent = it->id;
+        parent_tree = it->snapshot.tree;
+        break;
+      }
+    }
+  }
+  BackupProgress local_progress;
+  if (!progress) progress = &local_progress;
+  BlobSink sink(repo);
+  // Databases first: a server that refuses stops the backup before any file is read.
+  RW_ASSIGN_OR_RETURN(std::vector<DatabaseDump> dumps, BackupDatabases(repo, &sink, databases, db_progress));
+
+  BackupResult out;
+  Snapshot& snap = out.snapshot;
+  if (!resolved.empty()) {
+    PipelineOptions popts;
+    popts.tokens = options.tokens;
+    popts.zstd_level = repo->config().zstd_level;
+    popts.chunker = repo->config().chunker;
+    if (!options.force && parent_tree) {
+      popts.parent_repo = repo;
+      popts.parent_tree = parent_tree;
+    }
+    RW_ASSIGN_OR_RETURN(PipelineResult pr, RunBackupPipeline(resolved, *excludes, popts, &sink, observer, progress));
+    snap.tree = pr.root_tree;
+    snap.root = pr.root_entry;
+    snap.stats = pr.stats;
+    snap.source = resolved;
+    for (const ExcludeRule& r : excludes->rules()) snap.excludes.push_back(r.text);
+    out.rules = excludes->rules();
+    out.excluded = std::move(pr.excluded);
+    out.files_reused = progress->files_reused.load();
+  }
+  RW_RETURN_IF_ERROR(sink.Commit());
+  snap.time_ns = RealClock().NowNs();
+  snap.hostname = host;
+  snap.username = Username();
+  snap.tool_version = REWIND_VERSION;
+  snap.tags = options.tags;
+  snap.parent = parent;
+  snap.databases = std::move(dumps);
+  snap.stats.blobs_added = sink.blobs_added();
+  snap.stats.bytes_added = sink.bytes_added();
+  snap.stats.duration_s = static_cast<double>(RealClock().MonotonicNs() - start) / 1e9;
+  snap.incomplete = snap.stats.errors > 0;
+  RW_ASSIGN_OR_RETURN(out.snapshot_id, repo->SaveSnapshotDoc(EncodeSnapshot(snap)));
+  if (lock) {
+    if (Status released = lock->Release(); !released.ok()) {
+      out.warnings.push_back("the snapshot is saved, but its lock could not be removed (" + released.ToString() +
+                             "); once no rewind runs, `rewind unlock` removes it");
+    }
+  }
+  return out;
+}
+
+Result<DatabaseRestoreResult> RestoreDatabases(const Repository& repo, const Snapshot& snapshot,
+                                               const DatabaseRestoreOptions& options, db::LoadProgress* progress) {
+  if (snapshot.databases.empty()) return Status::NotFound("the snapshot holds no databases");
+  std::vector<const DatabaseDump*> dumps;
+  for (const DatabaseDump& d : snapshot.databases) {
+    if (options.label.empty() || d.label == options.label) dumps.push_back(&d);
+  }
+  if (dumps.empty()) return Status::NotFound("the snapshot holds no databases of server \"" + options.label + "\"");
+  // Which names each dump restores; every name asked for must be somewhere.
+  std::vector<std::vector<std::string>> names(dumps.size());
+  for (size_t i = 0; i < dumps.size(); ++i) {
+    if (options.databases.empty()) {
+      names[i] = dumps[i]->databases;
+      continue;
+    }
+    for (const std::string& n : options.databases) {
+      if (std::find(dumps[i]->databases.begin(), dumps[i]->databases.end(), n) != dumps[i]->databases.end()) {
+        names[i].push_back(n);
+      }
+    }
+  }
+  for (const std::string& n : options.databases) {
+    bool found = false;
+    for (const auto& list : names) found = found || std::find(list.begin(), list.end(), n) != list.end();
+    if (!found) return Status::NotFound("database `" + n + "` is not in the snapshot");
+  }
+  DatabaseRestoreResult result;
+  for (size_t i = 0; i < dumps.size(); ++i) {
+    if (names[i].empty()) continue;
+    const DatabaseDump& d = *dumps[i];
+    db::LoadOptions lo;
+    lo.threads = options.threads;
+    lo.databases = names[i];
+    const DbServerSpec* spec = nullptr;
+    for (const DbServerSpec& s : options.servers) {
+      if (s.label == d.label) spec = &s;
+    }
+    if (!spec) {
+      for (const DbServerSpec& s : options.servers) {
+        if (s.label.empty()) spec = &s;
+      }
+    }
+    if (spec) lo.connect.defaults_file = spec->defaults_file;
+    db::LoadProgress local;
+    Result<db::LoadStats> st = db::LoadServer(repo, d.tree, d.databases, lo, progress ? progress : &local);
+    if (!st.ok()) return st.status().WithContext("databases of server \"" + d.label + "\"");
+    result.servers.push_back({d.label, st->databases, st->files, st->statements, st->bytes});
+  }
+  return result;
+}
+
+Status DumpDatabaseSql(const Repository& repo, const Snapshot& snapshot, const std::string& label,
+                       const std::string& name, const std::function<Status(std::string_view)>& out) {
+  const DatabaseDump* found = nullptr;
+  for (const DatabaseDump& d : snapshot.databases) {
+    if (!label.empty() && d.label != label) continue;
+    if (std::find(d.databases.begin(), d.databases.end(), name) == d.databases.end()) continue;
+    if (found) {
+      return Status::InvalidArgument("database `" + name + "` is in the dumps of servers \"" + found->label +
+                                     "\" and \"" + d.label + "\": choose one with --label");
+    }
+    found = &d;
+  }
+  if (!found) {
+    return Status::NotFound("database `" + name + "` is not in the snapshot" +
+                            (label.empty() ? std::string() : " (server \"" + label + "\")"));
+  }
+  return db::WriteDatabaseSql(repo, found->tree, name, out);
+}
+
+}  // namespace rw

@@ -1,0 +1,89 @@
+// Databases in snapshots (DESIGN.md "Databases"; engine/db does the SQL work):
+//   BackupWithDatabases  files (optional) and the dumps of MySQL/MariaDB servers in one snapshot
+//   RestoreDatabases     drop, recreate and load a snapshot's databases (restore, rollback)
+//   DumpDatabaseSql      one database's SQL, in load order, for the stock client
+// Credentials come from MySQL option files ([client] group), never from arguments.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/base/status.h"
+#include "engine/db/dump.h"
+#include "engine/db/load.h"
+#include "engine/ops/backup.h"
+#include "engine/repo/repository.h"
+#include "manifests/snapshot.h"
+
+namespace rw {
+
+// One server: its label in the snapshot and the option file to reach it (empty: the client
+// library's default option files, e.g. ~/.my.cnf).
+struct DbServerSpec {
+  std::string label = "default";
+  std::string defaults_file;
+};
+
+struct DatabaseBackupOptions {
+  std::vector<DbServerSpec> servers;   // empty: no databases
+  std::vector<std::string> databases;  // empty: all (but mysql, sys, information_schema, performance_schema)
+  bool include_system = false;         // adds `mysql` (users, grants)
+  int threads = 2;                     // worker connections per server
+  int lock_timeout_s = 60;             // FLUSH TABLES WITH READ LOCK waits at most this long
+  uint64_t part_bytes = 256ull << 20;  // tables larger than this are dumped in parts
+};
+
+struct DatabaseBackupProgress {
+  db::DumpProgress dump;
+  std::atomic<uint64_t> servers_done{0};
+};
+
+// Dumps every server of `options` into `sink` (not committed: the caller commits, then saves
+// the snapshot). The returned entries go into Snapshot::databases.
+Result<std::vector<DatabaseDump>> BackupDatabases(Repository* repo, BlobSink* sink,
+                                                  const DatabaseBackupOptions& options,
+                                                  DatabaseBackupProgress* progress);
+
+// A backup of `files.source` (may be empty: databases only) and of the databases in one
+// snapshot. Databases are dumped first: a server that refuses (wrong password, unreachable,
+// missing privilege, lock timeout, gone mid-dump) fails the call and no snapshot is saved.
+// Honors files.lock_held, files.tags, files.command. With no source and no servers:
+// InvalidArgument.
+Result<BackupResult> BackupWithDatabases(Repository* repo, const BackupOptions& files,
+                                         const DatabaseBackupOptions& databases, BackupObserver* observer,
+                                         BackupProgress* progress, DatabaseBackupProgress* db_progress);
+
+struct DatabaseRestoreOptions {
+  // Option file per label; an entry with an empty label applies to every server not named.
+  // No entry at all: the client library's default option files.
+  std::vector<DbServerSpec> servers;
+  std::string label;                   // only this server's dump; empty: every server's
+  std::vector<std::string> databases;  // only these; empty: every database of the snapshot
+  int threads = 2;
+};
+
+struct DatabaseRestoreResult {
+  struct Server {
+    std::string label;
+    std::vector<std::string> databases;
+    uint64_t files = 0, statements = 0, bytes = 0;
+  };
+  std::vector<Server> servers;
+};
+
+// Restores the databases of `snapshot`: per database DROP DATABASE IF EXISTS and its schema,
+// then table data over `threads` connections, then routines, views, triggers, events. Every
+// name asked for must be in the snapshot (NotFound before anything is touched); a snapshot
+// without databases is NotFound. Server errors carry the server's message.
+Result<DatabaseRestoreResult> RestoreDatabases(const Repository& repo, const Snapshot& snapshot,
+                                               const DatabaseRestoreOptions& options,
+                                               db::LoadProgress* progress = nullptr);
+
+// Writes database `name`'s SQL (schema, data, routines, views, triggers, events) to `out`.
+// `label` empty: the only server of the snapshot holding `name` (InvalidArgument when several).
+Status DumpDatabaseSql(const Repository& repo, const Snapshot& snapshot, const std::string& label,
+                       const std::string& name, const std::function<Status(std::string_view)>& out);
+
+}  // namespace rw

@@ -1,0 +1,57 @@
+# Shared helpers for the database tests (tests/db/*.sh), on top of tests/e2e/lib.sh.
+#   usage of a test: bash tests/db/NAME.sh /path/to/rewind /path/to/rewind-demo-gen
+# Each test starts its own MariaDB servers (tests/db/mariadb.sh) in its mktemp -d and stops
+# them on exit. Exit 77 (skipped) only when mariadbd or the client tools are absent.
+DB_TESTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../e2e/lib.sh
+source "$DB_TESTS/../e2e/lib.sh"
+# shellcheck source=mariadb.sh
+source "$DB_TESTS/mariadb.sh"
+trap '_db_rc=$?; mariadb_stop_all; (exit $_db_rc); _cleanup' EXIT
+
+mariadb_have || skip "needs mariadbd (Debian package mariadb-server, see tests/PACKAGES)"
+need_tools mariadb mariadb-dump mariadb-admin mariadb-install-db jq python3
+
+FIXTURE=$DB_TESTS/fixture.sql
+FIXTURE_DBS=(empty_db legacy mail_app "my db-2026")
+
+# start_server NAME: a fresh server in $WORK/NAME; sets MDB_* (mariadb.sh) for it.
+start_server() {
+  step "start a private MariaDB server ($1)"
+  mariadb_start "$WORK/$1" || fail "could not start MariaDB"
+  note "mariadbd pid $MDB_PID, socket $MDB_SOCK, port $MDB_PORT"
+}
+
+# load_fixture: the fixture into the current server, with the stock client.
+load_fixture() {
+  step "load the fixture (tests/db/fixture.sql) with the stock client"
+  mdb <"$FIXTURE" || fail "the fixture does not load"
+}
+
+# reference_dump OUT [CNF]: the independent oracle, mariadb-dump of the fixture's databases.
+reference_dump() {
+  local out=$1 cnf=${2:-$MDB_CNF}
+  mariadb-dump --defaults-file="$cnf" --skip-dump-date --routines --events --triggers --hex-blob \
+    --order-by-primary --databases "${FIXTURE_DBS[@]}" >"$out" || fail "mariadb-dump failed"
+}
+
+# checksums OUT [CNF]: "db.table<TAB>checksum" for every base table of the fixture's databases.
+checksums() {
+  local out=$1 cnf=${2:-$MDB_CNF} list sql=""
+  list=$(mariadb --defaults-file="$cnf" -N -B -e "SELECT CONCAT('\`', REPLACE(TABLE_SCHEMA,'\`','\`\`'), '\`.\`',
+           REPLACE(TABLE_NAME,'\`','\`\`'), '\`') FROM information_schema.TABLES WHERE TABLE_TYPE='BASE TABLE'
+           AND TABLE_SCHEMA IN ('empty_db','legacy','mail_app','my db-2026') ORDER BY TABLE_SCHEMA, TABLE_NAME")
+  while IFS= read -r t; do
+    [[ -n $t ]] && sql+="CHECKSUM TABLE $t EXTENDED;"
+  done <<<"$list"
+  mariadb --defaults-file="$cnf" -N -B -e "$sql" | sort >"$out"
+  [[ -s $out ]] || fail "no checksums"
+}
+
+# drop_fixture [CNF]: drops the fixture's databases.
+drop_fixture() {
+  local cnf=${1:-$MDB_CNF} d
+  for d in "${FIXTURE_DBS[@]}"; do
+    mariadb --defaults-file="$cnf" -e "DROP DATABASE IF EXISTS \`$d\`" || fail "drop $d"
+  done
+}
