@@ -5,6 +5,11 @@
 
 #include "cli/common.h"
 
+namespace rw::cli {
+void RegisterDiff(CLI::App& app, Context* ctx);      // cmd_diff.cc
+void RegisterRollback(CLI::App& app, Context* ctx);  // cmd_rollback.cc
+}  // namespace rw::cli
+
 namespace rw::cli { void RegisterDump(CLI::App& app, Context* ctx); }  // cmd_dump.cc
 
 int main(int argc, char** argv) {
@@ -19,7 +24,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "rewind " REWIND_VERSION);
   app.footer(
-      "Exit status: 0 success; 1 verify found damage; 2 could not run (bad arguments, missing "
+      "Exit status: 0 success; 1 verify found damage, or differences remain after a rollback; 2 could not run (bad arguments, missing "
       "source, not a repository, locked, I/O error); 3 backup saved but incomplete (some files "
       "could not be read).");
   rw::cli::Context ctx;
@@ -32,6 +37,8 @@ int main(int argc, char** argv) {
   rw::cli::RegisterRepair(app, &ctx);
   rw::cli::RegisterUnlock(app, &ctx);
   rw::cli::RegisterDump(app, &ctx);
+  rw::cli::RegisterDiff(app, &ctx);
+  rw::cli::RegisterRollback(app, &ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -9,6 +9,7 @@
 #include <cstdlib>
 
 #include "engine/base/clock.h"
+#include "engine/db/connection.h"
 #include "engine/ops/snapshots.h"
 
 namespace rw {
@@ -204,7 +205,22 @@ Result<DatabaseRestoreResult> RestoreDatabases(const Repository& repo, const Sna
     db::LoadProgress local;
     Result<db::LoadStats> st = db::LoadServer(repo, d.tree, d.databases, lo, progress ? progress : &local);
     if (!st.ok()) return st.status().WithContext("databases of server \"" + d.label + "\"");
-    result.servers.push_back({d.label, st->databases, st->files, st->statements, st->bytes});
+    std::vector<std::string> left_alone;
+    {
+      db::DbConnection conn;
+      if (conn.Connect(lo.connect).ok()) {
+        auto rows = conn.Query("SHOW DATABASES");
+        if (rows.ok()) {
+          for (const db::Row& row : *rows) {
+            if (row.empty() || !row[0] || db::IsSystemDatabase(*row[0])) continue;
+            if (std::find(d.databases.begin(), d.databases.end(), *row[0]) == d.databases.end()) {
+              left_alone.push_back(*row[0]);
+            }
+          }
+        }
+      }
+    }
+    result.servers.push_back({d.label, st->databases, std::move(left_alone), st->files, st->statements, st->bytes});
   }
   return result;
 }

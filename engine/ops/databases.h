@@ -68,6 +68,9 @@ struct DatabaseRestoreResult {
   struct Server {
     std::string label;
     std::vector<std::string> databases;
+    // Databases on the server that the snapshot does not hold (created after it; system
+    // databases apart): left alone, listed so that the administrator knows.
+    std::vector<std::string> left_alone;
     uint64_t files = 0, statements = 0, bytes = 0;
   };
   std::vector<Server> servers;

@@ -1,0 +1,288 @@
+// rewind rollback SNAP: put the installation back to a snapshot, in place (engine/ops/rollback.h).
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
+#include "cli/common.h"
+#include "engine/base/bytes.h"
+#include "engine/base/clock.h"
+#include "engine/ops/rollback.h"
+#include "engine/ops/snapshots.h"
+
+namespace rw::cli {
+
+nlohmann::json ChangeToJson(const Change& c);  // cmd_diff.cc
+std::string ChangeLine(const Change& c);
+
+namespace {
+
+struct RollbackArgs {
+  std::string snapshot;
+  std::string target;
+  bool files_only = false, databases_only = false;
+  bool dry_run = false, no_safety = false, yes = false, resume = false;
+  std::string stop_cmd, start_cmd;
+  std::vector<std::string> defaults_files, labels;  // database servers (as for restore)
+  int db_threads = 2;
+};
+
+class PrintingObserver : public RollbackObserver {
+ public:
+  explicit PrintingObserver(bool quiet) : quiet_(quiet) {}
+  void OnPhase(const std::string& phase) override {
+    if (!quiet_) std::fprintf(stderr, "%srollback: %s\n", LineReset(), phase.c_str());
+  }
+  void OnNote(const std::string& note) override { std::fprintf(stderr, "%snote: %s\n", LineReset(), note.c_str()); }
+
+ private:
+  bool quiet_;
+};
+
+nlohmann::json Paths(const std::vector<std::string>& paths) {
+  nlohmann::json arr = nlohmann::json::array();
+  for (const std::string& p : paths) arr.push_back(p.empty() ? "." : p);
+  return arr;
+}
+
+nlohmann::json PlanJson(const RollbackPlan& p) {
+  return {{"steps", p.steps.size()},
+          {"create", Paths(p.create)},
+          {"rewrite", Paths(p.rewrite)},
+          {"delete", Paths(p.remove)},
+          {"replace", Paths(p.replace)},
+          {"fix", Paths(p.fix)},
+          {"bytes_to_write", p.bytes_to_write},
+          {"files_hashed", p.diff.files_hashed},
+          {"bytes_hashed", p.diff.bytes_hashed}};
+}
+
+std::string Counts(const RollbackPlan& p) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "%zu to create, %zu to rewrite (%s to write), %zu to delete, %zu to replace "
+                "(type changed), %zu to fix (metadata); %zu steps",
+                p.create.size(), p.rewrite.size(), HumanBytes(p.bytes_to_write).c_str(), p.remove.size(),
+                p.replace.size(), p.fix.size(), p.steps.size());
+  return buf;
+}
+
+void PrintPlan(FILE* out, const RollbackPlan& p, const std::string& target, const std::string& snap) {
+  std::fprintf(out, "rollback of %s to snapshot %s: %s\n", target.c_str(), snap.substr(0, 12).c_str(),
+               Counts(p).c_str());
+  auto list = [&](const char* what, const std::vector<std::string>& paths) {
+    if (paths.empty()) return;
+    std::fprintf(out, "%s (%zu):\n", what, paths.size());
+    for (const std::string& path : paths) std::fprintf(out, "  %s\n", PrintablePath(path.empty() ? "." : path).c_str());
+  };
+  list("create", p.create);
+  list("rewrite", p.rewrite);
+  list("delete", p.remove);
+  list("replace", p.replace);
+  list("fix", p.fix);
+}
+
+bool Ask(const RollbackPlan& plan, const std::string& target, const std::string& snap) {
+  PrintPlan(stderr, plan, target, snap);
+  std::fprintf(stderr, "Roll %s back to snapshot %s now? A safety snapshot is taken first. [y/N] ", target.c_str(),
+               snap.substr(0, 12).c_str());
+  std::fflush(stderr);
+  char buf[16] = {};
+  if (!std::fgets(buf, sizeof buf, stdin)) return false;
+  return buf[0] == 'y' || buf[0] == 'Y';
+}
+
+int RunRollback(Context* ctx, const RollbackArgs& args) {
+  if (args.files_only && args.databases_only) {
+    return Fail("rollback", Status::InvalidArgument("--files-only and --databases-only exclude each other"));
+  }
+  if (!args.resume && args.snapshot.empty()) {
+    return Fail("rollback", Status::InvalidArgument("name the snapshot to roll back to (or --resume)"));
+  }
+  if (args.resume && args.dry_run) {
+    return Fail("rollback", Status::InvalidArgument("--resume finishes a journaled plan; --dry-run does not apply"));
+  }
+  const bool interactive = ::isatty(STDIN_FILENO) && ::isatty(STDERR_FILENO);
+  if (!args.yes && !args.dry_run && !args.resume && !interactive) {
+    return Fail("rollback", Status::InvalidArgument(
+                                "not on a terminal: add --yes to roll back without being asked (or --dry-run to "
+                                "see the plan)"));
+  }
+  auto repo = OpenRepo(*ctx);
+  if (!repo) return kExitError;
+  RollbackOptions opts;
+  opts.target = args.target;
+  opts.files = !args.databases_only;
+  opts.dry_run = args.dry_run;
+  opts.safety_snapshot = !args.no_safety;
+  opts.stop_cmd = args.stop_cmd;
+  opts.start_cmd = args.start_cmd;
+  // Tests (tests/rollback/rollback_crash.sh) slow the apply down so that kills land inside it.
+  if (const char* d = std::getenv("REWIND_TEST_ROLLBACK_STEP_DELAY_US")) opts.step_delay_us = std::atoi(d);
+  // Databases: each database of the snapshot is dropped and loaded again from it (restore
+  // --databases-only); the servers are found by label as for restore.
+  if (args.defaults_files.size() > 1 && args.labels.size() != args.defaults_files.size()) {
+    return Fail("rollback", Status::InvalidArgument("with several --mysql-defaults-file, give one --db-label per file, in the same order"));
+  }
+  if (args.db_threads < 1 || args.db_threads > 64) return Fail("rollback", Status::InvalidArgument("--db-threads must be 1..64"));
+  DatabaseRestoreOptions db_opts;
+  for (size_t i = 0; i < args.defaults_files.size(); ++i) {
+    db_opts.servers.push_back({i < args.labels.size() ? args.labels[i] : "", args.defaults_files[i]});
+  }
+  db_opts.threads = args.db_threads;
+  std::vector<DatabaseRestoreResult::Server> db_done;
+  if (!args.files_only) {
+    opts.restore_databases = [&repo, db_opts, &db_done](const Snapshot& snap) -> Status {
+      if (snap.databases.empty()) return Status::OK();
+      auto r = RestoreDatabases(*repo, snap, db_opts);
+      if (!r.ok()) return r.status();
+      db_done = r->servers;
+      return Status::OK();
+    };
+  }
+  PrintingObserver observer(ctx->json);
+  RollbackProgress progress;
+  const int64_t t0 = RealClock().MonotonicNs();
+  std::string snap_id;
+  Result<RollbackResult> result = Status::OK();
+  {
+    ProgressLine line([&] {
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "[%5.1fs] %llu / %llu steps, %s written",
+                    static_cast<double>(RealClock().MonotonicNs() - t0) / 1e9,
+                    static_cast<unsigned long long>(progress.steps_done.load()),
+                    static_cast<unsigned long long>(progress.steps_total.load()),
+                    HumanBytes(progress.bytes_written.load()).c_str());
+      return std::string(buf);
+    });
+    if (args.resume) {
+      result = ResumeRollback(repo.get(), args.snapshot, opts, &observer, &progress);
+    } else {
+      auto ref = ResolveSnapshot(repo.get(), args.snapshot);
+      if (!ref.ok()) return Fail("rollback", ref.status());
+      snap_id = ref->id;
+      if (args.databases_only && ref->snapshot.databases.empty()) {
+        return Fail("rollback", Status::InvalidArgument("snapshot " + ref->id.substr(0, 12) + " holds no databases"));
+      }
+      // The safety snapshot dumps the same servers (every database now on them, so that
+      // databases created since are in it too).
+      if (!args.files_only) {
+        for (const DatabaseDump& d : ref->snapshot.databases) {
+          DbServerSpec spec{d.label, ""};
+          for (const DbServerSpec& s : db_opts.servers) {
+            if (s.label.empty() && spec.defaults_file.empty()) spec.defaults_file = s.defaults_file;
+          }
+          for (const DbServerSpec& s : db_opts.servers) {
+            if (s.label == d.label) spec.defaults_file = s.defaults_file;
+          }
+          opts.safety_databases.servers.push_back(spec);
+          if (std::find(d.databases.begin(), d.databases.end(), "mysql") != d.databases.end()) {
+            opts.safety_databases.include_system = true;
+          }
+        }
+        opts.safety_databases.threads = args.db_threads;
+      }
+      if (!args.yes && !args.dry_run) {
+        std::string target = args.target.empty() ? ref->snapshot.source : args.target;
+        opts.confirm = [target, id = ref->id](const RollbackPlan& plan) { return Ask(plan, target, id); };
+      }
+      result = Rollback(repo.get(), *ref, opts, &observer, &progress);
+    }
+  }
+  if (!result.ok()) return Fail(args.resume ? "rollback --resume" : "rollback", result.status());
+  const RollbackResult& r = *result;
+  if (ctx->json) {
+    nlohmann::json remaining = nlohmann::json::array();
+    for (const Change& c : r.remaining) remaining.push_back(ChangeToJson(c));
+    nlohmann::json j = {{"snapshot_id", r.snapshot_id},
+                        {"target", r.target},
+                        {"dry_run", r.dry_run},
+                        {"resumed", r.resumed},
+                        {"safety_snapshot_id", r.safety_snapshot_id.empty() ? nlohmann::json(nullptr)
+                                                                             : nlohmann::json(r.safety_snapshot_id)},
+                        {"journal_id", r.journal_id},
+                        {"plan", PlanJson(r.plan)},
+                        {"steps_applied", r.steps_applied},
+                        {"verified", r.dry_run ? nlohmann::json(nullptr) : nlohmann::json(r.verified())},
+                        {"remaining", remaining},
+                        {"databases_restored", r.databases_restored},
+                        {"databases", [&] {
+                           nlohmann::json a = nlohmann::json::array();
+                           for (const auto& d : db_done) {
+                             a.push_back({{"label", d.label}, {"restored", d.databases}, {"left_alone", d.left_alone}});
+                           }
+                           return a;
+                         }()},
+                        {"start_cmd_run", r.start_cmd_run},
+                        {"notes", r.notes},
+                        {"duration_s", r.duration_s}};
+    std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  } else if (r.dry_run) {
+    PrintPlan(stdout, r.plan, r.target, r.snapshot_id);
+    std::printf("dry run: nothing was changed\n");
+  } else {
+    for (const std::string& n : r.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
+    for (const auto& d : db_done) {
+      std::string names, extra;
+      for (const std::string& n : d.databases) names += (names.empty() ? "" : ", ") + n;
+      for (const std::string& n : d.left_alone) extra += (extra.empty() ? "" : ", ") + n;
+      std::fprintf(stderr, "databases of server \"%s\" dropped and loaded from the snapshot: %s\n", d.label.c_str(),
+                   names.c_str());
+      if (!extra.empty()) {
+        std::fprintf(stderr, "databases on server \"%s\" that the snapshot does not hold, left alone: %s\n",
+                     d.label.c_str(), extra.c_str());
+      }
+    }
+    if (!r.safety_snapshot_id.empty()) {
+      std::fprintf(stderr, "safety snapshot %s (tag rollback-safety): `rewind rollback %s` undoes this rollback\n",
+                   r.safety_snapshot_id.substr(0, 12).c_str(), r.safety_snapshot_id.substr(0, 12).c_str());
+    }
+    if (r.resumed) {
+      std::fprintf(stderr, "resumed: %llu of %zu steps were left and are done\n",
+                   static_cast<unsigned long long>(r.steps_applied), r.plan.steps.size());
+    } else {
+      std::fprintf(stderr, "%s\n", Counts(r.plan).c_str());
+    }
+    if (!r.verified()) {
+      std::fprintf(stderr, "error: %zu differences remain between %s and the snapshot:\n", r.remaining.size(),
+                   r.target.c_str());
+      for (const Change& c : r.remaining) std::printf("%s\n", ChangeLine(c).c_str());
+    } else {
+      std::fprintf(stderr, "rolled %s back to snapshot %s and verified it in %.1f s\n", r.target.c_str(),
+                   r.snapshot_id.substr(0, 12).c_str(), r.duration_s);
+    }
+  }
+  return r.verified() || r.dry_run ? kExitOk : kExitDamage;
+}
+
+}  // namespace
+
+void RegisterRollback(CLI::App& app, Context* ctx) {
+  auto args = std::make_shared<RollbackArgs>();
+  CLI::App* sub = app.add_subcommand("rollback", "put the installation back to a snapshot, in place, undoably");
+  AddRepoOption(sub, ctx);
+  sub->add_option("snapshot", args->snapshot, "snapshot: id, id prefix, latest or a tag");
+  sub->add_option("--target", args->target, "directory to roll back (default: the snapshot's source)");
+  sub->add_flag("--files-only", args->files_only, "roll back the files, not the databases");
+  sub->add_flag("--databases-only", args->databases_only, "roll back the databases, not the files");
+  sub->add_flag("--dry-run", args->dry_run, "print the plan and change nothing");
+  sub->add_flag("--no-safety-snapshot", args->no_safety, "do not back up the current state first");
+  sub->add_option("--stop-cmd", args->stop_cmd, "shell command that stops the services (before any change)");
+  sub->add_option("--start-cmd", args->start_cmd, "shell command that starts them again (after the verify)");
+  sub->add_flag("-y,--yes", args->yes, "do not ask (required when not on a terminal)");
+  sub->add_flag("--resume", args->resume, "finish an interrupted rollback from its journal");
+  sub->add_option("--mysql-defaults-file", args->defaults_files,
+                  "MySQL option file ([client]: host, port, socket, user, password) of a server whose databases the "
+                  "snapshot holds; repeat per server with --db-label");
+  sub->add_option("--db-label", args->labels, "the snapshot's server label each --mysql-defaults-file is for");
+  sub->add_option("--db-threads", args->db_threads, "connections loading table data in parallel (default 2)");
+  sub->add_flag("--json", ctx->json, "print one JSON object");
+  sub->footer(
+      "Exit status: 0 rolled back and verified (or dry run); 1 differences remain after the rollback (listed); "
+      "2 could not run or refused (nothing changed unless it says the rollback stopped part way: then "
+      "`rewind rollback --resume` finishes it).");
+  sub->callback([ctx, args] { ctx->run = [ctx, args] { return RunRollback(ctx, *args); }; });
+}
+
+}  // namespace rw::cli

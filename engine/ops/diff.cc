@@ -1,0 +1,556 @@
+#include "engine/ops/diff.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <memory>
+
+#include <tbb/parallel_for_each.h>
+
+#include "engine/format/checksum.h"
+#include "engine/ops/diff_internal.h"
+#include "engine/ops/snapshots.h"
+#include "engine/pipeline/fs_meta.h"
+#include "excludes/excludes.h"
+
+namespace rw {
+
+const char* ChangeMarker(ChangeKind k) {
+  switch (k) {
+    case ChangeKind::kAdded: return "+";
+    case ChangeKind::kRemoved: return "-";
+    case ChangeKind::kContent: return "M";
+    case ChangeKind::kMetadata: return "m";
+    case ChangeKind::kType: return "T";
+  }
+  return "?";
+}
+
+const char* ChangeKindName(ChangeKind k) {
+  switch (k) {
+    case ChangeKind::kAdded: return "added";
+    case ChangeKind::kRemoved: return "removed";
+    case ChangeKind::kContent: return "content";
+    case ChangeKind::kMetadata: return "metadata";
+    case ChangeKind::kType: return "type";
+  }
+  return "?";
+}
+
+std::string MetaBitsText(uint32_t bits) {
+  std::string out;
+  auto add = [&](uint32_t b, const char* name) {
+    if (!(bits & b)) return;
+    if (!out.empty()) out += ",";
+    out += name;
+  };
+  add(kMetaMode, "mode");
+  add(kMetaOwner, "owner");
+  add(kMetaMtime, "mtime");
+  add(kMetaXattrs, "xattrs");
+  return out;
+}
+
+namespace diff_internal {
+
+int OpenDirAt(int dfd, const std::string& name) {
+  return ::openat(dfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+Status ListLive(int fd, std::vector<TreeEntry>* out) {
+  out->clear();
+  int dup_fd = ::dup(fd);
+  if (dup_fd < 0) return ErrnoStatus("list directory", errno);
+  DIR* d = ::fdopendir(dup_fd);
+  if (!d) {
+    int err = errno;
+    ::close(dup_fd);
+    return ErrnoStatus("list directory", err);
+  }
+  ::rewinddir(d);
+  errno = 0;
+  while (dirent* de = ::readdir(d)) {
+    std::string name = de->d_name;
+    if (name == "." || name == "..") continue;
+    struct stat st{};
+    if (::fstatat(fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) continue;
+      int err = errno;
+      ::closedir(d);
+      return ErrnoStatus("stat " + name, err);
+    }
+    TreeEntry e;
+    if (!FillEntryFromStat(st, &e)) continue;  // sockets: never backed up, never touched
+    e.name = name;
+    if (e.type == EntryType::kSymlink) {
+      std::string target(static_cast<size_t>(st.st_size) + 64, '\0');
+      for (;;) {
+        ssize_t n = ::readlinkat(fd, name.c_str(), target.data(), target.size());
+        if (n < 0) {
+          int err = errno;
+          ::closedir(d);
+          return ErrnoStatus("read symlink " + name, err);
+        }
+        if (static_cast<size_t>(n) < target.size()) {
+          target.resize(static_cast<size_t>(n));
+          break;
+        }
+        target.resize(target.size() * 2);
+      }
+      e.link_target = std::move(target);
+      e.size = e.link_target.size();
+    }
+    out->push_back(std::move(e));
+    errno = 0;
+  }
+  ::closedir(d);
+  std::sort(out->begin(), out->end(), [](const TreeEntry& a, const TreeEntry& b) { return a.name < b.name; });
+  return Status::OK();
+}
+
+Result<int> OpenRegularAt(int dfd, const std::string& name) {
+  int fd = ::openat(dfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+  if (fd < 0 && errno == EPERM) fd = ::openat(dfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus("open", errno);
+  return fd;
+}
+
+Status HashFd(int fd, Xxh128* out, uint64_t* bytes) {
+  Xxh128Stream h;
+  std::string buf(1 << 20, '\0');
+  uint64_t total = 0;
+  for (;;) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("read", errno);
+    }
+    if (n == 0) break;
+    h.Update(std::string_view(buf.data(), static_cast<size_t>(n)));
+    total += static_cast<uint64_t>(n);
+  }
+  *out = h.Digest();
+  if (bytes) *bytes = total;
+  return Status::OK();
+}
+
+Result<struct stat> StatPathAt(int root_fd, const std::string& rel) {
+  int cur = ::dup(root_fd);
+  if (cur < 0) return ErrnoStatus("open", errno);
+  size_t start = 0;
+  for (;;) {
+    size_t slash = rel.find('/', start);
+    if (slash == std::string::npos) break;
+    std::string comp = rel.substr(start, slash - start);
+    int next = OpenDirAt(cur, comp);
+    int err = errno;
+    ::close(cur);
+    if (next < 0) return ErrnoStatus(rel, err);
+    cur = next;
+    start = slash + 1;
+  }
+  struct stat st{};
+  int rc = ::fstatat(cur, rel.substr(start).c_str(), &st, AT_SYMLINK_NOFOLLOW);
+  int err = errno;
+  ::close(cur);
+  if (rc != 0) return ErrnoStatus(rel, err);
+  return st;
+}
+
+uint32_t MetaDiff(const TreeEntry& o, const TreeEntry& n, bool compare_xattrs) {
+  uint32_t bits = 0;
+  if (o.type != EntryType::kSymlink && o.mode != n.mode) bits |= kMetaMode;
+  if (o.uid != n.uid || o.gid != n.gid) bits |= kMetaOwner;
+  if (o.mtime_ns != n.mtime_ns) bits |= kMetaMtime;
+  if (compare_xattrs && o.xattrs != n.xattrs) bits |= kMetaXattrs;
+  return bits;
+}
+
+}  // namespace diff_internal
+
+namespace {
+
+using namespace diff_internal;
+
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f) : fd(f) {}
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+};
+
+// A live file read to compare its content: its XXH3-128, length and xattrs.
+struct Hashed {
+  bool done = false;
+  Status status;
+  Xxh128 hash;
+  uint64_t bytes = 0;
+  std::vector<Xattr> xattrs;
+};
+
+void HashLive(int dfd, const std::string& name, Hashed* out) {
+  out->done = true;
+  auto fd = OpenRegularAt(dfd, name);
+  if (!fd.ok()) {
+    out->status = fd.status();
+    return;
+  }
+  Fd f(*fd);
+  out->status = HashFd(f.fd, &out->hash, &out->bytes);
+  if (!out->status.ok()) return;
+  auto x = ReadXattrs(f.fd);
+  if (!x.ok()) {
+    out->status = x.status();
+    return;
+  }
+  out->xattrs = std::move(*x);
+}
+
+bool NeedsHash(const TreeEntry& o, const TreeEntry& n) {
+  return o.type == EntryType::kFile && n.type == EntryType::kFile && o.size == n.size &&
+         !(o.mtime_ns == n.mtime_ns && o.ctime_ns == n.ctime_ns && o.inode == n.inode && o.device == n.device);
+}
+
+class Differ {
+ public:
+  Differ(const Repository& repo, const DiffOptions& options, const ChangeFn& fn, DiffStats* stats)
+      : repo_(repo), options_(options), fn_(fn), stats_(stats) {}
+
+  // Live mode: the new side is the directory `root_fd`; `excludes` are the snapshot's rules.
+  void SetLive(int root_fd, ExcludeSet excludes) {
+    live_ = true;
+    root_fd_ = root_fd;
+    excludes_ = std::move(excludes);
+  }
+
+  Status Root(const Snapshot& old_snap, const Tree& old_tree, const std::optional<TreeEntry>& new_root,
+              const Tree* new_tree) {
+    bool structural = false;
+    if (live_) {
+      std::vector<TreeEntry> news;
+      RW_RETURN_IF_ERROR(ListLive(root_fd_, &news));
+      RW_RETURN_IF_ERROR(Dir("", old_tree.entries, news, root_fd_, &structural));
+    } else {
+      RW_RETURN_IF_ERROR(Dir("", old_tree.entries, new_tree->entries, -1, &structural));
+    }
+    if (old_snap.root && new_root) {
+      uint32_t bits = MetaDiff(*old_snap.root, *new_root, true);
+      if (bits == kMetaMtime && structural) bits = 0;
+      if (bits) {
+        Change c;
+        c.kind = ChangeKind::kMetadata;
+        c.has_old = c.has_new = true;
+        c.old_entry = *old_snap.root;
+        c.new_entry = *new_root;
+        c.meta = bits;
+        RW_RETURN_IF_ERROR(Emit(c));
+      }
+    }
+    return Status::OK();
+  }
+
+ private:
+  Status Emit(const Change& c) {
+    switch (c.kind) {
+      case ChangeKind::kAdded: stats_->added += 1; break;
+      case ChangeKind::kRemoved: stats_->removed += 1; break;
+      case ChangeKind::kContent: stats_->content += 1; break;
+      case ChangeKind::kMetadata: stats_->metadata += 1; break;
+      case ChangeKind::kType: stats_->type += 1; break;
+    }
+    return fn_(c);
+  }
+
+  bool Excluded(const std::string& path, const TreeEntry& n) const {
+    return live_ && excludes_.Match(path, n.type == EntryType::kDir) >= 0;
+  }
+
+  Status Dir(const std::string& path, const std::vector<TreeEntry>& olds, const std::vector<TreeEntry>& news,
+             int new_fd, bool* structural) {
+    // Live: the files of this directory whose content must be compared are read in parallel.
+    std::vector<Hashed> hashed;
+    if (live_) {
+      std::vector<size_t> todo;
+      for (size_t a = 0, b = 0; a < olds.size() && b < news.size();) {
+        int cmp = olds[a].name.compare(news[b].name);
+        if (cmp < 0) {
+          ++a;
+        } else if (cmp > 0) {
+          ++b;
+        } else {
+          if (NeedsHash(olds[a], news[b])) todo.push_back(b);
+          ++a;
+          ++b;
+        }
+      }
+      if (todo.size() > 1) {
+        hashed.resize(news.size());
+        tbb::parallel_for_each(todo.begin(), todo.end(),
+                               [&](size_t b) { HashLive(new_fd, news[b].name, &hashed[b]); });
+      }
+    }
+    size_t i = 0, j = 0;
+    while (i < olds.size() || j < news.size()) {
+      int cmp;
+      if (i == olds.size()) cmp = 1;
+      else if (j == news.size()) cmp = -1;
+      else cmp = olds[i].name.compare(news[j].name);
+      if (cmp < 0) {
+        *structural = true;
+        RW_RETURN_IF_ERROR(Removed(JoinPath(path, olds[i].name), olds[i]));
+        ++i;
+      } else if (cmp > 0) {
+        const std::string p = JoinPath(path, news[j].name);
+        if (!Excluded(p, news[j])) {
+          *structural = true;
+          RW_RETURN_IF_ERROR(Added(p, news[j], new_fd));
+        }
+        ++j;
+      } else {
+        RW_RETURN_IF_ERROR(Entry(JoinPath(path, olds[i].name), olds[i], news[j], new_fd, structural,
+                                 hashed.empty() ? nullptr : &hashed[j]));
+        ++i;
+        ++j;
+      }
+    }
+    return Status::OK();
+  }
+
+  Status Removed(const std::string& path, const TreeEntry& o) {
+    Change c;
+    c.kind = ChangeKind::kRemoved;
+    c.path = path;
+    c.has_old = true;
+    c.old_entry = o;
+    RW_RETURN_IF_ERROR(Emit(c));
+    return RemovedChildren(path, o);
+  }
+
+  Status RemovedChildren(const std::string& path, const TreeEntry& o) {
+    if (!options_.descend_removed || o.type != EntryType::kDir || !o.subtree) return Status::OK();
+    RW_ASSIGN_OR_RETURN(Tree t, LoadTree(repo_, *o.subtree));
+    for (const TreeEntry& e : t.entries) RW_RETURN_IF_ERROR(Removed(JoinPath(path, e.name), e));
+    return Status::OK();
+  }
+
+  Status Added(const std::string& path, const TreeEntry& n, int parent_fd) {
+    Change c;
+    c.kind = ChangeKind::kAdded;
+    c.path = path;
+    c.has_new = true;
+    c.new_entry = n;
+    RW_RETURN_IF_ERROR(Emit(c));
+    return AddedChildren(path, n, parent_fd);
+  }
+
+  Status AddedChildren(const std::string& path, const TreeEntry& n, int parent_fd) {
+    if (!options_.descend_added || n.type != EntryType::kDir) return Status::OK();
+    if (!live_) {
+      if (!n.subtree) return Status::OK();
+      RW_ASSIGN_OR_RETURN(Tree t, LoadTree(repo_, *n.subtree));
+      for (const TreeEntry& e : t.entries) RW_RETURN_IF_ERROR(Added(JoinPath(path, e.name), e, -1));
+      return Status::OK();
+    }
+    Fd dir(OpenDirAt(parent_fd, n.name));
+    if (dir.fd < 0) return ErrnoStatus("open directory", errno).WithContext(path);
+    std::vector<TreeEntry> news;
+    RW_RETURN_IF_ERROR(ListLive(dir.fd, &news).WithContext(path));
+    for (const TreeEntry& e : news) {
+      const std::string p = JoinPath(path, e.name);
+      if (Excluded(p, e)) continue;
+      RW_RETURN_IF_ERROR(Added(p, e, dir.fd));
+    }
+    return Status::OK();
+  }
+
+  Status Entry(const std::string& path, const TreeEntry& o, const TreeEntry& n_in, int new_fd,
+               bool* structural, Hashed* pre = nullptr) {
+    TreeEntry n = n_in;
+    Change c;
+    c.path = path;
+    c.has_old = c.has_new = true;
+    c.old_entry = o;
+    // The live side never has these types: map what it has onto them.
+    if (live_ && o.type == EntryType::kExcludedDir && n.type == EntryType::kDir) return Status::OK();
+    if (live_ && o.type == EntryType::kHardlink && n.type == EntryType::kFile) {
+      c.new_entry = n;
+      auto target = StatPathAt(root_fd_, o.link_target);
+      bool linked = target.ok() && S_ISREG(target->st_mode) && static_cast<uint64_t>(target->st_ino) == n.inode &&
+                    static_cast<uint64_t>(target->st_dev) == n.device;
+      if (linked && !(options_.relink && options_.relink(o.link_target))) return Status::OK();
+      c.kind = ChangeKind::kContent;
+      return Emit(c);
+    }
+    if (o.type != n.type) {
+      *structural = true;
+      c.kind = ChangeKind::kType;
+      c.new_entry = n;
+      RW_RETURN_IF_ERROR(Emit(c));
+      RW_RETURN_IF_ERROR(RemovedChildren(path, o));
+      return AddedChildren(path, n, new_fd);
+    }
+    switch (o.type) {
+      case EntryType::kDir: return DirEntry(path, o, n, new_fd, c);
+      case EntryType::kFile: {
+        bool content_differs;
+        if (live_) {
+          if (o.size != n.size) {
+            content_differs = true;
+          } else if (o.mtime_ns == n.mtime_ns && o.ctime_ns == n.ctime_ns && o.inode == n.inode &&
+                     o.device == n.device) {
+            return Status::OK();  // what backup's parent reuse trusts, so do we
+          } else {
+            Hashed local;
+            Hashed* h = pre && pre->done ? pre : &local;
+            if (!h->done) HashLive(new_fd, n.name, h);
+            if (!h->status.ok()) return h->status.WithContext(path);
+            stats_->files_hashed += 1;
+            stats_->bytes_hashed += h->bytes;
+            content_differs = !o.xxh128 || !(*o.xxh128 == h->hash) || h->bytes != o.size;
+            n.xattrs = std::move(h->xattrs);
+          }
+        } else {
+          content_differs = o.size != n.size || o.content != n.content || o.xxh128 != n.xxh128;
+        }
+        c.new_entry = n;
+        if (content_differs) {
+          c.kind = ChangeKind::kContent;
+          return Emit(c);
+        }
+        return Meta(c, o, n, true);
+      }
+      case EntryType::kHardlink:
+        c.new_entry = n;
+        if (o.link_target != n.link_target) {
+          c.kind = ChangeKind::kContent;
+          return Emit(c);
+        }
+        return Status::OK();
+      case EntryType::kSymlink:
+        c.new_entry = n;
+        if (o.link_target != n.link_target) {
+          c.kind = ChangeKind::kContent;
+          return Emit(c);
+        }
+        return Meta(c, o, n, false);
+      case EntryType::kCharDevice:
+      case EntryType::kBlockDevice:
+        c.new_entry = n;
+        if (o.rdev != n.rdev) {
+          c.kind = ChangeKind::kContent;
+          return Emit(c);
+        }
+        return Meta(c, o, n, false);
+      case EntryType::kFifo:
+        c.new_entry = n;
+        return Meta(c, o, n, false);
+      case EntryType::kExcludedDir:  // never touched by rollback; new mail moves its mtime
+        return Status::OK();
+    }
+    return Status::OK();
+  }
+
+  Status Meta(Change& c, const TreeEntry& o, const TreeEntry& n, bool xattrs) {
+    c.meta = MetaDiff(o, n, xattrs);
+    if (!c.meta) return Status::OK();
+    c.kind = ChangeKind::kMetadata;
+    return Emit(c);
+  }
+
+  Status DirEntry(const std::string& path, const TreeEntry& o, TreeEntry n, int new_fd, Change& c) {
+    bool structural = false;
+    if (live_) {
+      Fd dir(OpenDirAt(new_fd, n.name));
+      if (dir.fd < 0) return ErrnoStatus("open directory", errno).WithContext(path);
+      auto x = ReadXattrs(dir.fd);
+      if (!x.ok()) return x.status().WithContext(path);
+      n.xattrs = std::move(*x);
+      RW_ASSIGN_OR_RETURN(Tree old_tree, LoadTree(repo_, *o.subtree));
+      std::vector<TreeEntry> news;
+      RW_RETURN_IF_ERROR(ListLive(dir.fd, &news).WithContext(path));
+      RW_RETURN_IF_ERROR(Dir(path, old_tree.entries, news, dir.fd, &structural));
+    } else if (o.subtree && n.subtree && *o.subtree == *n.subtree) {
+      stats_->trees_skipped += 1;
+    } else {
+      RW_ASSIGN_OR_RETURN(Tree old_tree, LoadTree(repo_, *o.subtree));
+      RW_ASSIGN_OR_RETURN(Tree new_tree, LoadTree(repo_, *n.subtree));
+      RW_RETURN_IF_ERROR(Dir(path, old_tree.entries, new_tree.entries, -1, &structural));
+    }
+    c.new_entry = n;
+    c.meta = MetaDiff(o, n, true);
+    if (c.meta == kMetaMtime && structural) c.meta = 0;
+    if (!c.meta) return Status::OK();
+    c.kind = ChangeKind::kMetadata;
+    return Emit(c);
+  }
+
+  const Repository& repo_;
+  const DiffOptions& options_;
+  const ChangeFn& fn_;
+  DiffStats* stats_;
+  bool live_ = false;
+  int root_fd_ = -1;
+  ExcludeSet excludes_;
+};
+
+}  // namespace
+
+Status DiffSnapshots(const Repository& repo, const Snapshot& old_snap, const Snapshot& new_snap,
+                     const DiffOptions& options, const ChangeFn& fn, DiffStats* stats) {
+  DiffStats local;
+  if (!stats) stats = &local;
+  if (!old_snap.tree || !new_snap.tree) return Status::InvalidArgument("a snapshot holds no files");
+  RW_ASSIGN_OR_RETURN(Tree old_tree, LoadTree(repo, *old_snap.tree));
+  Tree new_tree;
+  if (*old_snap.tree == *new_snap.tree) {
+    stats->trees_skipped += 1;
+  } else {
+    RW_ASSIGN_OR_RETURN(new_tree, LoadTree(repo, *new_snap.tree));
+  }
+  Differ d(repo, options, fn, stats);
+  if (*old_snap.tree == *new_snap.tree) old_tree.entries.clear();
+  return d.Root(old_snap, old_tree, new_snap.root, &new_tree);
+}
+
+Status DiffLiveAt(const Repository& repo, const Snapshot& old_snap, int dir_fd, const DiffOptions& options,
+                  const ChangeFn& fn, DiffStats* stats) {
+  DiffStats local;
+  if (!stats) stats = &local;
+  if (!old_snap.tree) return Status::InvalidArgument("the snapshot holds no files");
+  ExcludeSet excludes;
+  for (const std::string& rule : old_snap.excludes) {
+    RW_RETURN_IF_ERROR(excludes.Add(rule, "snapshot").WithContext("the snapshot's exclusion rules"));
+  }
+  RW_ASSIGN_OR_RETURN(Tree old_tree, LoadTree(repo, *old_snap.tree));
+  struct stat st{};
+  if (::fstat(dir_fd, &st) != 0) return ErrnoStatus("stat", errno);
+  TreeEntry root;
+  FillEntryFromStat(st, &root);
+  auto x = ReadXattrs(dir_fd);
+  if (!x.ok()) return x.status();
+  root.xattrs = std::move(*x);
+  Differ d(repo, options, fn, stats);
+  d.SetLive(dir_fd, std::move(excludes));
+  return d.Root(old_snap, old_tree, root, nullptr);
+}
+
+Status DiffLive(const Repository& repo, const Snapshot& old_snap, const std::string& dir,
+                const DiffOptions& options, const ChangeFn& fn, DiffStats* stats) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOTDIR) return Status::InvalidArgument(dir + " is not a directory");
+    return ErrnoStatus(dir, errno);
+  }
+  Status s = DiffLiveAt(repo, old_snap, fd, options, fn, stats);
+  ::close(fd);
+  return s;
+}
+
+}  // namespace rw

@@ -1,0 +1,31 @@
+// Live-directory helpers shared by diff and rollback. Internal to engine/ops.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <string>
+#include <vector>
+
+#include "engine/base/status.h"
+#include "engine/format/checksum.h"
+#include "manifests/tree.h"
+
+namespace rw::diff_internal {
+
+// openat(O_RDONLY | O_DIRECTORY | O_NOFOLLOW): -1 with errno when `name` is not a directory
+// (a symlink to one included).
+int OpenDirAt(int dfd, const std::string& name);
+// The entries of an open directory as tree entries filled from lstat (no content, no xattrs;
+// symlinks with their target), sorted by name bytes. Sockets are left out.
+Status ListLive(int fd, std::vector<TreeEntry>* out);
+// Opens a regular file for reading without following a symlink (O_NOATIME when allowed).
+Result<int> OpenRegularAt(int dfd, const std::string& name);
+// XXH3-128 of everything readable from `fd`, and how many bytes that was.
+Status HashFd(int fd, Xxh128* out, uint64_t* bytes);
+// lstat of `rel` (a '/'-separated path below `root_fd`), walking each directory with
+// O_NOFOLLOW.
+Result<struct stat> StatPathAt(int root_fd, const std::string& rel);
+// The MetaBits in which `o` and `n` differ (mode not for symlinks; xattrs only when asked).
+uint32_t MetaDiff(const TreeEntry& o, const TreeEntry& n, bool compare_xattrs);
+
+}  // namespace rw::diff_internal

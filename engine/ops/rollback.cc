@@ -1,0 +1,1164 @@
+#include "engine/ops/rollback.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <tbb/parallel_for_each.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "engine/base/bytes.h"
+#include "engine/base/clock.h"
+#include "engine/format/checksum.h"
+#include "engine/format/pack.h"
+#include "engine/ops/backup.h"
+#include "engine/ops/diff_internal.h"
+#include "engine/ops/restore_internal.h"
+#include "engine/pipeline/fs_meta.h"
+
+namespace rw {
+
+using namespace diff_internal;
+
+const char* RollbackOpName(RollbackStep::Op op) {
+  switch (op) {
+    case RollbackStep::Op::kRemove: return "remove";
+    case RollbackStep::Op::kMkdir: return "mkdir";
+    case RollbackStep::Op::kWrite: return "write";
+    case RollbackStep::Op::kSymlink: return "symlink";
+    case RollbackStep::Op::kLink: return "link";
+    case RollbackStep::Op::kNode: return "node";
+    case RollbackStep::Op::kMeta: return "meta";
+    case RollbackStep::Op::kDirMeta: return "dirmeta";
+  }
+  return "?";
+}
+
+namespace {
+
+constexpr const char* kJournalMagic = "rewind rollback journal 1";
+constexpr size_t kMaxMissingListed = 10;
+
+bool ParseOp(std::string_view s, RollbackStep::Op* op) {
+  for (int i = 0; i <= static_cast<int>(RollbackStep::Op::kDirMeta); ++i) {
+    auto o = static_cast<RollbackStep::Op>(i);
+    if (s == RollbackOpName(o)) {
+      *op = o;
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string HexOrDash(const std::string& s) { return s.empty() ? "-" : HexEncode(s); }
+bool UnHexOrDash(std::string_view s, std::string* out) {
+  if (s == "-") {
+    out->clear();
+    return true;
+  }
+  auto d = HexDecode(s);
+  if (!d) return false;
+  *out = std::move(*d);
+  return true;
+}
+
+std::string RandomHex(size_t bytes) {
+  std::random_device rd;
+  std::string raw(bytes, '\0');
+  for (char& c : raw) c = static_cast<char>(rd() & 0xff);
+  return HexEncode(raw);
+}
+
+// Temporary names beside the target: the same shape as restore's (".rewind-" + 16 hex).
+std::string TempName() {
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  uint64_t v = rng();
+  return ".rewind-" + HexEncode(std::string_view(reinterpret_cast<const char*>(&v), sizeof v));
+}
+bool IsTempName(const std::string& name) {
+  if (name.size() != 8 + 16 || name.compare(0, 8, ".rewind-") != 0) return false;
+  for (size_t i = 8; i < name.size(); ++i) {
+    char c = name[i];
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+std::string Leaf(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+std::string ParentOf(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "" : path.substr(0, slash);
+}
+size_t Depth(const std::string& path) {
+  return path.empty() ? 0 : 1 + static_cast<size_t>(std::count(path.begin(), path.end(), '/'));
+}
+
+timespec ToTimespec(int64_t ns) {
+  timespec ts{};
+  ts.tv_sec = static_cast<time_t>(ns / 1000000000);
+  ts.tv_nsec = static_cast<long>(ns % 1000000000);
+  if (ts.tv_nsec < 0) {
+    ts.tv_nsec += 1000000000;
+    ts.tv_sec -= 1;
+  }
+  return ts;
+}
+
+struct Fd {
+  int fd = -1;
+  Fd() = default;
+  explicit Fd(int f) : fd(f) {}
+  ~Fd() { Reset(); }
+  void Reset(int f = -1) {
+    if (fd >= 0) ::close(fd);
+    fd = f;
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Stop and start commands.
+
+Status RunShell(const std::string& what, const std::string& cmd) {
+  pid_t pid = ::fork();
+  if (pid < 0) return ErrnoStatus("start " + what, errno);
+  if (pid == 0) {
+    ::dup2(STDERR_FILENO, STDOUT_FILENO);  // stdout may carry --json
+    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return ErrnoStatus("wait for " + what, errno);
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return Status::OK();
+  std::string how = WIFEXITED(status) ? "exited with status " + std::to_string(WEXITSTATUS(status))
+                                      : "was killed by signal " + std::to_string(WTERMSIG(status));
+  return Status::Aborted(what + " `" + cmd + "` " + how);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Snapshot check.
+
+struct TreeCache {
+  const Repository& repo;
+  std::unordered_map<BlobId, std::shared_ptr<const Tree>, BlobIdHash> trees;
+  Result<std::shared_ptr<const Tree>> Get(const BlobId& id) {
+    auto it = trees.find(id);
+    if (it != trees.end()) return it->second;
+    RW_ASSIGN_OR_RETURN(Tree t, LoadTree(repo, id));
+    auto p = std::make_shared<const Tree>(std::move(t));
+    trees.emplace(id, p);
+    return p;
+  }
+};
+
+// The snapshot's entry at `path` ("" = its root entry).
+Result<TreeEntry> FindSnapshotEntry(TreeCache* cache, const Snapshot& snap, const std::string& path) {
+  if (path.empty()) {
+    if (!snap.root) return Status::NotFound("the snapshot records no root entry");
+    return *snap.root;
+  }
+  BlobId tree = *snap.tree;
+  size_t start = 0;
+  for (;;) {
+    size_t slash = path.find('/', start);
+    std::string comp = path.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    RW_ASSIGN_OR_RETURN(auto t, cache->Get(tree));
+    auto it = std::lower_bound(t->entries.begin(), t->entries.end(), comp,
+                               [](const TreeEntry& e, const std::string& n) { return e.name < n; });
+    if (it == t->entries.end() || it->name != comp) return Status::NotFound("no entry " + path + " in the snapshot");
+    if (slash == std::string::npos) return *it;
+    if (it->type != EntryType::kDir || !it->subtree) return Status::NotFound(path + ": not a directory in the snapshot");
+    tree = *it->subtree;
+    start = slash + 1;
+  }
+}
+
+}  // namespace
+
+Status CheckSnapshotWhole(Repository* repo, const Snapshot& snap) {
+  std::vector<std::string> missing;
+  uint64_t missing_total = 0;
+  auto miss = [&](const std::string& what) {
+    if (missing.size() < kMaxMissingListed) missing.push_back(what);
+    missing_total += 1;
+  };
+  std::map<BlobId, std::vector<IndexEntry>> by_pack;
+  std::unordered_set<BlobId, BlobIdHash> seen_trees, seen_blobs;
+  // The files tree, and the database dumps' trees under databases/<label> (as `ls` shows them).
+  std::vector<std::pair<BlobId, std::string>> todo;
+  if (snap.tree) todo.push_back({*snap.tree, ""});
+  for (const DatabaseDump& d : snap.databases) todo.push_back({d.tree, "databases/" + d.label});
+  while (!todo.empty()) {
+    auto [id, prefix] = todo.back();
+    todo.pop_back();
+    if (!seen_trees.insert(id).second) continue;
+    auto where = repo->Find(id);
+    if (!where) {
+      miss("tree " + id.Short() + " of " + (prefix.empty() ? "/" : prefix + "/") + " is not in the index");
+      continue;
+    }
+    by_pack[where->pack].push_back(*where);
+    auto tree = LoadTree(*repo, id);
+    if (!tree.ok()) {
+      miss("tree of " + (prefix.empty() ? "/" : prefix + "/") + ": " + tree.status().message());
+      continue;
+    }
+    for (const TreeEntry& e : tree->entries) {
+      std::string path = JoinPath(prefix, e.name);
+      for (const BlobId& c : e.content) {
+        if (!seen_blobs.insert(c).second) continue;
+        auto loc = repo->Find(c);
+        if (!loc) {
+          miss("blob " + c.Short() + " of " + path + " is not in the index");
+          continue;
+        }
+        by_pack[loc->pack].push_back(*loc);
+      }
+      if (e.type == EntryType::kDir && e.subtree) todo.push_back({*e.subtree, path});
+    }
+  }
+  // The packs holding them: present, with a trailer that parses and agrees with the index.
+  for (const auto& [pack, entries] : by_pack) {
+    const std::string rel = PackPath(pack);
+    auto size = repo->storage().FileSize(rel);
+    if (!size.ok()) {
+      miss("pack " + pack.Short() + " (" + std::to_string(entries.size()) + " needed blobs): " +
+           size.status().message());
+      continue;
+    }
+    uint64_t need = kPackFooterSize + 4096;
+    Result<PackTrailer> trailer = Status::InvalidArgument("");
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      uint64_t n = std::min<uint64_t>(need, *size);
+      auto tail = repo->storage().ReadAt(rel, *size - n, static_cast<size_t>(n));
+      if (!tail.ok()) {
+        trailer = tail.status();
+        break;
+      }
+      uint64_t more = 0;
+      trailer = ParsePackTrailer(*tail, *size, &more);
+      if (trailer.ok() || trailer.status().code() != Code::kInvalidArgument || more <= n) break;
+      need = more;
+    }
+    if (!trailer.ok()) {
+      miss("pack " + pack.Short() + ": " + trailer.status().message());
+      continue;
+    }
+    std::unordered_map<BlobId, const PackEntry*, BlobIdHash> listed;
+    for (const PackEntry& p : trailer->entries) listed.emplace(p.id, &p);
+    for (const IndexEntry& e : entries) {
+      auto it = listed.find(e.id);
+      if (it == listed.end() || it->second->offset != e.offset ||
+          it->second->compressed_length != e.compressed_length || it->second->raw_length != e.raw_length) {
+        miss("pack " + pack.Short() + " does not hold blob " + e.id.Short() + " where the index says");
+      }
+    }
+  }
+  if (missing_total == 0) return Status::OK();
+  std::string msg = "the snapshot is not whole (" + std::to_string(missing_total) + " problem" +
+                    (missing_total == 1 ? "" : "s") + "): ";
+  for (size_t i = 0; i < missing.size(); ++i) msg += (i ? "; " : "") + missing[i];
+  if (missing_total > missing.size()) msg += "; …";
+  return Status::Corruption(msg + " (run `rewind verify`)");
+}
+
+// -----------------------------------------------------------------------------------------------
+// Planning.
+
+Result<RollbackPlan> PlanRollback(const Repository& repo, const Snapshot& snap, int target_fd) {
+  RollbackPlan plan;
+  TreeCache cache{repo, {}};
+  std::unordered_set<std::string> written;           // files (re)written: their hardlinks follow
+  std::map<std::string, TreeEntry> dirmeta;           // directories whose metadata is set last
+  std::vector<std::string> dirty;                     // parents of structural changes
+  auto create = [&](const std::string& path, const TreeEntry& e) {
+    RollbackStep s;
+    s.path = path;
+    s.entry = e;
+    switch (e.type) {
+      case EntryType::kDir:
+      case EntryType::kExcludedDir:
+        s.op = RollbackStep::Op::kMkdir;
+        dirmeta[path] = e;
+        break;
+      case EntryType::kFile:
+        s.op = RollbackStep::Op::kWrite;
+        written.insert(path);
+        plan.bytes_to_write += e.size;
+        break;
+      case EntryType::kSymlink: s.op = RollbackStep::Op::kSymlink; break;
+      case EntryType::kHardlink: s.op = RollbackStep::Op::kLink; break;
+      case EntryType::kFifo:
+      case EntryType::kCharDevice:
+      case EntryType::kBlockDevice: s.op = RollbackStep::Op::kNode; break;
+    }
+    plan.steps.push_back(std::move(s));
+  };
+  auto remove = [&](const std::string& path, EntryType live_type) {
+    RollbackStep s;
+    s.op = RollbackStep::Op::kRemove;
+    s.path = path;
+    s.live_type = live_type;
+    plan.steps.push_back(std::move(s));
+  };
+  DiffOptions opts;
+  opts.descend_added = false;   // a directory the snapshot lacks goes in one recursive removal
+  opts.descend_removed = true;  // a directory the target lacks is created entry by entry
+  opts.relink = [&](const std::string& target) { return written.count(target) > 0; };
+  auto on_change = [&](const Change& c) -> Status {
+    switch (c.kind) {
+      case ChangeKind::kAdded:
+        remove(c.path, c.new_entry.type);
+        plan.remove.push_back(c.path);
+        dirty.push_back(ParentOf(c.path));
+        break;
+      case ChangeKind::kRemoved:
+        create(c.path, c.old_entry);
+        plan.create.push_back(c.path);
+        dirty.push_back(ParentOf(c.path));
+        break;
+      case ChangeKind::kType:
+        remove(c.path, c.new_entry.type);
+        create(c.path, c.old_entry);
+        plan.replace.push_back(c.path);
+        dirty.push_back(ParentOf(c.path));
+        break;
+      case ChangeKind::kContent:
+        create(c.path, c.old_entry);
+        plan.rewrite.push_back(c.path);
+        dirty.push_back(ParentOf(c.path));
+        break;
+      case ChangeKind::kMetadata:
+        plan.fix.push_back(c.path);
+        if (c.path.empty() || c.old_entry.type == EntryType::kDir || c.old_entry.type == EntryType::kExcludedDir) {
+          dirmeta[c.path] = c.old_entry;
+        } else {
+          RollbackStep s;
+          s.op = RollbackStep::Op::kMeta;
+          s.path = c.path;
+          s.entry = c.old_entry;
+          plan.steps.push_back(std::move(s));
+        }
+        break;
+    }
+    return Status::OK();
+  };
+  RW_RETURN_IF_ERROR(DiffLiveAt(repo, snap, target_fd, opts, on_change, &plan.diff));
+  // Every directory whose entries changed gets its times back at the end.
+  for (const std::string& d : dirty) {
+    if (dirmeta.count(d)) continue;
+    auto e = FindSnapshotEntry(&cache, snap, d);
+    if (!e.ok()) {
+      if (d.empty()) continue;  // an old snapshot without a root entry
+      return e.status();
+    }
+    dirmeta[d] = std::move(*e);
+  }
+  std::vector<std::pair<std::string, TreeEntry>> dirs(dirmeta.begin(), dirmeta.end());
+  std::stable_sort(dirs.begin(), dirs.end(),
+                   [](const auto& a, const auto& b) { return Depth(a.first) > Depth(b.first); });
+  for (auto& [path, e] : dirs) {
+    RollbackStep s;
+    s.op = RollbackStep::Op::kDirMeta;
+    s.path = path;
+    s.entry = std::move(e);
+    plan.steps.push_back(std::move(s));
+  }
+  return plan;
+}
+
+// -----------------------------------------------------------------------------------------------
+// Journal (docs/format.md §10).
+
+namespace {
+
+std::string EncodeStepEntry(const RollbackStep& s) {
+  if (s.op == RollbackStep::Op::kRemove) return "-";
+  TreeEntry e = s.entry;
+  e.name = s.path.empty() ? "-" : Leaf(s.path);
+  if (e.type == EntryType::kDir && !e.subtree) e.subtree = BlobId{};
+  Tree t;
+  t.entries.push_back(std::move(e));
+  return EncodeTree(t);
+}
+
+}  // namespace
+
+std::string EncodeRollbackJournal(const RollbackJournal& j) {
+  std::string out;
+  out += kJournalMagic;
+  out += "\nsnapshot " + j.snapshot_id;
+  out += "\ntarget " + HexOrDash(j.target);
+  out += "\nsafety " + (j.safety_snapshot_id.empty() ? std::string("-") : j.safety_snapshot_id);
+  out += std::string("\nfiles ") + (j.files ? "1" : "0");
+  out += std::string("\ndatabases ") + (j.databases ? "1" : "0");
+  out += "\nstop " + HexOrDash(j.stop_cmd);
+  out += "\nstart " + HexOrDash(j.start_cmd);
+  out += "\nsteps " + std::to_string(j.steps.size()) + "\n";
+  for (const RollbackStep& s : j.steps) {
+    out += RollbackOpName(s.op);
+    out += " " + (s.path.empty() ? std::string("-") : HexEncode(s.path));
+    out += std::string(" ") + EntryTypeName(s.live_type);
+    out += " " + EncodeStepEntry(s) + "\n";
+  }
+  uint64_t sum = Xxh3_64(out);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(sum));
+  out += std::string("checksum ") + buf + "\n";
+  return out;
+}
+
+Result<RollbackJournal> DecodeRollbackJournal(std::string_view text) {
+  auto bad = [](const std::string& what) { return Status::Corruption("rollback journal: " + what); };
+  size_t cs = text.rfind("checksum ");
+  if (cs == std::string_view::npos || (cs > 0 && text[cs - 1] != '\n')) return bad("no checksum line");
+  std::string_view body = text.substr(0, cs);
+  std::string_view sum_line = text.substr(cs + 9);
+  while (!sum_line.empty() && sum_line.back() == '\n') sum_line.remove_suffix(1);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(Xxh3_64(body)));
+  if (sum_line != buf) return bad("checksum mismatch (the journal is damaged)");
+  std::vector<std::string_view> lines;
+  size_t pos = 0;
+  while (pos < body.size()) {
+    size_t nl = body.find('\n', pos);
+    if (nl == std::string_view::npos) return bad("unterminated line");
+    lines.push_back(body.substr(pos, nl - pos));
+    pos = nl + 1;
+  }
+  if (lines.size() < 9 || lines[0] != kJournalMagic) return bad("not a journal of this version");
+  RollbackJournal j;
+  auto field = [&](size_t i, std::string_view key, std::string_view* value) -> Status {
+    std::string_view l = lines[i];
+    if (l.size() <= key.size() || l.substr(0, key.size()) != key || l[key.size()] != ' ') {
+      return bad("line " + std::to_string(i + 1) + ": expected " + std::string(key));
+    }
+    *value = l.substr(key.size() + 1);
+    return Status::OK();
+  };
+  std::string_view v;
+  RW_RETURN_IF_ERROR(field(1, "snapshot", &v));
+  j.snapshot_id = std::string(v);
+  RW_RETURN_IF_ERROR(field(2, "target", &v));
+  if (!UnHexOrDash(v, &j.target)) return bad("bad target");
+  RW_RETURN_IF_ERROR(field(3, "safety", &v));
+  j.safety_snapshot_id = v == "-" ? "" : std::string(v);
+  RW_RETURN_IF_ERROR(field(4, "files", &v));
+  j.files = v == "1";
+  RW_RETURN_IF_ERROR(field(5, "databases", &v));
+  j.databases = v == "1";
+  RW_RETURN_IF_ERROR(field(6, "stop", &v));
+  if (!UnHexOrDash(v, &j.stop_cmd)) return bad("bad stop command");
+  RW_RETURN_IF_ERROR(field(7, "start", &v));
+  if (!UnHexOrDash(v, &j.start_cmd)) return bad("bad start command");
+  RW_RETURN_IF_ERROR(field(8, "steps", &v));
+  size_t n = std::strtoull(std::string(v).c_str(), nullptr, 10);
+  if (lines.size() != 9 + n) return bad("step count disagrees with the lines");
+  j.steps.reserve(n);
+  for (size_t i = 9; i < lines.size(); ++i) {
+    std::string_view l = lines[i];
+    std::string where = "step " + std::to_string(i - 8) + ": ";
+    size_t a = l.find(' '), b = a == std::string_view::npos ? a : l.find(' ', a + 1),
+           c = b == std::string_view::npos ? b : l.find(' ', b + 1);
+    if (c == std::string_view::npos) return bad(where + "too few fields");
+    RollbackStep s;
+    if (!ParseOp(l.substr(0, a), &s.op)) return bad(where + "unknown operation");
+    if (!UnHexOrDash(l.substr(a + 1, b - a - 1), &s.path)) return bad(where + "bad path");
+    if (!ParseEntryType(l.substr(b + 1, c - b - 1), &s.live_type)) return bad(where + "bad type");
+    std::string_view entry = l.substr(c + 1);
+    if (entry != "-") {
+      auto t = DecodeTree(entry);
+      if (!t.ok()) return bad(where + t.status().message());
+      if (t->entries.size() != 1) return bad(where + "expected one entry");
+      s.entry = std::move(t->entries[0]);
+      if (s.entry.type == EntryType::kDir && s.entry.subtree == BlobId{}) s.entry.subtree.reset();
+      s.entry.name = Leaf(s.path);
+    } else if (s.op != RollbackStep::Op::kRemove) {
+      return bad(where + "no entry");
+    }
+    j.steps.push_back(std::move(s));
+  }
+  return j;
+}
+
+// -----------------------------------------------------------------------------------------------
+// Applying.
+
+namespace {
+
+bool IsRoot() {
+  static const bool root = ::geteuid() == 0;
+  return root;
+}
+
+// Sets the xattrs of `fd` to exactly `want` (extra ones removed).
+Status SetXattrsExact(int fd, const std::vector<Xattr>& want) {
+  RW_ASSIGN_OR_RETURN(std::vector<Xattr> have, ReadXattrs(fd));
+  if (have == want) return Status::OK();
+  for (const Xattr& h : have) {
+    bool keep = std::any_of(want.begin(), want.end(), [&](const Xattr& w) { return w.name == h.name; });
+    if (!keep && ::fremovexattr(fd, h.name.c_str()) != 0 && errno != ENODATA) {
+      return ErrnoStatus("remove extended attribute " + h.name, errno);
+    }
+  }
+  for (const Xattr& w : want) {
+    auto it = std::find_if(have.begin(), have.end(), [&](const Xattr& h) { return h.name == w.name; });
+    if (it != have.end() && it->value == w.value) continue;
+    if (::fsetxattr(fd, w.name.c_str(), w.value.data(), w.value.size(), 0) != 0) {
+      return ErrnoStatus("set extended attribute " + w.name, errno);
+    }
+  }
+  return Status::OK();
+}
+
+// Owner, mode, xattrs, times of an open file or directory.
+Status SetMetaFd(int fd, const TreeEntry& e) {
+  if (IsRoot() && ::fchown(fd, e.uid, e.gid) != 0) return ErrnoStatus("set owner", errno);
+  if (::fchmod(fd, e.mode & 07777) != 0) return ErrnoStatus("set mode", errno);
+  RW_RETURN_IF_ERROR(SetXattrsExact(fd, e.xattrs));
+  timespec ts[2] = {ToTimespec(e.mtime_ns), ToTimespec(e.mtime_ns)};
+  if (::futimens(fd, ts) != 0) return ErrnoStatus("set times", errno);
+  return Status::OK();
+}
+
+Status RemoveTreeAt(int dfd, const std::string& name) {
+  Fd dir(OpenDirAt(dfd, name));
+  if (dir.fd < 0) {
+    if (errno == ENOENT) return Status::OK();
+    return ErrnoStatus("open directory to remove", errno);
+  }
+  struct stat parent_st{}, st{};
+  if (::fstat(dfd, &parent_st) == 0 && ::fstat(dir.fd, &st) == 0 && st.st_dev != parent_st.st_dev) {
+    return Status::InvalidArgument("is a mount point: not removed (unmount it first)");
+  }
+  std::vector<TreeEntry> children;
+  RW_RETURN_IF_ERROR(ListLive(dir.fd, &children));
+  for (const TreeEntry& c : children) {
+    if (c.type == EntryType::kDir) {
+      RW_RETURN_IF_ERROR(RemoveTreeAt(dir.fd, c.name).WithContext(c.name));
+    } else if (::unlinkat(dir.fd, c.name.c_str(), 0) != 0 && errno != ENOENT) {
+      return ErrnoStatus("remove " + c.name, errno);
+    }
+  }
+  // Sockets are not listed: remove whatever is left.
+  {
+    int dup_fd = ::dup(dir.fd);
+    if (DIR* d = dup_fd >= 0 ? ::fdopendir(dup_fd) : nullptr) {
+      ::rewinddir(d);
+      while (dirent* de = ::readdir(d)) {
+        std::string n = de->d_name;
+        if (n != "." && n != "..") ::unlinkat(dir.fd, n.c_str(), 0);
+      }
+      ::closedir(d);
+    } else if (dup_fd >= 0) {
+      ::close(dup_fd);
+    }
+  }
+  if (::unlinkat(dfd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
+    return ErrnoStatus("remove directory", errno);
+  }
+  return Status::OK();
+}
+
+class Applier {
+ public:
+  Applier(Repository* repo, int root_fd, RollbackProgress* progress)
+      : repo_(repo), root_fd_(root_fd), writer_(repo), progress_(progress) {}
+
+  Status Apply(const RollbackStep& s) {
+    if (s.op == RollbackStep::Op::kDirMeta && s.path.empty()) return SetMetaFd(root_fd_, s.entry);
+    std::string leaf;
+    RW_ASSIGN_OR_RETURN(int dfd, Parent(s.path));
+    leaf = Leaf(s.path);
+    switch (s.op) {
+      case RollbackStep::Op::kRemove: {
+        // Cached directories below the removed one become stale.
+        if (!cached_path_.empty() && (cached_path_ == s.path || cached_path_.rfind(s.path + "/", 0) == 0)) {
+          cached_.Reset();
+          cached_path_.clear();
+          cached_valid_ = false;
+        }
+        struct stat st{};
+        if (::fstatat(dfd, leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+          if (errno == ENOENT) return Status::OK();  // done before an interruption
+          return ErrnoStatus("stat", errno);
+        }
+        TreeEntry now;
+        FillEntryFromStat(st, &now);
+        if (now.type != s.live_type) return Status::OK();  // already replaced
+        if (now.type == EntryType::kDir) return RemoveTreeAt(dfd, leaf);
+        if (::unlinkat(dfd, leaf.c_str(), 0) != 0 && errno != ENOENT) return ErrnoStatus("remove", errno);
+        return Status::OK();
+      }
+      case RollbackStep::Op::kMkdir: {
+        if (::mkdirat(dfd, leaf.c_str(), 0700) == 0) return Status::OK();
+        int err = errno;
+        struct stat st{};
+        if (err == EEXIST && ::fstatat(dfd, leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
+          return Status::OK();
+        }
+        return ErrnoStatus("create directory", err);
+      }
+      case RollbackStep::Op::kWrite:
+        return writer_.Write(dfd, s.entry, &restore_progress_);
+      case RollbackStep::Op::kSymlink: {
+        std::string tmp = TempName();
+        if (::symlinkat(s.entry.link_target.c_str(), dfd, tmp.c_str()) != 0) {
+          return ErrnoStatus("create symlink", errno);
+        }
+        return MetaAndRename(dfd, tmp, leaf, s.entry, true);
+      }
+      case RollbackStep::Op::kNode: {
+        std::string tmp = TempName();
+        int rc;
+        if (s.entry.type == EntryType::kFifo) {
+          rc = ::mkfifoat(dfd, tmp.c_str(), s.entry.mode & 07777);
+        } else {
+          mode_t type = s.entry.type == EntryType::kCharDevice ? S_IFCHR : S_IFBLK;
+          rc = ::mknodat(dfd, tmp.c_str(), type | (s.entry.mode & 07777), static_cast<dev_t>(s.entry.rdev));
+        }
+        if (rc != 0) return ErrnoStatus("create node", errno);
+        return MetaAndRename(dfd, tmp, leaf, s.entry, false);
+      }
+      case RollbackStep::Op::kLink: {
+        // Already linked (rename of two names of one inode would do nothing)?
+        auto target = StatPathAt(root_fd_, s.entry.link_target);
+        if (!target.ok()) return target.status().WithContext("hardlink target " + s.entry.link_target);
+        struct stat st{};
+        if (::fstatat(dfd, leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_ino == target->st_ino &&
+            st.st_dev == target->st_dev) {
+          return Status::OK();
+        }
+        std::string tmp = TempName();
+        RW_RETURN_IF_ERROR(restore_internal::MakeHardlink(root_fd_, s.entry.link_target, dfd, tmp));
+        if (::renameat(dfd, tmp.c_str(), dfd, leaf.c_str()) != 0) {
+          int err = errno;
+          ::unlinkat(dfd, tmp.c_str(), 0);
+          return ErrnoStatus("rename into place", err);
+        }
+        return Status::OK();
+      }
+      case RollbackStep::Op::kMeta: {
+        if (s.entry.type == EntryType::kFile) {
+          auto fd = OpenRegularAt(dfd, leaf);
+          if (!fd.ok()) return fd.status();
+          Fd f(*fd);
+          return SetMetaFd(f.fd, s.entry);
+        }
+        TreeEntry e = s.entry;
+        e.name = leaf;
+        return restore_internal::SetMetadataAt(dfd, e, e.type == EntryType::kSymlink);
+      }
+      case RollbackStep::Op::kDirMeta: {
+        Fd dir(OpenDirAt(dfd, leaf));
+        if (dir.fd < 0) return ErrnoStatus("open directory", errno);
+        return SetMetaFd(dir.fd, s.entry);
+      }
+    }
+    return Status::OK();
+  }
+
+  // Runs the `write` steps [begin, end) in parallel (they name distinct paths whose directories
+  // exist). On failure returns the error of the first failed step in plan order.
+  Status ApplyWrites(const std::vector<RollbackStep>& steps, size_t begin, size_t end, int delay_us) {
+    std::map<std::string, std::shared_ptr<Fd>> dirs;
+    std::vector<int> dfd(end - begin, -1);
+    for (size_t i = begin; i < end; ++i) {
+      std::string parent = ParentOf(steps[i].path);
+      if (parent.empty()) {
+        dfd[i - begin] = root_fd_;
+        continue;
+      }
+      auto it = dirs.find(parent);
+      if (it == dirs.end()) {
+        auto fd = OpenPath(parent);
+        if (!fd.ok()) return fd.status().WithContext("write " + steps[i].path);
+        it = dirs.emplace(parent, std::make_shared<Fd>(*fd)).first;
+      }
+      dfd[i - begin] = it->second->fd;
+    }
+    std::vector<Status> results(end - begin);
+    std::vector<size_t> order(end - begin);
+    for (size_t k = 0; k < order.size(); ++k) order[k] = k;
+    tbb::parallel_for_each(order.begin(), order.end(), [&](size_t k) {
+      results[k] = writer_.Write(dfd[k], steps[begin + k].entry, &restore_progress_);
+      if (delay_us > 0) ::usleep(static_cast<useconds_t>(delay_us));
+    });
+    for (size_t k = 0; k < results.size(); ++k) {
+      if (!results[k].ok()) return results[k].WithContext("write " + steps[begin + k].path);
+    }
+    return Status::OK();
+  }
+
+  // Removes temporaries (".rewind-" + 16 hex) an interrupted run left in `dir`.
+  void RemoveTemporaries(const std::string& dir) {
+    auto dfd = dir.empty() ? Result<int>(root_fd_) : Parent(dir + "/x");
+    if (!dfd.ok()) return;
+    std::vector<TreeEntry> children;
+    if (!ListLive(*dfd, &children).ok()) return;
+    for (const TreeEntry& c : children) {
+      if (c.type != EntryType::kDir && IsTempName(c.name)) ::unlinkat(*dfd, c.name.c_str(), 0);
+    }
+  }
+
+  uint64_t bytes_written() const { return restore_progress_.bytes_written.load(); }
+  std::vector<std::string> notes() const { return writer_.notes(); }
+
+ private:
+  Status MetaAndRename(int dfd, const std::string& tmp, const std::string& leaf, const TreeEntry& entry,
+                       bool is_symlink) {
+    TreeEntry e = entry;
+    e.name = tmp;
+    Status s = restore_internal::SetMetadataAt(dfd, e, is_symlink);
+    if (s.ok() && ::renameat(dfd, tmp.c_str(), dfd, leaf.c_str()) != 0) s = ErrnoStatus("rename into place", errno);
+    if (!s.ok()) ::unlinkat(dfd, tmp.c_str(), 0);
+    return s;
+  }
+
+  // The directory holding `path`, opened component by component with O_NOFOLLOW; cached.
+  Result<int> Parent(const std::string& path) {
+    std::string parent = ParentOf(path);
+    if (parent.empty()) return root_fd_;
+    if (cached_valid_ && cached_path_ == parent) return cached_.fd;
+    RW_ASSIGN_OR_RETURN(int cur, OpenPath(parent));
+    cached_.Reset(cur);
+    cached_path_ = parent;
+    cached_valid_ = true;
+    return cur;
+  }
+
+  // A new descriptor of the directory `parent` (not empty) below the target.
+  Result<int> OpenPath(const std::string& parent) {
+    int cur = ::dup(root_fd_);
+    size_t start = 0;
+    while (start <= parent.size()) {
+      size_t slash = parent.find('/', start);
+      if (slash == std::string::npos) slash = parent.size();
+      std::string comp = parent.substr(start, slash - start);
+      int next = OpenDirAt(cur, comp);
+      int err = errno;
+      ::close(cur);
+      if (next < 0) {
+        return ErrnoStatus("open directory " + parent.substr(0, slash) +
+                               (err == ELOOP || err == ENOTDIR ? " (not a directory; symlinks are never followed)" : ""),
+                           err);
+      }
+      cur = next;
+      start = slash + 1;
+    }
+    return cur;
+  }
+
+  Repository* repo_;
+  int root_fd_;
+  restore_internal::FileWriter writer_;
+  RollbackProgress* progress_;
+  RestoreProgress restore_progress_;
+  Fd cached_;
+  std::string cached_path_;
+  bool cached_valid_ = false;
+};
+
+// Reads and hashes (LoadBlob checks SHA-256) every blob the plan will write, in parallel.
+Status CheckPlanBlobs(Repository* repo, const std::vector<RollbackStep>& steps) {
+  std::vector<BlobId> ids;
+  std::unordered_set<BlobId, BlobIdHash> seen;
+  for (const RollbackStep& s : steps) {
+    if (s.op != RollbackStep::Op::kWrite) continue;
+    for (const BlobId& id : s.entry.content) {
+      if (seen.insert(id).second) ids.push_back(id);
+    }
+  }
+  std::mutex mu;
+  std::vector<std::string> bad;
+  tbb::parallel_for_each(ids.begin(), ids.end(), [&](const BlobId& id) {
+    auto blob = repo->LoadBlob(id, BlobType::kData);
+    if (!blob.ok()) {
+      std::lock_guard<std::mutex> lock(mu);
+      bad.push_back(blob.status().message());
+    }
+  });
+  if (bad.empty()) return Status::OK();
+  std::sort(bad.begin(), bad.end());
+  std::string msg = "the snapshot's data is damaged (" + std::to_string(bad.size()) + " blob" +
+                    (bad.size() == 1 ? "" : "s") + " the rollback needs): ";
+  for (size_t i = 0; i < bad.size() && i < kMaxMissingListed; ++i) msg += (i ? "; " : "") + bad[i];
+  return Status::Corruption(msg + " (run `rewind verify --read-data`)");
+}
+
+struct Session {
+  Repository* repo;
+  RollbackObserver* observer;
+  RollbackProgress* progress;
+  const RollbackOptions& options;
+  RollbackResult result;
+  void Phase(int index, const std::string& name) {
+    progress->phase = index;
+    observer->OnPhase(name);
+  }
+};
+
+std::string JournalPath(const std::string& id) { return "rollback/" + id + ".journal"; }
+std::string ProgressPath(const std::string& id) { return "rollback/" + id + ".progress"; }
+
+Status WriteProgress(Repository* repo, const std::string& id, int root_fd, uint64_t done) {
+  ::syncfs(root_fd);  // what the steps changed is durable before the journal says so
+  return repo->storage().WriteFileAtomic(ProgressPath(id), std::to_string(done) + "\n");
+}
+
+Result<uint64_t> ReadProgress(Repository* repo, const std::string& id) {
+  if (!repo->storage().Exists(ProgressPath(id))) return uint64_t{0};
+  RW_ASSIGN_OR_RETURN(std::string text, repo->storage().ReadFile(ProgressPath(id)));
+  return static_cast<uint64_t>(std::strtoull(text.c_str(), nullptr, 10));
+}
+
+// Opens (creating when missing, unless `create` is false) the target directory.
+Result<int> OpenTarget(const std::string& target, bool create) {
+  int fd = ::open(target.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) return fd;
+  if (errno != ENOENT || !create) return ErrnoStatus("target " + target, errno);
+  std::string partial;
+  size_t pos = 0;
+  while (pos != std::string::npos) {
+    pos = target.find('/', pos + 1);
+    partial = target.substr(0, pos);
+    if (!partial.empty() && ::mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST) {
+      return ErrnoStatus("create target " + partial, errno);
+    }
+  }
+  fd = ::open(target.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus("target " + target, errno);
+  return fd;
+}
+
+// Pending journals: ids.
+Result<std::vector<std::string>> PendingJournals(Repository* repo) {
+  std::vector<std::string> out;
+  if (!repo->storage().Exists("rollback")) return out;
+  auto names = repo->storage().List("rollback");
+  if (!names.ok()) {
+    if (names.status().code() == Code::kNotFound) return out;
+    return names.status();
+  }
+  const std::string suffix = ".journal";
+  for (const std::string& n : *names) {
+    if (n.size() > suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      out.push_back(n.substr(0, n.size() - suffix.size()));
+    }
+  }
+  return out;
+}
+
+// Steps 5 to 8 (apply, databases, verify, start), shared by Rollback and ResumeRollback.
+Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const std::string& id, int root_fd,
+              uint64_t start_step, bool resumed) {
+  RollbackProgress* progress = s.progress;
+  if (j.files) {
+    s.Phase(5, resumed ? "applying the rest of the plan" : "applying the plan");
+    Applier applier(s.repo, root_fd, progress);
+    if (resumed) {
+      // Temporaries the interrupted run may have left beside the files it was writing.
+      std::set<std::string> dirs;
+      for (size_t i = start_step; i < j.steps.size(); ++i) {
+        auto op = j.steps[i].op;
+        if (op == RollbackStep::Op::kWrite || op == RollbackStep::Op::kSymlink ||
+            op == RollbackStep::Op::kLink || op == RollbackStep::Op::kNode) {
+          dirs.insert(ParentOf(j.steps[i].path));
+        }
+      }
+      if (start_step > 0) {
+        // The step just before the checkpoint may have left one too.
+        const auto& prev = j.steps[start_step - 1];
+        dirs.insert(ParentOf(prev.path));
+      }
+      for (const std::string& d : dirs) applier.RemoveTemporaries(d);
+    }
+    progress->steps_total = j.steps.size();
+    progress->steps_done = start_step;
+    auto last = std::chrono::steady_clock::now();
+    constexpr size_t kMaxBatchSteps = 256;
+    constexpr uint64_t kMaxBatchBytes = 128ull << 20;
+    for (size_t i = start_step; i < j.steps.size();) {
+      // A run of `write` steps is written in parallel; everything else one step at a time.
+      size_t end = i + 1;
+      if (j.steps[i].op == RollbackStep::Op::kWrite) {
+        uint64_t bytes = j.steps[i].entry.size;
+        while (end < j.steps.size() && end - i < kMaxBatchSteps && bytes < kMaxBatchBytes &&
+               j.steps[end].op == RollbackStep::Op::kWrite) {
+          bytes += j.steps[end].entry.size;
+          ++end;
+        }
+      }
+      Status st;
+      if (end - i > 1) {
+        st = applier.ApplyWrites(j.steps, i, end, s.options.step_delay_us);
+      } else {
+        st = applier.Apply(j.steps[i]).WithContext(std::string(RollbackOpName(j.steps[i].op)) + " " +
+                                                   (j.steps[i].path.empty() ? "." : j.steps[i].path));
+        if (s.options.step_delay_us > 0) ::usleep(static_cast<useconds_t>(s.options.step_delay_us));
+      }
+      if (!st.ok()) {
+        (void)WriteProgress(s.repo, id, root_fd, i);
+        return st.WithContext("the rollback stopped part way (its journal is kept: fix the cause, then run "
+                              "`rewind rollback --resume`)");
+      }
+      s.result.steps_applied += end - i;
+      i = end;
+      progress->steps_done = i;
+      progress->bytes_written = applier.bytes_written();
+      auto now = std::chrono::steady_clock::now();
+      if (now - last >= std::chrono::milliseconds(s.options.checkpoint_ms)) {
+        RW_RETURN_IF_ERROR(WriteProgress(s.repo, id, root_fd, i));
+        last = now;
+      }
+    }
+    RW_RETURN_IF_ERROR(WriteProgress(s.repo, id, root_fd, j.steps.size()));
+    for (const std::string& n : applier.notes()) s.result.notes.push_back(n);
+  }
+  if (j.databases && !s.options.restore_databases) {
+    s.result.notes.push_back("the journal asks for the databases step, but this rewind has none: databases not restored");
+  }
+  if (j.databases && s.options.restore_databases) {
+    s.Phase(6, "restoring the databases");
+    RW_RETURN_IF_ERROR(s.options.restore_databases(snap).WithContext(
+        "restoring the databases (the files are rolled back; the journal is kept: `rewind rollback --resume` "
+        "runs this step again)"));
+    s.result.databases_restored = true;
+  }
+  if (j.files) {
+    s.Phase(7, "verifying");
+    RW_RETURN_IF_ERROR(DiffLiveAt(*s.repo, snap, root_fd, DiffOptions{},
+                                  [&](const Change& c) {
+                                    s.result.remaining.push_back(c);
+                                    return Status::OK();
+                                  },
+                                  &s.result.verify)
+                           .WithContext("verifying the rollback"));
+  }
+  // The plan is finished: a resume would have nothing left to do.
+  (void)s.repo->storage().Remove(ProgressPath(id));
+  RW_RETURN_IF_ERROR(s.repo->storage().Remove(JournalPath(id)));
+  if (!s.result.verified()) {
+    s.result.notes.push_back("differences remain after the rollback: the start command was not run");
+    return Status::OK();
+  }
+  const std::string& start = s.options.start_cmd.empty() ? j.start_cmd : s.options.start_cmd;
+  if (!start.empty()) {
+    s.Phase(8, "running the start command");
+    RW_RETURN_IF_ERROR(RunShell("start command", start).WithContext("the rollback is complete and verified, but"));
+    s.result.start_cmd_run = true;
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const RollbackOptions& options,
+                                RollbackObserver* observer, RollbackProgress* progress) {
+  const int64_t t0 = RealClock().MonotonicNs();
+  RollbackObserver null_observer;
+  if (!observer) observer = &null_observer;
+  RollbackProgress local_progress;
+  if (!progress) progress = &local_progress;
+  Session s{repo, observer, progress, options, {}};
+  RollbackResult& r = s.result;
+  r.snapshot_id = snap.id;
+  r.dry_run = options.dry_run;
+  const bool databases = options.restore_databases != nullptr;
+  if (!options.files && !databases) {
+    return Status::InvalidArgument("nothing to roll back: --databases-only, but this build has no databases step");
+  }
+  if (options.files && !snap.snapshot.tree) {
+    return Status::InvalidArgument("snapshot " + snap.id.substr(0, 12) + " holds no files (use --databases-only)");
+  }
+  r.target = options.target.empty() ? snap.snapshot.source : options.target;
+  if (options.files && r.target.empty()) {
+    return Status::InvalidArgument("the snapshot records no source directory: give --target");
+  }
+  // 1. Lock, no rollback pending, the snapshot is whole.
+  s.Phase(1, "checking the snapshot");
+  RW_ASSIGN_OR_RETURN(auto lock, repo->Lock(!options.dry_run, options.dry_run ? "rollback --dry-run" : "rollback"));
+  RW_ASSIGN_OR_RETURN(auto pending, PendingJournals(repo));
+  if (!pending.empty() && !options.dry_run) {
+    return Status::InvalidArgument("an interrupted rollback is pending (journal rollback/" + pending[0] +
+                                   ".journal): finish it with `rewind rollback --resume` first");
+  }
+  RW_RETURN_IF_ERROR(CheckSnapshotWhole(repo, snap.snapshot));
+  Fd root;
+  if (options.files) {
+    RW_ASSIGN_OR_RETURN(int fd, OpenTarget(r.target, !options.dry_run));
+    root.Reset(fd);
+    char resolved[PATH_MAX];
+    if (::realpath(r.target.c_str(), resolved)) r.target = resolved;
+    // The repository inside the target would be deleted as "not in the snapshot".
+    char repo_path[PATH_MAX];
+    if (::realpath(repo->path().c_str(), repo_path)) {
+      std::string rp = repo_path, t = r.target == "/" ? "/" : r.target + "/";
+      if (rp == r.target || rp.compare(0, t.size(), t) == 0) {
+        return Status::InvalidArgument("the repository " + rp + " is inside the target " + r.target +
+                                       ": a rollback would delete it; keep repositories outside the installation");
+      }
+    }
+  }
+  if (options.dry_run || options.confirm) {
+    s.Phase(4, "planning");
+    if (options.files) {
+      RW_ASSIGN_OR_RETURN(r.plan, PlanRollback(*repo, snap.snapshot, root.fd));
+    }
+    if (options.dry_run) {
+      r.duration_s = static_cast<double>(RealClock().MonotonicNs() - t0) / 1e9;
+      return r;
+    }
+    if (!options.confirm(r.plan)) return Status::Aborted("not confirmed: nothing was changed");
+  }
+  // 2. Stop the services. From here on, a refusal starts them again.
+  bool stopped = false;
+  auto refuse = [&](Status st) -> Status {
+    if (stopped && !options.start_cmd.empty()) {
+      Status started = RunShell("start command", options.start_cmd);
+      st = st.WithContext(started.ok() ? "nothing was changed and the start command ran again"
+                                       : "nothing was changed, but the start command failed too (" +
+                                             started.message() + ")");
+    }
+    return st;
+  };
+  if (!options.stop_cmd.empty()) {
+    s.Phase(2, "running the stop command");
+    RW_RETURN_IF_ERROR(RunShell("stop command", options.stop_cmd).WithContext("nothing was changed"));
+    stopped = true;
+  }
+  // 3. Safety snapshot of what is there now, with the snapshot's exclusion rules.
+  const bool safety_dbs = databases && !options.safety_databases.servers.empty();
+  if (options.safety_snapshot && (options.files || safety_dbs)) {
+    s.Phase(3, "taking the safety snapshot");
+    BackupOptions bo;
+    bo.source = options.files ? r.target : "";
+    bo.excludes = snap.snapshot.excludes;
+    bo.tags = {"rollback-safety", "before-rollback-to-" + snap.id.substr(0, 12)};
+    bo.command = "rollback";
+    bo.lock_held = true;
+    auto backup = safety_dbs ? BackupWithDatabases(repo, bo, options.safety_databases, nullptr, nullptr, nullptr)
+                             : Backup(repo, bo, nullptr, nullptr);
+    if (!backup.ok()) return refuse(backup.status().WithContext("safety snapshot"));
+    if (backup->snapshot.incomplete) {
+      return refuse(Status::IOError("the safety snapshot is incomplete (" +
+                                    std::to_string(backup->snapshot.stats.errors) +
+                                    " entries could not be read): rolling back could not be undone; "
+                                    "fix them or use --no-safety-snapshot"));
+    }
+    r.safety_snapshot_id = backup->snapshot_id;
+  }
+  // 4. Plan, and read every blob it needs.
+  if (options.files) {
+    s.Phase(4, "planning");
+    auto plan = PlanRollback(*repo, snap.snapshot, root.fd);
+    if (!plan.ok()) return refuse(plan.status().WithContext("planning"));
+    r.plan = std::move(*plan);
+    s.Phase(4, "reading the data the plan needs");
+    if (Status st = CheckPlanBlobs(repo, r.plan.steps); !st.ok()) return refuse(st);
+  }
+  // 5. Journal, then apply.
+  RollbackJournal j;
+  j.snapshot_id = snap.id;
+  j.target = r.target;
+  j.safety_snapshot_id = r.safety_snapshot_id;
+  j.files = options.files;
+  j.databases = databases;
+  j.stop_cmd = options.stop_cmd;
+  j.start_cmd = options.start_cmd;
+  j.steps = r.plan.steps;
+  r.journal_id = RandomHex(16);
+  if (Status st = repo->storage().WriteFileAtomic(JournalPath(r.journal_id), EncodeRollbackJournal(j)); !st.ok()) {
+    return refuse(st.WithContext("writing the rollback journal"));
+  }
+  RW_RETURN_IF_ERROR(Finish(s, snap.snapshot, j, r.journal_id, root.fd, 0, false));
+  r.duration_s = static_cast<double>(RealClock().MonotonicNs() - t0) / 1e9;
+  return std::move(s.result);
+}
+
+Result<RollbackResult> ResumeRollback(Repository* repo, const std::string& snapshot_spec,
+                                      const RollbackOptions& options, RollbackObserver* observer,
+                                      RollbackProgress* progress) {
+  const int64_t t0 = RealClock().MonotonicNs();
+  RollbackObserver null_observer;
+  if (!observer) observer = &null_observer;
+  RollbackProgress local_progress;
+  if (!progress) progress = &local_progress;
+  Session s{repo, observer, progress, options, {}};
+  RollbackResult& r = s.result;
+  r.resumed = true;
+  s.Phase(1, "reading the journal");
+  RW_ASSIGN_OR_RETURN(auto lock, repo->Lock(true, "rollback --resume"));
+  RW_ASSIGN_OR_RETURN(auto pending, PendingJournals(repo));
+  if (pending.empty()) return Status::NotFound("no interrupted rollback to resume in this repository");
+  std::vector<std::pair<std::string, RollbackJournal>> journals;
+  for (const std::string& id : pending) {
+    RW_ASSIGN_OR_RETURN(std::string text, repo->storage().ReadFile(JournalPath(id)));
+    auto j = DecodeRollbackJournal(text);
+    if (!j.ok()) return j.status().WithContext("rollback/" + id + ".journal");
+    journals.emplace_back(id, std::move(*j));
+  }
+  std::string wanted_id;
+  if (!snapshot_spec.empty()) {
+    RW_ASSIGN_OR_RETURN(SnapshotRef ref, ResolveSnapshot(repo, snapshot_spec));
+    wanted_id = ref.id;
+    journals.erase(std::remove_if(journals.begin(), journals.end(),
+                                  [&](const auto& p) { return p.second.snapshot_id != wanted_id; }),
+                   journals.end());
+    if (journals.empty()) {
+      return Status::NotFound("no interrupted rollback to snapshot " + wanted_id.substr(0, 12) + " is pending");
+    }
+  }
+  if (journals.size() > 1) {
+    return Status::InvalidArgument(std::to_string(journals.size()) +
+                                   " interrupted rollbacks are pending: name the snapshot to resume");
+  }
+  const std::string id = journals[0].first;
+  const RollbackJournal& j = journals[0].second;
+  r.journal_id = id;
+  r.snapshot_id = j.snapshot_id;
+  r.target = j.target;
+  r.safety_snapshot_id = j.safety_snapshot_id;
+  r.plan.steps = j.steps;
+  RW_ASSIGN_OR_RETURN(SnapshotRef snap, ResolveSnapshot(repo, j.snapshot_id));
+  s.Phase(1, "checking the snapshot");
+  RW_RETURN_IF_ERROR(CheckSnapshotWhole(repo, snap.snapshot));
+  Fd root;
+  if (j.files) {
+    RW_ASSIGN_OR_RETURN(int fd, OpenTarget(j.target, false));
+    root.Reset(fd);
+  }
+  const std::string& stop = options.stop_cmd.empty() ? j.stop_cmd : options.stop_cmd;
+  if (!stop.empty()) {
+    s.Phase(2, "running the stop command");
+    RW_RETURN_IF_ERROR(RunShell("stop command", stop));
+  }
+  RW_ASSIGN_OR_RETURN(uint64_t done, ReadProgress(repo, id));
+  if (done > j.steps.size()) done = j.steps.size();
+  RW_RETURN_IF_ERROR(Finish(s, snap.snapshot, j, id, root.fd, done, true));
+  r.duration_s = static_cast<double>(RealClock().MonotonicNs() - t0) / 1e9;
+  return std::move(s.result);
+}
+
+}  // namespace rw

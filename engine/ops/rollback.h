@@ -1,0 +1,152 @@
+// Rollback: puts a live directory (the IceWarp installation) back to a snapshot, in place,
+// rewriting only what differs, safely and undoably (DESIGN.md "Rollback", docs/design.md).
+//
+//   1. lock the repository exclusively; check the snapshot is whole (every tree loads, every blob
+//      it needs is indexed, the packs holding them are present with intact trailers)
+//   2. run the stop command (/bin/sh -c); its failure aborts before any change
+//   3. safety snapshot of the target (same exclusion rules), tagged "rollback-safety" and
+//      "before-rollback-to-<id>", so the rollback can itself be rolled back
+//   4. plan with DiffLive (size, mtime, ctime, inode; else whole-file XXH3-128): create, rewrite,
+//      delete, fix metadata; read and hash every blob the plan will write
+//   5. journal the plan in the repository (rollback/<id>.journal, docs/format.md §10), apply it
+//      step by step (progress checkpointed in rollback/<id>.progress), directory metadata last
+//   6. the databases hook; 7. verify with DiffLive: no difference may remain; 8. start command.
+//
+// Entries of type `excluded` in the snapshot, and everything inside them, are never touched;
+// live entries the snapshot's exclusion rules match are left alone. Every path is reached with
+// openat(O_NOFOLLOW) from the target's descriptor: a symlink is never followed.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/base/status.h"
+#include "engine/ops/databases.h"
+#include "engine/ops/diff.h"
+#include "engine/ops/snapshots.h"
+#include "engine/repo/repository.h"
+#include "manifests/snapshot.h"
+#include "manifests/tree.h"
+
+namespace rw {
+
+struct RollbackStep {
+  enum class Op {
+    kRemove,   // remove `path` (recursively) if it is still of type `live_type`
+    kMkdir,    // create the directory (its metadata comes with a kDirMeta step)
+    kWrite,    // write the file beside it under a temporary name, rename over `path`
+    kSymlink,  // create the symlink under a temporary name, rename over `path`
+    kLink,     // hardlink `path` to entry.link_target (under a temporary name, renamed)
+    kNode,     // FIFO or device node (temporary name, renamed)
+    kMeta,     // owner, mode, xattrs, mtime of a non-directory
+    kDirMeta,  // owner, mode, xattrs, mtime of a directory: after every other step, deepest first
+  };
+  Op op = Op::kRemove;
+  std::string path;  // relative to the target; "" is the target itself (kDirMeta only)
+  EntryType live_type = EntryType::kFile;  // kRemove
+  TreeEntry entry;                         // the snapshot's entry (name = last component)
+};
+const char* RollbackOpName(RollbackStep::Op op);
+
+struct RollbackPlan {
+  std::vector<RollbackStep> steps;
+  // For people, in walk order: what the rollback creates (the snapshot has it, the target not),
+  // rewrites (content differs), deletes (the target has it, the snapshot not), replaces (type
+  // changed: delete then create) and fixes (metadata only; directories' times aside).
+  std::vector<std::string> create, rewrite, remove, replace, fix;
+  uint64_t bytes_to_write = 0;
+  DiffStats diff;  // what planning compared and hashed
+  bool empty() const { return steps.empty(); }
+};
+
+struct RollbackProgress {
+  std::atomic<uint64_t> steps_done{0}, steps_total{0}, bytes_written{0};
+  std::atomic<int> phase{0};  // index into RollbackPhaseName
+};
+
+// Calls come from the rollback's thread.
+class RollbackObserver {
+ public:
+  virtual ~RollbackObserver() = default;
+  // "checking the snapshot", "running the stop command", "safety snapshot", "planning", …
+  virtual void OnPhase(const std::string& phase) {}
+  virtual void OnNote(const std::string& note) {}
+};
+
+struct RollbackOptions {
+  std::string target;           // empty: the snapshot's `source`
+  bool files = true;            // false: --databases-only
+  bool dry_run = false;         // plan only: no stop command, no safety snapshot, no change
+  bool safety_snapshot = true;
+  std::string stop_cmd;         // run with /bin/sh -c before any change; empty: none
+  std::string start_cmd;        // run after a verified rollback (also after a refusal once the
+                                // stop command ran, to leave services as they were)
+  // Called with a plan computed before anything is stopped or changed; false aborts (Aborted).
+  std::function<bool(const RollbackPlan&)> confirm;
+  // The databases step (after the files, before verify); nullptr: no databases step.
+  std::function<Status(const Snapshot&)> restore_databases;
+  // The servers whose databases the safety snapshot dumps too (so that the databases step can
+  // be undone as well); no servers: the safety snapshot holds the files only.
+  DatabaseBackupOptions safety_databases;
+  int checkpoint_ms = 500;      // how often applied progress is made durable in the journal
+  int step_delay_us = 0;        // tests only: a pause after each applied step, so that a kill
+                                // lands while the plan is being applied
+};
+
+struct RollbackResult {
+  std::string snapshot_id;
+  std::string target;
+  std::string journal_id;           // empty for a dry run
+  std::string safety_snapshot_id;   // empty when none was taken
+  bool dry_run = false, resumed = false;
+  RollbackPlan plan;                // resumed: the journal's plan
+  uint64_t steps_applied = 0;       // resumed: the steps run by this process
+  bool databases_restored = false;
+  bool start_cmd_run = false;
+  // Verify: the differences that remain between the target and the snapshot (must be empty).
+  std::vector<Change> remaining;
+  DiffStats verify;
+  std::vector<std::string> notes;
+  double duration_s = 0;
+  bool verified() const { return remaining.empty(); }
+};
+
+// Rolls `options.target` back to `snap`. Statuses: Corruption when the snapshot is not whole
+// (nothing touched); Aborted when the stop command fails or the plan is not confirmed;
+// FailedPrecondition-like InvalidArgument when an interrupted rollback is pending (resume it);
+// Locked; an I/O error while applying leaves the journal for ResumeRollback. Differences left
+// after the apply are not an error: see RollbackResult::remaining.
+Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const RollbackOptions& options,
+                                RollbackObserver* observer, RollbackProgress* progress);
+
+// Finishes the interrupted rollback journaled in the repository (the one for `snapshot_spec`
+// when given and several are pending). Runs the stop command again (the options', else the
+// journal's), applies the remaining steps (each is idempotent), then databases, verify, start
+// command as Rollback does. NotFound when no rollback is pending.
+Result<RollbackResult> ResumeRollback(Repository* repo, const std::string& snapshot_spec,
+                                      const RollbackOptions& options, RollbackObserver* observer,
+                                      RollbackProgress* progress);
+
+// Planning alone (what --dry-run shows), on an open target directory.
+Result<RollbackPlan> PlanRollback(const Repository& repo, const Snapshot& snap, int target_fd);
+
+// The check of step 1: Corruption naming the first missing or damaged things and the paths
+// that need them.
+Status CheckSnapshotWhole(Repository* repo, const Snapshot& snap);
+
+// Journal codec (docs/format.md §10), exposed for tests.
+struct RollbackJournal {
+  std::string snapshot_id;
+  std::string target;
+  std::string safety_snapshot_id;
+  bool files = true, databases = false;
+  std::string stop_cmd, start_cmd;
+  std::vector<RollbackStep> steps;
+};
+std::string EncodeRollbackJournal(const RollbackJournal& j);
+Result<RollbackJournal> DecodeRollbackJournal(std::string_view text);
+
+}  // namespace rw

@@ -1,0 +1,91 @@
+# Helpers of the rollback tests; sourced after tests/e2e/lib.sh.
+
+EXCLUDED=(mail logs archive mailqueue temp php var)
+EXCL_RE="^\\./($(IFS='|'; echo "${EXCLUDED[*]}"))( |/)"
+
+# mtree_kept DIR OUT: the mtree listing of DIR without the excluded folders (nor their own lines).
+mtree_kept() { mtree "$1" | grep -Ev "$EXCL_RE" >"$2" || :; }
+# mtree_excluded DIR OUT: the excluded folders only (their own lines and everything inside).
+mtree_excluded() { mtree "$1" | grep -E "$EXCL_RE" >"$2" || :; }
+
+# first_file DIR: the first regular file directly in DIR (by name), relative path.
+first_file() { find "$1" -mindepth 1 -maxdepth 1 -type f -printf '%P\n' | LC_ALL=C sort | head -n 1; }
+
+# simulate_upgrade DIR: what an upgrade of the demo installation does, and, in $WORK/expected.diff,
+# the `rewind diff` lines ("MARKER PATH", dirs with a trailing /) that it must produce.
+# Covers: content changes (one same-size with the old mtime put back), files added and deleted,
+# a directory deleted, a file turned into a directory, a symlink turned into a directory, a
+# directory turned into a file, metadata-only changes (mode, mtime, owner, xattr), new mail and
+# new logs (excluded: never reported).
+simulate_upgrade() {
+  local d=$1 exp=$WORK/expected.diff f m
+  : >"$exp"
+  (
+    cd "$d"
+    # Content.
+    printf 'Version=14.0.0.1 EPOS\n' >>config/settings.cfg
+    echo "M config/settings.cfg" >>"$exp"
+    python3 -c 'import sys; sys.stdout.write("EPOS core library\n" * 20000)' >lib64/libiwcore.so
+    echo "M lib64/libiwcore.so" >>"$exp"
+    # Same size, one byte different, old mtime put back: only the content hash can tell.
+    m=$(stat -c %y config/license.dat)
+    python3 -c 'import sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+b[len(b) // 2] ^= 0x20
+open(p, "r+b").write(b)' config/license.dat
+    touch -d "$m" config/license.dat
+    echo "M config/license.dat" >>"$exp"
+    # Added.
+    printf 'console.log("EPOS");\n' >html/epos.js
+    mkdir -p html/epos/assets
+    printf 'body{}\n' >html/epos/assets/a.css
+    printf '+ html/epos.js\n+ html/epos/\n+ html/epos/assets/\n+ html/epos/assets/a.css\n' >>"$exp"
+    # Deleted: a file, and a directory with its files.
+    f=html/admin/$(first_file html/admin)
+    rm "$f"
+    echo "- $f" >>"$exp"
+    local dirs=($(find html/webmail/client -mindepth 1 -maxdepth 1 -type d -printf '%P\n' | LC_ALL=C sort))
+    local gone=html/webmail/client/${dirs[-1]} tofile=html/webmail/client/${dirs[-2]}
+    echo "- $gone/" >>"$exp"
+    find "$gone" -mindepth 1 -printf "- $gone/%P\n" >>"$exp"
+    rm -r "$gone"
+    # A file turned into a directory.
+    f=lib/$(first_file lib)
+    rm "$f"
+    mkdir "$f"
+    printf 'inner\n' >"$f/inner"
+    printf 'T %s\n+ %s/inner\n' "$f" "$f" >>"$exp"
+    # A symlink turned into a directory.
+    f=$(find html -type l | LC_ALL=C sort | head -n 1)
+    [[ -n $f ]] || { echo "no symlink under html/" >&2; exit 1; }
+    rm "$f"
+    mkdir "$f"
+    printf '<html>EPOS</html>\n' >"$f/index.html"
+    printf 'T %s\n+ %s/index.html\n' "$f" "$f" >>"$exp"
+    # A directory turned into a file.
+    find "$tofile" -mindepth 1 -printf "- $tofile/%P\n" >>"$exp"
+    rm -r "$tofile"
+    printf 'now a file\n' >"$tofile"
+    echo "T $tofile" >>"$exp"
+    # Metadata only.
+    chmod 0700 upgrade.sh
+    echo "m upgrade.sh" >>"$exp"
+    touch -d '2025-06-01 10:00:00' tool.sh
+    echo "m tool.sh" >>"$exp"
+    setfattr -n user.epos -v upgraded config/cert.pem
+    echo "m config/cert.pem" >>"$exp"
+    chown 1234:1234 control
+    echo "m control" >>"$exp"
+    # New mail and logs: excluded folders, kept as they are by the rollback.
+    mkdir -p mail/domain0.example/newuser/inbox
+    printf 'Subject: after the backup\r\n\r\nhello\r\n' >mail/domain0.example/newuser/inbox/1.imap
+    printf 'Subject: also new\r\n\r\nhi\r\n' >"$(find mail -type d -name inbox | LC_ALL=C sort | head -n 1)/2.imap"
+    printf 'upgrade started\n' >>logs/setup/setup.log
+    printf 'new log\n' >logs/epos.log
+  )
+  LC_ALL=C sort -k2 -o "$exp" "$exp"
+}
+
+# diff_lines FILE: `rewind diff` text output reduced to "MARKER PATH" lines, sorted by path.
+diff_lines() { awk '{print $1, $2}' "$1" | LC_ALL=C sort -k2; }

@@ -1,0 +1,273 @@
+// Rollback engine tests on real directories and a real repository (no mocks): journal codec,
+// the planner's steps, symlinks never followed out of the target, idempotent resume.
+#include "engine/ops/rollback.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "engine/ops/backup.h"
+#include "engine/ops/diff.h"
+#include "engine/ops/snapshots.h"
+
+namespace rw {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string Slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+void Put(const fs::path& p, const std::string& data) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary) << data;
+}
+
+class RollbackTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/rewind-rollback-test.XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    src_ = dir_ / "src";
+    outside_ = dir_ / "outside";
+    fs::create_directories(src_);
+    fs::create_directories(outside_);
+    Put(outside_ / "f", "outside, must stay");
+    ASSERT_TRUE(Repository::Init((dir_ / "repo").string()).ok());
+    auto repo = Repository::Open((dir_ / "repo").string());
+    ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+    repo_ = std::move(*repo);
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  SnapshotRef Backup(const std::string& tag) {
+    BackupOptions bo;
+    bo.source = src_.string();
+    bo.excludes = {"/mail/"};
+    bo.tags = {tag};
+    auto r = rw::Backup(repo_.get(), bo, nullptr, nullptr);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    auto ref = ResolveSnapshot(repo_.get(), tag);
+    EXPECT_TRUE(ref.ok());
+    return *ref;
+  }
+
+  std::vector<Change> Live(const SnapshotRef& s) {
+    std::vector<Change> out;
+    Status st = DiffLive(*repo_, s.snapshot, src_.string(), DiffOptions{}, [&](const Change& c) {
+      out.push_back(c);
+      return Status::OK();
+    }, nullptr);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return out;
+  }
+
+  fs::path dir_, src_, outside_;
+  std::unique_ptr<Repository> repo_;
+};
+
+TEST(RollbackJournal, RoundTripAndDamage) {
+  RollbackJournal j;
+  j.snapshot_id = std::string(64, 'a');
+  j.target = "/opt/ice\nwarp";
+  j.safety_snapshot_id = std::string(64, 'b');
+  j.databases = true;
+  j.stop_cmd = "systemctl stop icewarp; echo 'done'";
+  RollbackStep rm;
+  rm.op = RollbackStep::Op::kRemove;
+  rm.path = std::string("html/\xff\xfe name");
+  rm.live_type = EntryType::kDir;
+  RollbackStep w;
+  w.op = RollbackStep::Op::kWrite;
+  w.path = "config/settings.cfg";
+  w.entry.name = "settings.cfg";
+  w.entry.type = EntryType::kFile;
+  w.entry.mode = 0640;
+  w.entry.size = 3;
+  w.entry.mtime_ns = 1700000000123456789;
+  w.entry.content = {BlobId{}};
+  w.entry.xxh128 = Xxh128{1, 2};
+  w.entry.xattrs = {{"user.a", std::string("\0\1", 2)}};
+  RollbackStep root;
+  root.op = RollbackStep::Op::kDirMeta;
+  root.path = "";
+  root.entry.type = EntryType::kDir;
+  root.entry.mode = 0755;
+  j.steps = {rm, w, root};
+  std::string text = EncodeRollbackJournal(j);
+  auto back = DecodeRollbackJournal(text);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->target, j.target);
+  EXPECT_EQ(back->stop_cmd, j.stop_cmd);
+  EXPECT_TRUE(back->databases);
+  ASSERT_EQ(back->steps.size(), 3u);
+  EXPECT_EQ(back->steps[0].path, rm.path);
+  EXPECT_EQ(back->steps[0].live_type, EntryType::kDir);
+  EXPECT_EQ(back->steps[1].entry, w.entry);
+  EXPECT_EQ(back->steps[2].path, "");
+  EXPECT_FALSE(back->steps[2].entry.subtree.has_value());
+  // Any damaged byte is detected.
+  for (size_t pos : {size_t{3}, text.size() / 2, text.size() - 30}) {
+    std::string bad = text;
+    bad[pos] ^= 0x01;
+    EXPECT_FALSE(DecodeRollbackJournal(bad).ok()) << "flip at " << pos;
+  }
+  EXPECT_FALSE(DecodeRollbackJournal(text.substr(0, text.size() / 2)).ok());
+}
+
+TEST_F(RollbackTest, PlanUndoesEveryKindOfChangeAndNeverFollowsSymlinksOut) {
+  Put(src_ / "keep.txt", "same");
+  Put(src_ / "change.txt", "old content");
+  Put(src_ / "gone.txt", "deleted by the upgrade");
+  Put(src_ / "d" / "f", "inside d");
+  Put(src_ / "mail" / "old.imap", "mail");
+  ASSERT_EQ(::symlink("keep.txt", (src_ / "ln").c_str()), 0);
+  Put(src_ / "h1", "hardlinked");
+  ASSERT_EQ(::link((src_ / "h1").c_str(), (src_ / "h2").c_str()), 0);
+  SnapshotRef pre = Backup("pre");
+
+  Put(src_ / "change.txt", "new content!");
+  fs::remove(src_ / "gone.txt");
+  Put(src_ / "new.txt", "added");
+  // d becomes a symlink to a directory outside the target holding a file of the same name.
+  fs::remove_all(src_ / "d");
+  ASSERT_EQ(::symlink(outside_.c_str(), (src_ / "d").c_str()), 0);
+  // ln becomes a directory.
+  fs::remove(src_ / "ln");
+  Put(src_ / "ln" / "x", "x");
+  ::chmod((src_ / "keep.txt").c_str(), 0600);
+  Put(src_ / "mail" / "new.imap", "new mail");
+  // h1 is replaced by a new file (the link to h2 is broken; h2 keeps the old content).
+  fs::remove(src_ / "h1");
+  Put(src_ / "h1", "new h1");
+
+  int fd = ::open(src_.c_str(), O_RDONLY | O_DIRECTORY);
+  auto plan = PlanRollback(*repo_, pre.snapshot, fd);
+  ::close(fd);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_EQ(plan->create, (std::vector<std::string>{"d/f", "gone.txt"}));
+  // h2 still has the right content, but must be linked again to the rewritten h1.
+  EXPECT_EQ(plan->rewrite, (std::vector<std::string>{"change.txt", "h1", "h2"}));
+  EXPECT_EQ(plan->remove, std::vector<std::string>{"new.txt"});
+  EXPECT_EQ(plan->replace, (std::vector<std::string>{"d", "ln"}));
+  EXPECT_EQ(plan->fix, std::vector<std::string>{"keep.txt"});
+  // The last step sets the root's times; directories' metadata come after everything else.
+  ASSERT_FALSE(plan->steps.empty());
+  EXPECT_EQ(plan->steps.back().op, RollbackStep::Op::kDirMeta);
+  EXPECT_EQ(plan->steps.back().path, "");
+
+  RollbackOptions opts;
+  opts.target = src_.string();
+  opts.safety_snapshot = false;
+  auto r = Rollback(repo_.get(), pre, opts, nullptr, nullptr);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->verified());
+  EXPECT_TRUE(Live(pre).empty());
+  EXPECT_EQ(Slurp(src_ / "change.txt"), "old content");
+  EXPECT_EQ(Slurp(src_ / "h1"), "hardlinked");
+  EXPECT_EQ(fs::hard_link_count(src_ / "h1"), 2u);
+  EXPECT_TRUE(fs::equivalent(src_ / "h1", src_ / "h2"));
+  EXPECT_EQ(Slurp(src_ / "d" / "f"), "inside d");
+  EXPECT_TRUE(fs::is_symlink(src_ / "ln"));
+  EXPECT_FALSE(fs::exists(src_ / "new.txt"));
+  EXPECT_EQ(fs::status(src_ / "keep.txt").permissions() & fs::perms::all, fs::perms(0644) & fs::perms::all);
+  // Outside the target: untouched. Inside the excluded folder: untouched.
+  EXPECT_EQ(Slurp(outside_ / "f"), "outside, must stay");
+  EXPECT_TRUE(fs::is_directory(outside_));
+  EXPECT_EQ(Slurp(src_ / "mail" / "new.imap"), "new mail");
+}
+
+TEST_F(RollbackTest, ResumeAfterEveryPrefixReachesTheSameState) {
+  for (int i = 0; i < 30; ++i) Put(src_ / ("f" + std::to_string(i)), "v1 " + std::to_string(i));
+  Put(src_ / "sub" / "a", "a");
+  SnapshotRef pre = Backup("pre");
+  int fd = ::open(src_.c_str(), O_RDONLY | O_DIRECTORY);
+  ASSERT_GE(fd, 0);
+  auto mutate = [&] {
+    for (int i = 0; i < 30; i += 2) Put(src_ / ("f" + std::to_string(i)), "v2 changed " + std::to_string(i));
+    fs::remove_all(src_ / "sub");
+    Put(src_ / "sub", "a file now");
+    Put(src_ / "extra" / "e", "e");
+  };
+  mutate();
+  auto plan = PlanRollback(*repo_, pre.snapshot, fd);
+  ASSERT_TRUE(plan.ok());
+  const size_t n = plan->steps.size();
+  ASSERT_GT(n, 15u);
+  // A process that died after applying the first m steps, whose last checkpoint said k <= m:
+  // the first m steps are applied (by resuming a journal of just those), then the whole plan is
+  // journaled with progress k and resumed. Steps k..m run twice: each must be idempotent.
+  auto journal = [&](const std::vector<RollbackStep>& steps, size_t progress) {
+    RollbackJournal j;
+    j.snapshot_id = pre.id;
+    j.target = src_.string();
+    j.steps = steps;
+    ASSERT_TRUE(repo_->storage().WriteFileAtomic("rollback/test.journal", EncodeRollbackJournal(j)).ok());
+    ASSERT_TRUE(repo_->storage().WriteFileAtomic("rollback/test.progress", std::to_string(progress) + "\n").ok());
+  };
+  std::vector<std::pair<size_t, size_t>> cases = {{0, 0}, {0, 1}, {1, 5}, {n / 3, n / 2}, {n / 2, n - 1},
+                                                  {n - 1, n}, {n, n}, {0, n}};
+  for (auto [k, m] : cases) {
+    journal(std::vector<RollbackStep>(plan->steps.begin(), plan->steps.begin() + static_cast<long>(m)), 0);
+    auto partial = ResumeRollback(repo_.get(), "", RollbackOptions{}, nullptr, nullptr);
+    ASSERT_TRUE(partial.ok()) << partial.status().ToString();
+    EXPECT_EQ(partial->verified(), m == n) << "k=" << k << " m=" << m;
+    journal(plan->steps, k);
+    auto r = ResumeRollback(repo_.get(), "", RollbackOptions{}, nullptr, nullptr);
+    ASSERT_TRUE(r.ok()) << "k=" << k << " m=" << m << ": " << r.status().ToString();
+    EXPECT_TRUE(r->verified()) << "k=" << k << " m=" << m;
+    EXPECT_EQ(r->steps_applied, n - k);
+    EXPECT_FALSE(repo_->storage().Exists("rollback/test.journal"));
+    EXPECT_EQ(Slurp(src_ / "f0"), "v1 0");
+    EXPECT_EQ(Slurp(src_ / "sub" / "a"), "a");
+    EXPECT_FALSE(fs::exists(src_ / "extra"));
+    mutate();  // back to the upgraded state for the next case
+  }
+  ::close(fd);
+}
+
+TEST_F(RollbackTest, RefusesARepositoryInsideTheTarget) {
+  Put(src_ / "a", "a");
+  SnapshotRef pre = Backup("pre");
+  RollbackOptions opts;
+  opts.target = dir_.string();  // holds repo/
+  opts.safety_snapshot = false;
+  auto r = Rollback(repo_.get(), pre, opts, nullptr, nullptr);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("inside the target"), std::string::npos) << r.status().ToString();
+  EXPECT_TRUE(fs::exists(dir_ / "repo" / "config"));
+  EXPECT_TRUE(fs::exists(outside_ / "f"));
+}
+
+TEST_F(RollbackTest, PendingJournalBlocksANewRollback) {
+  Put(src_ / "a", "a");
+  SnapshotRef pre = Backup("pre");
+  RollbackJournal j;
+  j.snapshot_id = pre.id;
+  j.target = src_.string();
+  ASSERT_TRUE(repo_->storage().WriteFileAtomic("rollback/x.journal", EncodeRollbackJournal(j)).ok());
+  RollbackOptions opts;
+  auto r = Rollback(repo_.get(), pre, opts, nullptr, nullptr);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("--resume"), std::string::npos) << r.status().ToString();
+  // A dry run still works and changes nothing.
+  opts.dry_run = true;
+  EXPECT_TRUE(Rollback(repo_.get(), pre, opts, nullptr, nullptr).ok());
+}
+
+}  // namespace
+}  // namespace rw
