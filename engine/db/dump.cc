@@ -478,8 +478,18 @@ Status Dumper::PlanParts(size_t dbi, size_t ti, std::vector<Task>* tasks) {
     lo = std::strtoll(mm[0][0]->c_str(), nullptr, 10);
     hi = std::strtoll(mm[0][1]->c_str(), nullptr, 10);
   }
+  // Cut at multiples of a power-of-two stride, aligned to key values rather than to `lo`: the
+  // table's size is InnoDB's estimate, which drifts between two dumps of the same data, and
+  // cuts that moved with it would make every part new to the repository.
   __int128 span = hi - lo + 1;
-  int parts = static_cast<int>(std::min<__int128>(std::min<uint64_t>(want, 100000), span));
+  __int128 stride = 1;
+  const __int128 wanted = span / static_cast<__int128>(std::min<uint64_t>(want, 100000));
+  while (stride < wanted) stride <<= 1;
+  auto floor_div = [](__int128 a, __int128 b) { return a / b - ((a % b != 0 && a < 0) ? 1 : 0); };
+  while ((floor_div(hi, stride) - floor_div(lo, stride)) >= 100000) stride <<= 1;
+  std::vector<__int128> cuts;  // cut values strictly inside (lo, hi]
+  for (__int128 c = (floor_div(lo, stride) + 1) * stride; c <= hi; c += stride) cuts.push_back(c);
+  int parts = static_cast<int>(cuts.size()) + 1;
   if (parts <= 1) {
     tasks->push_back(base);
     return Status::OK();
@@ -495,7 +505,7 @@ Status Dumper::PlanParts(size_t dbi, size_t ti, std::vector<Task>* tasks) {
     return neg ? "-" + s : s;
   };
   std::vector<std::string> bounds;  // parts - 1 cut values
-  for (int i = 1; i < parts; ++i) bounds.push_back(str(lo + span * i / parts));
+  for (__int128 c : cuts) bounds.push_back(str(c));
   for (int i = 0; i < parts; ++i) {
     Task task = base;
     task.part = i;

@@ -7,7 +7,7 @@ DB_TESTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$DB_TESTS/../e2e/lib.sh"
 # shellcheck source=mariadb.sh
 source "$DB_TESTS/mariadb.sh"
-trap '_db_rc=$?; mariadb_stop_all; (exit $_db_rc); _cleanup' EXIT
+trap '_db_rc=$?; mariadb_stop_all; set +e; (exit $_db_rc); _cleanup' EXIT
 
 mariadb_have || skip "needs mariadbd (Debian package mariadb-server, see tests/PACKAGES)"
 need_tools mariadb mariadb-dump mariadb-admin mariadb-install-db jq python3

@@ -61,16 +61,32 @@ mariadb_start() {
     echo "mariadb.sh: socket path too long: $sock" >&2
     return 1
   fi
-  "$install_db" --no-defaults --auth-root-authentication-method=normal --datadir="$dir/data" \
-    --user="$user" --skip-test-db >"$dir/install.log" 2>&1 || {
-    echo "mariadb.sh: mariadb-install-db failed:" >&2
-    tail -n 20 "$dir/install.log" >&2
-    return 1
-  }
+  # Retried once: on a loaded machine its bootstrap server has been seen to fail now and then.
+  local attempt
+  for attempt in 1 2 3; do
+    mkdir -p "$dir/tmp"
+    if TMPDIR="$dir/tmp" "$install_db" --no-defaults --auth-root-authentication-method=normal --datadir="$dir/data" \
+      --user="$user" --skip-test-db >"$dir/install.log" 2>&1; then
+      break
+    fi
+    echo "mariadb.sh: mariadb-install-db failed (attempt $attempt of 3):" >&2
+    grep -E '\[ERROR\]|error|Error' "$dir/install.log" | head -n 20 >&2
+    cp "$dir/install.log" "$dir/install.log.$attempt"
+    rm -rf "$dir/data"
+    if ((attempt == 3)); then
+      head -n 40 "$dir/install.log" >&2
+      return 1
+    fi
+    sleep 1
+  done
   local port tries=0
   while :; do
     port=$(_mdb_free_port)
-    "$mariadbd" --no-defaults --user="$user" --datadir="$dir/data" --socket="$sock" \
+    # Its own tmpdir: internal temporary tables in a /tmp shared with other tests have been
+    # seen deleted under a running server.
+    mkdir -p "$dir/tmp"
+    TMPDIR="$dir/tmp" "$mariadbd" --no-defaults --user="$user" --datadir="$dir/data" --socket="$sock" \
+      --tmpdir="$dir/tmp" \
       --port="$port" --bind-address=127.0.0.1 --pid-file="$dir/mariadbd.pid" \
       --log-error="$dir/error.log" --innodb-buffer-pool-size=256M --innodb-log-file-size=64M \
       --max-allowed-packet=64M --skip-name-resolve --character-set-server=utf8mb4 \
