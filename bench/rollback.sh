@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Rollback after an "upgrade" that touched about 5 % of the tree, beside a full restore of the
+# same snapshot into an empty directory (target: rollback <= 0.2 x restore).
+#
+#   bench/rollback.sh --rewind PATH [--tree DIR] [--work DIR] [--percent 5]
+#
+# The tree (default /var/tmp/rewind-bench/tree, from prepare-tree.sh) is copied to WORK/inst
+# and backed up. The upgrade rewrites every 20th regular file (by sorted path) with new content
+# of the same size, deletes every 97th and adds one new file per 100 directories. Then, with a
+# warm cache, under GNU time: `rewind rollback --yes` (safety snapshot included, as an
+# administrator runs it) and `rewind restore --target EMPTY`. Both results are checked with
+# diff -r against the original tree. Prints one table; raw figures in bench/results/.
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REWIND=
+TREE=/var/tmp/rewind-bench/tree
+WORK=/var/tmp/rewind-bench/rollback
+PERCENT=5
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --rewind)  REWIND=${2:?}; shift 2 ;;
+        --tree)    TREE=${2:?}; shift 2 ;;
+        --work)    WORK=${2:?}; shift 2 ;;
+        --percent) PERCENT=${2:?}; shift 2 ;;
+        -h|--help) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "rollback.sh: unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+[[ -x $REWIND ]] || { echo "rollback.sh: --rewind PATH is required" >&2; exit 2; }
+[[ -d $TREE ]] || { echo "rollback.sh: $TREE missing: run bench/prepare-tree.sh" >&2; exit 2; }
+REWIND=$(cd "$(dirname "$REWIND")" && pwd -P)/$(basename "$REWIND")
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+rm -rf "$WORK"; mkdir -p "$WORK" "$BENCH_DIR/results"
+INST=$WORK/inst REPO=$WORK/repo
+log "copying the tree to $INST"
+cp -a "$TREE" "$INST"
+"$REWIND" init --repo "$REPO" >/dev/null
+log "backup"
+"$REWIND" backup --repo "$REPO" --source "$INST" --tag before >/dev/null 2>"$WORK/backup.log"
+
+log "the upgrade: about $PERCENT % of the files rewritten, some deleted, some added"
+step=$((100 / PERCENT))
+python3 - "$INST" "$step" <<'PY'
+import os, sys
+root, step = sys.argv[1], int(sys.argv[2])
+files = []
+for d, dirs, names in os.walk(root):
+    dirs.sort()
+    for n in sorted(names):
+        p = os.path.join(d, n)
+        if os.path.isfile(p) and not os.path.islink(p):
+            files.append(p)
+changed = bytes_changed = 0
+for i, p in enumerate(files):
+    if i % 97 == 0:
+        os.unlink(p)
+    elif i % step == 0:
+        size = os.path.getsize(p)
+        with open(p, "r+b") as f:
+            f.write(os.urandom(min(size, 4096)))   # new content, same size
+        changed += 1
+        bytes_changed += size
+dirs = sorted({os.path.dirname(p) for p in files})
+for j, d in enumerate(dirs[::100]):
+    with open(os.path.join(d, f"upgrade-new-{j}.txt"), "w") as f:
+        f.write("added by the upgrade\n")
+print(f"{len(files)} files: {changed} rewritten ({bytes_changed / 2**20:.0f} MiB), "
+      f"{len(files[::97])} deleted, {len(dirs[::100])} added", file=sys.stderr)
+PY
+sync
+
+measure() {  # measure NAME CMD...: wall and CPU seconds into $NAME_wall $NAME_cpu
+    local name=$1; shift
+    sync
+    /usr/bin/time -f '%e %U %S %M' -o "$WORK/$name.time" "$@" >"$WORK/$name.log" 2>&1 ||
+        { echo "$name failed:" >&2; tail -5 "$WORK/$name.log" >&2; exit 1; }
+    read -r w u s m <"$WORK/$name.time"
+    printf -v "${name}_wall" '%s' "$w"
+    printf -v "${name}_cpu" '%s' "$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }')"
+    printf -v "${name}_rss" '%s' "$(awk -v m="$m" 'BEGIN { printf "%.1f", m / 1024 }')"
+    log "$name: wall ${w}s"
+}
+tar -C "$INST" -cf - . | cat >/dev/null   # warm cache
+measure rollback "$REWIND" rollback --repo "$REPO" before --yes
+diff -r --no-dereference "$TREE" "$INST" >"$WORK/rollback.diff" && rb_check=OK || rb_check=DIFFERS
+mkdir -p "$WORK/restore"
+measure restore "$REWIND" restore --repo "$REPO" before --target "$WORK/restore"
+diff -r --no-dereference "$TREE" "$WORK/restore" >"$WORK/restore.diff" && rs_check=OK || rs_check=DIFFERS
+
+OUT=$BENCH_DIR/results/rollback-$(date -u +%Y-%m-%dT%H%M%SZ).txt
+{
+    echo "tree $TREE ($(du -sb "$TREE" | cut -f1) bytes); upgrade touched about $PERCENT % of the files"
+    printf '%-22s %8s %8s %8s  %s\n' job "wall s" "cpu s" "RSS MiB" "diff -r vs the tree"
+    printf '%-22s %8s %8s %8s  %s\n' "rollback (in place)" "$rollback_wall" "$rollback_cpu" "$rollback_rss" "$rb_check"
+    printf '%-22s %8s %8s %8s  %s\n' "full restore" "$restore_wall" "$restore_cpu" "$restore_rss" "$rs_check"
+    awk -v a="$rollback_wall" -v b="$restore_wall" 'BEGIN {
+        printf "rollback / restore = %.2f (target <= 0.20): %s\n", a / b, (a <= 0.2 * b) ? "MET" : "NOT MET" }'
+} | tee "$OUT"
+rm -rf "$WORK"
