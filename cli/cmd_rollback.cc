@@ -165,6 +165,10 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
       if (args.databases_only && ref->snapshot.databases.empty()) {
         return Fail("rollback", Status::InvalidArgument("snapshot " + ref->id.substr(0, 12) + " holds no databases"));
       }
+      // A dry run names the databases the rollback would drop and reload.
+      if (args.dry_run && !args.files_only) {
+        for (const DatabaseDump& d : ref->snapshot.databases) db_done.push_back({d.label, d.databases, {}, 0, 0, 0});
+      }
       // The safety snapshot dumps the same servers (every database now on them, so that
       // databases created since are in it too).
       if (!args.files_only) {
@@ -210,7 +214,7 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
                         {"databases", [&] {
                            nlohmann::json a = nlohmann::json::array();
                            for (const auto& d : db_done) {
-                             a.push_back({{"label", d.label}, {"restored", d.databases}, {"left_alone", d.left_alone}});
+                             a.push_back({{"label", d.label}, {r.dry_run ? "to_reload" : "restored", d.databases}, {"left_alone", d.left_alone}});
                            }
                            return a;
                          }()},
@@ -220,6 +224,11 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
     std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else if (r.dry_run) {
     PrintPlan(stdout, r.plan, r.target, r.snapshot_id);
+    for (const auto& d : db_done) {
+      std::string names;
+      for (const std::string& n : d.databases) names += (names.empty() ? "" : ", ") + n;
+      std::printf("databases of server \"%s\" to drop and load from the snapshot: %s\n", d.label.c_str(), names.c_str());
+    }
     std::printf("dry run: nothing was changed\n");
   } else {
     for (const std::string& n : r.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
