@@ -1,6 +1,5 @@
 #include "engine/ops/backup.h"
 
-#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,23 +7,11 @@
 #include <cstdlib>
 
 #include "engine/base/clock.h"
+#include "engine/base/host.h"
 #include "engine/ops/snapshots.h"
 
 namespace rw {
 
-namespace {
-std::string Hostname() {
-  char buf[256] = {};
-  if (gethostname(buf, sizeof buf - 1) != 0) return "unknown";
-  return buf;
-}
-std::string Username() {
-  struct passwd pw{}, *res = nullptr;
-  char buf[4096];
-  if (getpwuid_r(getuid(), &pw, buf, sizeof buf, &res) == 0 && res) return res->pw_name;
-  return std::to_string(getuid());
-}
-}  // namespace
 
 Result<ExcludeSet> MakeExcludeSet(const std::vector<std::string>& profiles,
                                   const std::vector<std::string>& patterns) {

@@ -1,6 +1,5 @@
 #include "engine/ops/databases.h"
 
-#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,27 +8,12 @@
 #include <cstdlib>
 
 #include "engine/base/clock.h"
+#include "engine/base/host.h"
 #include "engine/db/connection.h"
 #include "engine/ops/snapshots.h"
 
 namespace rw {
 
-namespace {
-
-std::string Hostname() {
-  char buf[256] = {};
-  if (gethostname(buf, sizeof buf - 1) != 0) return "unknown";
-  return buf;
-}
-
-std::string Username() {
-  struct passwd pw{}, *res = nullptr;
-  char buf[4096];
-  if (getpwuid_r(getuid(), &pw, buf, sizeof buf, &res) == 0 && res) return res->pw_name;
-  return std::to_string(getuid());
-}
-
-}  // namespace
 
 Result<std::vector<DatabaseDump>> BackupDatabases(Repository* repo, BlobSink* sink,
                                                   const DatabaseBackupOptions& options,

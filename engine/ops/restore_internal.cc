@@ -15,8 +15,6 @@
 
 namespace rw::restore_internal {
 
-namespace {
-
 timespec ToTimespec(int64_t ns) {
   timespec ts{};
   ts.tv_sec = static_cast<time_t>(ns / 1000000000);
@@ -27,6 +25,8 @@ timespec ToTimespec(int64_t ns) {
   }
   return ts;
 }
+
+namespace {
 
 std::string TempName() {
   thread_local std::mt19937_64 rng(std::random_device{}());

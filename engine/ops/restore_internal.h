@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <ctime>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -23,6 +24,9 @@ struct DirFd {
   DirFd(const DirFd&) = delete;
   DirFd& operator=(const DirFd&) = delete;
 };
+
+// Nanoseconds since the epoch as a timespec (tv_nsec in [0, 1e9) for times before 1970 too).
+timespec ToTimespec(int64_t ns);
 
 // Creates `path` (and its parents) or checks that it is an empty directory; returns an open
 // descriptor. InvalidArgument naming the path when it is a file or not empty.

@@ -11,6 +11,7 @@
 #include <random>
 
 #include "engine/base/bytes.h"
+#include "engine/base/host.h"
 #include "engine/base/clock.h"
 #include "engine/format/checksum.h"
 #include "engine/format/format_constants.h"
@@ -31,12 +32,6 @@ std::string RandomHex(size_t bytes) {
   std::string raw;
   for (size_t i = 0; i < bytes; ++i) raw.push_back(static_cast<char>(rd() & 0xFF));
   return HexEncode(raw);
-}
-
-std::string Hostname() {
-  char buf[256] = {};
-  if (gethostname(buf, sizeof buf - 1) != 0) return "unknown";
-  return buf;
 }
 
 // XXH3-64 of the canonical text of a config without its "checksum" field, 16 hex digits.
