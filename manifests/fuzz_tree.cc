@@ -2,12 +2,14 @@
 // decoded tree re-encodes to a document that decodes to the same tree, and re-encoding that
 // is byte-identical (canonical). Also uses the input as raw name, target and xattr bytes of
 // an entry, so that the UTF-8-or-hex choice of EncodeTree is checked against the JSON library
-// (an invalid string would make it throw).
+// (an invalid string would make it throw). And wherever the fast reader of the canonical form
+// answers, it answers as the JSON library does.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 
+#include "manifests/json_internal.h"
 #include "manifests/tree.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -19,6 +21,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     rw::Result<rw::Tree> again = rw::DecodeTree(doc);
     if (!again.ok() || again->entries != tree->entries) std::abort();
     if (rw::EncodeTree(*again) != doc) std::abort();
+  }
+
+  rw::Tree fast;
+  if (rw::manifest_internal::DecodeTreeFast(input, &fast)) {
+    rw::Result<rw::Tree> slow = rw::manifest_internal::DecodeTreeJson(input);
+    if (slow.ok() != rw::ValidateTree(fast).ok()) std::abort();
+    if (slow.ok() && slow->entries != fast.entries) std::abort();
   }
 
   rw::Tree raw;

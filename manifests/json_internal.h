@@ -59,5 +59,11 @@ Status Parse(std::string_view doc, Json* out);
 Json EncodeEntryObject(const TreeEntry& e);
 Status DecodeEntryObject(const Json& j, TreeEntry* e);
 
+// DecodeTree through the JSON library alone (DecodeTree tries a fast reader of the canonical
+// form first); exposed so that tests and the fuzz target check that both agree.
+Result<Tree> DecodeTreeJson(std::string_view doc);
+// The fast reader alone: false when it gives up (the document may still be valid). Not validated.
+bool DecodeTreeFast(std::string_view doc, Tree* out);
+
 }  // namespace manifest_internal
 }  // namespace rw

@@ -4,6 +4,7 @@
 #include <random>
 #include <string>
 
+#include "manifests/json_internal.h"
 #include "manifests/snapshot.h"
 #include "manifests/tree.h"
 
@@ -354,6 +355,64 @@ TEST(Tree, DamagedDocumentsNeverCrash) {
     check(damaged);
   }
   EXPECT_GT(accepted, 0);  // some damage (a digit for a digit) is still a valid tree
+}
+
+
+// DecodeTree reads the canonical form with a fast reader and everything else with the JSON
+// library: on every input where the fast reader answers, both must agree exactly.
+void ExpectReadersAgree(const std::string& doc, int* fast_answers) {
+  Tree fast;
+  if (!manifest_internal::DecodeTreeFast(doc, &fast)) return;
+  ++*fast_answers;
+  Result<Tree> slow = manifest_internal::DecodeTreeJson(doc);
+  ASSERT_EQ(slow.ok(), ValidateTree(fast).ok()) << doc;
+  if (slow.ok()) EXPECT_EQ(slow->entries, fast.entries) << doc;
+  Result<Tree> both = DecodeTree(doc);
+  ASSERT_EQ(both.ok(), slow.ok()) << doc;
+  if (both.ok()) EXPECT_EQ(both->entries, slow->entries) << doc;
+}
+
+TEST(Tree, FastReaderAgreesWithTheJsonLibrary) {
+  // What backups write: plain names, every type, every field, text xattrs.
+  Tree t = EveryType();
+  for (TreeEntry& e : t.entries) e.xattrs = {{"user.a", "1"}, {"user.b", ""}, {"user.c", "x y"}};
+  t.entries[0].name = "caf\xc3\xa9 \xe2\x82\xac.txt";  // UTF-8 names stay plain strings
+  t.entries[0].mtime_ns = INT64_MIN;
+  t.entries[1].ctime_ns = INT64_MAX;
+  std::sort(t.entries.begin(), t.entries.end(), [](const TreeEntry& a, const TreeEntry& b) { return a.name < b.name; });
+  const std::string doc = EncodeTree(t);
+  Tree fast;
+  ASSERT_TRUE(manifest_internal::DecodeTreeFast(doc, &fast)) << doc;
+  EXPECT_EQ(fast.entries, t.entries);
+  int fast_answers = 0;
+  ExpectReadersAgree(doc, &fast_answers);
+  ExpectReadersAgree("{\"entries\":[],\"version\":1}", &fast_answers);
+  // Forms it leaves to the library: escapes, hex, whitespace, other key orders, duplicates.
+  for (const char* other : {
+           "{\"entries\":[{\"name\":\"a\\\"b\",\"type\":\"fifo\"}],\"version\":1}",
+           "{\"entries\":[{\"name_hex\":\"ff\",\"type\":\"fifo\"}],\"version\":1}",
+           "{ \"entries\":[],\"version\":1}",
+           "{\"version\":1,\"entries\":[]}",
+           "{\"entries\":[{\"name\":\"a\",\"name\":\"b\",\"type\":\"fifo\"}],\"version\":1}",
+           "{\"entries\":[{\"name\":\"a\",\"type\":\"fifo\",\"mode\":-0}],\"version\":1}",
+           "{\"entries\":[{\"name\":\"a\",\"type\":\"fifo\",\"size\":18446744073709551616}],\"version\":1}",
+           "{\"entries\":[{\"name\":\"a\",\"type\":\"fifo\",\"mode\":1.0}],\"version\":1}",
+       }) {
+    Tree ignored;
+    EXPECT_FALSE(manifest_internal::DecodeTreeFast(other, &ignored)) << other;
+  }
+  // Damage anywhere: whenever the fast reader answers, it answers as the library does.
+  std::mt19937 rng(11);
+  const char kBytes[] = "{}[]\",:0123456789-.eE\\u \xff\x00az";
+  for (size_t n = 0; n < doc.size(); ++n) ExpectReadersAgree(doc.substr(0, n), &fast_answers);
+  for (int i = 0; i < 20000; ++i) {
+    std::string damaged = doc;
+    for (int k = 1 + static_cast<int>(rng() % 3); k > 0; --k) {
+      damaged[rng() % damaged.size()] = kBytes[rng() % (sizeof kBytes - 1)];
+    }
+    ExpectReadersAgree(damaged, &fast_answers);
+  }
+  EXPECT_GT(fast_answers, 1000);
 }
 
 }  // namespace

@@ -18,7 +18,10 @@
 #include "manifests/tree.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
 
+#include "engine/base/bytes.h"
 #include "manifests/json_internal.h"
 
 namespace rw {
@@ -244,6 +247,177 @@ Result<Tree> DecodeTreeOrThrow(std::string_view doc) {
   return tree;
 }
 
+// A fast reader for the canonical form that EncodeTree writes (no whitespace, top-level keys
+// in order, integers without sign or leading zeros, strings without escapes): trees are read
+// on every restore, verify, diff, rollback and parent reuse, and the general JSON parser spent
+// most of that time building a DOM. It only accepts what it fully understands and decodes
+// exactly as the general path would; anything else (escapes, "_hex" keys, duplicate or
+// unknown keys, numbers out of range, a tree that fails validation) makes it give up, and the
+// general path decides, with its messages. tree_test checks both paths agree.
+class FastTreeReader {
+ public:
+  explicit FastTreeReader(std::string_view doc) : p_(doc.data()), end_(doc.data() + doc.size()) {}
+
+  bool Read(Tree* out) {
+    if (!Lit("{\"entries\":[")) return false;
+    if (!Lit("]")) {
+      for (;;) {
+        TreeEntry e;
+        if (!Entry(&e)) return false;
+        out->entries.push_back(std::move(e));
+        if (Lit("]")) break;
+        if (!Lit(",")) return false;
+      }
+    }
+    return Lit(",\"version\":1}") && p_ == end_;
+  }
+
+ private:
+  bool Lit(std::string_view s) {
+    if (static_cast<size_t>(end_ - p_) < s.size() || std::memcmp(p_, s.data(), s.size()) != 0) return false;
+    p_ += s.size();
+    return true;
+  }
+
+  // A string without escapes or control characters, valid UTF-8 (what the JSON library checks).
+  bool Str(std::string_view* out) {
+    if (p_ == end_ || *p_ != '"') return false;
+    const char* start = ++p_;
+    bool ascii = true;
+    while (p_ != end_ && *p_ != '"') {
+      unsigned char c = static_cast<unsigned char>(*p_);
+      if (c < 0x20 || c == '\\') return false;
+      if (c >= 0x80) ascii = false;
+      ++p_;
+    }
+    if (p_ == end_) return false;
+    *out = std::string_view(start, static_cast<size_t>(p_ - start));
+    ++p_;
+    return ascii || IsValidUtf8(*out);
+  }
+
+  bool Uint(uint64_t max, uint64_t* out) {
+    if (p_ == end_ || *p_ < '0' || *p_ > '9') return false;
+    if (*p_ == '0' && p_ + 1 != end_ && p_[1] >= '0' && p_[1] <= '9') return false;  // leading zero
+    uint64_t v = 0;
+    while (p_ != end_ && *p_ >= '0' && *p_ <= '9') {
+      uint64_t d = static_cast<uint64_t>(*p_ - '0');
+      if (v > (UINT64_MAX - d) / 10) return false;
+      v = v * 10 + d;
+      ++p_;
+    }
+    if (p_ != end_ && (*p_ == '.' || *p_ == 'e' || *p_ == 'E')) return false;
+    if (v > max) return false;
+    *out = v;
+    return true;
+  }
+
+  bool Int(int64_t* out) {
+    bool neg = p_ != end_ && *p_ == '-';
+    if (neg) ++p_;
+    uint64_t v;
+    if (!Uint(UINT64_MAX, &v)) return false;
+    if (neg) {
+      if (v == 0 || v > uint64_t{1} << 63) return false;  // "-0" and below INT64_MIN: general path
+      *out = v == uint64_t{1} << 63 ? INT64_MIN : -static_cast<int64_t>(v);
+    } else {
+      if (v > static_cast<uint64_t>(INT64_MAX)) return false;
+      *out = static_cast<int64_t>(v);
+    }
+    return true;
+  }
+
+  bool Id(BlobId* out) {
+    std::string_view s;
+    return Str(&s) && manifest_internal::ParseBlobIdHex(s, out);
+  }
+
+  bool Xattrs(std::vector<Xattr>* out) {
+    if (!Lit("[")) return false;
+    if (Lit("]")) return true;
+    for (;;) {
+      if (!Lit("{\"name\":")) return false;
+      std::string_view name, value;
+      if (!Str(&name)) return false;
+      if (Lit(",\"value\":") && !Str(&value)) return false;
+      if (!Lit("}")) return false;
+      out->push_back({std::string(name), std::string(value)});
+      if (Lit("]")) return true;
+      if (!Lit(",")) return false;
+    }
+  }
+
+  bool Entry(TreeEntry* e) {
+    if (!Lit("{")) return false;
+    uint32_t seen = 0;
+    bool has_name = false, has_type = false;
+    for (bool first = true;; first = false) {
+      if (Lit("}")) break;
+      if (!first && !Lit(",")) return false;
+      std::string_view key;
+      if (!Str(&key) || !Lit(":")) return false;
+      auto bit = std::find(kEntryKeys.begin(), kEntryKeys.end(), key);
+      if (bit == kEntryKeys.end()) return false;
+      uint32_t mask = uint32_t{1} << (bit - kEntryKeys.begin());
+      if (seen & mask) return false;
+      seen |= mask;
+      uint64_t u = 0;
+      std::string_view s;
+      bool ok;
+      if (key == "name") {
+        ok = Str(&s);
+        e->name = s;
+        has_name = true;
+      } else if (key == "type") {
+        ok = Str(&s) && ParseEntryType(s, &e->type);
+        has_type = true;
+      } else if (key == "mode" || key == "uid" || key == "gid") {
+        ok = Uint(UINT32_MAX, &u);
+        (key == "mode" ? e->mode : key == "uid" ? e->uid : e->gid) = static_cast<uint32_t>(u);
+      } else if (key == "user" || key == "group" || key == "target") {
+        ok = Str(&s);
+        (key == "user" ? e->user : key == "group" ? e->group : e->link_target) = s;
+      } else if (key == "mtime_ns") {
+        ok = Int(&e->mtime_ns);
+      } else if (key == "ctime_ns") {
+        ok = Int(&e->ctime_ns);
+      } else if (key == "size" || key == "rdev" || key == "inode" || key == "device" || key == "nlink") {
+        ok = Uint(UINT64_MAX, &u);
+        (key == "size" ? e->size : key == "rdev" ? e->rdev : key == "inode" ? e->inode
+                                                 : key == "device" ? e->device : e->nlink) = u;
+      } else if (key == "content") {
+        ok = Lit("[");
+        if (ok && !Lit("]")) {
+          for (;;) {
+            BlobId id;
+            if (!Id(&id)) return false;
+            e->content.push_back(id);
+            if (Lit("]")) break;
+            if (!Lit(",")) return false;
+          }
+        }
+      } else if (key == "subtree") {
+        BlobId id;
+        ok = Id(&id);
+        e->subtree = id;
+      } else if (key == "xattrs") {
+        ok = Xattrs(&e->xattrs);
+      } else if (key == "xxh128") {
+        Xxh128 h;
+        ok = Str(&s) && s.size() == 32 && manifest_internal::IsLowerHex(s) && Xxh128::FromHex(s, &h);
+        e->xxh128 = h;
+      } else {
+        return false;  // name_hex, target_hex, …: the general path
+      }
+      if (!ok) return false;
+    }
+    return has_name && has_type;
+  }
+
+  const char* p_;
+  const char* end_;
+};
+
 }  // namespace
 
 const char* EntryTypeName(EntryType t) {
@@ -303,6 +477,15 @@ std::string EncodeTree(const Tree& tree) {
 }
 
 Result<Tree> DecodeTree(std::string_view doc) {
+  Tree fast;
+  if (FastTreeReader(doc).Read(&fast) && ValidateTree(fast).ok()) return fast;
+  return manifest_internal::DecodeTreeJson(doc);
+}
+
+namespace manifest_internal {
+bool DecodeTreeFast(std::string_view doc, Tree* out) { return FastTreeReader(doc).Read(out); }
+
+Result<Tree> DecodeTreeJson(std::string_view doc) {
   try {
     return DecodeTreeOrThrow(doc);
   } catch (const std::exception& e) {
@@ -311,7 +494,6 @@ Result<Tree> DecodeTree(std::string_view doc) {
   }
 }
 
-namespace manifest_internal {
 Json EncodeEntryObject(const TreeEntry& e) { return EncodeEntry(e); }
 Status DecodeEntryObject(const Json& j, TreeEntry* e) {
   if (!j.is_object()) return Status::Corruption("entry is not an object");
