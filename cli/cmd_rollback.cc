@@ -1,4 +1,5 @@
 // rewind rollback SNAP: put the installation back to a snapshot, in place (engine/ops/rollback.h).
+#include <chrono>
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,13 +33,30 @@ struct RollbackArgs {
 class PrintingObserver : public RollbackObserver {
  public:
   explicit PrintingObserver(bool quiet) : quiet_(quiet) {}
+  // Each phase on its own line, with the time the previous one took.
   void OnPhase(const std::string& phase) override {
-    if (!quiet_) std::fprintf(stderr, "%srollback: %s\n", LineReset(), phase.c_str());
+    if (!quiet_) {
+      Done();
+      std::fprintf(stderr, "%srollback: %s …\n", LineReset(), phase.c_str());
+    }
+    started_ = true;
+    last_ = phase;
+    since_ = std::chrono::steady_clock::now();
+  }
+  // The time the last phase took (called when it ends).
+  void Done() {
+    if (quiet_ || !started_) return;
+    std::fprintf(stderr, "%srollback: %s: %.2f s\n", LineReset(), last_.c_str(),
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - since_).count());
+    started_ = false;
   }
   void OnNote(const std::string& note) override { std::fprintf(stderr, "%snote: %s\n", LineReset(), note.c_str()); }
 
  private:
   bool quiet_;
+  bool started_ = false;
+  std::string last_;
+  std::chrono::steady_clock::time_point since_;
 };
 
 nlohmann::json Paths(const std::vector<std::string>& paths) {
@@ -194,6 +212,7 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
       result = Rollback(repo.get(), *ref, opts, &observer, &progress);
     }
   }
+  observer.Done();
   if (!result.ok()) return Fail(args.resume ? "rollback --resume" : "rollback", result.status());
   const RollbackResult& r = *result;
   if (ctx->json) {

@@ -60,87 +60,11 @@ Result<std::vector<DatabaseDump>> BackupDatabases(Repository* repo, BlobSink* si
 Result<BackupResult> BackupWithDatabases(Repository* repo, const BackupOptions& options,
                                          const DatabaseBackupOptions& databases, BackupObserver* observer,
                                          BackupProgress* progress, DatabaseBackupProgress* db_progress) {
-  const int64_t start = RealClock().MonotonicNs();
-  if (options.source.empty() && databases.servers.empty()) {
-    return Status::InvalidArgument("nothing to back up: give a source directory or database servers");
+  BackupOptions o = options;
+  if (!databases.servers.empty()) {
+    o.dump_databases = [&](BlobSink* sink) { return BackupDatabases(repo, sink, databases, db_progress); };
   }
-  std::string resolved;
-  std::optional<ExcludeSet> excludes;
-  if (!options.source.empty()) {
-    char buf[PATH_MAX];
-    if (!::realpath(options.source.c_str(), buf)) return ErrnoStatus("source " + options.source, errno);
-    resolved = buf;
-    struct stat st{};
-    if (::stat(resolved.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-      return Status::InvalidArgument("source " + options.source + " is not a directory");
-    }
-    RW_ASSIGN_OR_RETURN(ExcludeSet set, MakeExcludeSet(options.profiles, options.excludes));
-    excludes = std::move(set);
-  }
-  std::unique_ptr<RepoLock> lock;
-  if (!options.lock_held) {
-    RW_ASSIGN_OR_RETURN(lock, repo->Lock(false, options.command));
-  }
-  const std::string host = Hostname();
-  std::optional<std::string> parent;
-  std::optional<BlobId> parent_tree;
-  if (!resolved.empty()) {
-    RW_ASSIGN_OR_RETURN(auto previous, LoadSnapshots(repo));
-    for (auto it = previous.rbegin(); it != previous.rend(); ++it) {
-      if (it->snapshot.hostname == host && it->snapshot.source == resolved && it->snapshot.tree) {
-        parent = it->id;
-        parent_tree = it->snapshot.tree;
-        break;
-      }
-    }
-  }
-  BackupProgress local_progress;
-  if (!progress) progress = &local_progress;
-  BlobSink sink(repo);
-  // Databases first: a server that refuses stops the backup before any file is read.
-  RW_ASSIGN_OR_RETURN(std::vector<DatabaseDump> dumps, BackupDatabases(repo, &sink, databases, db_progress));
-
-  BackupResult out;
-  Snapshot& snap = out.snapshot;
-  if (!resolved.empty()) {
-    PipelineOptions popts;
-    popts.tokens = options.tokens;
-    popts.zstd_level = repo->config().zstd_level;
-    popts.chunker = repo->config().chunker;
-    if (!options.force && parent_tree) {
-      popts.parent_repo = repo;
-      popts.parent_tree = parent_tree;
-    }
-    RW_ASSIGN_OR_RETURN(PipelineResult pr, RunBackupPipeline(resolved, *excludes, popts, &sink, observer, progress));
-    snap.tree = pr.root_tree;
-    snap.root = pr.root_entry;
-    snap.stats = pr.stats;
-    snap.source = resolved;
-    for (const ExcludeRule& r : excludes->rules()) snap.excludes.push_back(r.text);
-    out.rules = excludes->rules();
-    out.excluded = std::move(pr.excluded);
-    out.files_reused = progress->files_reused.load();
-  }
-  RW_RETURN_IF_ERROR(sink.Commit());
-  snap.time_ns = RealClock().NowNs();
-  snap.hostname = host;
-  snap.username = Username();
-  snap.tool_version = REWIND_VERSION;
-  snap.tags = options.tags;
-  snap.parent = parent;
-  snap.databases = std::move(dumps);
-  snap.stats.blobs_added = sink.blobs_added();
-  snap.stats.bytes_added = sink.bytes_added();
-  snap.stats.duration_s = static_cast<double>(RealClock().MonotonicNs() - start) / 1e9;
-  snap.incomplete = snap.stats.errors > 0;
-  RW_ASSIGN_OR_RETURN(out.snapshot_id, repo->SaveSnapshotDoc(EncodeSnapshot(snap)));
-  if (lock) {
-    if (Status released = lock->Release(); !released.ok()) {
-      out.warnings.push_back("the snapshot is saved, but its lock could not be removed (" + released.ToString() +
-                             "); once no rewind runs, `rewind unlock` removes it");
-    }
-  }
-  return out;
+  return Backup(repo, o, observer, progress);
 }
 
 Result<DatabaseRestoreResult> RestoreDatabases(const Repository& repo, const Snapshot& snapshot,

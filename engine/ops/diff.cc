@@ -257,6 +257,8 @@ class Differ {
   }
 
  private:
+  Result<std::shared_ptr<const Tree>> Load(const BlobId& id) { return LoadTreeVia(repo_, options_.trees, id); }
+
   Status Emit(const Change& c) {
     switch (c.kind) {
       case ChangeKind::kAdded: stats_->added += 1; break;
@@ -335,8 +337,8 @@ class Differ {
 
   Status RemovedChildren(const std::string& path, const TreeEntry& o) {
     if (!options_.descend_removed || o.type != EntryType::kDir || !o.subtree) return Status::OK();
-    RW_ASSIGN_OR_RETURN(Tree t, LoadTree(repo_, *o.subtree));
-    for (const TreeEntry& e : t.entries) RW_RETURN_IF_ERROR(Removed(JoinPath(path, e.name), e));
+    RW_ASSIGN_OR_RETURN(auto t, Load(*o.subtree));
+    for (const TreeEntry& e : t->entries) RW_RETURN_IF_ERROR(Removed(JoinPath(path, e.name), e));
     return Status::OK();
   }
 
@@ -354,8 +356,8 @@ class Differ {
     if (!options_.descend_added || n.type != EntryType::kDir) return Status::OK();
     if (!live_) {
       if (!n.subtree) return Status::OK();
-      RW_ASSIGN_OR_RETURN(Tree t, LoadTree(repo_, *n.subtree));
-      for (const TreeEntry& e : t.entries) RW_RETURN_IF_ERROR(Added(JoinPath(path, e.name), e, -1));
+      RW_ASSIGN_OR_RETURN(auto t, Load(*n.subtree));
+      for (const TreeEntry& e : t->entries) RW_RETURN_IF_ERROR(Added(JoinPath(path, e.name), e, -1));
       return Status::OK();
     }
     Fd dir(OpenDirAt(parent_fd, n.name));
@@ -472,16 +474,16 @@ class Differ {
       auto x = ReadXattrs(dir.fd);
       if (!x.ok()) return x.status().WithContext(path);
       n.xattrs = std::move(*x);
-      RW_ASSIGN_OR_RETURN(Tree old_tree, LoadTree(repo_, *o.subtree));
+      RW_ASSIGN_OR_RETURN(auto old_tree, Load(*o.subtree));
       std::vector<TreeEntry> news;
       RW_RETURN_IF_ERROR(ListLive(dir.fd, &news).WithContext(path));
-      RW_RETURN_IF_ERROR(Dir(path, old_tree.entries, news, dir.fd, &structural));
+      RW_RETURN_IF_ERROR(Dir(path, old_tree->entries, news, dir.fd, &structural));
     } else if (o.subtree && n.subtree && *o.subtree == *n.subtree) {
       stats_->trees_skipped += 1;
     } else {
-      RW_ASSIGN_OR_RETURN(Tree old_tree, LoadTree(repo_, *o.subtree));
-      RW_ASSIGN_OR_RETURN(Tree new_tree, LoadTree(repo_, *n.subtree));
-      RW_RETURN_IF_ERROR(Dir(path, old_tree.entries, new_tree.entries, -1, &structural));
+      RW_ASSIGN_OR_RETURN(auto old_tree, Load(*o.subtree));
+      RW_ASSIGN_OR_RETURN(auto new_tree, Load(*n.subtree));
+      RW_RETURN_IF_ERROR(Dir(path, old_tree->entries, new_tree->entries, -1, &structural));
     }
     c.new_entry = n;
     c.meta = MetaDiff(o, n, true);
@@ -507,16 +509,15 @@ Status DiffSnapshots(const Repository& repo, const Snapshot& old_snap, const Sna
   DiffStats local;
   if (!stats) stats = &local;
   if (!old_snap.tree || !new_snap.tree) return Status::InvalidArgument("a snapshot holds no files");
-  RW_ASSIGN_OR_RETURN(Tree old_tree, LoadTree(repo, *old_snap.tree));
-  Tree new_tree;
+  Differ d(repo, options, fn, stats);
   if (*old_snap.tree == *new_snap.tree) {
     stats->trees_skipped += 1;
-  } else {
-    RW_ASSIGN_OR_RETURN(new_tree, LoadTree(repo, *new_snap.tree));
+    Tree empty;
+    return d.Root(old_snap, empty, new_snap.root, &empty);
   }
-  Differ d(repo, options, fn, stats);
-  if (*old_snap.tree == *new_snap.tree) old_tree.entries.clear();
-  return d.Root(old_snap, old_tree, new_snap.root, &new_tree);
+  RW_ASSIGN_OR_RETURN(auto old_tree, LoadTreeVia(repo, options.trees, *old_snap.tree));
+  RW_ASSIGN_OR_RETURN(auto new_tree, LoadTreeVia(repo, options.trees, *new_snap.tree));
+  return d.Root(old_snap, *old_tree, new_snap.root, new_tree.get());
 }
 
 Status DiffLiveAt(const Repository& repo, const Snapshot& old_snap, int dir_fd, const DiffOptions& options,
@@ -528,7 +529,7 @@ Status DiffLiveAt(const Repository& repo, const Snapshot& old_snap, int dir_fd, 
   for (const std::string& rule : old_snap.excludes) {
     RW_RETURN_IF_ERROR(excludes.Add(rule, "snapshot").WithContext("the snapshot's exclusion rules"));
   }
-  RW_ASSIGN_OR_RETURN(Tree old_tree, LoadTree(repo, *old_snap.tree));
+  RW_ASSIGN_OR_RETURN(auto old_tree, LoadTreeVia(repo, options.trees, *old_snap.tree));
   struct stat st{};
   if (::fstat(dir_fd, &st) != 0) return ErrnoStatus("stat", errno);
   TreeEntry root;
@@ -538,7 +539,7 @@ Status DiffLiveAt(const Repository& repo, const Snapshot& old_snap, int dir_fd, 
   root.xattrs = std::move(*x);
   Differ d(repo, options, fn, stats);
   d.SetLive(dir_fd, std::move(excludes));
-  return d.Root(old_snap, old_tree, root, nullptr);
+  return d.Root(old_snap, *old_tree, root, nullptr);
 }
 
 Status DiffLive(const Repository& repo, const Snapshot& old_snap, const std::string& dir,

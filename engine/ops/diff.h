@@ -21,6 +21,7 @@
 #include <string>
 
 #include "engine/base/status.h"
+#include "engine/pipeline/tree_cache.h"
 #include "engine/repo/repository.h"
 #include "manifests/snapshot.h"
 #include "manifests/tree.h"
@@ -74,6 +75,8 @@ struct DiffOptions {
   // Live only: called for a hardlink entry of the snapshot whose live name is still linked to
   // its target; true reports it as kContent anyway (rollback: the target will be rewritten).
   std::function<bool(const std::string& link_target)> relink;
+  // Optional: trees are taken from (and kept in) this cache instead of being loaded each time.
+  TreeCache* trees = nullptr;
 };
 
 // A directory whose only difference is its mtime is not reported when one of its direct

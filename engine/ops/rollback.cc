@@ -7,6 +7,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <tbb/parallel_for.h>
 #include <tbb/parallel_for_each.h>
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <unordered_map>
@@ -150,19 +152,6 @@ Status RunShell(const std::string& what, const std::string& cmd) {
 // ---------------------------------------------------------------------------------------------
 // Snapshot check.
 
-struct TreeCache {
-  const Repository& repo;
-  std::unordered_map<BlobId, std::shared_ptr<const Tree>, BlobIdHash> trees;
-  Result<std::shared_ptr<const Tree>> Get(const BlobId& id) {
-    auto it = trees.find(id);
-    if (it != trees.end()) return it->second;
-    RW_ASSIGN_OR_RETURN(Tree t, LoadTree(repo, id));
-    auto p = std::make_shared<const Tree>(std::move(t));
-    trees.emplace(id, p);
-    return p;
-  }
-};
-
 // The snapshot's entry at `path` ("" = its root entry).
 Result<TreeEntry> FindSnapshotEntry(TreeCache* cache, const Snapshot& snap, const std::string& path) {
   if (path.empty()) {
@@ -187,47 +176,57 @@ Result<TreeEntry> FindSnapshotEntry(TreeCache* cache, const Snapshot& snap, cons
 
 }  // namespace
 
-Status CheckSnapshotWhole(Repository* repo, const Snapshot& snap) {
+Status CheckSnapshotWhole(Repository* repo, const Snapshot& snap, TreeCache* trees) {
   std::vector<std::string> missing;
   uint64_t missing_total = 0;
   auto miss = [&](const std::string& what) {
     if (missing.size() < kMaxMissingListed) missing.push_back(what);
     missing_total += 1;
   };
+  TreeCache local(*repo);
+  if (!trees) trees = &local;
   std::map<BlobId, std::vector<IndexEntry>> by_pack;
   std::unordered_set<BlobId, BlobIdHash> seen_trees, seen_blobs;
-  // The files tree, and the database dumps' trees under databases/<label> (as `ls` shows them).
-  std::vector<std::pair<BlobId, std::string>> todo;
-  if (snap.tree) todo.push_back({*snap.tree, ""});
-  for (const DatabaseDump& d : snap.databases) todo.push_back({d.tree, "databases/" + d.label});
-  while (!todo.empty()) {
-    auto [id, prefix] = todo.back();
-    todo.pop_back();
-    if (!seen_trees.insert(id).second) continue;
-    auto where = repo->Find(id);
-    if (!where) {
-      miss("tree " + id.Short() + " of " + (prefix.empty() ? "/" : prefix + "/") + " is not in the index");
-      continue;
-    }
-    by_pack[where->pack].push_back(*where);
-    auto tree = LoadTree(*repo, id);
-    if (!tree.ok()) {
-      miss("tree of " + (prefix.empty() ? "/" : prefix + "/") + ": " + tree.status().message());
-      continue;
-    }
-    for (const TreeEntry& e : tree->entries) {
-      std::string path = JoinPath(prefix, e.name);
-      for (const BlobId& c : e.content) {
-        if (!seen_blobs.insert(c).second) continue;
-        auto loc = repo->Find(c);
-        if (!loc) {
-          miss("blob " + c.Short() + " of " + path + " is not in the index");
-          continue;
-        }
-        by_pack[loc->pack].push_back(*loc);
+  // The files tree, and the database dumps' trees under databases/<label> (as `ls` shows them),
+  // a level at a time: the trees of one level are loaded and decoded in parallel.
+  std::vector<std::pair<BlobId, std::string>> level;
+  if (snap.tree) level.push_back({*snap.tree, ""});
+  for (const DatabaseDump& d : snap.databases) level.push_back({d.tree, "databases/" + d.label});
+  while (!level.empty()) {
+    std::vector<std::pair<BlobId, std::string>> todo;
+    for (auto& [id, prefix] : level) {
+      if (!seen_trees.insert(id).second) continue;
+      auto where = repo->Find(id);
+      if (!where) {
+        miss("tree " + id.Short() + " of " + (prefix.empty() ? "/" : prefix + "/") + " is not in the index");
+        continue;
       }
-      if (e.type == EntryType::kDir && e.subtree) todo.push_back({*e.subtree, path});
+      by_pack[where->pack].push_back(*where);
+      todo.push_back({id, std::move(prefix)});
     }
+    std::vector<Result<std::shared_ptr<const Tree>>> loaded(todo.size(), Status::OK());
+    tbb::parallel_for(size_t{0}, todo.size(), [&](size_t i) { loaded[i] = trees->Get(todo[i].first); });
+    std::vector<std::pair<BlobId, std::string>> next;
+    for (size_t i = 0; i < todo.size(); ++i) {
+      const std::string& prefix = todo[i].second;
+      if (!loaded[i].ok()) {
+        miss("tree of " + (prefix.empty() ? "/" : prefix + "/") + ": " + loaded[i].status().message());
+        continue;
+      }
+      for (const TreeEntry& e : (*loaded[i])->entries) {
+        for (const BlobId& c : e.content) {
+          if (!seen_blobs.insert(c).second) continue;
+          auto loc = repo->Find(c);
+          if (!loc) {
+            miss("blob " + c.Short() + " of " + JoinPath(prefix, e.name) + " is not in the index");
+            continue;
+          }
+          by_pack[loc->pack].push_back(*loc);
+        }
+        if (e.type == EntryType::kDir && e.subtree) next.push_back({*e.subtree, JoinPath(prefix, e.name)});
+      }
+    }
+    level = std::move(next);
   }
   // The packs holding them: present, with a trailer that parses and agrees with the index.
   for (const auto& [pack, entries] : by_pack) {
@@ -277,13 +276,40 @@ Status CheckSnapshotWhole(Repository* repo, const Snapshot& snap) {
 // -----------------------------------------------------------------------------------------------
 // Planning.
 
-Result<RollbackPlan> PlanRollback(const Repository& repo, const Snapshot& snap, int target_fd) {
+namespace {
+
+// Runs a diff of `snap` (old) against what is there now (new) with the given options, change
+// callback and stats.
+using DiffRunner = std::function<Status(const DiffOptions&, const ChangeFn&, DiffStats*)>;
+
+// The hardlink entries of the snapshot's files tree: path and entry.
+Status CollectHardlinks(const Repository& repo, TreeCache* trees, const BlobId& id, const std::string& prefix,
+                        std::vector<std::pair<std::string, TreeEntry>>* out) {
+  RW_ASSIGN_OR_RETURN(auto t, LoadTreeVia(repo, trees, id));
+  for (const TreeEntry& e : t->entries) {
+    if (e.type == EntryType::kHardlink) out->push_back({JoinPath(prefix, e.name), e});
+    if (e.type == EntryType::kDir && e.subtree) {
+      RW_RETURN_IF_ERROR(CollectHardlinks(repo, trees, *e.subtree, JoinPath(prefix, e.name), out));
+    }
+  }
+  return Status::OK();
+}
+
+// The plan from a diff of the snapshot against the target. `relink_after`: the diff cannot
+// tell whether a hardlink's target will be rewritten (two snapshots: equal subtrees are not
+// visited), so every hardlink of the snapshot whose target the plan writes is linked again at
+// the end.
+Result<RollbackPlan> MakePlan(const Repository& repo, const Snapshot& snap, TreeCache* trees,
+                              const DiffRunner& run_diff, bool relink_after) {
   RollbackPlan plan;
-  TreeCache cache{repo, {}};
+  TreeCache local(repo);
+  TreeCache& cache = trees ? *trees : local;
   std::unordered_set<std::string> written;           // files (re)written: their hardlinks follow
+  std::unordered_set<std::string> created;           // paths the plan creates
   std::map<std::string, TreeEntry> dirmeta;           // directories whose metadata is set last
   std::vector<std::string> dirty;                     // parents of structural changes
   auto create = [&](const std::string& path, const TreeEntry& e) {
+    created.insert(path);
     RollbackStep s;
     s.path = path;
     s.entry = e;
@@ -310,10 +336,14 @@ Result<RollbackPlan> PlanRollback(const Repository& repo, const Snapshot& snap, 
     RollbackStep s;
     s.op = RollbackStep::Op::kRemove;
     s.path = path;
+    // What lstat will find there (a snapshot's entry may say hardlink or excluded).
+    if (live_type == EntryType::kHardlink) live_type = EntryType::kFile;
+    if (live_type == EntryType::kExcludedDir) live_type = EntryType::kDir;
     s.live_type = live_type;
     plan.steps.push_back(std::move(s));
   };
   DiffOptions opts;
+  opts.trees = &cache;
   opts.descend_added = false;   // a directory the snapshot lacks goes in one recursive removal
   opts.descend_removed = true;  // a directory the target lacks is created entry by entry
   opts.relink = [&](const std::string& target) { return written.count(target) > 0; };
@@ -355,7 +385,17 @@ Result<RollbackPlan> PlanRollback(const Repository& repo, const Snapshot& snap, 
     }
     return Status::OK();
   };
-  RW_RETURN_IF_ERROR(DiffLiveAt(repo, snap, target_fd, opts, on_change, &plan.diff));
+  RW_RETURN_IF_ERROR(run_diff(opts, on_change, &plan.diff));
+  if (relink_after && !written.empty() && snap.tree) {
+    std::vector<std::pair<std::string, TreeEntry>> links;
+    RW_RETURN_IF_ERROR(CollectHardlinks(repo, &cache, *snap.tree, "", &links));
+    for (const auto& [path, e] : links) {
+      if (!written.count(e.link_target) || created.count(path)) continue;
+      create(path, e);
+      plan.rewrite.push_back(path);
+      dirty.push_back(ParentOf(path));
+    }
+  }
   // Every directory whose entries changed gets its times back at the end.
   for (const std::string& d : dirty) {
     if (dirmeta.count(d)) continue;
@@ -377,6 +417,23 @@ Result<RollbackPlan> PlanRollback(const Repository& repo, const Snapshot& snap, 
     plan.steps.push_back(std::move(s));
   }
   return plan;
+}
+
+}  // namespace
+
+Result<RollbackPlan> PlanRollback(const Repository& repo, const Snapshot& snap, int target_fd, TreeCache* trees) {
+  return MakePlan(
+      repo, snap, trees,
+      [&](const DiffOptions& o, const ChangeFn& fn, DiffStats* st) { return DiffLiveAt(repo, snap, target_fd, o, fn, st); },
+      false);
+}
+
+Result<RollbackPlan> PlanRollbackFrom(const Repository& repo, const Snapshot& snap, const Snapshot& now,
+                                      TreeCache* trees) {
+  return MakePlan(
+      repo, snap, trees,
+      [&](const DiffOptions& o, const ChangeFn& fn, DiffStats* st) { return DiffSnapshots(repo, snap, now, o, fn, st); },
+      true);
 }
 
 // -----------------------------------------------------------------------------------------------
@@ -863,7 +920,7 @@ Result<std::vector<std::string>> PendingJournals(Repository* repo) {
 
 // Steps 5 to 8 (apply, databases, verify, start), shared by Rollback and ResumeRollback.
 Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const std::string& id, int root_fd,
-              uint64_t start_step, bool resumed) {
+              uint64_t start_step, bool resumed, TreeCache* trees) {
   RollbackProgress* progress = s.progress;
   if (j.files) {
     s.Phase(5, resumed ? "applying the rest of the plan" : "applying the plan");
@@ -939,7 +996,9 @@ Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const 
   }
   if (j.files) {
     s.Phase(7, "verifying");
-    RW_RETURN_IF_ERROR(DiffLiveAt(*s.repo, snap, root_fd, DiffOptions{},
+    DiffOptions verify_options;
+    verify_options.trees = trees;
+    RW_RETURN_IF_ERROR(DiffLiveAt(*s.repo, snap, root_fd, verify_options,
                                   [&](const Change& c) {
                                     s.result.remaining.push_back(c);
                                     return Status::OK();
@@ -995,7 +1054,10 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
     return Status::InvalidArgument("an interrupted rollback is pending (journal rollback/" + pending[0] +
                                    ".journal): finish it with `rewind rollback --resume` first");
   }
-  RW_RETURN_IF_ERROR(CheckSnapshotWhole(repo, snap.snapshot));
+  // The snapshot's trees are loaded once, here, for the check, the safety snapshot (its parent
+  // is this snapshot), the plan and the verify.
+  TreeCache trees(*repo);
+  RW_RETURN_IF_ERROR(CheckSnapshotWhole(repo, snap.snapshot, &trees));
   Fd root;
   if (options.files) {
     RW_ASSIGN_OR_RETURN(int fd, OpenTarget(r.target, !options.dry_run));
@@ -1015,7 +1077,7 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
   if (options.dry_run || options.confirm) {
     s.Phase(4, "planning");
     if (options.files) {
-      RW_ASSIGN_OR_RETURN(r.plan, PlanRollback(*repo, snap.snapshot, root.fd));
+      RW_ASSIGN_OR_RETURN(r.plan, PlanRollback(*repo, snap.snapshot, root.fd, &trees));
     }
     if (options.dry_run) {
       r.duration_s = static_cast<double>(RealClock().MonotonicNs() - t0) / 1e9;
@@ -1041,6 +1103,7 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
   }
   // 3. Safety snapshot of what is there now, with the snapshot's exclusion rules.
   const bool safety_dbs = databases && !options.safety_databases.servers.empty();
+  std::optional<Snapshot> safety;  // the safety snapshot of the files: the plan comes from it
   if (options.safety_snapshot && (options.files || safety_dbs)) {
     s.Phase(3, "taking the safety snapshot");
     BackupOptions bo;
@@ -1049,6 +1112,8 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
     bo.tags = {"rollback-safety", "before-rollback-to-" + snap.id.substr(0, 12)};
     bo.command = "rollback";
     bo.lock_held = true;
+    bo.parent = snap;  // what the upgrade left alone is reused, and keeps its tree ids
+    bo.trees = &trees;
     auto backup = safety_dbs ? BackupWithDatabases(repo, bo, options.safety_databases, nullptr, nullptr, nullptr)
                              : Backup(repo, bo, nullptr, nullptr);
     if (!backup.ok()) return refuse(backup.status().WithContext("safety snapshot"));
@@ -1059,11 +1124,13 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
                                     "fix them or use --no-safety-snapshot"));
     }
     r.safety_snapshot_id = backup->snapshot_id;
+    if (options.files) safety = std::move(backup->snapshot);
   }
   // 4. Plan, and read every blob it needs.
   if (options.files) {
     s.Phase(4, "planning");
-    auto plan = PlanRollback(*repo, snap.snapshot, root.fd);
+    auto plan = safety ? PlanRollbackFrom(*repo, snap.snapshot, *safety, &trees)
+                       : PlanRollback(*repo, snap.snapshot, root.fd, &trees);
     if (!plan.ok()) return refuse(plan.status().WithContext("planning"));
     r.plan = std::move(*plan);
     s.Phase(4, "reading the data the plan needs");
@@ -1083,7 +1150,7 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
   if (Status st = repo->storage().WriteFileAtomic(JournalPath(r.journal_id), EncodeRollbackJournal(j)); !st.ok()) {
     return refuse(st.WithContext("writing the rollback journal"));
   }
-  RW_RETURN_IF_ERROR(Finish(s, snap.snapshot, j, r.journal_id, root.fd, 0, false));
+  RW_RETURN_IF_ERROR(Finish(s, snap.snapshot, j, r.journal_id, root.fd, 0, false, &trees));
   r.duration_s = static_cast<double>(RealClock().MonotonicNs() - t0) / 1e9;
   return std::move(s.result);
 }
@@ -1147,7 +1214,7 @@ Result<RollbackResult> ResumeRollback(Repository* repo, const std::string& snaps
   }
   RW_ASSIGN_OR_RETURN(uint64_t done, ReadProgress(repo, id));
   if (done > j.steps.size()) done = j.steps.size();
-  RW_RETURN_IF_ERROR(Finish(s, snap.snapshot, j, id, root.fd, done, true));
+  RW_RETURN_IF_ERROR(Finish(s, snap.snapshot, j, id, root.fd, done, true, nullptr));
   r.duration_s = static_cast<double>(RealClock().MonotonicNs() - t0) / 1e9;
   return std::move(s.result);
 }

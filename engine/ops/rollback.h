@@ -130,12 +130,19 @@ Result<RollbackResult> ResumeRollback(Repository* repo, const std::string& snaps
                                       const RollbackOptions& options, RollbackObserver* observer,
                                       RollbackProgress* progress);
 
-// Planning alone (what --dry-run shows), on an open target directory.
-Result<RollbackPlan> PlanRollback(const Repository& repo, const Snapshot& snap, int target_fd);
+// Planning alone (what --dry-run shows), on an open target directory. `trees` (optional) keeps
+// the snapshot's decoded trees for the next phases.
+Result<RollbackPlan> PlanRollback(const Repository& repo, const Snapshot& snap, int target_fd,
+                                  TreeCache* trees = nullptr);
+// The same plan from `now`, a snapshot of the target taken just before (the safety snapshot,
+// whose parent is `snap`): what the upgrade left alone has the same tree ids in both and is
+// skipped without being visited, so the target is not walked a second time.
+Result<RollbackPlan> PlanRollbackFrom(const Repository& repo, const Snapshot& snap, const Snapshot& now,
+                                      TreeCache* trees = nullptr);
 
 // The check of step 1: Corruption naming the first missing or damaged things and the paths
-// that need them.
-Status CheckSnapshotWhole(Repository* repo, const Snapshot& snap);
+// that need them. `trees` (optional) keeps the trees it loads.
+Status CheckSnapshotWhole(Repository* repo, const Snapshot& snap, TreeCache* trees = nullptr);
 
 // Journal codec (docs/format.md §10), exposed for tests.
 struct RollbackJournal {

@@ -47,6 +47,12 @@ Result<Tree> LoadTree(const Repository& repo, const BlobId& id) {
   return tree;
 }
 
+Result<std::shared_ptr<const Tree>> LoadTreeVia(const Repository& repo, TreeCache* cache, const BlobId& id) {
+  if (cache) return cache->Get(id);
+  RW_ASSIGN_OR_RETURN(Tree t, LoadTree(repo, id));
+  return std::make_shared<const Tree>(std::move(t));
+}
+
 Status WalkTree(const Repository& repo, const BlobId& root, const std::string& prefix,
                 const std::function<bool(const std::string&, const TreeEntry&)>& fn) {
   RW_ASSIGN_OR_RETURN(Tree tree, LoadTree(repo, root));

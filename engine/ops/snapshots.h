@@ -2,11 +2,13 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "engine/base/status.h"
+#include "engine/pipeline/tree_cache.h"
 #include "engine/repo/repository.h"
 #include "manifests/snapshot.h"
 #include "manifests/tree.h"
@@ -26,6 +28,8 @@ Result<std::vector<SnapshotRef>> LoadSnapshots(Repository* repo);
 Result<SnapshotRef> ResolveSnapshot(Repository* repo, std::string_view spec);
 
 Result<Tree> LoadTree(const Repository& repo, const BlobId& id);
+// Through `cache` when there is one, else loaded afresh.
+Result<std::shared_ptr<const Tree>> LoadTreeVia(const Repository& repo, TreeCache* cache, const BlobId& id);
 
 // Depth-first walk in name order. `fn(path, entry)` gets paths relative to the snapshot root;
 // returning false skips a directory's contents.

@@ -213,7 +213,7 @@ Result<PipelineResult> RunBackupPipeline(const std::string& source, const Exclud
 
   Scanner scanner(source, excludes, options.chunker, &result, progress);
   RW_RETURN_IF_ERROR(scanner.Start());
-  if (options.parent_repo && options.parent_tree) scanner.SetParent(options.parent_repo, *options.parent_tree);
+  if (options.parent_repo && options.parent_tree) scanner.SetParent(options.parent_repo, *options.parent_tree, options.parent_trees);
   Chunker chunker(options.chunker);
   std::mutex observer_mu;
   TreeAssembler assembler(sink, options.zstd_level, &result, observer, progress, &observer_mu);

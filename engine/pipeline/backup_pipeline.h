@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "engine/base/status.h"
+#include "engine/pipeline/tree_cache.h"
 #include "engine/repo/repository.h"
 #include "excludes/excludes.h"
 #include "manifests/snapshot.h"
@@ -47,6 +48,7 @@ struct PipelineOptions {
   // Parent reuse (see Scanner::SetParent): the parent snapshot's root tree, in `repo`.
   const Repository* parent_repo = nullptr;
   std::optional<BlobId> parent_tree;
+  TreeCache* parent_trees = nullptr;  // optional: the parent's trees come from (and stay in) it
 };
 
 struct ExcludedReport {

@@ -61,13 +61,18 @@ Status Scanner::ListDir(int fd, std::vector<Child>* out) {
   return Status::OK();
 }
 
-void Scanner::SetParent(const Repository* repo, const BlobId& tree) {
+void Scanner::SetParent(const Repository* repo, const BlobId& tree, TreeCache* cache) {
   parent_repo_ = repo;
   parent_root_ = tree;
+  parent_cache_ = cache;
 }
 
 std::shared_ptr<const Tree> Scanner::LoadParentTree(const BlobId& id) {
   if (!parent_repo_) return nullptr;
+  if (parent_cache_) {
+    auto tree = parent_cache_->Get(id);
+    return tree.ok() ? *tree : nullptr;  // on error everything below is read again
+  }
   auto doc = parent_repo_->LoadBlob(id, BlobType::kTree);
   if (!doc.ok()) return nullptr;  // then everything below is read again
   auto tree = DecodeTree(*doc);

@@ -59,7 +59,8 @@ class Scanner {
   // Parent reuse: a file whose size, mtime, ctime and inode match its entry in `tree` (the same
   // directory in the parent snapshot) is taken from there without being opened, if every blob
   // it needs is still in `repo`'s index.
-  void SetParent(const Repository* repo, const BlobId& tree);
+  // `cache` (optional) supplies the parent's trees.
+  void SetParent(const Repository* repo, const BlobId& tree, TreeCache* cache = nullptr);
   ~Scanner();
 
   // Opens the source. NotFound/InvalidArgument naming it when it is missing or not a directory.
@@ -116,6 +117,7 @@ class Scanner {
   std::map<std::pair<uint64_t, uint64_t>, std::string> links_;
   const Repository* parent_repo_ = nullptr;
   std::optional<BlobId> parent_root_;
+  TreeCache* parent_cache_ = nullptr;
 };
 
 // Checks a file read against its scan: size, mtime, ctime before and after the read.

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -189,6 +190,93 @@ TEST_F(RollbackTest, PlanUndoesEveryKindOfChangeAndNeverFollowsSymlinksOut) {
   EXPECT_EQ(Slurp(outside_ / "f"), "outside, must stay");
   EXPECT_TRUE(fs::is_directory(outside_));
   EXPECT_EQ(Slurp(src_ / "mail" / "new.imap"), "new mail");
+}
+
+// With a safety snapshot (the default), the plan comes from the safety snapshot, whose parent is
+// the snapshot rolled back to, instead of a second walk of the target: it must undo the same
+// changes, hardlinks included (an equal subtree is never visited, so a hardlink whose target
+// is rewritten is linked again by a pass over the snapshot's hardlinks).
+TEST_F(RollbackTest, PlanFromTheSafetySnapshotUndoesWhatTheLivePlanUndoes) {
+  Put(src_ / "keep.txt", "same");
+  Put(src_ / "change.txt", "old content");
+  Put(src_ / "gone.txt", "deleted by the upgrade");
+  Put(src_ / "d" / "f", "inside d");
+  Put(src_ / "mail" / "old.imap", "mail");
+  ASSERT_EQ(::symlink("keep.txt", (src_ / "ln").c_str()), 0);
+  Put(src_ / "h1", "hardlinked");
+  ASSERT_EQ(::link((src_ / "h1").c_str(), (src_ / "h2").c_str()), 0);
+  // A hardlink pair across directories, the shared inode changed in place by the upgrade.
+  Put(src_ / "lib" / "a.so", "library v1");
+  Put(src_ / "other" / "quiet.txt", "untouched directory");
+  ASSERT_EQ(::link((src_ / "lib" / "a.so").c_str(), (src_ / "other" / "a-link.so").c_str()), 0);
+  SnapshotRef pre = Backup("pre");
+
+  Put(src_ / "change.txt", "new content!");
+  fs::remove(src_ / "gone.txt");
+  Put(src_ / "new.txt", "added");
+  fs::remove_all(src_ / "d");
+  ASSERT_EQ(::symlink(outside_.c_str(), (src_ / "d").c_str()), 0);
+  fs::remove(src_ / "ln");
+  Put(src_ / "ln" / "x", "x");
+  ::chmod((src_ / "keep.txt").c_str(), 0600);
+  Put(src_ / "mail" / "new.imap", "new mail");
+  fs::remove(src_ / "h1");
+  Put(src_ / "h1", "new h1");
+  Put(src_ / "lib" / "a.so", "library v2");  // same inode: other/a-link.so shows it too
+
+  // The safety snapshot as Rollback takes it: the snapshot's rules, the snapshot as parent.
+  BackupOptions bo;
+  bo.source = src_.string();
+  bo.excludes = pre.snapshot.excludes;
+  bo.parent = pre;
+  auto now = rw::Backup(repo_.get(), bo, nullptr, nullptr);
+  ASSERT_TRUE(now.ok()) << now.status().ToString();
+  int fd = ::open(src_.c_str(), O_RDONLY | O_DIRECTORY);
+  TreeCache trees(*repo_);
+  auto live = PlanRollback(*repo_, pre.snapshot, fd, &trees);
+  ::close(fd);
+  ASSERT_TRUE(live.ok()) << live.status().ToString();
+  auto from = PlanRollbackFrom(*repo_, pre.snapshot, now->snapshot, &trees);
+  ASSERT_TRUE(from.ok()) << from.status().ToString();
+  EXPECT_EQ(from->create, live->create);
+  EXPECT_EQ(from->remove, live->remove);
+  EXPECT_EQ(from->fix, live->fix);
+  EXPECT_EQ(from->bytes_to_write, live->bytes_to_write);
+  // h2 was a hardlink and is a plain file now: the live walk calls that a rewrite, the two
+  // snapshots a change of type. Either way it is linked to h1 again.
+  auto sorted = [](std::vector<std::string> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  std::vector<std::string> live_all = live->rewrite, from_all = from->rewrite;
+  live_all.insert(live_all.end(), live->replace.begin(), live->replace.end());
+  from_all.insert(from_all.end(), from->replace.begin(), from->replace.end());
+  EXPECT_EQ(sorted(from_all), sorted(live_all));
+  EXPECT_NE(std::find(from->rewrite.begin(), from->rewrite.end(), "other/a-link.so"), from->rewrite.end());
+
+  RollbackOptions opts;
+  opts.target = src_.string();
+  auto r = Rollback(repo_.get(), pre, opts, nullptr, nullptr);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(r->safety_snapshot_id.empty());
+  EXPECT_TRUE(r->verified());
+  EXPECT_TRUE(Live(pre).empty());
+  EXPECT_EQ(Slurp(src_ / "change.txt"), "old content");
+  EXPECT_EQ(Slurp(src_ / "lib" / "a.so"), "library v1");
+  EXPECT_TRUE(fs::equivalent(src_ / "lib" / "a.so", src_ / "other" / "a-link.so"));
+  EXPECT_TRUE(fs::equivalent(src_ / "h1", src_ / "h2"));
+  EXPECT_EQ(Slurp(src_ / "mail" / "new.imap"), "new mail");
+  EXPECT_EQ(Slurp(outside_ / "f"), "outside, must stay");
+  // The safety snapshot takes the upgraded tree back.
+  auto safety = ResolveSnapshot(repo_.get(), r->safety_snapshot_id);
+  ASSERT_TRUE(safety.ok());
+  opts.safety_snapshot = false;
+  auto back = Rollback(repo_.get(), *safety, opts, nullptr, nullptr);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_TRUE(back->verified());
+  EXPECT_EQ(Slurp(src_ / "lib" / "a.so"), "library v2");
+  EXPECT_EQ(Slurp(src_ / "other" / "a-link.so"), "library v2");
+  EXPECT_TRUE(fs::is_symlink(src_ / "d"));
 }
 
 TEST_F(RollbackTest, ResumeAfterEveryPrefixReachesTheSameState) {
