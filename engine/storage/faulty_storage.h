@@ -62,6 +62,9 @@ class FaultyStorage final : public Storage {
   Status WriteFileAtomic(const std::string& rel, std::string_view data) override;
   Status CreateExclusive(const std::string& rel, std::string_view data) override;
   Result<std::string> ReadFile(const std::string& rel) override { return base_->ReadFile(rel); }
+  Result<size_t> ReadFileInto(const std::string& rel, std::string* buf) override {
+    return base_->ReadFileInto(rel, buf);
+  }
   Result<std::string> ReadAt(const std::string& rel, uint64_t offset, size_t n) override {
     return base_->ReadAt(rel, offset, n);
   }

@@ -124,6 +124,30 @@ class LocalStorage final : public Storage {
     return out;
   }
 
+  Result<size_t> ReadFileInto(const std::string& rel, std::string* buf) override {
+    std::string path = Abs(rel);
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus("open " + path, errno);
+    struct stat st{};
+    size_t want = (::fstat(fd, &st) == 0 && st.st_size > 0) ? static_cast<size_t>(st.st_size) + 1 : 1 << 16;
+    if (buf->size() < want) buf->resize(want);
+    size_t got = 0;
+    for (;;) {
+      if (got == buf->size()) buf->resize(buf->size() * 2);
+      ssize_t n = ::read(fd, buf->data() + got, buf->size() - got);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        int err = errno;
+        ::close(fd);
+        return ErrnoStatus("read " + path, err);
+      }
+      if (n == 0) break;
+      got += static_cast<size_t>(n);
+    }
+    ::close(fd);
+    return got;
+  }
+
   Result<std::string> ReadAt(const std::string& rel, uint64_t offset, size_t n) override {
     RW_ASSIGN_OR_RETURN(std::shared_ptr<Fd> holder, CachedFd(rel));
     int fd = holder->fd;

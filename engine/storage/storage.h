@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <algorithm>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +29,15 @@ class Storage {
   virtual Status CreateExclusive(const std::string& rel, std::string_view data) = 0;
 
   virtual Result<std::string> ReadFile(const std::string& rel) = 0;
+  // The whole file into `buf[0, n)`, returning n. `buf` is grown when too small and never
+  // shrunk, so that a caller reading many files (verify) reuses one buffer without zero-filling
+  // or faulting its pages in again. By default through ReadFile.
+  virtual Result<size_t> ReadFileInto(const std::string& rel, std::string* buf) {
+    RW_ASSIGN_OR_RETURN(std::string data, ReadFile(rel));
+    if (buf->size() < data.size()) buf->resize(data.size());
+    std::copy(data.begin(), data.end(), buf->begin());
+    return data.size();
+  }
   // Reads exactly `n` bytes at `offset`; Corruption if the file is shorter. Thread-safe; keeps
   // a small cache of open descriptors.
   virtual Result<std::string> ReadAt(const std::string& rel, uint64_t offset, size_t n) = 0;
