@@ -23,10 +23,19 @@ bool IsLowerHex(std::string_view s) {
 }
 
 bool ParseBlobIdHex(std::string_view hex, BlobId* out) {
-  if (hex.size() != 64 || !IsLowerHex(hex)) return false;
-  std::optional<std::string> raw = HexDecode(hex);
-  if (!raw) return false;
-  *out = BlobId::FromBytes(raw->data());
+  if (hex.size() != 64) return false;
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;  // uppercase too: ids are lowercase
+  };
+  BlobId id;
+  for (size_t i = 0; i < 32; ++i) {
+    int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    id.bytes[i] = static_cast<uint8_t>(hi << 4 | lo);
+  }
+  *out = id;
   return true;
 }
 

@@ -107,22 +107,22 @@ Result<std::vector<IndexEntry>> DecodeIndex(std::string_view data) {
   for (uint64_t i = 0; i < n; ++i) {
     const uint64_t at = entries_offset + i * kEntrySize;
     const char* q = data.data() + at;
-    const std::string where = "entry " + Num(i) + " at offset " + Num(at);
+    auto where = [&] { return "entry " + Num(i) + " at offset " + Num(at); };  // only for errors
     IndexEntry& e = entries[i];
     e.id = BlobId::FromBytes(q);
     if (i > 0 && !(entries[i - 1].id < e.id)) {
-      return IndexCorruption(where + ": blob id " + e.id.Short() +
+      return IndexCorruption(where() + ": blob id " + e.id.Short() +
                              (entries[i - 1].id == e.id ? " is duplicated" : " is out of order"));
     }
     const auto type = static_cast<uint8_t>(q[32]);
     if (type != static_cast<uint8_t>(BlobType::kData) &&
         type != static_cast<uint8_t>(BlobType::kTree)) {
-      return IndexCorruption(where + ": blob type " + Num(type) + " is not 1 or 2");
+      return IndexCorruption(where() + ": blob type " + Num(type) + " is not 1 or 2");
     }
     e.type = static_cast<BlobType>(type);
     const uint32_t pack_number = GetU32(q + 33);
     if (pack_number >= p) {
-      return IndexCorruption(where + ": pack number " + Num(pack_number) + " is not below " +
+      return IndexCorruption(where() + ": pack number " + Num(pack_number) + " is not below " +
                              "the pack count " + Num(p));
     }
     e.pack = packs[pack_number];
@@ -130,7 +130,7 @@ Result<std::vector<IndexEntry>> DecodeIndex(std::string_view data) {
     e.compressed_length = GetU32(q + 45);
     e.raw_length = GetU32(q + 49);
     if (e.compressed_length == 0 || e.offset + e.compressed_length < e.offset) {
-      return IndexCorruption(where + ": frame at offset " + Num(e.offset) + " + length " +
+      return IndexCorruption(where() + ": frame at offset " + Num(e.offset) + " + length " +
                              Num(e.compressed_length) + " is impossible");
     }
   }

@@ -134,6 +134,10 @@ class TreeAssembler {
         if (item->entry.name.empty()) return Status::OK();  // skipped (socket)
         Count(item->entry);
         stack_.back().entries.push_back(std::move(item->entry));
+        for (TreeEntry& e : item->more) {
+          Count(e);
+          stack_.back().entries.push_back(std::move(e));
+        }
         return Status::OK();
     }
     return Status::OK();

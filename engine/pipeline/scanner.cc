@@ -155,7 +155,36 @@ Item* Scanner::EnterDir(std::shared_ptr<DirHandle> parent, const std::string& na
   return item.release();
 }
 
+namespace {
+// A finished entry with nothing to report: it can travel in another item's `more`.
+bool Batchable(const Item& item) {
+  return item.kind == Item::kEntry && item.error.ok() && item.notes.empty() && !item.entry.name.empty() &&
+         item.more.empty();
+}
+constexpr size_t kMaxBatch = 256;
+}  // namespace
+
 Item* Scanner::Next() {
+  if (pending_) return pending_.release();
+  Item* first = NextOne();
+  if (!first || !Batchable(*first)) return first;
+  // The next children of the same directory, as long as they are finished entries too.
+  while (first->more.size() < kMaxBatch && !large_ && !stack_.empty()) {
+    Frame& f = stack_.back();
+    if (f.next == f.children.size() || S_ISDIR(f.children[f.next].st.st_mode)) break;
+    const Child& c = f.children[f.next++];
+    std::unique_ptr<Item> item(ForChild(f, c));
+    if (!item) continue;  // an excluded file
+    if (!Batchable(*item)) {
+      pending_ = std::move(item);
+      break;
+    }
+    first->more.push_back(std::move(item->entry));
+  }
+  return first;
+}
+
+Item* Scanner::NextOne() {
   if (large_) return NextChunk();
   if (!started_) {
     started_ = true;

@@ -44,6 +44,9 @@ struct Item {
   std::shared_ptr<DirHandle> dir;  // the parent directory (kSmallFile opens the file in it)
   std::string path;                // relative to the source root, for messages
   TreeEntry entry;                 // kEnterDir, kEntry, kSmallFile; kChunk: the file, on the last
+  // kEntry: more finished entries of the same directory that follow `entry` (files reused from
+  // the parent, symlinks, hardlinks, …), so that an unchanged tree is not one token per file.
+  std::vector<TreeEntry> more;
   struct stat st {};               // as scanned
   std::vector<Blob> blobs;         // content of kSmallFile / kChunk
   bool last_chunk = false;         // kChunk: the file is complete
@@ -100,6 +103,7 @@ class Scanner {
   // Takes a file from the parent snapshot when it is unchanged; returns false otherwise.
   bool ReuseFromParent(const Frame& f, const Child& c, Item* item);
   Item* NextChunk();
+  Item* NextOne();
   Item* ForChild(Frame& f, const Child& c);
   Status ListDir(int fd, std::vector<Child>* out);
 
@@ -118,6 +122,7 @@ class Scanner {
   const Repository* parent_repo_ = nullptr;
   std::optional<BlobId> parent_root_;
   TreeCache* parent_cache_ = nullptr;
+  std::unique_ptr<Item> pending_;  // found while batching entries: the next item
 };
 
 // Checks a file read against its scan: size, mtime, ctime before and after the read.

@@ -207,6 +207,7 @@ Status Repository::LoadIndex(bool tolerate_damage) {
       continue;
     }
     index_files_.push_back(name);
+    index_.reserve(index_.size() + entries->size());
     for (IndexEntry& e : *entries) index_.emplace(e.id, e);
   }
   return Status::OK();
