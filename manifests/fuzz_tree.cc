@@ -3,7 +3,7 @@
 // is byte-identical (canonical). Also uses the input as raw name, target and xattr bytes of
 // an entry, so that the UTF-8-or-hex choice of EncodeTree is checked against the JSON library
 // (an invalid string would make it throw). And wherever the fast reader of the canonical form
-// answers, it answers as the JSON library does.
+// answers, it answers as the JSON library does; EncodeTree's bytes are the library's.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -21,6 +21,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     rw::Result<rw::Tree> again = rw::DecodeTree(doc);
     if (!again.ok() || again->entries != tree->entries) std::abort();
     if (rw::EncodeTree(*again) != doc) std::abort();
+    if (rw::manifest_internal::EncodeTreeJson(*tree) != doc) std::abort();
   }
 
   rw::Tree fast;

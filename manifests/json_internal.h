@@ -62,6 +62,8 @@ Status DecodeEntryObject(const Json& j, TreeEntry* e);
 // DecodeTree through the JSON library alone (DecodeTree tries a fast reader of the canonical
 // form first); exposed so that tests and the fuzz target check that both agree.
 Result<Tree> DecodeTreeJson(std::string_view doc);
+// EncodeTree through the JSON library (EncodeTree writes the same bytes directly).
+std::string EncodeTreeJson(const Tree& tree);
 // The fast reader alone: false when it gives up (the document may still be valid). Not validated.
 bool DecodeTreeFast(std::string_view doc, Tree* out);
 

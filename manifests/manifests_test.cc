@@ -358,6 +358,58 @@ TEST(Tree, DamagedDocumentsNeverCrash) {
 }
 
 
+// EncodeTree writes the canonical bytes itself: they must be the JSON library's, byte for byte,
+// for any tree (names with quotes, backslashes, control bytes, DEL, UTF-8, bytes that are not
+// UTF-8; extreme numbers; unsorted entries and xattrs).
+TEST(Tree, DirectEncodingIsTheJsonLibrarys) {
+  std::mt19937_64 rng(5);
+  const std::string kPieces[] = {"a", "Z", "\"", "\\", "\b", "\f", "\n", "\r", "\t", std::string(1, '\0'), "\x01",
+                                 "\x1f", " ", "\x7f", "caf\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x93\xa7", "\xff",
+                                 "\xc3", "\xed\xa0\x80", "/", "."};
+  auto bytes = [&](size_t max) {
+    std::string s;
+    for (size_t n = rng() % (max + 1); n > 0; --n) s += kPieces[rng() % std::size(kPieces)];
+    return s;
+  };
+  auto number = [&]() -> uint64_t {
+    switch (rng() % 4) {
+      case 0: return 0;
+      case 1: return rng() % 1000;
+      case 2: return UINT64_MAX - rng() % 3;
+      default: return rng();
+    }
+  };
+  for (int round = 0; round < 2000; ++round) {
+    Tree t;
+    for (size_t n = rng() % 6; n > 0; --n) {
+      TreeEntry e;
+      e.name = bytes(4);
+      e.type = static_cast<EntryType>(rng() % 8);
+      e.mode = static_cast<uint32_t>(number());
+      e.uid = static_cast<uint32_t>(number());
+      e.gid = static_cast<uint32_t>(number());
+      e.user = bytes(2);
+      e.group = bytes(2);
+      e.mtime_ns = static_cast<int64_t>(number());
+      e.ctime_ns = static_cast<int64_t>(number());
+      e.size = number();
+      e.rdev = number();
+      e.inode = number();
+      e.device = number();
+      e.nlink = rng() % 3 == 0 ? 1 : number();
+      for (size_t k = rng() % 3; k > 0; --k) e.content.push_back(Id("0123456789abcdef"[rng() % 16]));
+      if (rng() % 2) e.subtree = Id("0123456789abcdef"[rng() % 16]);
+      e.link_target = bytes(3);
+      if (rng() % 2) e.xxh128 = Xxh128{rng(), rng()};
+      for (size_t k = rng() % 3; k > 0; --k) e.xattrs.push_back({bytes(2), bytes(3)});
+      t.entries.push_back(std::move(e));
+    }
+    ASSERT_EQ(EncodeTree(t), manifest_internal::EncodeTreeJson(t)) << "round " << round;
+  }
+  Tree every = EveryType();
+  EXPECT_EQ(EncodeTree(every), manifest_internal::EncodeTreeJson(every));
+}
+
 // DecodeTree reads the canonical form with a fast reader and everything else with the JSON
 // library: on every input where the fast reader answers, both must agree exactly.
 void ExpectReadersAgree(const std::string& doc, int* fast_answers) {

@@ -18,6 +18,7 @@
 #include "manifests/tree.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdint>
 #include <cstring>
 
@@ -247,6 +248,130 @@ Result<Tree> DecodeTreeOrThrow(std::string_view doc) {
   return tree;
 }
 
+// EncodeTree writes the canonical form directly; the JSON library would build a document of
+// maps first and then print it, and every backup encodes every directory. The bytes are the
+// library's (EncodeTreeJson; tree_test compares them on random trees): keys in byte order,
+// defaults omitted, no whitespace, strings escaped as the library escapes them (", \, \b, \f,
+// \n, \r, \t, other control bytes as \u00xx; UTF-8 as is), bytes that are not UTF-8 as hex
+// under "<key>_hex".
+class TreeWriter {
+ public:
+  explicit TreeWriter(std::string* out) : out_(*out) {}
+
+  void Entry(const TreeEntry& e) {
+    out_ += '{';
+    first_ = true;
+    if (!e.content.empty()) {
+      Key("content");
+      out_ += '[';
+      for (size_t i = 0; i < e.content.size(); ++i) {
+        if (i) out_ += ',';
+        Quoted(e.content[i].Hex());
+      }
+      out_ += ']';
+    }
+    if (e.ctime_ns != 0) Int("ctime_ns", e.ctime_ns);
+    if (e.device != 0) Uint("device", e.device);
+    if (e.gid != 0) Uint("gid", e.gid);
+    if (!e.group.empty()) Bytes("group", e.group);
+    if (e.inode != 0) Uint("inode", e.inode);
+    if (e.mode != 0) Uint("mode", e.mode);
+    if (e.mtime_ns != 0) Int("mtime_ns", e.mtime_ns);
+    Bytes("name", e.name);
+    if (e.nlink != 1) Uint("nlink", e.nlink);
+    if (e.rdev != 0) Uint("rdev", e.rdev);
+    if (e.size != 0) Uint("size", e.size);
+    if (e.subtree) {
+      Key("subtree");
+      Quoted(e.subtree->Hex());
+    }
+    if (!e.link_target.empty()) Bytes("target", e.link_target);
+    Key("type");
+    Quoted(EntryTypeName(e.type));
+    if (e.uid != 0) Uint("uid", e.uid);
+    if (!e.user.empty()) Bytes("user", e.user);
+    if (!e.xattrs.empty()) {
+      Key("xattrs");
+      out_ += '[';
+      for (size_t i = 0; i < e.xattrs.size(); ++i) {
+        if (i) out_ += ',';
+        out_ += '{';
+        first_ = true;
+        Bytes("name", e.xattrs[i].name);
+        if (!e.xattrs[i].value.empty()) Bytes("value", e.xattrs[i].value);
+        out_ += '}';
+      }
+      out_ += ']';
+      first_ = false;
+    }
+    if (e.xxh128) {
+      Key("xxh128");
+      Quoted(e.xxh128->Hex());
+    }
+    out_ += '}';
+  }
+
+ private:
+  void Key(std::string_view k) {
+    if (!first_) out_ += ',';
+    first_ = false;
+    out_ += '"';
+    out_ += k;
+    out_ += "\":";
+  }
+  void Quoted(std::string_view s) {
+    out_ += '"';
+    size_t plain = 0;  // a run of bytes copied as they are
+    for (size_t i = 0; i < s.size(); ++i) {
+      unsigned char c = static_cast<unsigned char>(s[i]);
+      if (c >= 0x20 && c != '"' && c != '\\') continue;
+      out_.append(s.data() + plain, i - plain);
+      plain = i + 1;
+      switch (c) {
+        case '"': out_ += "\\\""; break;
+        case '\\': out_ += "\\\\"; break;
+        case '\b': out_ += "\\b"; break;
+        case '\f': out_ += "\\f"; break;
+        case '\n': out_ += "\\n"; break;
+        case '\r': out_ += "\\r"; break;
+        case '\t': out_ += "\\t"; break;
+        default: {
+          static const char kHex[] = "0123456789abcdef";
+          out_ += "\\u00";
+          out_ += kHex[c >> 4];
+          out_ += kHex[c & 15];
+        }
+      }
+    }
+    out_.append(s.data() + plain, s.size() - plain);
+    out_ += '"';
+  }
+  void Bytes(std::string_view key, std::string_view bytes) {
+    if (IsValidUtf8(bytes)) {
+      Key(key);
+      Quoted(bytes);
+    } else {
+      Key(std::string(key) + "_hex");
+      Quoted(HexEncode(bytes));
+    }
+  }
+  void Uint(std::string_view key, uint64_t v) {
+    Key(key);
+    char buf[24];
+    auto r = std::to_chars(buf, buf + sizeof buf, v);
+    out_.append(buf, r.ptr);
+  }
+  void Int(std::string_view key, int64_t v) {
+    Key(key);
+    char buf[24];
+    auto r = std::to_chars(buf, buf + sizeof buf, v);
+    out_.append(buf, r.ptr);
+  }
+
+  std::string& out_;
+  bool first_ = true;
+};
+
 // A fast reader for the canonical form that EncodeTree writes (no whitespace, top-level keys
 // in order, integers without sign or leading zeros, strings without escapes): trees are read
 // on every restore, verify, diff, rollback and parent reuse, and the general JSON parser spent
@@ -451,30 +576,60 @@ Status ValidateTree(const Tree& tree) {
   return Status::OK();
 }
 
-std::string EncodeTree(const Tree& tree) {
-  auto entry_less = [](const TreeEntry* a, const TreeEntry* b) {
-    return NameLess(a->name, b->name);
-  };
+namespace {
+// Entries in name order, each with its xattrs in name order (stable: the validator rejects
+// duplicates on the way back).
+std::vector<const TreeEntry*> SortedForEncoding(const Tree& tree, std::vector<TreeEntry>* copies) {
+  auto entry_less = [](const TreeEntry* a, const TreeEntry* b) { return NameLess(a->name, b->name); };
   auto xattr_less = [](const Xattr& a, const Xattr& b) { return NameLess(a.name, b.name); };
   std::vector<const TreeEntry*> sorted;
   sorted.reserve(tree.entries.size());
-  for (const TreeEntry& e : tree.entries) sorted.push_back(&e);
-  std::stable_sort(sorted.begin(), sorted.end(), entry_less);
-  Json entries = Json::array();
-  for (const TreeEntry* e : sorted) {
-    if (std::is_sorted(e->xattrs.begin(), e->xattrs.end(), xattr_less)) {
-      entries.push_back(EncodeEntry(*e));
+  size_t unsorted_xattrs = 0;
+  for (const TreeEntry& e : tree.entries) {
+    if (!std::is_sorted(e.xattrs.begin(), e.xattrs.end(), xattr_less)) ++unsorted_xattrs;
+  }
+  copies->reserve(unsorted_xattrs);  // no reallocation: pointers into it stay valid
+  for (const TreeEntry& e : tree.entries) {
+    if (std::is_sorted(e.xattrs.begin(), e.xattrs.end(), xattr_less)) {
+      sorted.push_back(&e);
     } else {
-      TreeEntry copy = *e;
-      std::stable_sort(copy.xattrs.begin(), copy.xattrs.end(), xattr_less);
-      entries.push_back(EncodeEntry(copy));
+      copies->push_back(e);
+      std::stable_sort(copies->back().xattrs.begin(), copies->back().xattrs.end(), xattr_less);
+      sorted.push_back(&copies->back());
     }
   }
+  std::stable_sort(sorted.begin(), sorted.end(), entry_less);
+  return sorted;
+}
+}  // namespace
+
+std::string EncodeTree(const Tree& tree) {
+  std::vector<TreeEntry> copies;
+  std::vector<const TreeEntry*> sorted = SortedForEncoding(tree, &copies);
+  std::string out = "{\"entries\":[";
+  TreeWriter w(&out);
+  for (size_t i = 0; i < sorted.size(); ++i) {
+    if (i) out += ',';
+    w.Entry(*sorted[i]);
+  }
+  out += "],\"version\":";
+  out += std::to_string(kTreeVersion);
+  out += '}';
+  return out;
+}
+
+namespace manifest_internal {
+std::string EncodeTreeJson(const Tree& tree) {
+  std::vector<TreeEntry> copies;
+  std::vector<const TreeEntry*> sorted = SortedForEncoding(tree, &copies);
+  Json entries = Json::array();
+  for (const TreeEntry* e : sorted) entries.push_back(EncodeEntry(*e));
   Json doc = Json::object();
   doc["entries"] = std::move(entries);
   doc["version"] = kTreeVersion;
   return doc.dump();
 }
+}  // namespace manifest_internal
 
 Result<Tree> DecodeTree(std::string_view doc) {
   Tree fast;
