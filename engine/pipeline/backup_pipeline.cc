@@ -134,10 +134,6 @@ class TreeAssembler {
         if (item->entry.name.empty()) return Status::OK();  // skipped (socket)
         Count(item->entry);
         stack_.back().entries.push_back(std::move(item->entry));
-        for (TreeEntry& e : item->more) {
-          Count(e);
-          stack_.back().entries.push_back(std::move(e));
-        }
         return Status::OK();
     }
     return Status::OK();
@@ -247,12 +243,16 @@ Result<PipelineResult> RunBackupPipeline(const std::string& source, const Exclud
           tbb::make_filter<Item*, void>(tbb::filter_mode::serial_in_order, [&](Item* item) {
             std::unique_ptr<Item> owned(item);
             if (!fatal.ok()) return;
-            Status s = assembler.Take(item);
-            if (!s.ok()) {
-              fatal = s;
-              failed = true;
+            for (size_t i = 0; i <= item->followers.size(); ++i) {
+              Item* one = i == 0 ? item : item->followers[i - 1].get();
+              Status s = assembler.Take(one);
+              if (!s.ok()) {
+                fatal = s;
+                failed = true;
+                return;
+              }
+              if (one->kind == Item::kLeaveDir && one->path.empty()) root_done = true;
             }
-            if (item->kind == Item::kLeaveDir && item->path.empty()) root_done = true;
           }));
   RW_RETURN_IF_ERROR(fatal);
   if (!root_done) return Status::Aborted("backup of " + source + " stopped before its end");

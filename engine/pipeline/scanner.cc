@@ -156,32 +156,25 @@ Item* Scanner::EnterDir(std::shared_ptr<DirHandle> parent, const std::string& na
 }
 
 namespace {
-// A finished entry with nothing to report: it can travel in another item's `more`.
-bool Batchable(const Item& item) {
-  return item.kind == Item::kEntry && item.error.ok() && item.notes.empty() && !item.entry.name.empty() &&
-         item.more.empty();
-}
-constexpr size_t kMaxBatch = 256;
+// Small files are read, and chunks hashed and compressed, in the parallel stage; every other
+// item is complete when scanned.
+bool NeedsWork(const Item& item) { return item.kind == Item::kSmallFile || item.kind == Item::kChunk; }
+constexpr size_t kMaxFollowers = 256;
 }  // namespace
 
 Item* Scanner::Next() {
-  if (pending_) return pending_.release();
-  Item* first = NextOne();
-  if (!first || !Batchable(*first)) return first;
-  // The next children of the same directory, as long as they are finished entries too.
-  while (first->more.size() < kMaxBatch && !large_ && !stack_.empty()) {
-    Frame& f = stack_.back();
-    if (f.next == f.children.size() || S_ISDIR(f.children[f.next].st.st_mode)) break;
-    const Child& c = f.children[f.next++];
-    std::unique_ptr<Item> item(ForChild(f, c));
-    if (!item) continue;  // an excluded file
-    if (!Batchable(*item)) {
-      pending_ = std::move(item);
+  std::unique_ptr<Item> head(pending_ ? pending_.release() : NextOne());
+  if (!head) return nullptr;
+  while (head->followers.size() < kMaxFollowers) {
+    std::unique_ptr<Item> next(NextOne());
+    if (!next) break;
+    if (NeedsWork(*next)) {
+      pending_ = std::move(next);
       break;
     }
-    first->more.push_back(std::move(item->entry));
+    head->followers.push_back(std::move(next));
   }
-  return first;
+  return head.release();
 }
 
 Item* Scanner::NextOne() {

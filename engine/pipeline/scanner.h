@@ -44,9 +44,10 @@ struct Item {
   std::shared_ptr<DirHandle> dir;  // the parent directory (kSmallFile opens the file in it)
   std::string path;                // relative to the source root, for messages
   TreeEntry entry;                 // kEnterDir, kEntry, kSmallFile; kChunk: the file, on the last
-  // kEntry: more finished entries of the same directory that follow `entry` (files reused from
-  // the parent, symlinks, hardlinks, …), so that an unchanged tree is not one token per file.
-  std::vector<TreeEntry> more;
+  // Items that follow this one and need no work in the parallel stage (directories entered
+  // and left, files reused from the parent, symlinks, …): they travel with it and the serial
+  // stage takes them after it, so that an unchanged tree is not one pipeline token per entry.
+  std::vector<std::unique_ptr<Item>> followers;
   struct stat st {};               // as scanned
   std::vector<Blob> blobs;         // content of kSmallFile / kChunk
   bool last_chunk = false;         // kChunk: the file is complete
