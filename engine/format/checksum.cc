@@ -21,12 +21,16 @@ std::string Xxh128::Hex() const {
 
 bool Xxh128::FromHex(std::string_view hex, Xxh128* out) {
   if (hex.size() != 32) return false;
-  std::optional<std::string> raw = HexDecode(hex);
-  if (!raw) return false;
   Xxh128 v;
-  for (int i = 0; i < 8; ++i) {
-    v.high = (v.high << 8) | static_cast<uint8_t>((*raw)[i]);
-    v.low = (v.low << 8) | static_cast<uint8_t>((*raw)[8 + i]);
+  for (size_t i = 0; i < 32; ++i) {
+    char c = hex[i];
+    uint64_t d;
+    if (c >= '0' && c <= '9') d = static_cast<uint64_t>(c - '0');
+    else if (c >= 'a' && c <= 'f') d = static_cast<uint64_t>(c - 'a' + 10);
+    else if (c >= 'A' && c <= 'F') d = static_cast<uint64_t>(c - 'A' + 10);
+    else return false;
+    uint64_t& word = i < 16 ? v.high : v.low;
+    word = word << 4 | d;
   }
   *out = v;
   return true;

@@ -207,18 +207,15 @@ Status Repository::LoadIndex(bool tolerate_damage) {
       continue;
     }
     index_files_.push_back(name);
-    index_.reserve(index_.size() + entries->size());
-    for (IndexEntry& e : *entries) index_.emplace(e.id, e);
+    index_.Reserve(index_.size() + entries->size());
+    for (const IndexEntry& e : *entries) index_.Insert(e);
   }
   return Status::OK();
 }
 
 std::vector<IndexEntry> Repository::IndexEntries() const {
   std::lock_guard<std::mutex> lock(index_mu_);
-  std::vector<IndexEntry> out;
-  out.reserve(index_.size());
-  for (const auto& [id, e] : index_) out.push_back(e);
-  return out;
+  return index_.Entries();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -226,9 +223,7 @@ std::vector<IndexEntry> Repository::IndexEntries() const {
 
 std::optional<IndexEntry> Repository::Find(const BlobId& id) const {
   std::lock_guard<std::mutex> lock(index_mu_);
-  auto it = index_.find(id);
-  if (it == index_.end()) return std::nullopt;
-  return it->second;
+  return index_.Find(id);
 }
 
 size_t Repository::IndexSize() const {
@@ -238,7 +233,8 @@ size_t Repository::IndexSize() const {
 
 void Repository::AddToIndex(const std::vector<IndexEntry>& entries) {
   std::lock_guard<std::mutex> lock(index_mu_);
-  for (const IndexEntry& e : entries) index_.emplace(e.id, e);
+  index_.Reserve(index_.size() + entries.size());
+  for (const IndexEntry& e : entries) index_.Insert(e);
 }
 
 Result<std::string> Repository::LoadBlob(const BlobId& id, BlobType expected) const {

@@ -20,6 +20,7 @@
 #include "engine/format/chunker.h"
 #include "engine/format/index_codec.h"
 #include "engine/format/pack.h"
+#include "engine/repo/blob_index.h"
 #include "engine/storage/storage.h"
 
 namespace rw {
@@ -153,7 +154,7 @@ class Repository {
   std::unique_ptr<Storage> storage_;
   RepoConfig config_;
   mutable std::mutex index_mu_;
-  std::unordered_map<BlobId, IndexEntry, BlobIdHash> index_;
+  BlobIndex index_;
   std::vector<std::string> damaged_index_files_;
   std::vector<std::string> index_files_;
 };

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 
 #include "engine/format/format_constants.h"
@@ -250,6 +251,50 @@ TEST_F(RepositoryTest, UncommittedSinkLeavesOnlyUnreferencedPacks) {
   auto repo = OpenOrDie();
   EXPECT_EQ(repo->IndexSize(), 0u);
   EXPECT_TRUE(fs::is_empty(path_ + "/index"));
+}
+
+// The flat in-memory index against std::map as the oracle: many ids (some sharing their first
+// bytes, so probes collide), duplicates keep the first entry, growth keeps everything.
+TEST(BlobIndexTest, AgreesWithAMapOnManyIds) {
+  std::mt19937_64 rng(3);
+  auto random_id = [&] {
+    BlobId id;
+    for (auto& b : id.bytes) b = static_cast<uint8_t>(rng());
+    return id;
+  };
+  std::vector<BlobId> packs;
+  for (int i = 0; i < 40; ++i) packs.push_back(random_id());
+  BlobIndex index;
+  std::map<BlobId, IndexEntry> oracle;
+  for (int i = 0; i < 50000; ++i) {
+    IndexEntry e;
+    e.id = random_id();
+    if (i % 7 == 0) std::fill(e.id.bytes.begin() + 8, e.id.bytes.begin() + 16, 0);  // same hash
+    if (i % 11 == 0 && !oracle.empty()) e.id = oracle.begin()->first;               // a duplicate
+    e.type = i % 3 ? BlobType::kData : BlobType::kTree;
+    e.pack = packs[rng() % packs.size()];
+    e.offset = rng();
+    e.compressed_length = static_cast<uint32_t>(rng());
+    e.raw_length = static_cast<uint32_t>(rng());
+    if (i == 20000) index.Reserve(100000);
+    index.Insert(e);
+    oracle.emplace(e.id, e);
+  }
+  ASSERT_EQ(index.size(), oracle.size());
+  for (const auto& [id, want] : oracle) {
+    auto got = index.Find(id);
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(got->type, want.type);
+    EXPECT_EQ(got->pack, want.pack);
+    EXPECT_EQ(got->offset, want.offset);
+    EXPECT_EQ(got->compressed_length, want.compressed_length);
+    EXPECT_EQ(got->raw_length, want.raw_length);
+  }
+  for (int i = 0; i < 1000; ++i) EXPECT_FALSE(index.Find(random_id()).has_value());
+  auto all = index.Entries();
+  ASSERT_EQ(all.size(), oracle.size());
+  for (const IndexEntry& e : all) EXPECT_EQ(oracle.at(e.id).offset, e.offset);
+  EXPECT_FALSE(BlobIndex().Find(random_id()).has_value());
 }
 
 }  // namespace
