@@ -248,13 +248,60 @@ Status FileWriter::Write(int dfd, const TreeEntry& e, RestoreProgress* progress)
     ::unlinkat(dfd, tmp.c_str(), 0);
     return ErrnoStatus("close", errno);
   }
+  // The file being replaced, kept referenced so that freeing it happens in the background.
+  int old = deferred_ ? ::openat(dfd, e.name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC) : -1;
   if (::renameat(dfd, tmp.c_str(), dfd, e.name.c_str()) != 0) {
     int err = errno;
     ::unlinkat(dfd, tmp.c_str(), 0);
+    if (old >= 0) ::close(old);
     return ErrnoStatus("rename into place", err);
   }
+  if (old >= 0) deferred_->Add(old);
   progress->files += 1;
   return Status::OK();
+}
+
+DeferredClose::DeferredClose(int threads, size_t max_pending) : max_pending_(max_pending) {
+  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Run(); });
+}
+
+DeferredClose::~DeferredClose() { Drain(); }
+
+void DeferredClose::Add(int fd) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (threads_.empty()) {  // drained: close here
+    lock.unlock();
+    ::close(fd);
+    return;
+  }
+  room_.wait(lock, [&] { return queue_.size() < max_pending_; });
+  queue_.push_back(fd);
+  more_.notify_one();
+}
+
+void DeferredClose::Run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    more_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stop_ and nothing left
+    int fd = queue_.front();
+    queue_.pop_front();
+    room_.notify_one();
+    lock.unlock();
+    ::close(fd);
+    lock.lock();
+  }
+}
+
+void DeferredClose::Drain() {
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+    threads.swap(threads_);
+  }
+  more_.notify_all();
+  for (std::thread& t : threads) t.join();
 }
 
 }  // namespace rw::restore_internal

@@ -631,8 +631,10 @@ Status RemoveTreeAt(int dfd, const std::string& name) {
 
 class Applier {
  public:
-  Applier(Repository* repo, int root_fd, RollbackProgress* progress)
-      : repo_(repo), root_fd_(root_fd), writer_(repo), progress_(progress) {}
+  Applier(Repository* repo, int root_fd, RollbackProgress* progress, restore_internal::DeferredClose* released)
+      : repo_(repo), root_fd_(root_fd), writer_(repo), progress_(progress), released_(released) {
+    writer_.set_deferred_close(released);
+  }
 
   Status Apply(const RollbackStep& s) {
     if (s.op == RollbackStep::Op::kDirMeta && s.path.empty()) return SetMetaFd(root_fd_, s.entry);
@@ -656,7 +658,13 @@ class Applier {
         FillEntryFromStat(st, &now);
         if (now.type != s.live_type) return Status::OK();  // already replaced
         if (now.type == EntryType::kDir) return RemoveTreeAt(dfd, leaf);
-        if (::unlinkat(dfd, leaf.c_str(), 0) != 0 && errno != ENOENT) return ErrnoStatus("remove", errno);
+        int old = released_ ? ::openat(dfd, leaf.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC) : -1;
+        if (::unlinkat(dfd, leaf.c_str(), 0) != 0 && errno != ENOENT) {
+          int err = errno;
+          if (old >= 0) ::close(old);
+          return ErrnoStatus("remove", err);
+        }
+        if (old >= 0) released_->Add(old);  // freed in the background
         return Status::OK();
       }
       case RollbackStep::Op::kMkdir: {
@@ -822,6 +830,7 @@ class Applier {
   int root_fd_;
   restore_internal::FileWriter writer_;
   RollbackProgress* progress_;
+  restore_internal::DeferredClose* released_;
   RestoreProgress restore_progress_;
   Fd cached_;
   std::string cached_path_;
@@ -922,9 +931,12 @@ Result<std::vector<std::string>> PendingJournals(Repository* repo) {
 Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const std::string& id, int root_fd,
               uint64_t start_step, bool resumed, TreeCache* trees) {
   RollbackProgress* progress = s.progress;
+  // Replaced and removed files are freed by background threads while the rollback goes on;
+  // this waits for them when Finish returns.
+  restore_internal::DeferredClose released;
   if (j.files) {
     s.Phase(5, resumed ? "applying the rest of the plan" : "applying the plan");
-    Applier applier(s.repo, root_fd, progress);
+    Applier applier(s.repo, root_fd, progress, &released);
     if (resumed) {
       // Temporaries the interrupted run may have left beside the files it was writing.
       std::set<std::string> dirs;

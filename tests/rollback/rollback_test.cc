@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +17,7 @@
 
 #include "engine/ops/backup.h"
 #include "engine/ops/diff.h"
+#include "engine/ops/restore_internal.h"
 #include "engine/ops/snapshots.h"
 
 namespace rw {
@@ -128,6 +130,30 @@ TEST(RollbackJournal, RoundTripAndDamage) {
     EXPECT_FALSE(DecodeRollbackJournal(bad).ok()) << "flip at " << pos;
   }
   EXPECT_FALSE(DecodeRollbackJournal(text.substr(0, text.size() / 2)).ok());
+}
+
+// Replaced files are released by background threads: every descriptor handed over is closed
+// once Drain returns, with more descriptors than the queue holds (Add waits for room).
+TEST(DeferredCloseTest, ClosesEveryDescriptorByDrain) {
+  std::vector<int> fds;
+  for (int i = 0; i < 600; ++i) {
+    int fd = ::open("/", O_PATH | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    fds.push_back(fd);
+  }
+  restore_internal::DeferredClose released(3, 16);
+  for (int fd : fds) released.Add(fd);
+  released.Drain();
+  for (int fd : fds) {
+    errno = 0;
+    EXPECT_EQ(::fcntl(fd, F_GETFD), -1) << fd;
+    EXPECT_EQ(errno, EBADF) << fd;
+  }
+  // After Drain, Add closes on the spot.
+  int fd = ::open("/", O_PATH | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  released.Add(fd);
+  EXPECT_EQ(::fcntl(fd, F_GETFD), -1);
 }
 
 TEST_F(RollbackTest, PlanUndoesEveryKindOfChangeAndNeverFollowsSymlinksOut) {
