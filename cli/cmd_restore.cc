@@ -29,24 +29,15 @@ int RunRestoreDatabases(Context* ctx, const RestoreArgs& args) {
   if (!args.target.empty() || !args.archive.empty() || !args.includes.empty()) {
     return Fail("restore", Status::InvalidArgument("--databases-only restores no files: drop --target, --archive, --include"));
   }
-  if (args.defaults_files.size() > 1 && args.labels.size() != args.defaults_files.size()) {
-    return Fail("restore", Status::InvalidArgument("with several --mysql-defaults-file, give one --db-label per file, in the same order"));
-  }
-  if (args.labels.size() > std::max<size_t>(1, args.defaults_files.size())) {
-    return Fail("restore", Status::InvalidArgument("more --db-label than --mysql-defaults-file"));
-  }
+  auto servers = ServersFromFlags(args.defaults_files, args.labels);
+  if (!servers.ok()) return Fail("restore", servers.status());
   if (args.db_threads < 1 || args.db_threads > 64) return Fail("restore", Status::InvalidArgument("--db-threads must be 1..64"));
   auto repo = OpenRepo(*ctx);
   if (!repo) return kExitError;
   auto ref = ResolveSnapshot(repo.get(), args.snapshot);
   if (!ref.ok()) return Fail("restore", ref.status());
   DatabaseRestoreOptions opts;
-  for (size_t i = 0; i < args.defaults_files.size(); ++i) {
-    DbServerSpec spec;
-    spec.defaults_file = args.defaults_files[i];
-    spec.label = i < args.labels.size() ? args.labels[i] : "";
-    opts.servers.push_back(spec);
-  }
+  opts.servers = std::move(*servers);
   opts.label = args.label;
   if (opts.label.empty() && args.labels.size() == 1 && args.defaults_files.size() <= 1) opts.label = args.labels[0];
   opts.databases = args.dbs;

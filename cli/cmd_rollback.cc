@@ -140,16 +140,14 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
   if (const char* d = std::getenv("REWIND_TEST_ROLLBACK_STEP_DELAY_US")) opts.step_delay_us = std::atoi(d);
   // Databases: each database of the snapshot is dropped and loaded again from it (restore
   // --databases-only); the servers are found by label as for restore.
-  if (args.defaults_files.size() > 1 && args.labels.size() != args.defaults_files.size()) {
-    return Fail("rollback", Status::InvalidArgument("with several --mysql-defaults-file, give one --db-label per file, in the same order"));
-  }
+  auto servers = ServersFromFlags(args.defaults_files, args.labels);
+  if (!servers.ok()) return Fail("rollback", servers.status());
   if (args.db_threads < 1 || args.db_threads > 64) return Fail("rollback", Status::InvalidArgument("--db-threads must be 1..64"));
   DatabaseRestoreOptions db_opts;
-  for (size_t i = 0; i < args.defaults_files.size(); ++i) {
-    db_opts.servers.push_back({i < args.labels.size() ? args.labels[i] : "", args.defaults_files[i]});
-  }
+  db_opts.servers = std::move(*servers);
   db_opts.threads = args.db_threads;
   std::vector<DatabaseRestoreResult::Server> db_done;
+  std::vector<std::string> dry_run_notes;  // a server that could not be asked
   if (!args.files_only) {
     opts.restore_databases = [&repo, db_opts, &db_done](const Snapshot& snap) -> Status {
       if (snap.databases.empty()) return Status::OK();
@@ -183,22 +181,23 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
       if (args.databases_only && ref->snapshot.databases.empty()) {
         return Fail("rollback", Status::InvalidArgument("snapshot " + ref->id.substr(0, 12) + " holds no databases"));
       }
-      // A dry run names the databases the rollback would drop and reload.
+      // A dry run names the databases the rollback would drop and reload, and asks each server
+      // which databases it would leave alone (created after the snapshot).
       if (args.dry_run && !args.files_only) {
-        for (const DatabaseDump& d : ref->snapshot.databases) db_done.push_back({d.label, d.databases, {}, 0, 0, 0});
+        for (const DatabaseDump& d : ref->snapshot.databases) {
+          auto others = DatabasesNotInDump(d, DefaultsFileFor(db_opts.servers, d.label));
+          if (!others.ok()) {
+            dry_run_notes.push_back("could not ask server \"" + d.label + "\" which databases it holds: " +
+                                    others.status().message());
+          }
+          db_done.push_back({d.label, d.databases, others.ok() ? *others : std::vector<std::string>{}, 0, 0, 0});
+        }
       }
       // The safety snapshot dumps the same servers (every database now on them, so that
       // databases created since are in it too).
       if (!args.files_only) {
         for (const DatabaseDump& d : ref->snapshot.databases) {
-          DbServerSpec spec{d.label, ""};
-          for (const DbServerSpec& s : db_opts.servers) {
-            if (s.label.empty() && spec.defaults_file.empty()) spec.defaults_file = s.defaults_file;
-          }
-          for (const DbServerSpec& s : db_opts.servers) {
-            if (s.label == d.label) spec.defaults_file = s.defaults_file;
-          }
-          opts.safety_databases.servers.push_back(spec);
+          opts.safety_databases.servers.push_back({d.label, DefaultsFileFor(db_opts.servers, d.label)});
           if (std::find(d.databases.begin(), d.databases.end(), "mysql") != d.databases.end()) {
             opts.safety_databases.include_system = true;
           }
@@ -238,16 +237,26 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
                            return a;
                          }()},
                         {"start_cmd_run", r.start_cmd_run},
-                        {"notes", r.notes},
+                        {"notes", [&] {
+                           std::vector<std::string> notes = r.notes;
+                           notes.insert(notes.end(), dry_run_notes.begin(), dry_run_notes.end());
+                           return notes;
+                         }()},
                         {"duration_s", r.duration_s}};
     std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else if (r.dry_run) {
     PrintPlan(stdout, r.plan, r.target, r.snapshot_id);
     for (const auto& d : db_done) {
-      std::string names;
+      std::string names, extra;
       for (const std::string& n : d.databases) names += (names.empty() ? "" : ", ") + n;
+      for (const std::string& n : d.left_alone) extra += (extra.empty() ? "" : ", ") + n;
       std::printf("databases of server \"%s\" to drop and load from the snapshot: %s\n", d.label.c_str(), names.c_str());
+      if (!extra.empty()) {
+        std::printf("databases on server \"%s\" that the snapshot does not hold, to be left alone: %s\n",
+                    d.label.c_str(), extra.c_str());
+      }
     }
+    for (const std::string& n : dry_run_notes) std::fprintf(stderr, "note: %s\n", n.c_str());
     std::printf("dry run: nothing was changed\n");
   } else {
     for (const std::string& n : r.notes) std::fprintf(stderr, "note: %s\n", n.c_str());

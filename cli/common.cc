@@ -18,6 +18,21 @@ int Fail(const std::string& what, const Status& status) {
   return kExitError;
 }
 
+Result<std::vector<DbServerSpec>> ServersFromFlags(const std::vector<std::string>& defaults_files,
+                                                   const std::vector<std::string>& labels) {
+  if (defaults_files.size() > 1 && labels.size() != defaults_files.size()) {
+    return Status::InvalidArgument("with several --mysql-defaults-file, give one --db-label per file, in the same order");
+  }
+  if (labels.size() > std::max<size_t>(1, defaults_files.size())) {
+    return Status::InvalidArgument("more --db-label than --mysql-defaults-file");
+  }
+  std::vector<DbServerSpec> out;
+  for (size_t i = 0; i < defaults_files.size(); ++i) {
+    out.push_back({i < labels.size() ? labels[i] : "", defaults_files[i]});
+  }
+  return out;
+}
+
 std::unique_ptr<Repository> OpenRepo(const Context& ctx) {
   if (ctx.repo.empty()) {
     std::fprintf(stderr, "rewind: no repository given: use --repo DIR or set REWIND_REPO\n");

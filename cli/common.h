@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "engine/base/status.h"
+#include "engine/ops/databases.h"
 #include "engine/repo/repository.h"
 
 namespace rw::cli {
@@ -32,6 +33,11 @@ void AddRepoOption(CLI::App* sub, Context* ctx);
 
 // Prints "rewind: <what>: <status message>" on stderr and returns kExitError.
 int Fail(const std::string& what, const Status& status);
+
+// The database servers of --mysql-defaults-file / --db-label (paired in order): with several
+// files, one label each; never more labels than files (one label alone names a server).
+Result<std::vector<DbServerSpec>> ServersFromFlags(const std::vector<std::string>& defaults_files,
+                                                   const std::vector<std::string>& labels);
 
 // Opens the repository of ctx (error printed when it fails).
 std::unique_ptr<Repository> OpenRepo(const Context& ctx);

@@ -67,6 +67,32 @@ Result<BackupResult> BackupWithDatabases(Repository* repo, const BackupOptions& 
   return Backup(repo, o, observer, progress);
 }
 
+std::string DefaultsFileFor(const std::vector<DbServerSpec>& servers, const std::string& label) {
+  for (const DbServerSpec& s : servers) {
+    if (s.label == label) return s.defaults_file;
+  }
+  for (const DbServerSpec& s : servers) {
+    if (s.label.empty()) return s.defaults_file;
+  }
+  return "";
+}
+
+Result<std::vector<std::string>> DatabasesNotInDump(const DatabaseDump& dump, const std::string& defaults_file) {
+  db::ConnectOptions connect;
+  connect.defaults_file = defaults_file;
+  db::DbConnection conn;
+  RW_RETURN_IF_ERROR(conn.Connect(connect).WithContext("server \"" + dump.label + "\""));
+  RW_ASSIGN_OR_RETURN(auto rows, conn.Query("SHOW DATABASES"));
+  std::vector<std::string> out;
+  for (const db::Row& row : rows) {
+    if (row.empty() || !row[0] || db::IsSystemDatabase(*row[0])) continue;
+    if (std::find(dump.databases.begin(), dump.databases.end(), *row[0]) == dump.databases.end()) {
+      out.push_back(*row[0]);
+    }
+  }
+  return out;
+}
+
 Result<DatabaseRestoreResult> RestoreDatabases(const Repository& repo, const Snapshot& snapshot,
                                                const DatabaseRestoreOptions& options, db::LoadProgress* progress) {
   if (snapshot.databases.empty()) return Status::NotFound("the snapshot holds no databases");
@@ -100,34 +126,13 @@ Result<DatabaseRestoreResult> RestoreDatabases(const Repository& repo, const Sna
     db::LoadOptions lo;
     lo.threads = options.threads;
     lo.databases = names[i];
-    const DbServerSpec* spec = nullptr;
-    for (const DbServerSpec& s : options.servers) {
-      if (s.label == d.label) spec = &s;
-    }
-    if (!spec) {
-      for (const DbServerSpec& s : options.servers) {
-        if (s.label.empty()) spec = &s;
-      }
-    }
-    if (spec) lo.connect.defaults_file = spec->defaults_file;
+    lo.connect.defaults_file = DefaultsFileFor(options.servers, d.label);
     db::LoadProgress local;
     Result<db::LoadStats> st = db::LoadServer(repo, d.tree, d.databases, lo, progress ? progress : &local);
     if (!st.ok()) return st.status().WithContext("databases of server \"" + d.label + "\"");
-    std::vector<std::string> left_alone;
-    {
-      db::DbConnection conn;
-      if (conn.Connect(lo.connect).ok()) {
-        auto rows = conn.Query("SHOW DATABASES");
-        if (rows.ok()) {
-          for (const db::Row& row : *rows) {
-            if (row.empty() || !row[0] || db::IsSystemDatabase(*row[0])) continue;
-            if (std::find(d.databases.begin(), d.databases.end(), *row[0]) == d.databases.end()) {
-              left_alone.push_back(*row[0]);
-            }
-          }
-        }
-      }
-    }
+    // Listed only: a server that cannot be asked now has been restored all the same.
+    auto others = DatabasesNotInDump(d, lo.connect.defaults_file);
+    std::vector<std::string> left_alone = others.ok() ? std::move(*others) : std::vector<std::string>{};
     result.servers.push_back({d.label, st->databases, std::move(left_alone), st->files, st->statements, st->bytes});
   }
   return result;

@@ -64,6 +64,15 @@ struct DatabaseRestoreOptions {
   int threads = 2;
 };
 
+// The option file for the server labelled `label`: the entry with that label, else the one
+// without a label, else "" (the client library's default option files).
+std::string DefaultsFileFor(const std::vector<DbServerSpec>& servers, const std::string& label);
+
+// The databases now on the server of `dump` (reached through `defaults_file`) that the dump does
+// not hold, system databases aside: what restoring it leaves alone. The server's error when it
+// cannot be reached.
+Result<std::vector<std::string>> DatabasesNotInDump(const DatabaseDump& dump, const std::string& defaults_file);
+
 struct DatabaseRestoreResult {
   struct Server {
     std::string label;

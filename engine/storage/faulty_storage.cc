@@ -6,16 +6,6 @@ namespace rw {
 
 namespace {
 
-std::string Parent(const std::string& rel) {
-  auto pos = rel.rfind('/');
-  return pos == std::string::npos ? std::string() : rel.substr(0, pos);
-}
-
-std::string Base(const std::string& rel) {
-  auto pos = rel.rfind('/');
-  return pos == std::string::npos ? rel : rel.substr(pos + 1);
-}
-
 using Kind = FaultPlan::Kind;
 
 }  // namespace
@@ -58,9 +48,7 @@ Status FaultyStorage::Fault(std::string_view op, const std::string& rel) const {
 }
 
 std::string FaultyStorage::TempName(const std::string& rel) {
-  std::string dir = Parent(rel);
-  return (dir.empty() ? "" : dir + "/") + "." + Base(rel) + ".fault-" +
-         std::to_string(temps_.fetch_add(1));
+  return HiddenSibling(rel, "fault-" + std::to_string(temps_.fetch_add(1)));
 }
 
 Status FaultyStorage::WriteFileAtomic(const std::string& rel, std::string_view data) {
@@ -103,7 +91,7 @@ Status FaultyStorage::Remove(const std::string& rel) {
   if (Next() == kPass) return base_->Remove(rel);
   if (plan_.kind == Kind::kFsyncError) {
     RW_RETURN_IF_ERROR(base_->Remove(rel));
-    return Fault("fsync directory", Parent(rel));
+    return Fault("fsync directory", StorageParent(rel));
   }
   return Fault("remove", rel);
 }
@@ -112,7 +100,7 @@ Status FaultyStorage::MakeDir(const std::string& rel) {
   if (Next() == kPass) return base_->MakeDir(rel);
   if (plan_.kind == Kind::kFsyncError) {
     RW_RETURN_IF_ERROR(base_->MakeDir(rel));
-    return Fault("fsync directory", Parent(rel));
+    return Fault("fsync directory", StorageParent(rel));
   }
   return Fault("mkdir", rel);
 }

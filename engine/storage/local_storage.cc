@@ -20,16 +20,6 @@ namespace rw {
 
 namespace {
 
-std::string Parent(const std::string& rel) {
-  auto pos = rel.rfind('/');
-  return pos == std::string::npos ? std::string() : rel.substr(0, pos);
-}
-
-std::string Base(const std::string& rel) {
-  auto pos = rel.rfind('/');
-  return pos == std::string::npos ? rel : rel.substr(pos + 1);
-}
-
 Status WriteAll(int fd, std::string_view data, const std::string& what) {
   size_t done = 0;
   while (done < data.size()) {
@@ -58,9 +48,8 @@ class LocalStorage final : public Storage {
   }
 
   Status WriteFileAtomic(const std::string& rel, std::string_view data) override {
-    RW_RETURN_IF_ERROR(MakeDir(Parent(rel)));
-    std::string dir = Parent(rel);
-    std::string tmp = (dir.empty() ? "" : dir + "/") + "." + Base(rel) + ".tmp-" + RandomSuffix();
+    RW_RETURN_IF_ERROR(MakeDir(StorageParent(rel)));
+    std::string tmp = HiddenSibling(rel, "tmp-" + RandomSuffix());
     std::string tmp_path = Abs(tmp);
     int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) return ErrnoStatus("create " + tmp_path, errno);
@@ -74,16 +63,14 @@ class LocalStorage final : public Storage {
       ::unlink(tmp_path.c_str());
       return s;
     }
-    return SyncDir(dir);
+    return SyncDir(StorageParent(rel));
   }
 
   Status CreateExclusive(const std::string& rel, std::string_view data) override {
     // Written whole to a temporary, synced, then link()ed to its name: link fails with EEXIST
     // like open(O_EXCL), and a crash never leaves an empty or partial file under the name.
-    RW_RETURN_IF_ERROR(MakeDir(Parent(rel)));
-    std::string dir = Parent(rel);
-    std::string tmp_path =
-        Abs((dir.empty() ? "" : dir + "/") + "." + Base(rel) + ".tmp-" + RandomSuffix());
+    RW_RETURN_IF_ERROR(MakeDir(StorageParent(rel)));
+    std::string tmp_path = Abs(HiddenSibling(rel, "tmp-" + RandomSuffix()));
     std::string path = Abs(rel);
     int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) return ErrnoStatus("create " + tmp_path, errno);
@@ -93,7 +80,7 @@ class LocalStorage final : public Storage {
     if (s.ok() && ::link(tmp_path.c_str(), path.c_str()) != 0) s = ErrnoStatus("create " + path, errno);
     ::unlink(tmp_path.c_str());
     if (!s.ok()) return s;
-    return SyncDir(dir);
+    return SyncDir(StorageParent(rel));
   }
 
   Result<std::string> ReadFile(const std::string& rel) override {
@@ -209,7 +196,7 @@ class LocalStorage final : public Storage {
       order_.remove(rel);
     }
     if (::unlink(Abs(rel).c_str()) != 0) return ErrnoStatus("remove " + Abs(rel), errno);
-    return SyncDir(Parent(rel));
+    return SyncDir(StorageParent(rel));
   }
 
   Status MakeDir(const std::string& rel) override {
@@ -217,11 +204,11 @@ class LocalStorage final : public Storage {
     std::string path = Abs(rel);
     struct stat st{};
     if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return Status::OK();
-    RW_RETURN_IF_ERROR(MakeDir(Parent(rel)));
+    RW_RETURN_IF_ERROR(MakeDir(StorageParent(rel)));
     if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
       return ErrnoStatus("mkdir " + path, errno);
     }
-    return SyncDir(Parent(rel));
+    return SyncDir(StorageParent(rel));
   }
 
   bool Exists(const std::string& rel) override {

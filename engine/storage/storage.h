@@ -3,9 +3,9 @@
 // A fault-injecting wrapper (tests) implements the same interface.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
-#include <algorithm>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,6 +13,19 @@
 #include "engine/base/status.h"
 
 namespace rw {
+
+// The directory part of a repository path ("" for a file at the top).
+inline std::string StorageParent(const std::string& rel) {
+  auto pos = rel.rfind('/');
+  return pos == std::string::npos ? std::string() : rel.substr(0, pos);
+}
+// "dir/.name.<tag>" for "dir/name": a sibling that List() leaves out (names starting with '.'),
+// for temporaries.
+inline std::string HiddenSibling(const std::string& rel, const std::string& tag) {
+  auto pos = rel.rfind('/');
+  std::string dir = pos == std::string::npos ? std::string() : rel.substr(0, pos + 1);
+  return dir + "." + (pos == std::string::npos ? rel : rel.substr(pos + 1)) + "." + tag;
+}
 
 class Storage {
  public:

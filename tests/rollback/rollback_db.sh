@@ -7,7 +7,7 @@
 #   2. simulated upgrade: the files (lib_rollback.sh: changed, added, deleted, file→dir, new mail
 #      and logs, …) and the databases (ADD COLUMN, a new table, a dropped table, a dropped view,
 #      changed rows, a dropped database, a new database `epos_new`)
-#   3. rollback --dry-run changes nothing (mtree, mariadb-dump)
+#   3. rollback --dry-run changes nothing (mtree, mariadb-dump) and names epos_new as left alone
 #   4. rollback pre --yes --mysql-defaults-file: mtree outside the excluded folders and
 #      mariadb-dump equal the state before the upgrade; the excluded folders are as the upgrade
 #      left them; `epos_new` (created after the snapshot) is left alone and the output names it
@@ -151,6 +151,14 @@ step "rollback --dry-run changes nothing (files and databases)"
 nsnap=$(snapshot_count "$REPO")
 expect_rc 0 "$REWIND" rollback --repo "$REPO" pre --dry-run --mysql-defaults-file "$MDB_CNF"
 grep -v '^  ' "$WORK/last.out" | sed 's/^/     /'   # the summary and the section headers
+grep -q 'left alone: epos_new$' "$WORK/last.out" ||
+  check_failed "--dry-run does not name epos_new (created after the snapshot) as left alone"
+expect_rc 0 "$REWIND" rollback --repo "$REPO" pre --dry-run --json --mysql-defaults-file "$MDB_CNF"
+python3 - "$WORK/last.out" <<'PY' || check_failed "--dry-run --json: databases[].left_alone is not [epos_new]"
+import json, sys
+d = json.load(open(sys.argv[1]))
+sys.exit(0 if [s["left_alone"] for s in d["databases"]] == [["epos_new"]] else 1)
+PY
 mtree "$SRC" >"$WORK/after-dry.mtree"
 compare_files "mtree before and after --dry-run" "$WORK/upgraded-all.mtree" "$WORK/after-dry.mtree"
 user_dbs >"$WORK/after-dry.dbs"
