@@ -1061,6 +1061,8 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
   // 1. Lock, no rollback pending, the snapshot is whole.
   s.Phase(1, "checking the snapshot");
   RW_ASSIGN_OR_RETURN(auto lock, repo->Lock(!options.dry_run, options.dry_run ? "rollback --dry-run" : "rollback"));
+  // A rollback killed while writing its journal or progress left a temporary there.
+  if (!options.dry_run) RW_RETURN_IF_ERROR(repo->storage().RemoveTemporaries("rollback"));
   RW_ASSIGN_OR_RETURN(auto pending, PendingJournals(repo));
   if (!pending.empty() && !options.dry_run) {
     return Status::InvalidArgument("an interrupted rollback is pending (journal rollback/" + pending[0] +
@@ -1180,6 +1182,7 @@ Result<RollbackResult> ResumeRollback(Repository* repo, const std::string& snaps
   r.resumed = true;
   s.Phase(1, "reading the journal");
   RW_ASSIGN_OR_RETURN(auto lock, repo->Lock(true, "rollback --resume"));
+  RW_RETURN_IF_ERROR(repo->storage().RemoveTemporaries("rollback"));
   RW_ASSIGN_OR_RETURN(auto pending, PendingJournals(repo));
   if (pending.empty()) return Status::NotFound("no interrupted rollback to resume in this repository");
   std::vector<std::pair<std::string, RollbackJournal>> journals;

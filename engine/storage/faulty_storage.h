@@ -76,6 +76,7 @@ class FaultyStorage final : public Storage {
     return base_->List(dir);
   }
   Status Remove(const std::string& rel) override;
+  Status RemoveTemporaries(const std::string& dir) override { return base_->RemoveTemporaries(dir); }
   Status MakeDir(const std::string& rel) override;
   bool Exists(const std::string& rel) override { return base_->Exists(rel); }
   std::string Describe(const std::string& rel) const override { return base_->Describe(rel); }

@@ -189,6 +189,24 @@ class LocalStorage final : public Storage {
     return names;
   }
 
+  Status RemoveTemporaries(const std::string& dir) override {
+    std::string path = Abs(dir);
+    DIR* d = ::opendir(path.c_str());
+    if (!d) return errno == ENOENT ? Status::OK() : ErrnoStatus("list " + path, errno);
+    std::vector<std::string> names;
+    while (dirent* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n.size() > 1 && n[0] == '.' && n != "..") names.push_back(n);
+    }
+    ::closedir(d);
+    for (const std::string& n : names) {
+      if (::unlinkat(AT_FDCWD, (path + "/" + n).c_str(), 0) != 0 && errno != ENOENT) {
+        return ErrnoStatus("remove " + path + "/" + n, errno);
+      }
+    }
+    return Status::OK();
+  }
+
   Status Remove(const std::string& rel) override {
     {
       std::lock_guard<std::mutex> lock(mu_);

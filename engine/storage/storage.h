@@ -61,6 +61,10 @@ class Storage {
   // Names of the directories directly inside `dir`, sorted (e.g. the "3f" of "data/3f/…").
   virtual Result<std::vector<std::string>> ListDirs(const std::string& dir) = 0;
   virtual Status Remove(const std::string& rel) = 0;
+  // Removes the temporaries (names starting with '.') that a writer killed in WriteFileAtomic
+  // left directly inside `dir`. Only for a caller that holds the exclusive lock of the files
+  // there (rollback/). A missing `dir` is fine.
+  virtual Status RemoveTemporaries(const std::string& dir) = 0;
   virtual Status MakeDir(const std::string& rel) = 0;
   virtual bool Exists(const std::string& rel) = 0;
   // A path a human can use in a message: "/backup/rewind/data/3f/3fa1…".

@@ -142,6 +142,18 @@ TEST_P(StorageConformance, ListIsSortedAndHidesDotFiles) {
   EXPECT_TRUE(st_->Exists("snapshots/.hidden"));  // hidden from List only
 }
 
+// A rollback killed inside WriteFileAtomic leaves a hidden temporary in rollback/.
+TEST_P(StorageConformance, RemoveTemporariesRemovesOnlyHiddenNames) {
+  EXPECT_TRUE(st_->RemoveTemporaries("rollback").ok());  // missing: fine
+  for (const char* name : {"a.journal", ".a.journal.tmp-1", ".b.progress.tmp-2"}) {
+    ASSERT_TRUE(st_->WriteFileAtomic(std::string("rollback/") + name, name).ok()) << name;
+  }
+  ASSERT_TRUE(st_->RemoveTemporaries("rollback").ok());
+  EXPECT_TRUE(st_->Exists("rollback/a.journal"));
+  EXPECT_FALSE(st_->Exists("rollback/.a.journal.tmp-1"));
+  EXPECT_FALSE(st_->Exists("rollback/.b.progress.tmp-2"));
+}
+
 // storage.h: "Names (not paths) of the regular files directly inside `dir`".
 TEST_P(StorageConformance, ListLeavesOutDirectories) {
   ASSERT_TRUE(st_->WriteFileAtomic("data/ab/abcd", "x").ok());

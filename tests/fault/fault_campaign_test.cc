@@ -73,6 +73,10 @@ class RecordingStorage final : public Storage {
     Record("Remove " + rel);
     return base_->Remove(rel);
   }
+  Status RemoveTemporaries(const std::string& dir) override {
+    Record("RemoveTemporaries " + dir);
+    return base_->RemoveTemporaries(dir);
+  }
   Status MakeDir(const std::string& rel) override {
     Record("MakeDir " + rel);
     return base_->MakeDir(rel);
