@@ -84,33 +84,14 @@ class LocalStorage final : public Storage {
   }
 
   Result<std::string> ReadFile(const std::string& rel) override {
-    std::string path = Abs(rel);
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return ErrnoStatus("open " + path, errno);
-    // Read straight into a buffer of the file's size (+1 to see the end without growing); a
-    // file that grows meanwhile is read to its end all the same.
     std::string out;
-    struct stat st{};
-    size_t cap = (::fstat(fd, &st) == 0 && st.st_size > 0) ? static_cast<size_t>(st.st_size) + 1 : 1 << 16;
-    out.resize(cap);
-    size_t got = 0;
-    for (;;) {
-      if (got == out.size()) out.resize(out.size() * 2);
-      ssize_t n = ::read(fd, out.data() + got, out.size() - got);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        int err = errno;
-        ::close(fd);
-        return ErrnoStatus("read " + path, err);
-      }
-      if (n == 0) break;
-      got += static_cast<size_t>(n);
-    }
-    out.resize(got);
-    ::close(fd);
+    RW_ASSIGN_OR_RETURN(size_t n, ReadFileInto(rel, &out));
+    out.resize(n);
     return out;
   }
 
+  // Straight into the buffer, sized by fstat (+1 to see the end without growing); a file that
+  // grows meanwhile is read to its end all the same.
   Result<size_t> ReadFileInto(const std::string& rel, std::string* buf) override {
     std::string path = Abs(rel);
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

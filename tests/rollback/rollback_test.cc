@@ -69,6 +69,35 @@ class RollbackTest : public ::testing::Test {
     return *ref;
   }
 
+  // Every kind of entry the planner handles, and the mail folder the snapshot excludes.
+  void MakeInstallation() {
+  Put(src_ / "keep.txt", "same");
+  Put(src_ / "change.txt", "old content");
+  Put(src_ / "gone.txt", "deleted by the upgrade");
+  Put(src_ / "d" / "f", "inside d");
+  Put(src_ / "mail" / "old.imap", "mail");
+  ASSERT_EQ(::symlink("keep.txt", (src_ / "ln").c_str()), 0);
+  Put(src_ / "h1", "hardlinked");
+  ASSERT_EQ(::link((src_ / "h1").c_str(), (src_ / "h2").c_str()), 0);
+  }
+  // What an upgrade does to it: every kind of change.
+  void Upgrade() {
+  Put(src_ / "change.txt", "new content!");
+  fs::remove(src_ / "gone.txt");
+  Put(src_ / "new.txt", "added");
+  // d becomes a symlink to a directory outside the target holding a file of the same name.
+  fs::remove_all(src_ / "d");
+  ASSERT_EQ(::symlink(outside_.c_str(), (src_ / "d").c_str()), 0);
+  // ln becomes a directory.
+  fs::remove(src_ / "ln");
+  Put(src_ / "ln" / "x", "x");
+  ::chmod((src_ / "keep.txt").c_str(), 0600);
+  Put(src_ / "mail" / "new.imap", "new mail");
+  // h1 is replaced by a new file (the link to h2 is broken; h2 keeps the old content).
+  fs::remove(src_ / "h1");
+  Put(src_ / "h1", "new h1");
+  }
+
   std::vector<Change> Live(const SnapshotRef& s) {
     std::vector<Change> out;
     Status st = DiffLive(*repo_, s.snapshot, src_.string(), DiffOptions{}, [&](const Change& c) {
@@ -157,30 +186,10 @@ TEST(DeferredCloseTest, ClosesEveryDescriptorByDrain) {
 }
 
 TEST_F(RollbackTest, PlanUndoesEveryKindOfChangeAndNeverFollowsSymlinksOut) {
-  Put(src_ / "keep.txt", "same");
-  Put(src_ / "change.txt", "old content");
-  Put(src_ / "gone.txt", "deleted by the upgrade");
-  Put(src_ / "d" / "f", "inside d");
-  Put(src_ / "mail" / "old.imap", "mail");
-  ASSERT_EQ(::symlink("keep.txt", (src_ / "ln").c_str()), 0);
-  Put(src_ / "h1", "hardlinked");
-  ASSERT_EQ(::link((src_ / "h1").c_str(), (src_ / "h2").c_str()), 0);
+  ASSERT_NO_FATAL_FAILURE(MakeInstallation());
   SnapshotRef pre = Backup("pre");
 
-  Put(src_ / "change.txt", "new content!");
-  fs::remove(src_ / "gone.txt");
-  Put(src_ / "new.txt", "added");
-  // d becomes a symlink to a directory outside the target holding a file of the same name.
-  fs::remove_all(src_ / "d");
-  ASSERT_EQ(::symlink(outside_.c_str(), (src_ / "d").c_str()), 0);
-  // ln becomes a directory.
-  fs::remove(src_ / "ln");
-  Put(src_ / "ln" / "x", "x");
-  ::chmod((src_ / "keep.txt").c_str(), 0600);
-  Put(src_ / "mail" / "new.imap", "new mail");
-  // h1 is replaced by a new file (the link to h2 is broken; h2 keeps the old content).
-  fs::remove(src_ / "h1");
-  Put(src_ / "h1", "new h1");
+  ASSERT_NO_FATAL_FAILURE(Upgrade());
 
   int fd = ::open(src_.c_str(), O_RDONLY | O_DIRECTORY);
   auto plan = PlanRollback(*repo_, pre.snapshot, fd);
@@ -223,31 +232,14 @@ TEST_F(RollbackTest, PlanUndoesEveryKindOfChangeAndNeverFollowsSymlinksOut) {
 // changes, hardlinks included (an equal subtree is never visited, so a hardlink whose target
 // is rewritten is linked again by a pass over the snapshot's hardlinks).
 TEST_F(RollbackTest, PlanFromTheSafetySnapshotUndoesWhatTheLivePlanUndoes) {
-  Put(src_ / "keep.txt", "same");
-  Put(src_ / "change.txt", "old content");
-  Put(src_ / "gone.txt", "deleted by the upgrade");
-  Put(src_ / "d" / "f", "inside d");
-  Put(src_ / "mail" / "old.imap", "mail");
-  ASSERT_EQ(::symlink("keep.txt", (src_ / "ln").c_str()), 0);
-  Put(src_ / "h1", "hardlinked");
-  ASSERT_EQ(::link((src_ / "h1").c_str(), (src_ / "h2").c_str()), 0);
+  ASSERT_NO_FATAL_FAILURE(MakeInstallation());
   // A hardlink pair across directories, the shared inode changed in place by the upgrade.
   Put(src_ / "lib" / "a.so", "library v1");
   Put(src_ / "other" / "quiet.txt", "untouched directory");
   ASSERT_EQ(::link((src_ / "lib" / "a.so").c_str(), (src_ / "other" / "a-link.so").c_str()), 0);
   SnapshotRef pre = Backup("pre");
 
-  Put(src_ / "change.txt", "new content!");
-  fs::remove(src_ / "gone.txt");
-  Put(src_ / "new.txt", "added");
-  fs::remove_all(src_ / "d");
-  ASSERT_EQ(::symlink(outside_.c_str(), (src_ / "d").c_str()), 0);
-  fs::remove(src_ / "ln");
-  Put(src_ / "ln" / "x", "x");
-  ::chmod((src_ / "keep.txt").c_str(), 0600);
-  Put(src_ / "mail" / "new.imap", "new mail");
-  fs::remove(src_ / "h1");
-  Put(src_ / "h1", "new h1");
+  ASSERT_NO_FATAL_FAILURE(Upgrade());
   Put(src_ / "lib" / "a.so", "library v2");  // same inode: other/a-link.so shows it too
 
   // The safety snapshot as Rollback takes it: the snapshot's rules, the snapshot as parent.
