@@ -30,5 +30,9 @@ inline constexpr char kIndexMagic[8] = {'R', 'W', 'I', 'X', 'v', '0', '0', '1'};
 
 // Default zstd level for blobs.
 inline constexpr int kDefaultZstdLevel = 3;
+// Default zstd level for the chunks of database dumps. SQL dumps are large and are made while
+// the mail server is stopped; on sysbench rows level 1 compresses 2.8x faster than level 3 and
+// better (2.24x against 2.04x, 1 MiB blocks), and compression was 61 % of a dump's CPU time.
+inline constexpr int kDefaultDbZstdLevel = 1;
 
 }  // namespace rw::format

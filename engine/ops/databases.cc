@@ -32,7 +32,7 @@ Result<std::vector<DatabaseDump>> BackupDatabases(Repository* repo, BlobSink* si
       }
     }
   }
-  db::SharedSink shared(sink, repo->config().chunker, repo->config().zstd_level);
+  db::SharedSink shared(sink, repo->config().chunker, repo->config().db_zstd_level);
   for (const DbServerSpec& spec : options.servers) {
     db::DumpOptions d;
     d.connect.defaults_file = spec.defaults_file;

@@ -50,6 +50,7 @@ std::string EncodeConfig(const RepoConfig& c) {
                   {"avg_size", c.chunker.avg_size},
                   {"max_size", c.chunker.max_size}};
   j["compression"] = {{"algorithm", "zstd"}, {"level", c.zstd_level}};
+  if (c.db_zstd_level != c.zstd_level) j["compression"]["database_level"] = c.db_zstd_level;
   j["pack_target_size"] = c.pack_target_size;
   j["created"] = FormatRfc3339Ns(c.created_ns);
   j["created_ns"] = c.created_ns;
@@ -91,6 +92,8 @@ Result<RepoConfig> DecodeConfig(const std::string& text, const std::string& wher
     c.chunker.avg_size = ch.at("avg_size").get<size_t>();
     c.chunker.max_size = ch.at("max_size").get<size_t>();
     c.zstd_level = j.at("compression").at("level").get<int>();
+    // Absent in repositories made before it existed: dumps at the files' level, as then.
+    c.db_zstd_level = j.at("compression").value("database_level", c.zstd_level);
     c.pack_target_size = j.at("pack_target_size").get<uint64_t>();
     c.created_ns = j.value("created_ns", int64_t{0});
   } catch (const std::exception& e) {
@@ -101,7 +104,8 @@ Result<RepoConfig> DecodeConfig(const std::string& text, const std::string& wher
       c.chunker.min_size > avg || avg > c.chunker.max_size || c.chunker.max_size > (64u << 20)) {
     return Status::Corruption(where + ": invalid chunker parameters");
   }
-  if (c.zstd_level < 1 || c.zstd_level > 22 || c.pack_target_size == 0) {
+  if (c.zstd_level < 1 || c.zstd_level > 22 || c.db_zstd_level < 1 || c.db_zstd_level > 22 ||
+      c.pack_target_size == 0) {
     return Status::Corruption(where + ": invalid compression level or pack size");
   }
   return c;
@@ -117,7 +121,12 @@ bool ProcessAlive(int pid) {
 // ---------------------------------------------------------------------------------------------
 // Init and open.
 
-Status Repository::Init(const std::string& path) {
+Status Repository::Init(const std::string& path, const InitOptions& options) {
+  for (int level : {options.zstd_level, options.db_zstd_level}) {
+    if (level < 0 || level > 19) {
+      return Status::InvalidArgument("zstd level " + std::to_string(level) + " is outside 1..19");
+    }
+  }
   struct stat st{};
   if (::stat(path.c_str(), &st) == 0) {
     if (!S_ISDIR(st.st_mode)) return Status::AlreadyExists(path + ": exists and is not a directory");
@@ -145,7 +154,8 @@ Status Repository::Init(const std::string& path) {
   RepoConfig c;
   c.version = format::kRepositoryVersion;
   c.id = RandomHex(16);
-  c.zstd_level = format::kDefaultZstdLevel;
+  c.zstd_level = options.zstd_level > 0 ? options.zstd_level : format::kDefaultZstdLevel;
+  c.db_zstd_level = options.db_zstd_level > 0 ? options.db_zstd_level : format::kDefaultDbZstdLevel;
   c.pack_target_size = format::kPackTargetSize;
   c.created_ns = RealClock().NowNs();
   // The config is written last: a directory without one is not a repository.

@@ -29,7 +29,8 @@ struct RepoConfig {
   int version = 0;
   std::string id;  // 32 hex digits, random
   ChunkerParams chunker;
-  int zstd_level = 0;
+  int zstd_level = 0;     // file chunks and trees
+  int db_zstd_level = 0;  // chunks of database dumps
   uint64_t pack_target_size = 0;
   int64_t created_ns = 0;
 };
@@ -95,10 +96,17 @@ struct OpenOptions {
   bool tolerate_index_damage = false;
 };
 
+// Choices made once, when a repository is created (0: the default).
+struct InitOptions {
+  int zstd_level = 0;     // files and trees (format::kDefaultZstdLevel)
+  int db_zstd_level = 0;  // database dumps (format::kDefaultDbZstdLevel)
+};
+
 class Repository {
  public:
   // Creates a new repository at `path` (created if missing; must be empty if present).
-  static Status Init(const std::string& path);
+  // InvalidArgument for a level outside 1..19.
+  static Status Init(const std::string& path, const InitOptions& options = {});
   // Opens, checks the config's format version, loads the index. NotFound / InvalidArgument with
   // "not a rewind repository" or "format version N is not supported" otherwise.
   static Result<std::unique_ptr<Repository>> Open(const std::string& path, OpenOptions options = {});

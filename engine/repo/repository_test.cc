@@ -11,6 +11,9 @@
 #include <map>
 #include <random>
 
+#include <nlohmann/json.hpp>
+
+#include "engine/format/checksum.h"
 #include "engine/format/format_constants.h"
 
 namespace rw {
@@ -50,6 +53,41 @@ TEST_F(RepositoryTest, InitRefusesNonEmptyDirectory) {
   Status s = Repository::Init(path_);
   EXPECT_EQ(s.code(), Code::kAlreadyExists);
   EXPECT_NE(s.message().find("already holds a repository"), std::string::npos) << s.message();
+}
+
+TEST_F(RepositoryTest, InitRecordsTheCompressionLevels) {
+  auto repo = OpenOrDie();
+  ASSERT_NE(repo, nullptr);
+  EXPECT_EQ(repo->config().zstd_level, format::kDefaultZstdLevel);
+  EXPECT_EQ(repo->config().db_zstd_level, format::kDefaultDbZstdLevel);
+  EXPECT_NE(Text(path_ + "/config").find("\"database_level\":1"), std::string::npos);
+
+  ASSERT_TRUE(Repository::Init(dir_ + "/chosen", InitOptions{7, 3}).ok());
+  auto chosen = Repository::Open(dir_ + "/chosen");
+  ASSERT_TRUE(chosen.ok()) << chosen.status().ToString();
+  EXPECT_EQ((*chosen)->config().zstd_level, 7);
+  EXPECT_EQ((*chosen)->config().db_zstd_level, 3);
+
+  Status bad = Repository::Init(dir_ + "/bad", InitOptions{3, 20});
+  EXPECT_EQ(bad.code(), Code::kInvalidArgument);
+  EXPECT_NE(bad.message().find("20"), std::string::npos) << bad.message();
+  EXPECT_FALSE(fs::exists(dir_ + "/bad"));
+}
+
+// A repository made before database dumps had their own level: they keep the files' level.
+TEST_F(RepositoryTest, ConfigWithoutDatabaseLevelUsesTheFilesLevel) {
+  nlohmann::json j = nlohmann::json::parse(Text(path_ + "/config"));
+  j["compression"].erase("database_level");
+  j["compression"]["level"] = 5;
+  j.erase("checksum");
+  char sum[17];
+  std::snprintf(sum, sizeof sum, "%016llx", static_cast<unsigned long long>(Xxh3_64(j.dump())));
+  j["checksum"] = sum;
+  Write(path_ + "/config", j.dump() + "\n");
+  auto repo = OpenOrDie();
+  ASSERT_NE(repo, nullptr);
+  EXPECT_EQ(repo->config().zstd_level, 5);
+  EXPECT_EQ(repo->config().db_zstd_level, 5);
 }
 
 TEST_F(RepositoryTest, OpenRejectsWhatIsNotARepository) {

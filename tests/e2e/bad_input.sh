@@ -45,6 +45,14 @@ before=$(sha256sum "$REPO/config")
 expect_rc 2 "$REWIND" init --repo "$REPO"
 [[ $(sha256sum "$REPO/config") == "$before" ]] || fail "init rewrote an existing repository's config"
 
+step "init with a zstd level out of range: exit 2, nothing created; in range: recorded"
+expect_rc 2 "$REWIND" init --repo "$WORK/badlevel" --db-zstd-level 25
+expect_err_contains "db-zstd-level"
+[[ ! -e $WORK/badlevel ]] || fail "init with a bad level created $WORK/badlevel"
+expect_rc 0 "$REWIND" init --repo "$WORK/levels" --zstd-level 5 --db-zstd-level 2
+grep -q '"compression":{"algorithm":"zstd","database_level":2,"level":5}' "$WORK/levels/config" ||
+  fail "init did not record the levels: $(cat "$WORK/levels/config")"
+
 step "a first good snapshot"
 expect_rc 0 "$REWIND" backup --repo "$REPO" --source "$SRC" --tag good
 SNAP=$(last_line)
