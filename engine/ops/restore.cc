@@ -1,8 +1,12 @@
 // Restore into a directory: a oneTBB pipeline.
 //   walk (serial, in order)   loads trees depth-first, creates directories, symlinks, FIFOs and
-//                             devices, emits one item per file and one per directory end
-//   write (parallel)          creates a file under a temporary name, writes its blobs (all-zero
-//                             blocks become holes), sets owner, mode, xattrs, times, renames it
+//                             devices, emits one item per file and one per directory end, in
+//                             batches (up to kBatchFiles files or kBatchBytes of content)
+//   write (parallel)          planned by pack: creates the batch's files (unnamed, O_TMPFILE),
+//                             sorts every chunk they need by pack and offset, reads each pack's
+//                             needed range once, in order, decompresses and checks its blobs
+//                             (ranges in parallel), pwrites them where they go (all-zero blocks
+//                             become holes), then sets owner, mode, xattrs, times and the names
 //   finish (serial, in order) makes hardlinks, sets each directory's metadata once all of its
 //                             children are done (in-order guarantees that), reports errors
 #include "engine/ops/restore.h"
@@ -12,9 +16,12 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <tbb/blocked_range.h>
 #include <tbb/info.h>
+#include <tbb/parallel_for.h>
 #include <tbb/parallel_pipeline.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <memory>
@@ -43,6 +50,145 @@ struct Item {
   Status error;
   std::string note;
 };
+
+// A stretch of items in walk order; its files are written together, planned by pack.
+struct Batch {
+  std::vector<std::unique_ptr<Item>> items;
+};
+
+// A batch closes at this many files or bytes of file content: open descriptors stay bounded
+// (tokens x kBatchFiles), and a pack's blobs needed by neighbouring files are read in one go.
+constexpr size_t kBatchFiles = 128;
+constexpr uint64_t kBatchBytes = 32ull << 20;
+// Adjacent blobs of one pack are read with one pread, up to kMaxRead; bytes no file of the batch
+// needs are not read (a gap starts a new read).
+constexpr uint64_t kMaxRead = 16ull << 20;
+
+// Writes the batch's files, planned by pack. Each file's error goes to its item.
+void WriteFilesByPack(Repository* repo, restore_internal::FileWriter& writer,
+                      const std::vector<Item*>& files, RestoreProgress* progress) {
+  using restore_internal::NewFile;
+  const size_t n = files.size();
+  std::vector<NewFile> out(n);
+  std::vector<Status> failed(n);
+  std::unique_ptr<std::atomic<bool>[]> bad(new std::atomic<bool>[n]);
+  std::mutex mu;  // failed
+  auto fail = [&](size_t i, const Status& s) {
+    bad[i] = true;
+    std::lock_guard<std::mutex> lock(mu);
+    if (failed[i].ok()) failed[i] = s;
+  };
+  struct Ref {
+    const IndexEntry* loc;
+    uint32_t file;
+    uint64_t file_off;
+  };
+  std::vector<IndexEntry> locs;  // one per chunk of every file
+  std::vector<Ref> refs;
+  std::vector<std::pair<size_t, size_t>> spans(n);  // each file's chunks in locs
+  for (size_t i = 0; i < n; ++i) {
+    bad[i] = false;
+    const TreeEntry& e = files[i]->entry;
+    spans[i].first = locs.size();
+    uint64_t size = 0;
+    for (const BlobId& id : e.content) {
+      auto loc = repo->Find(id);
+      if (!loc) {
+        fail(i, Status::NotFound("blob " + id.Short() + " is not in the index"));
+        break;
+      }
+      if (loc->type != BlobType::kData) {
+        fail(i, Status::Corruption("blob " + id.Short() + " is not a data blob"));
+        break;
+      }
+      size += loc->raw_length;
+      locs.push_back(*loc);
+    }
+    spans[i].second = locs.size();
+    if (!bad[i] && size != e.size) {
+      fail(i, Status::Corruption("content is " + std::to_string(size) + " bytes, the tree says " +
+                                 std::to_string(e.size)));
+    }
+    if (bad[i]) continue;
+    auto f = writer.Create(files[i]->dir->fd);
+    if (!f.ok()) {
+      fail(i, f.status());
+      continue;
+    }
+    out[i] = std::move(*f);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (bad[i]) continue;
+    uint64_t off = 0;
+    for (size_t k = spans[i].first; k < spans[i].second; ++k) {
+      refs.push_back(Ref{&locs[k], static_cast<uint32_t>(i), off});
+      off += locs[k].raw_length;
+    }
+  }
+  std::sort(refs.begin(), refs.end(), [](const Ref& a, const Ref& b) {
+    if (!(a.loc->pack == b.loc->pack)) return a.loc->pack < b.loc->pack;
+    if (a.loc->offset != b.loc->offset) return a.loc->offset < b.loc->offset;
+    return std::tie(a.file, a.file_off) < std::tie(b.file, b.file_off);
+  });
+  // Reads: runs of refs in one pack, in offset order, with small gaps.
+  std::vector<std::pair<size_t, size_t>> reads;
+  for (size_t j = 0; j < refs.size();) {
+    size_t k = j + 1;
+    uint64_t begin = refs[j].loc->offset;
+    uint64_t end = begin + refs[j].loc->compressed_length;
+    while (k < refs.size() && refs[k].loc->pack == refs[j].loc->pack && refs[k].loc->offset <= end &&
+           std::max(end, refs[k].loc->offset + refs[k].loc->compressed_length) - begin <= kMaxRead) {
+      end = std::max(end, refs[k].loc->offset + refs[k].loc->compressed_length);
+      ++k;
+    }
+    reads.emplace_back(j, k);
+    j = k;
+  }
+  tbb::parallel_for(tbb::blocked_range<size_t>(0, reads.size(), 1), [&](const tbb::blocked_range<size_t>& r) {
+    thread_local std::string raw, data;
+    for (size_t x = r.begin(); x != r.end(); ++x) {
+      auto [j, k] = reads[x];
+      const uint64_t begin = refs[j].loc->offset;
+      uint64_t end = begin;
+      for (size_t y = j; y < k; ++y) end = std::max(end, refs[y].loc->offset + refs[y].loc->compressed_length);
+      Status read = repo->storage().ReadAtInto(PackPath(refs[j].loc->pack), begin, end - begin, &data);
+      if (!read.ok()) {
+        Status s = read.WithContext("pack " + refs[j].loc->pack.Short());
+        for (size_t y = j; y < k; ++y) fail(refs[y].file, s);
+        continue;
+      }
+      Status decoded;
+      for (size_t y = j; y < k; ++y) {
+        const IndexEntry& loc = *refs[y].loc;
+        // The same blob at several places (zero runs, files alike): decoded once.
+        if (y == j || !(loc.id == refs[y - 1].loc->id)) {
+          std::string_view frame(data.data() + (loc.offset - begin), loc.compressed_length);
+          decoded = Repository::DecodeBlob(loc, frame, &raw);
+        }
+        if (!decoded.ok()) {
+          fail(refs[y].file, decoded);
+          continue;
+        }
+        if (bad[refs[y].file]) continue;
+        Status s = restore_internal::WriteSparse(out[refs[y].file].fd, raw, refs[y].file_off);
+        if (!s.ok()) {
+          fail(refs[y].file, s);
+          continue;
+        }
+        progress->bytes_written += raw.size();
+      }
+    }
+  });
+  for (size_t i = 0; i < n; ++i) {
+    int dfd = files[i]->dir->fd;
+    if (bad[i]) {
+      restore_internal::Discard(dfd, &out[i]);
+      files[i]->error = failed[i];
+    } else {
+      files[i]->error = writer.Finish(dfd, files[i]->entry, &out[i], progress);
+    }
+  }
+}
 
 struct Frame {
   std::shared_ptr<DirFd> dir;
@@ -201,46 +347,67 @@ Result<RestoreStats> RestoreToDirectory(Repository* repo, const Snapshot& snapsh
   const int tokens = options.tokens > 0 ? options.tokens : 4 * tbb::info::default_concurrency();
   restore_internal::FileWriter writer(repo);
 
+  auto finish = [&](std::unique_ptr<Item> item) {
+    if (item->kind == Item::kHardlink && item->error.ok()) {
+      item->error = restore_internal::MakeHardlink(root->fd, item->entry.link_target,
+                                                   item->dir->fd, item->entry.name);
+    } else if (item->kind == Item::kLeaveDir && !item->path.empty()) {
+      if (item->remove) {
+        ::unlinkat(item->parent->fd, item->entry.name.c_str(), AT_REMOVEDIR);
+        stats.dirs -= 1;
+      } else {
+        item->error = restore_internal::SetDirMetadata(item->dir->fd, item->entry);
+      }
+    }
+    if (item->kind == Item::kFile && item->error.ok()) {
+      stats.files += 1;
+      stats.bytes += item->entry.size;
+    }
+    if (item->kind == Item::kHardlink && item->error.ok()) stats.files += 1;
+    std::lock_guard<std::mutex> lock(observer_mu);
+    if (!item->error.ok()) {
+      stats.errors += 1;
+      progress->errors += 1;
+      observer->OnError(item->path, item->error);
+    }
+    if (!item->note.empty()) observer->OnNote(item->path, item->note);
+  };
+
   tbb::parallel_pipeline(
       static_cast<size_t>(tokens),
-      tbb::make_filter<void, Item*>(tbb::filter_mode::serial_in_order,
-                                    [&](tbb::flow_control& fc) -> Item* {
-                                      Item* item = walker.Next();
-                                      if (!item) fc.stop();
-                                      return item;
-                                    }) &
-          tbb::make_filter<Item*, Item*>(tbb::filter_mode::parallel,
-                                         [&](Item* item) {
-                                           if (item->kind == Item::kFile) {
-                                             item->error = writer.Write(item->dir->fd, item->entry, progress);
-                                           }
-                                           return item;
-                                         }) &
-          tbb::make_filter<Item*, void>(tbb::filter_mode::serial_in_order, [&](Item* raw) {
-            std::unique_ptr<Item> item(raw);
-            if (item->kind == Item::kHardlink && item->error.ok()) {
-              item->error = restore_internal::MakeHardlink(root->fd, item->entry.link_target,
-                                                           item->dir->fd, item->entry.name);
-            } else if (item->kind == Item::kLeaveDir && !item->path.empty()) {
-              if (item->remove) {
-                ::unlinkat(item->parent->fd, item->entry.name.c_str(), AT_REMOVEDIR);
-                stats.dirs -= 1;
-              } else {
-                item->error = restore_internal::SetDirMetadata(item->dir->fd, item->entry);
-              }
-            }
-            if (item->kind == Item::kFile && item->error.ok()) {
-              stats.files += 1;
-              stats.bytes += item->entry.size;
-            }
-            if (item->kind == Item::kHardlink && item->error.ok()) stats.files += 1;
-            std::lock_guard<std::mutex> lock(observer_mu);
-            if (!item->error.ok()) {
-              stats.errors += 1;
-              progress->errors += 1;
-              observer->OnError(item->path, item->error);
-            }
-            if (!item->note.empty()) observer->OnNote(item->path, item->note);
+      tbb::make_filter<void, Batch*>(tbb::filter_mode::serial_in_order,
+                                     [&](tbb::flow_control& fc) -> Batch* {
+                                       auto batch = std::make_unique<Batch>();
+                                       size_t files = 0;
+                                       uint64_t bytes = 0;
+                                       while (files < kBatchFiles && bytes < kBatchBytes &&
+                                              batch->items.size() < 16 * kBatchFiles) {
+                                         Item* item = walker.Next();
+                                         if (!item) break;
+                                         if (item->kind == Item::kFile) {
+                                           files += 1;
+                                           bytes += item->entry.size;
+                                         }
+                                         batch->items.emplace_back(item);
+                                       }
+                                       if (batch->items.empty()) {
+                                         fc.stop();
+                                         return nullptr;
+                                       }
+                                       return batch.release();
+                                     }) &
+          tbb::make_filter<Batch*, Batch*>(tbb::filter_mode::parallel,
+                                           [&](Batch* batch) {
+                                             std::vector<Item*> files;
+                                             for (auto& item : batch->items) {
+                                               if (item->kind == Item::kFile) files.push_back(item.get());
+                                             }
+                                             if (!files.empty()) WriteFilesByPack(repo, writer, files, progress);
+                                             return batch;
+                                           }) &
+          tbb::make_filter<Batch*, void>(tbb::filter_mode::serial_in_order, [&](Batch* raw) {
+            std::unique_ptr<Batch> batch(raw);
+            for (auto& item : batch->items) finish(std::move(item));
           }));
   if (snapshot.root) {
     Status s = restore_internal::SetDirMetadata(root->fd, *snapshot.root);

@@ -152,25 +152,56 @@ void FileWriter::NoteOnce(const std::string& note) {
   if (std::find(notes_.begin(), notes_.end(), note) == notes_.end()) notes_.push_back(note);
 }
 
-Status FileWriter::Write(int dfd, const TreeEntry& e, RestoreProgress* progress) {
+void Discard(int dfd, NewFile* f) {
+  if (f->fd >= 0) ::close(f->fd);
+  f->fd = -1;
+  if (!f->tmp.empty()) ::unlinkat(dfd, f->tmp.c_str(), 0);
+  f->tmp.clear();
+}
+
+Status WriteSparse(int fd, std::string_view data, uint64_t off) {
+  constexpr size_t kBlock = 4096;
+  // Write runs of blocks (aligned to the file offset) that are not all zero.
+  size_t pos = 0;
+  while (pos < data.size()) {
+    size_t block_end = std::min(data.size(), pos + (kBlock - (off + pos) % kBlock));
+    if (AllZero(data.data() + pos, block_end - pos)) {
+      pos = block_end;
+      continue;
+    }
+    size_t run_end = block_end;
+    while (run_end < data.size()) {
+      size_t next = std::min(data.size(), run_end + kBlock);
+      if (AllZero(data.data() + run_end, next - run_end)) break;
+      run_end = next;
+    }
+    RW_RETURN_IF_ERROR(PwriteAll(fd, data.data() + pos, run_end - pos, off + pos));
+    pos = run_end;
+  }
+  return Status::OK();
+}
+
+Result<NewFile> FileWriter::Create(int dfd) {
   // An unnamed file (O_TMPFILE) linked under its name once complete: one change to the
   // directory instead of two (create + rename), which matters when many files of a directory
   // are written at once, and a crash leaves nothing behind. Where O_TMPFILE is not supported, a
   // temporary name renamed into place.
-  std::string tmp;
-  int fd = ::openat(dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
-  const bool anonymous = fd >= 0;
-  if (!anonymous) {
-    tmp = TempName();
-    fd = ::openat(dfd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  NewFile f;
+  f.fd = ::openat(dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  if (f.fd < 0) {
+    f.tmp = TempName();
+    f.fd = ::openat(dfd, f.tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   }
-  if (fd < 0) return ErrnoStatus("create", errno);
+  if (f.fd < 0) return ErrnoStatus("create", errno);
+  return f;
+}
+
+Status FileWriter::Write(int dfd, const TreeEntry& e, RestoreProgress* progress) {
+  RW_ASSIGN_OR_RETURN(NewFile f, Create(dfd));
   auto fail = [&](Status s) {
-    ::close(fd);
-    if (!tmp.empty()) ::unlinkat(dfd, tmp.c_str(), 0);
+    Discard(dfd, &f);
     return s;
   };
-  constexpr size_t kBlock = 4096;
   uint64_t off = 0;
   BlobId last_id;
   std::string last;  // the previous blob, reused when the next has the same id (zero runs)
@@ -181,24 +212,8 @@ Status FileWriter::Write(int dfd, const TreeEntry& e, RestoreProgress* progress)
       last = std::move(*blob);
       last_id = id;
     }
-    // Write runs of blocks (aligned to the file offset) that are not all zero.
-    size_t pos = 0;
-    while (pos < last.size()) {
-      size_t block_end = std::min(last.size(), pos + (kBlock - (off + pos) % kBlock));
-      if (AllZero(last.data() + pos, block_end - pos)) {
-        pos = block_end;
-        continue;
-      }
-      size_t run_end = block_end;
-      while (run_end < last.size()) {
-        size_t next = std::min(last.size(), run_end + kBlock);
-        if (AllZero(last.data() + run_end, next - run_end)) break;
-        run_end = next;
-      }
-      Status s = PwriteAll(fd, last.data() + pos, run_end - pos, off + pos);
-      if (!s.ok()) return fail(s);
-      pos = run_end;
-    }
+    Status s = WriteSparse(f.fd, last, off);
+    if (!s.ok()) return fail(s);
     off += last.size();
     progress->bytes_written += last.size();
   }
@@ -206,7 +221,16 @@ Status FileWriter::Write(int dfd, const TreeEntry& e, RestoreProgress* progress)
     return fail(Status::Corruption("content is " + std::to_string(off) + " bytes, the tree says " +
                                    std::to_string(e.size)));
   }
-  if (::ftruncate(fd, static_cast<off_t>(off)) != 0) return fail(ErrnoStatus("set size", errno));
+  return Finish(dfd, e, &f, progress);
+}
+
+Status FileWriter::Finish(int dfd, const TreeEntry& e, NewFile* f, RestoreProgress* progress) {
+  auto fail = [&](Status s) {
+    Discard(dfd, f);
+    return s;
+  };
+  const int fd = f->fd;
+  if (::ftruncate(fd, static_cast<off_t>(e.size)) != 0) return fail(ErrnoStatus("set size", errno));
   if (is_root_) {
     if (::fchown(fd, e.uid, e.gid) != 0) return fail(ErrnoStatus("set owner", errno));
   } else if (e.uid != ::geteuid()) {
@@ -217,7 +241,7 @@ Status FileWriter::Write(int dfd, const TreeEntry& e, RestoreProgress* progress)
   if (!xs.ok()) return fail(xs);
   timespec ts[2] = {ToTimespec(e.mtime_ns), ToTimespec(e.mtime_ns)};
   if (::futimens(fd, ts) != 0) return fail(ErrnoStatus("set times", errno));
-  if (anonymous) {
+  if (f->tmp.empty()) {
     // Give the unnamed file its name (AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; /proc works
     // without). The name is taken (rollback rewrites files in place): a temporary name, renamed.
     auto link_as = [&](const std::string& name) {
@@ -229,10 +253,11 @@ Status FileWriter::Write(int dfd, const TreeEntry& e, RestoreProgress* progress)
     };
     int err = link_as(e.name);
     if (err == EEXIST) {
-      tmp = TempName();
+      std::string tmp = TempName();
       err = link_as(tmp);
-      if (err != 0) tmp.clear();
+      if (err == 0) f->tmp = tmp;
     } else if (err == 0) {
+      f->fd = -1;
       if (::close(fd) != 0) {
         err = errno;
         ::unlinkat(dfd, e.name.c_str(), 0);
@@ -243,19 +268,21 @@ Status FileWriter::Write(int dfd, const TreeEntry& e, RestoreProgress* progress)
     }
     if (err != 0) return fail(ErrnoStatus("link into place", err));
   }
+  f->fd = -1;
   if (::close(fd) != 0) {
-    fd = -1;
-    ::unlinkat(dfd, tmp.c_str(), 0);
-    return ErrnoStatus("close", errno);
+    int err = errno;
+    Discard(dfd, f);
+    return ErrnoStatus("close", err);
   }
   // The file being replaced, kept referenced so that freeing it happens in the background.
   int old = deferred_ ? ::openat(dfd, e.name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC) : -1;
-  if (::renameat(dfd, tmp.c_str(), dfd, e.name.c_str()) != 0) {
+  if (::renameat(dfd, f->tmp.c_str(), dfd, e.name.c_str()) != 0) {
     int err = errno;
-    ::unlinkat(dfd, tmp.c_str(), 0);
+    Discard(dfd, f);
     if (old >= 0) ::close(old);
     return ErrnoStatus("rename into place", err);
   }
+  f->tmp.clear();
   if (old >= 0) deferred_->Add(old);
   progress->files += 1;
   return Status::OK();

@@ -69,6 +69,18 @@ class DeferredClose {
   std::vector<std::thread> threads_;
 };
 
+// A regular file being written: unnamed (O_TMPFILE) in its directory, or under a temporary name
+// where O_TMPFILE is not supported. FileWriter::Finish names it; Discard removes it.
+struct NewFile {
+  int fd = -1;
+  std::string tmp;  // the temporary name; empty for an unnamed file
+};
+void Discard(int dfd, NewFile* f);
+
+// Writes `data` at file offset `off`, skipping all-zero 4 KiB blocks (aligned to the file
+// offset): they stay holes. The file's size is set by FileWriter::Finish.
+Status WriteSparse(int fd, std::string_view data, uint64_t off);
+
 // Writes regular files. Thread-safe.
 class FileWriter {
  public:
@@ -76,6 +88,11 @@ class FileWriter {
   // Creates e.name in `dfd` under a temporary name, writes its content (all-zero 4 KiB blocks
   // are left as holes), sets metadata, renames it into place. On failure nothing is left.
   Status Write(int dfd, const TreeEntry& e, RestoreProgress* progress);
+  // The pieces of Write, for a caller that writes the content itself (restore by pack):
+  // Create, WriteSparse the content, Finish (size, owner, mode, xattrs, times, then the name).
+  // Finish closes the file and, on failure, removes it.
+  Result<NewFile> Create(int dfd);
+  Status Finish(int dfd, const TreeEntry& e, NewFile* f, RestoreProgress* progress);
   // Rollback: a file replaced by Write is handed to `d` instead of being freed on the spot.
   void set_deferred_close(DeferredClose* d) { deferred_ = d; }
   // Things said once (e.g. "not root: owners not restored").

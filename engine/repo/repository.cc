@@ -258,13 +258,19 @@ Result<std::string> Repository::LoadBlob(const BlobId& id, BlobType expected) co
 }
 
 Result<std::string> Repository::LoadBlobAt(const IndexEntry& e) const {
-  const std::string where = "blob " + e.id.Short() + " in pack " + e.pack.Short();
   auto frame = storage_->ReadAt(PackPath(e.pack), e.offset, e.compressed_length);
-  if (!frame.ok()) return frame.status().WithContext(where);
-  auto raw = DecompressBlob(*frame, e.raw_length);
-  if (!raw.ok()) return Status::Corruption(where + ": " + raw.status().message());
-  if (Sha256(*raw) != e.id) return Status::Corruption(where + ": content does not match its id");
+  if (!frame.ok()) return frame.status().WithContext("blob " + e.id.Short() + " in pack " + e.pack.Short());
+  std::string raw;
+  RW_RETURN_IF_ERROR(DecodeBlob(e, *frame, &raw));
   return raw;
+}
+
+Status Repository::DecodeBlob(const IndexEntry& e, std::string_view frame, std::string* raw) {
+  auto where = [&] { return "blob " + e.id.Short() + " in pack " + e.pack.Short(); };
+  Status s = DecompressBlobInto(frame, e.raw_length, raw);
+  if (!s.ok()) return Status::Corruption(where() + ": " + s.message());
+  if (Sha256(*raw) != e.id) return Status::Corruption(where() + ": content does not match its id");
+  return Status::OK();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -133,8 +133,11 @@ class Repository {
   // Reads one blob: pread of its frame, decompress, check length, type and SHA-256.
   // Corruption naming the blob and pack otherwise. Thread-safe.
   Result<std::string> LoadBlob(const BlobId& id, BlobType expected) const;
-  // Same from a known location (restore reads by pack).
+  // Same from a known location.
   Result<std::string> LoadBlobAt(const IndexEntry& e) const;
+  // The checks of LoadBlobAt on a frame already read (restore reads many blobs of a pack at
+  // once): decompress into `raw`, check length and SHA-256. Corruption naming blob and pack.
+  static Status DecodeBlob(const IndexEntry& e, std::string_view frame, std::string* raw);
 
   // Snapshots: stored as snapshots/<sha256 of doc>. Returns the id.
   Result<std::string> SaveSnapshotDoc(std::string_view doc);

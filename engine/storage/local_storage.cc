@@ -117,9 +117,17 @@ class LocalStorage final : public Storage {
   }
 
   Result<std::string> ReadAt(const std::string& rel, uint64_t offset, size_t n) override {
+    std::string out;
+    RW_RETURN_IF_ERROR(ReadAtInto(rel, offset, n, &out));
+    out.resize(n);
+    return out;
+  }
+
+  Status ReadAtInto(const std::string& rel, uint64_t offset, size_t n, std::string* buf) override {
     RW_ASSIGN_OR_RETURN(std::shared_ptr<Fd> holder, CachedFd(rel));
     int fd = holder->fd;
-    std::string out(n, '\0');
+    if (buf->size() < n) buf->resize(n);
+    std::string& out = *buf;
     size_t done = 0;
     while (done < n) {
       ssize_t r = ::pread(fd, out.data() + done, n - done, static_cast<off_t>(offset + done));
@@ -134,7 +142,7 @@ class LocalStorage final : public Storage {
       }
       done += static_cast<size_t>(r);
     }
-    return out;
+    return Status::OK();
   }
 
   Result<uint64_t> FileSize(const std::string& rel) override {

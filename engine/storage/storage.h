@@ -54,6 +54,14 @@ class Storage {
   // Reads exactly `n` bytes at `offset`; Corruption if the file is shorter. Thread-safe; keeps
   // a small cache of open descriptors.
   virtual Result<std::string> ReadAt(const std::string& rel, uint64_t offset, size_t n) = 0;
+  // The same into `buf[0, n)`, grown when too small and never shrunk (restore reads many ranges
+  // of packs into one buffer a thread). By default through ReadAt.
+  virtual Status ReadAtInto(const std::string& rel, uint64_t offset, size_t n, std::string* buf) {
+    RW_ASSIGN_OR_RETURN(std::string data, ReadAt(rel, offset, n));
+    if (buf->size() < n) buf->resize(n);
+    std::copy(data.begin(), data.end(), buf->begin());
+    return Status::OK();
+  }
   virtual Result<uint64_t> FileSize(const std::string& rel) = 0;
   // Names (not paths) of the regular files directly inside `dir`, sorted; NotFound if missing.
   // Names starting with '.' (temporaries) are left out.
