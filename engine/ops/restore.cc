@@ -12,6 +12,7 @@
 #include "engine/ops/restore.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -345,6 +346,13 @@ Result<RestoreStats> RestoreToDirectory(Repository* repo, const Snapshot& snapsh
   RW_RETURN_IF_ERROR(walker.Start(*snapshot.tree));
   std::mutex observer_mu;
   const int tokens = options.tokens > 0 ? options.tokens : 4 * tbb::info::default_concurrency();
+  // Each batch in flight holds its files open: fewer files a batch when descriptors are scarce
+  // (half the limit for them, the rest for directories and the repository's packs).
+  size_t batch_files = kBatchFiles;
+  struct rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+    batch_files = std::clamp<size_t>(static_cast<size_t>(rl.rlim_cur) / 2 / static_cast<size_t>(tokens), 1, kBatchFiles);
+  }
   restore_internal::FileWriter writer(repo);
 
   auto finish = [&](std::unique_ptr<Item> item) {
@@ -380,7 +388,7 @@ Result<RestoreStats> RestoreToDirectory(Repository* repo, const Snapshot& snapsh
                                        auto batch = std::make_unique<Batch>();
                                        size_t files = 0;
                                        uint64_t bytes = 0;
-                                       while (files < kBatchFiles && bytes < kBatchBytes &&
+                                       while (files < batch_files && bytes < kBatchBytes &&
                                               batch->items.size() < 16 * kBatchFiles) {
                                          Item* item = walker.Next();
                                          if (!item) break;
