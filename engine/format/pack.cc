@@ -70,12 +70,13 @@ std::string CompressBlob(std::string_view raw, int level) {
   ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);  // zstd clamps the level
   ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1);
   ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 0);  // the blob id checks the content
-  std::string out(ZSTD_compressBound(raw.size()), '\0');
-  size_t r = ZSTD_compress2(cctx, out.data(), out.size(), raw.data(), raw.size());
+  // Into a buffer that is not zero-filled (a std::string would be); only the frame is copied out.
+  const size_t bound = ZSTD_compressBound(raw.size());
+  auto scratch = std::make_unique_for_overwrite<char[]>(bound);
+  size_t r = ZSTD_compress2(cctx, scratch.get(), bound, raw.data(), raw.size());
   // With a ZSTD_compressBound() buffer, compression fails only when memory runs out.
   if (ZSTD_isError(r)) std::abort();
-  out.resize(r);
-  return out;
+  return std::string(scratch.get(), r);
 }
 
 Result<std::string> DecompressBlob(std::string_view frame, uint32_t raw_length) {

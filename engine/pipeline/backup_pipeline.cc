@@ -13,6 +13,7 @@
 namespace rw {
 
 using pipeline_internal::Blob;
+using pipeline_internal::RawBytes;
 using pipeline_internal::Item;
 using pipeline_internal::Scanner;
 using pipeline_internal::ChangedWhileRead;
@@ -34,11 +35,10 @@ void ReadSmallFile(Item* item, const Chunker& chunker, BackupProgress* progress)
     ::close(fd);
     return;
   }
-  std::string data;
-  data.resize(static_cast<size_t>(before.st_size) + 1);  // room to see EOF without growing
+  RawBytes data(static_cast<size_t>(before.st_size) + 1);  // room to see EOF without growing
   size_t got = 0;
   for (;;) {
-    if (got == data.size()) data.resize(data.size() + (1 << 16));
+    if (got == data.size()) data.Grow(data.size() + (1 << 16));
     ssize_t n = ::read(fd, data.data() + got, data.size() - got);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
@@ -49,7 +49,7 @@ void ReadSmallFile(Item* item, const Chunker& chunker, BackupProgress* progress)
     if (n == 0) break;
     got += static_cast<size_t>(n);
   }
-  data.resize(got);
+  data.Shrink(got);
   progress->bytes_read += got;
   auto xattrs = ReadXattrs(fd);
   if (xattrs.ok()) item->entry.xattrs = std::move(*xattrs);
@@ -60,7 +60,7 @@ void ReadSmallFile(Item* item, const Chunker& chunker, BackupProgress* progress)
   }
   ::close(fd);
   item->entry.size = got;
-  item->entry.xxh128 = Xxh3_128(data);
+  item->entry.xxh128 = Xxh3_128(data.view());
   size_t pos = 0;
   while (pos < data.size()) {
     size_t cut = chunker.FindBoundary(reinterpret_cast<const uint8_t*>(data.data()) + pos,
@@ -72,7 +72,7 @@ void ReadSmallFile(Item* item, const Chunker& chunker, BackupProgress* progress)
       item->blobs.push_back(std::move(blob));
       break;
     }
-    blob.raw.assign(data, pos, cut);
+    blob.raw = RawBytes(data.data() + pos, cut);
     item->blobs.push_back(std::move(blob));
     pos += cut;
   }
@@ -81,9 +81,9 @@ void ReadSmallFile(Item* item, const Chunker& chunker, BackupProgress* progress)
 
 void HashAndCompress(Item* item, const BlobSink& sink, int level) {
   for (Blob& b : item->blobs) {
-    b.id = Sha256(b.raw);
-    if (!sink.Has(b.id)) b.frame = CompressBlob(b.raw, level);
-    std::string().swap(b.raw);
+    b.id = Sha256(b.raw.view());
+    if (!sink.Has(b.id)) b.frame = CompressBlob(b.raw.view(), level);
+    b.raw.Release();
   }
 }
 

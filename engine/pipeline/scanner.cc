@@ -330,9 +330,9 @@ Item* Scanner::NextChunk() {
                                                   avail, lf.eof);
   if (cut > 0) {
     Blob blob;
-    blob.raw.assign(lf.buf, lf.buf_start, cut);
+    blob.raw = RawBytes(lf.buf.data() + lf.buf_start, cut);
     blob.raw_length = static_cast<uint32_t>(cut);
-    lf.hash.Update(blob.raw);
+    lf.hash.Update(blob.raw.view());
     lf.buf_start += cut;
     item->blobs.push_back(std::move(blob));
   }
