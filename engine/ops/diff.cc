@@ -436,26 +436,41 @@ class Differ {
         }
         return Status::OK();
       case EntryType::kSymlink:
+        RW_RETURN_IF_ERROR(NodeXattrs(o, &n, new_fd).WithContext(path));
         c.new_entry = n;
         if (o.link_target != n.link_target) {
           c.kind = ChangeKind::kContent;
           return Emit(c);
         }
-        return Meta(c, o, n, false);
+        return Meta(c, o, n, true);
       case EntryType::kCharDevice:
       case EntryType::kBlockDevice:
+        RW_RETURN_IF_ERROR(NodeXattrs(o, &n, new_fd).WithContext(path));
         c.new_entry = n;
         if (o.rdev != n.rdev) {
           c.kind = ChangeKind::kContent;
           return Emit(c);
         }
-        return Meta(c, o, n, false);
+        return Meta(c, o, n, true);
       case EntryType::kFifo:
+        RW_RETURN_IF_ERROR(NodeXattrs(o, &n, new_fd).WithContext(path));
         c.new_entry = n;
-        return Meta(c, o, n, false);
+        return Meta(c, o, n, true);
       case EntryType::kExcludedDir:  // never touched by rollback; new mail moves its mtime
         return Status::OK();
     }
+    return Status::OK();
+  }
+
+  // The live xattrs of a symlink, FIFO or device node, read only when its ctime or inode moved
+  // (as for files: an unchanged ctime means unchanged xattrs).
+  Status NodeXattrs(const TreeEntry& o, TreeEntry* n, int new_fd) {
+    if (!live_) return Status::OK();
+    if (o.ctime_ns == n->ctime_ns && o.inode == n->inode && o.device == n->device) {
+      n->xattrs = o.xattrs;
+      return Status::OK();
+    }
+    RW_ASSIGN_OR_RETURN(n->xattrs, ReadXattrsAt(new_fd, n->name));
     return Status::OK();
   }
 

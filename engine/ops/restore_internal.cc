@@ -104,6 +104,8 @@ Status SetMetadataAt(int dfd, const TreeEntry& e, bool is_symlink) {
   if (!is_symlink && ::fchmodat(dfd, name, e.mode & 07777, 0) != 0) {
     return ErrnoStatus("set mode", errno);
   }
+  // After the owner: chown clears some attributes (security.capability).
+  if (!e.xattrs.empty()) RW_RETURN_IF_ERROR(SetXattrsExactAt(dfd, e.name, e.xattrs));
   timespec ts[2] = {ToTimespec(e.mtime_ns), ToTimespec(e.mtime_ns)};
   if (::utimensat(dfd, name, ts, AT_SYMLINK_NOFOLLOW) != 0) return ErrnoStatus("set times", errno);
   return Status::OK();

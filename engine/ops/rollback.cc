@@ -560,26 +560,6 @@ bool IsRoot() {
   return root;
 }
 
-// Sets the xattrs of `fd` to exactly `want` (extra ones removed).
-Status SetXattrsExact(int fd, const std::vector<Xattr>& want) {
-  RW_ASSIGN_OR_RETURN(std::vector<Xattr> have, ReadXattrs(fd));
-  if (have == want) return Status::OK();
-  for (const Xattr& h : have) {
-    bool keep = std::any_of(want.begin(), want.end(), [&](const Xattr& w) { return w.name == h.name; });
-    if (!keep && ::fremovexattr(fd, h.name.c_str()) != 0 && errno != ENODATA) {
-      return ErrnoStatus("remove extended attribute " + h.name, errno);
-    }
-  }
-  for (const Xattr& w : want) {
-    auto it = std::find_if(have.begin(), have.end(), [&](const Xattr& h) { return h.name == w.name; });
-    if (it != have.end() && it->value == w.value) continue;
-    if (::fsetxattr(fd, w.name.c_str(), w.value.data(), w.value.size(), 0) != 0) {
-      return ErrnoStatus("set extended attribute " + w.name, errno);
-    }
-  }
-  return Status::OK();
-}
-
 // Owner, mode, xattrs, times of an open file or directory.
 Status SetMetaFd(int fd, const TreeEntry& e) {
   if (IsRoot() && ::fchown(fd, e.uid, e.gid) != 0) return ErrnoStatus("set owner", errno);
@@ -724,6 +704,8 @@ class Applier {
         }
         TreeEntry e = s.entry;
         e.name = leaf;
+        // Exactly the snapshot's xattrs: ones the upgrade added are removed too.
+        if (e.xattrs.empty()) RW_RETURN_IF_ERROR(SetXattrsExactAt(dfd, leaf, {}));
         return restore_internal::SetMetadataAt(dfd, e, e.type == EntryType::kSymlink);
       }
       case RollbackStep::Op::kDirMeta: {

@@ -3,6 +3,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -66,18 +67,43 @@ std::string GroupName(uint32_t gid) {
   return name;
 }
 
-Result<std::vector<Xattr>> ReadXattrs(int fd) {
+namespace {
+
+// Calls for an open descriptor, or for a path without following its last component.
+struct XattrOps {
+  int fd = -1;
+  std::string path;
+  ssize_t List(char* buf, size_t size) const {
+    return fd >= 0 ? flistxattr(fd, buf, size) : llistxattr(path.c_str(), buf, size);
+  }
+  ssize_t Get(const char* name, void* buf, size_t size) const {
+    return fd >= 0 ? fgetxattr(fd, name, buf, size) : lgetxattr(path.c_str(), name, buf, size);
+  }
+  int Set(const Xattr& x) const {
+    return fd >= 0 ? fsetxattr(fd, x.name.c_str(), x.value.data(), x.value.size(), 0)
+                   : lsetxattr(path.c_str(), x.name.c_str(), x.value.data(), x.value.size(), 0);
+  }
+  int Remove(const std::string& name) const {
+    return fd >= 0 ? fremovexattr(fd, name.c_str()) : lremovexattr(path.c_str(), name.c_str());
+  }
+};
+
+std::string ProcPath(int dir_fd, const std::string& name) {
+  return "/proc/self/fd/" + std::to_string(dir_fd) + "/" + name;
+}
+
+Result<std::vector<Xattr>> ReadXattrsWith(const XattrOps& ops) {
   std::vector<Xattr> out;
   std::string names;
   for (;;) {
-    ssize_t n = flistxattr(fd, nullptr, 0);
+    ssize_t n = ops.List(nullptr, 0);
     if (n < 0) {
       if (errno == ENOTSUP) return out;
       return ErrnoStatus("list extended attributes", errno);
     }
     if (n == 0) return out;
     names.resize(static_cast<size_t>(n));
-    n = flistxattr(fd, names.data(), names.size());
+    n = ops.List(names.data(), names.size());
     if (n < 0 && errno == ERANGE) continue;
     if (n < 0) return ErrnoStatus("list extended attributes", errno);
     names.resize(static_cast<size_t>(n));
@@ -90,13 +116,13 @@ Result<std::vector<Xattr>> ReadXattrs(int fd) {
     if (name.empty()) continue;
     std::string value;
     for (;;) {
-      ssize_t n = fgetxattr(fd, name.c_str(), nullptr, 0);
+      ssize_t n = ops.Get(name.c_str(), nullptr, 0);
       if (n < 0) {
         if (errno == ENODATA) break;  // removed meanwhile
         return ErrnoStatus("read extended attribute " + name, errno);
       }
       value.resize(static_cast<size_t>(n));
-      n = fgetxattr(fd, name.c_str(), value.data(), value.size());
+      n = ops.Get(name.c_str(), value.data(), value.size());
       if (n < 0 && errno == ERANGE) continue;
       if (n < 0) return ErrnoStatus("read extended attribute " + name, errno);
       value.resize(static_cast<size_t>(n));
@@ -106,6 +132,42 @@ Result<std::vector<Xattr>> ReadXattrs(int fd) {
   }
   std::sort(out.begin(), out.end(), [](const Xattr& a, const Xattr& b) { return a.name < b.name; });
   return out;
+}
+
+Status SetXattrsExactWith(const XattrOps& ops, const std::vector<Xattr>& want) {
+  RW_ASSIGN_OR_RETURN(std::vector<Xattr> have, ReadXattrsWith(ops));
+  if (have == want) return Status::OK();
+  for (const Xattr& h : have) {
+    bool keep = std::any_of(want.begin(), want.end(), [&](const Xattr& w) { return w.name == h.name; });
+    if (!keep && ops.Remove(h.name) != 0 && errno != ENODATA) {
+      return ErrnoStatus("remove extended attribute " + h.name, errno);
+    }
+  }
+  for (const Xattr& w : want) {
+    auto it = std::find_if(have.begin(), have.end(), [&](const Xattr& h) { return h.name == w.name; });
+    if (it != have.end() && it->value == w.value) continue;
+    if (ops.Set(w) != 0) return ErrnoStatus("set extended attribute " + w.name, errno);
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<std::vector<Xattr>> ReadXattrs(int fd) { return ReadXattrsWith(XattrOps{fd, {}}); }
+
+Result<std::vector<Xattr>> ReadXattrsAt(int dir_fd, const std::string& name) {
+  // Without /proc (a bare chroot) they cannot be reached: read as none, like ENOTSUP.
+  static const bool have_proc = ::access("/proc/self/fd", X_OK) == 0;
+  if (!have_proc) return std::vector<Xattr>{};
+  return ReadXattrsWith(XattrOps{-1, ProcPath(dir_fd, name)});
+}
+
+Status SetXattrsExact(int fd, const std::vector<Xattr>& want) {
+  return SetXattrsExactWith(XattrOps{fd, {}}, want);
+}
+
+Status SetXattrsExactAt(int dir_fd, const std::string& name, const std::vector<Xattr>& want) {
+  return SetXattrsExactWith(XattrOps{-1, ProcPath(dir_fd, name)}, want);
 }
 
 Status WriteXattrs(int fd, const std::vector<Xattr>& xattrs) {

@@ -27,6 +27,15 @@ Result<std::vector<Xattr>> ReadXattrs(int fd);
 // Sets each attribute on an open descriptor.
 Status WriteXattrs(int fd, const std::vector<Xattr>& xattrs);
 
+// The same for `name` in the directory `dir_fd` without following it: symlinks, FIFOs and device
+// nodes, which cannot be opened for f*xattr (Linux allows only trusted.* and security.* on
+// symlinks: SELinux labels). Through /proc/self/fd, as Linux 6.1 has no *xattrat calls.
+Result<std::vector<Xattr>> ReadXattrsAt(int dir_fd, const std::string& name);
+// Makes the attributes of an open file or directory, or of `name` in `dir_fd` (not followed),
+// exactly `want`: missing ones set, changed ones rewritten, extra ones removed.
+Status SetXattrsExact(int fd, const std::vector<Xattr>& want);
+Status SetXattrsExactAt(int dir_fd, const std::string& name, const std::vector<Xattr>& want);
+
 // Nanosecond timestamps.
 inline int64_t MtimeNs(const struct stat& st) {
   return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;

@@ -251,6 +251,7 @@ Item* Scanner::ForChild(Frame& f, const Child& c) {
         }
         target.resize(target.size() * 2 + 64);
       }
+      ReadNodeXattrs(f, c, item.get());
       return item.release();
     }
     case EntryType::kFile: {
@@ -287,9 +288,16 @@ Item* Scanner::ForChild(Frame& f, const Child& c) {
       large_->st = c.st;
       return NextChunk();
     }
-    default:
-      return item.release();  // fifo, devices: metadata only
+    default:  // fifo, devices: metadata only
+      ReadNodeXattrs(f, c, item.get());
+      return item.release();
   }
+}
+
+void Scanner::ReadNodeXattrs(const Frame& f, const Child& c, Item* item) {
+  auto xattrs = ReadXattrsAt(f.dir->fd, c.name);
+  if (xattrs.ok()) item->entry.xattrs = std::move(*xattrs);
+  else item->notes.push_back(xattrs.status().message());
 }
 
 Item* Scanner::NextChunk() {

@@ -135,6 +135,8 @@ class Scanner {
   std::shared_ptr<const Tree> LoadParentTree(const BlobId& id);
   // Takes a file from the parent snapshot when it is unchanged; returns false otherwise.
   bool ReuseFromParent(const Frame& f, const Child& c, Item* item);
+  // xattrs of a symlink, FIFO or device node (it cannot be opened for them); a failure is a note.
+  void ReadNodeXattrs(const Frame& f, const Child& c, Item* item);
   Item* NextChunk();
   Item* NextOne();
   Item* ForChild(Frame& f, const Child& c);

@@ -48,6 +48,10 @@ awk -F'\t' '$1 != "."' "$WORK/dst-all.xattr" >"$WORK/dst.xattr"
 awk -F'\t' '$1 != "."' "$WORK/src-all.xattr" >"$WORK/src.xattr"
 grep -q 'system.posix_acl_default' "$WORK/src.xattr" || fail "fixture lacks a default ACL"
 grep -q 'user.binary=0x00ff7f80fe0a0d00' "$WORK/src.xattr" || fail "fixture lacks binary xattr"
+for node in links/relative links/absolute special/fifo special/chardev; do
+  grep -q "^\./$node"$'\t'"\(trusted.rewind\|security.selinux\)=" "$WORK/src.xattr" ||
+    fail "fixture lacks the xattr on $node"
+done
 compare_files "xattr dumps" "$WORK/src.xattr" "$WORK/dst.xattr"
 
 step "hardlink groups (names sharing one inode)"

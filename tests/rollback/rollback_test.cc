@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -96,6 +97,18 @@ class RollbackTest : public ::testing::Test {
   // h1 is replaced by a new file (the link to h2 is broken; h2 keeps the old content).
   fs::remove(src_ / "h1");
   Put(src_ / "h1", "new h1");
+  }
+
+  // Rolls the target back to `s` (no safety snapshot) and checks that it verified and that a
+  // live diff finds nothing left.
+  void RollBackWithoutSafetySnapshot(const SnapshotRef& s) {
+    RollbackOptions opts;
+    opts.target = src_.string();
+    opts.safety_snapshot = false;
+    auto r = Rollback(repo_.get(), s, opts, nullptr, nullptr);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_TRUE(r->verified());
+    EXPECT_TRUE(Live(s).empty());
   }
 
   std::vector<Change> Live(const SnapshotRef& s) {
@@ -206,13 +219,7 @@ TEST_F(RollbackTest, PlanUndoesEveryKindOfChangeAndNeverFollowsSymlinksOut) {
   EXPECT_EQ(plan->steps.back().op, RollbackStep::Op::kDirMeta);
   EXPECT_EQ(plan->steps.back().path, "");
 
-  RollbackOptions opts;
-  opts.target = src_.string();
-  opts.safety_snapshot = false;
-  auto r = Rollback(repo_.get(), pre, opts, nullptr, nullptr);
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_TRUE(r->verified());
-  EXPECT_TRUE(Live(pre).empty());
+  ASSERT_NO_FATAL_FAILURE(RollBackWithoutSafetySnapshot(pre));
   EXPECT_EQ(Slurp(src_ / "change.txt"), "old content");
   EXPECT_EQ(Slurp(src_ / "h1"), "hardlinked");
   EXPECT_EQ(fs::hard_link_count(src_ / "h1"), 2u);
@@ -225,6 +232,42 @@ TEST_F(RollbackTest, PlanUndoesEveryKindOfChangeAndNeverFollowsSymlinksOut) {
   EXPECT_EQ(Slurp(outside_ / "f"), "outside, must stay");
   EXPECT_TRUE(fs::is_directory(outside_));
   EXPECT_EQ(Slurp(src_ / "mail" / "new.imap"), "new mail");
+}
+
+// Symlinks and FIFOs carry only trusted.* and security.* xattrs (SELinux labels on RHEL): backup
+// records them, the live plan sees them change, rollback sets them back exactly.
+TEST_F(RollbackTest, XattrsOfSymlinksAndFifosAreRolledBackExactly) {
+  if (::geteuid() != 0) GTEST_SKIP() << "trusted.* xattrs need root (CI runs as root)";
+  auto lget = [](const fs::path& p, const char* name) -> std::string {
+    char buf[256];
+    ssize_t n = ::lgetxattr(p.c_str(), name, buf, sizeof buf);
+    return n < 0 ? std::string("<errno ") + std::to_string(errno) + ">" : std::string(buf, static_cast<size_t>(n));
+  };
+  auto lset = [](const fs::path& p, const char* name, const std::string& v) {
+    ASSERT_EQ(::lsetxattr(p.c_str(), name, v.data(), v.size(), 0), 0) << p << " " << name << ": " << errno;
+  };
+  Put(src_ / "target.txt", "t");
+  ASSERT_EQ(::symlink("target.txt", (src_ / "ln").c_str()), 0);
+  ASSERT_EQ(::mkfifo((src_ / "fifo").c_str(), 0640), 0);
+  ASSERT_NO_FATAL_FAILURE(lset(src_ / "ln", "trusted.rewind", std::string("link\0label", 10)));
+  ASSERT_NO_FATAL_FAILURE(lset(src_ / "ln", "security.selinux", "system_u:object_r:etc_t:s0"));
+  ASSERT_NO_FATAL_FAILURE(lset(src_ / "fifo", "trusted.rewind", "fifo"));
+  SnapshotRef pre = Backup("pre");
+
+  // The upgrade relabels the symlink, and labels the FIFO with one more attribute.
+  ASSERT_NO_FATAL_FAILURE(lset(src_ / "ln", "security.selinux", "system_u:object_r:bin_t:s0"));
+  ASSERT_NO_FATAL_FAILURE(lset(src_ / "fifo", "trusted.extra", "added"));
+  int fd = ::open(src_.c_str(), O_RDONLY | O_DIRECTORY);
+  auto plan = PlanRollback(*repo_, pre.snapshot, fd);
+  ::close(fd);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_EQ(plan->fix, (std::vector<std::string>{"fifo", "ln"}));
+
+  ASSERT_NO_FATAL_FAILURE(RollBackWithoutSafetySnapshot(pre));
+  EXPECT_EQ(lget(src_ / "ln", "trusted.rewind"), std::string("link\0label", 10));
+  EXPECT_EQ(lget(src_ / "ln", "security.selinux"), "system_u:object_r:etc_t:s0");
+  EXPECT_EQ(lget(src_ / "fifo", "trusted.rewind"), "fifo");
+  EXPECT_EQ(lget(src_ / "fifo", "trusted.extra"), "<errno " + std::to_string(ENODATA) + ">");
 }
 
 // With a safety snapshot (the default), the plan comes from the safety snapshot, whose parent is
