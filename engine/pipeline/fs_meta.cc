@@ -92,6 +92,12 @@ std::string ProcPath(int dir_fd, const std::string& name) {
   return "/proc/self/fd/" + std::to_string(dir_fd) + "/" + name;
 }
 
+// Without /proc (a bare chroot) the xattrs of symlinks and nodes cannot be reached.
+bool HaveProc() {
+  static const bool have = ::access("/proc/self/fd", X_OK) == 0;
+  return have;
+}
+
 Result<std::vector<Xattr>> ReadXattrsWith(const XattrOps& ops) {
   std::vector<Xattr> out;
   std::string names;
@@ -156,9 +162,7 @@ Status SetXattrsExactWith(const XattrOps& ops, const std::vector<Xattr>& want) {
 Result<std::vector<Xattr>> ReadXattrs(int fd) { return ReadXattrsWith(XattrOps{fd, {}}); }
 
 Result<std::vector<Xattr>> ReadXattrsAt(int dir_fd, const std::string& name) {
-  // Without /proc (a bare chroot) they cannot be reached: read as none, like ENOTSUP.
-  static const bool have_proc = ::access("/proc/self/fd", X_OK) == 0;
-  if (!have_proc) return std::vector<Xattr>{};
+  if (!HaveProc()) return std::vector<Xattr>{};  // read as none, like ENOTSUP
   return ReadXattrsWith(XattrOps{-1, ProcPath(dir_fd, name)});
 }
 
@@ -167,6 +171,10 @@ Status SetXattrsExact(int fd, const std::vector<Xattr>& want) {
 }
 
 Status SetXattrsExactAt(int dir_fd, const std::string& name, const std::vector<Xattr>& want) {
+  if (!HaveProc()) {
+    if (want.empty()) return Status::OK();  // none can be read either
+    return Status::NotSupported("setting extended attributes of " + name + " needs /proc (not mounted)");
+  }
   return SetXattrsExactWith(XattrOps{-1, ProcPath(dir_fd, name)}, want);
 }
 
