@@ -201,7 +201,7 @@ class Verifier {
       if (read_data) report_.packs_read += 1;
     }
     if (progress_) progress_->bytes_read += data->size();
-    if (indexed.empty()) Note(name + ": no index file names it (left by an interrupted backup; prune removes it)");
+    if (indexed.empty()) Note(name + ": no index file names it (left by an interrupted backup; nothing refers to it: `rewind repair index` indexes its blobs for later backups, or it can be deleted)");
     auto trailer = ParsePackTrailer(*data, data->size());
     if (!trailer.ok()) {
       Damage(name + ": " + trailer.status().message());

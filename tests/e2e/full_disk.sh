@@ -1,0 +1,57 @@
+#!/bin/bash
+# The repository's disk fills up during a backup: a real full file system (a 32 MiB tmpfs), not a
+# fault injected into the storage layer.
+#   - the backup exits 2 naming the cause, saves no snapshot, leaves no lock and no temporary
+#     file;
+#   - the repository stays whole: verify --read-data passes, and names the pack the interrupted
+#     backup left with what to do about it (repair index); the earlier snapshot restores exactly;
+#   - once there is room again, backups work; repair index takes the left pack in.
+# usage: full_disk.sh REWIND DEMO_GEN
+source "$(dirname "$0")/lib.sh"
+need_root
+need_tools mount umount diff
+
+DISK=$WORK/disk
+REPO=$DISK/repo
+mkdir -p "$DISK"
+mount -t tmpfs -o size=32m,mode=0700 rewind-full-disk-test "$DISK" || skip "cannot mount a tmpfs here"
+trap 'rc=$?; umount "$DISK" 2>/dev/null || umount -l "$DISK" 2>/dev/null || :; (exit $rc); _cleanup' EXIT
+
+snapshot_count() { "$REWIND" snapshots --repo "$REPO" --json | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))'; }
+
+step "a first snapshot of a small installation (scale 0.1) into a repository on a 32 MiB tmpfs"
+"$DEMO_GEN" --out "$WORK/small" --seed 3 --scale 0.1 >/dev/null
+expect_rc 0 "$REWIND" init --repo "$REPO"
+expect_rc 0 "$REWIND" backup --repo "$REPO" --source "$WORK/small" --tag small
+note "free on the tmpfs: $(df -k --output=avail "$DISK" | tail -n 1 | tr -d ' ') KiB"
+
+step "a backup of 48 MiB that does not compress: exit 2, no snapshot, no lock, no temporary file"
+mkdir "$WORK/big"
+head -c 48M /dev/urandom >"$WORK/big/data.bin"
+expect_rc 2 "$REWIND" backup --repo "$REPO" --source "$WORK/big" --tag big
+expect_err_contains "No space left on device"
+expect_err_contains "no snapshot was saved"
+note "$(grep -m1 -i 'space' "$WORK/last.err" | cut -c1-200)"
+[[ $(snapshot_count) == 1 ]] || check_failed "expected 1 snapshot after the failed backup, found $(snapshot_count)"
+[[ -z $(ls -A "$REPO/locks") ]] || check_failed "the failed backup left a lock: $(ls "$REPO/locks")"
+tmps=$(find "$REPO" -name '.*' | head -n 5)
+[[ -z $tmps ]] || check_failed "temporary files left in the repository: $tmps"
+
+step "the repository stays whole; the first snapshot restores exactly"
+expect_rc 0 "$REWIND" verify --repo "$REPO" --read-data
+grep -q "repair index" "$WORK/last.out" "$WORK/last.err" ||
+  check_failed "verify does not say what to do with the pack the interrupted backup left"
+expect_rc 0 "$REWIND" restore --repo "$REPO" small --target "$WORK/restored"
+diff -r --no-dereference "$WORK/small" "$WORK/restored" >"$WORK/restore.diff" ||
+  check_failed "restore of the first snapshot differs: $(head -n 5 "$WORK/restore.diff")"
+
+step "with room again, backups work; repair index takes the left pack in"
+rm -r "$WORK/big"
+mkdir "$WORK/big"
+head -c 1M /dev/urandom >"$WORK/big/data.bin"
+expect_rc 0 "$REWIND" backup --repo "$REPO" --source "$WORK/big" --tag big
+[[ $(snapshot_count) == 2 ]] || check_failed "expected 2 snapshots, found $(snapshot_count)"
+expect_rc 0 "$REWIND" repair index --repo "$REPO"
+expect_rc 0 "$REWIND" verify --repo "$REPO" --read-data
+! grep -q "no index file names it" "$WORK/last.out" "$WORK/last.err" ||
+  check_failed "after repair index, verify still finds an unindexed pack"
