@@ -354,6 +354,11 @@ Result<RestoreStats> RestoreToDirectory(Repository* repo, const Snapshot& snapsh
     batch_files = std::clamp<size_t>(static_cast<size_t>(rl.rlim_cur) / 2 / static_cast<size_t>(tokens), 1, kBatchFiles);
   }
   restore_internal::FileWriter writer(repo);
+  // A full target (ENOSPC, EDQUOT) stops the walk: every later file would fail the same way.
+  // The first such error is reported; the others in flight are counted, not listed.
+  std::atomic<bool> target_full{false};
+  std::string first_full;  // guarded by observer_mu
+  size_t more_full = 0;    // guarded by observer_mu
 
   auto finish = [&](std::unique_ptr<Item> item) {
     if (item->kind == Item::kHardlink && item->error.ok()) {
@@ -376,6 +381,14 @@ Result<RestoreStats> RestoreToDirectory(Repository* repo, const Snapshot& snapsh
     if (!item->error.ok()) {
       stats.errors += 1;
       progress->errors += 1;
+      if (item->error.code() == Code::kNoSpace) {
+        target_full = true;
+        if (!first_full.empty()) {
+          more_full += 1;
+          return;
+        }
+        first_full = item->path + ": " + item->error.message();
+      }
       observer->OnError(item->path, item->error);
     }
     if (!item->note.empty()) observer->OnNote(item->path, item->note);
@@ -385,6 +398,10 @@ Result<RestoreStats> RestoreToDirectory(Repository* repo, const Snapshot& snapsh
       static_cast<size_t>(tokens),
       tbb::make_filter<void, Batch*>(tbb::filter_mode::serial_in_order,
                                      [&](tbb::flow_control& fc) -> Batch* {
+                                       if (target_full.load()) {
+                                         fc.stop();
+                                         return nullptr;
+                                       }
                                        auto batch = std::make_unique<Batch>();
                                        size_t files = 0;
                                        uint64_t bytes = 0;
@@ -425,6 +442,13 @@ Result<RestoreStats> RestoreToDirectory(Repository* repo, const Snapshot& snapsh
     }
   }
   for (const std::string& n : writer.notes()) observer->OnNote("", n);
+  if (target_full.load()) {
+    return Status(Code::kNoSpace,
+                  "the target file system is full (" + first_full + "): restore stopped after " +
+                      std::to_string(stats.files) + " files" +
+                      (more_full > 0 ? "; " + std::to_string(more_full) + " more failed the same way" : "") +
+                      ". Free space, then restore again into an empty directory");
+  }
   return stats;
 }
 

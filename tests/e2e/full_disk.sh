@@ -5,17 +5,26 @@
 #     file;
 #   - the repository stays whole: verify --read-data passes, and names the pack the interrupted
 #     backup left with what to do about it (repair index); the earlier snapshot restores exactly;
-#   - once there is room again, backups work; repair index takes the left pack in.
+#   - once there is room again, backups work; repair index takes the left pack in;
+#   - a restore into a full target (a 2 MiB tmpfs) stops at the first ENOSPC with one message
+#     that says so, instead of one error per remaining file.
 # usage: full_disk.sh REWIND DEMO_GEN
 source "$(dirname "$0")/lib.sh"
 need_root
-need_tools mount umount diff
+need_tools mount umount mountpoint diff
 
 DISK=$WORK/disk
+SMALL_DISK=$WORK/small-disk
 REPO=$DISK/repo
-mkdir -p "$DISK"
+mkdir -p "$DISK" "$SMALL_DISK"
 mount -t tmpfs -o size=32m,mode=0700 rewind-full-disk-test "$DISK" || skip "cannot mount a tmpfs here"
-trap 'rc=$?; umount "$DISK" 2>/dev/null || umount -l "$DISK" 2>/dev/null || :; (exit $rc); _cleanup' EXIT
+unmount_all() {
+  local d
+  for d in "$DISK" "$SMALL_DISK"; do
+    if mountpoint -q "$d"; then umount "$d" 2>/dev/null || umount -l "$d" 2>/dev/null || :; fi
+  done
+}
+trap 'rc=$?; unmount_all; (exit $rc); _cleanup' EXIT
 
 snapshot_count() { "$REWIND" snapshots --repo "$REPO" --json | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))'; }
 
@@ -55,3 +64,14 @@ expect_rc 0 "$REWIND" repair index --repo "$REPO"
 expect_rc 0 "$REWIND" verify --repo "$REPO" --read-data
 ! grep -q "no index file names it" "$WORK/last.out" "$WORK/last.err" ||
   check_failed "after repair index, verify still finds an unindexed pack"
+
+step "a restore into a full target (2 MiB tmpfs): stops at the first ENOSPC, says so once"
+mount -t tmpfs -o size=2m,mode=0700 rewind-full-target-test "$SMALL_DISK" || fail "cannot mount the second tmpfs"
+expect_rc 2 "$REWIND" restore --repo "$REPO" small --target "$SMALL_DISK/out"
+expect_err_contains "the target file system is full"
+expect_err_contains "restore again into an empty directory"
+n=$(grep -c "No space left on device" "$WORK/last.err" || :)
+note "$(tail -n 1 "$WORK/last.err" | cut -c1-200)"
+[[ $n -le 2 ]] || check_failed "$n lines about ENOSPC: expected the first error and one summary"
+tmps=$(find "$SMALL_DISK" -name '.rewind-*' | head -n 5)
+[[ -z $tmps ]] || check_failed "temporary files left in the target: $tmps"
