@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <memory>
 
 #include "engine/ops/include_filter.h"
@@ -33,7 +35,14 @@ struct EntryDeleter {
 
 Status ArchiveError(archive* a, const std::string& what) {
   const char* msg = archive_error_string(a);
-  return Status::IOError(what + ": " + (msg ? msg : "libarchive error"));
+  std::string text = what + ": " + (msg ? msg : "libarchive error");
+  // libarchive's text for a failed write is only "Write error": add the cause (ENOSPC, EPIPE…).
+  const int err = archive_errno(a);
+  // (Its own format and usage errors are EINVAL or -1: the text says it all.)
+  if (err > 0 && err != EINVAL && (!msg || std::string(msg).find(std::strerror(err)) == std::string::npos)) {
+    return ErrnoStatus(text, err);
+  }
+  return Status::IOError(text);
 }
 
 mode_t FileType(EntryType t) {

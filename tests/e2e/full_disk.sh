@@ -7,7 +7,8 @@
 #     backup left with what to do about it (repair index); the earlier snapshot restores exactly;
 #   - once there is room again, backups work; repair index takes the left pack in;
 #   - a restore into a full target (a 2 MiB tmpfs) stops at the first ENOSPC with one message
-#     that says so, instead of one error per remaining file.
+#     that says so, instead of one error per remaining file; an archive written there fails
+#     naming ENOSPC.
 # usage: full_disk.sh REWIND DEMO_GEN
 source "$(dirname "$0")/lib.sh"
 need_root
@@ -75,3 +76,14 @@ note "$(tail -n 1 "$WORK/last.err" | cut -c1-200)"
 [[ $n -le 2 ]] || check_failed "$n lines about ENOSPC: expected the first error and one summary"
 tmps=$(find "$SMALL_DISK" -name '.rewind-*' | head -n 5)
 [[ -z $tmps ]] || check_failed "temporary files left in the target: $tmps"
+
+step "an archive written to the full target: exit 2 naming the cause (libarchive alone says 'Write error')"
+rm -rf "$SMALL_DISK/out"
+note "\$ rewind restore --repo REPO small --archive - --format tar.zst > SMALL_DISK/small.tar.zst"
+if "$REWIND" restore --repo "$REPO" small --archive - --format tar.zst >"$SMALL_DISK/small.tar.zst" 2>"$WORK/last.err"; then
+  RC=0
+else
+  RC=$?
+fi
+[[ $RC == 2 ]] || check_failed "archive restore to a full disk exited $RC, expected 2"
+expect_err_contains "No space left on device"
