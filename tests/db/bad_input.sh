@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Bad input: wrong password, unreachable server, missing privilege, unknown database, a lock
-# that cannot be had in time, the server killed mid-dump → exit 2 with the server's message,
+# that cannot be had in time, the repository's disk full mid-dump, the server killed mid-dump → exit 2 with the server's message,
 # no snapshot saved, the password in no message; the repository still verifies clean.
 source "$(dirname "$0")/lib.sh" "$@"
 
@@ -69,6 +69,34 @@ note "failed after $((t1 - t0)) s"
 no_snapshot "lock timeout"
 mdb -N -B -e "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(120)%'" |
   while read -r id; do mdb -e "KILL $id" || :; done
+
+step "the repository's disk fills up in the middle of a dump (a real 8 MiB tmpfs)"
+# 16 MiB of random bytes: their dump does not compress below the tmpfs's size.
+mdb -e "CREATE DATABASE rnd; USE rnd; CREATE TABLE rnd.t (id INT PRIMARY KEY, b BLOB) ENGINE=InnoDB;
+        INSERT INTO rnd.t SELECT seq, RANDOM_BYTES(1024) FROM seq_1_to_16384;"
+FULL=$WORK/full-disk
+mkdir -p "$FULL"
+if [[ $(id -u) != 0 ]]; then
+  note "not root: no tmpfs, step left out"
+elif ! mount -t tmpfs -o size=8m,mode=0700 rewind-db-full-disk "$FULL"; then
+  check_failed "could not mount a tmpfs for the full-disk step"
+else
+  expect_rc 0 "$REWIND" init --repo "$FULL/repo"
+  expect_rc 2 "$REWIND" backup --repo "$FULL/repo" --databases rnd --mysql-defaults-file "$MDB_CNF"
+  expect_err_contains "No space left on device"
+  expect_err_contains "no snapshot was saved"
+  note "$(grep -m1 -i 'space' "$WORK/last.err" | cut -c1-200)"
+  n=$(snapshot_count "$FULL/repo")
+  [[ $n == 0 ]] || check_failed "a snapshot was saved although the repository's disk was full ($n)"
+  [[ -z $(ls -A "$FULL/repo/locks") ]] || check_failed "the failed dump left a lock"
+  # The global read lock went with the dump's connections: a write does not wait for it.
+  mdb -e "SET SESSION lock_wait_timeout = 5; CREATE TABLE rnd.after_full (x INT); INSERT INTO rnd.after_full VALUES (1)" ||
+    check_failed "the server is still locked after the failed dump"
+  left=$(mdb -N -B -e "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND USER <> 'system user' AND COMMAND <> 'Daemon'")
+  [[ $left == 0 ]] || check_failed "$left connections of the failed dump are still open"
+  umount "$FULL" || umount -l "$FULL"
+fi
+mdb -e "DROP DATABASE rnd"
 
 step "the server is killed in the middle of a dump"
 mdb -e "CREATE DATABASE big; USE big; CREATE TABLE big.t (id INT PRIMARY KEY, pad VARCHAR(255)) ENGINE=InnoDB;

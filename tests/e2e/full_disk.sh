@@ -12,7 +12,7 @@
 # usage: full_disk.sh REWIND DEMO_GEN
 source "$(dirname "$0")/lib.sh"
 need_root
-need_tools mount umount mountpoint diff
+need_tools mount umount mountpoint diff jq
 
 DISK=$WORK/disk
 SMALL_DISK=$WORK/small-disk
@@ -27,8 +27,6 @@ unmount_all() {
 }
 trap 'rc=$?; unmount_all; (exit $rc); _cleanup' EXIT
 
-snapshot_count() { "$REWIND" snapshots --repo "$REPO" --json | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))'; }
-
 step "a first snapshot of a small installation (scale 0.1) into a repository on a 32 MiB tmpfs"
 "$DEMO_GEN" --out "$WORK/small" --seed 3 --scale 0.1 >/dev/null
 expect_rc 0 "$REWIND" init --repo "$REPO"
@@ -42,7 +40,8 @@ expect_rc 2 "$REWIND" backup --repo "$REPO" --source "$WORK/big" --tag big
 expect_err_contains "No space left on device"
 expect_err_contains "no snapshot was saved"
 note "$(grep -m1 -i 'space' "$WORK/last.err" | cut -c1-200)"
-[[ $(snapshot_count) == 1 ]] || check_failed "expected 1 snapshot after the failed backup, found $(snapshot_count)"
+n=$(snapshot_count "$REPO")
+[[ $n == 1 ]] || check_failed "expected 1 snapshot after the failed backup, found $n"
 [[ -z $(ls -A "$REPO/locks") ]] || check_failed "the failed backup left a lock: $(ls "$REPO/locks")"
 tmps=$(find "$REPO" -name '.*' | head -n 5)
 [[ -z $tmps ]] || check_failed "temporary files left in the repository: $tmps"
@@ -60,7 +59,8 @@ rm -r "$WORK/big"
 mkdir "$WORK/big"
 head -c 1M /dev/urandom >"$WORK/big/data.bin"
 expect_rc 0 "$REWIND" backup --repo "$REPO" --source "$WORK/big" --tag big
-[[ $(snapshot_count) == 2 ]] || check_failed "expected 2 snapshots, found $(snapshot_count)"
+n=$(snapshot_count "$REPO")
+[[ $n == 2 ]] || check_failed "expected 2 snapshots, found $n"
 expect_rc 0 "$REWIND" repair index --repo "$REPO"
 expect_rc 0 "$REWIND" verify --repo "$REPO" --read-data
 ! grep -q "no index file names it" "$WORK/last.out" "$WORK/last.err" ||
