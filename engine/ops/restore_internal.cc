@@ -96,7 +96,7 @@ Result<int> OpenEmptyTarget(const std::string& path) {
   return fd;
 }
 
-Status SetMetadataAt(int dfd, const TreeEntry& e, bool is_symlink) {
+Status SetMetadataAt(int dfd, const TreeEntry& e, bool is_symlink, bool exact_xattrs) {
   const char* name = e.name.c_str();
   if (::geteuid() == 0 && ::fchownat(dfd, name, e.uid, e.gid, AT_SYMLINK_NOFOLLOW) != 0) {
     return ErrnoStatus("set owner", errno);
@@ -105,7 +105,7 @@ Status SetMetadataAt(int dfd, const TreeEntry& e, bool is_symlink) {
     return ErrnoStatus("set mode", errno);
   }
   // After the owner: chown clears some attributes (security.capability).
-  if (!e.xattrs.empty()) RW_RETURN_IF_ERROR(SetXattrsExactAt(dfd, e.name, e.xattrs));
+  RW_RETURN_IF_ERROR(exact_xattrs ? SetXattrsExactAt(dfd, e.name, e.xattrs) : WriteXattrsAt(dfd, e.name, e.xattrs));
   timespec ts[2] = {ToTimespec(e.mtime_ns), ToTimespec(e.mtime_ns)};
   if (::utimensat(dfd, name, ts, AT_SYMLINK_NOFOLLOW) != 0) return ErrnoStatus("set times", errno);
   return Status::OK();

@@ -35,8 +35,10 @@ timespec ToTimespec(int64_t ns);
 // descriptor. InvalidArgument naming the path when it is a file or not empty.
 Result<int> OpenEmptyTarget(const std::string& path);
 
-// Owner (when root), mode (not for symlinks) and times of an entry just created in `dfd`.
-Status SetMetadataAt(int dfd, const TreeEntry& e, bool is_symlink);
+// Owner (when root), mode (not for symlinks), xattrs and times of the non-directory, non-file
+// entry `e.name` in `dfd`. The xattrs are added to those it has, or with `exact_xattrs` made
+// exactly e.xattrs (rollback fixing an existing entry).
+Status SetMetadataAt(int dfd, const TreeEntry& e, bool is_symlink, bool exact_xattrs = false);
 // Owner, mode, xattrs and times of a directory, once its children are complete.
 Status SetDirMetadata(int fd, const TreeEntry& e);
 // Links `name` in `dfd` to the file at `target` (relative to the restore root), walking every

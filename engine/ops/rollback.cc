@@ -705,8 +705,7 @@ class Applier {
         TreeEntry e = s.entry;
         e.name = leaf;
         // Exactly the snapshot's xattrs: ones the upgrade added are removed too.
-        if (e.xattrs.empty()) RW_RETURN_IF_ERROR(SetXattrsExactAt(dfd, leaf, {}));
-        return restore_internal::SetMetadataAt(dfd, e, e.type == EntryType::kSymlink);
+        return restore_internal::SetMetadataAt(dfd, e, e.type == EntryType::kSymlink, /*exact_xattrs=*/true);
       }
       case RollbackStep::Op::kDirMeta: {
         Fd dir(OpenDirAt(dfd, leaf));

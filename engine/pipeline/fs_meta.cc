@@ -140,6 +140,17 @@ Result<std::vector<Xattr>> ReadXattrsWith(const XattrOps& ops) {
   return out;
 }
 
+Status WriteXattrsWith(const XattrOps& ops, const std::vector<Xattr>& xattrs) {
+  for (const Xattr& x : xattrs) {
+    if (ops.Set(x) != 0) return ErrnoStatus("set extended attribute " + x.name, errno);
+  }
+  return Status::OK();
+}
+
+Status NoProc(const std::string& name) {
+  return Status::NotSupported("setting extended attributes of " + name + " needs /proc (not mounted)");
+}
+
 Status SetXattrsExactWith(const XattrOps& ops, const std::vector<Xattr>& want) {
   RW_ASSIGN_OR_RETURN(std::vector<Xattr> have, ReadXattrsWith(ops));
   if (have == want) return Status::OK();
@@ -173,18 +184,19 @@ Status SetXattrsExact(int fd, const std::vector<Xattr>& want) {
 Status SetXattrsExactAt(int dir_fd, const std::string& name, const std::vector<Xattr>& want) {
   if (!HaveProc()) {
     if (want.empty()) return Status::OK();  // none can be read either
-    return Status::NotSupported("setting extended attributes of " + name + " needs /proc (not mounted)");
+    return NoProc(name);
   }
   return SetXattrsExactWith(XattrOps{-1, ProcPath(dir_fd, name)}, want);
 }
 
 Status WriteXattrs(int fd, const std::vector<Xattr>& xattrs) {
-  for (const Xattr& x : xattrs) {
-    if (fsetxattr(fd, x.name.c_str(), x.value.data(), x.value.size(), 0) != 0) {
-      return ErrnoStatus("set extended attribute " + x.name, errno);
-    }
-  }
-  return Status::OK();
+  return WriteXattrsWith(XattrOps{fd, {}}, xattrs);
+}
+
+Status WriteXattrsAt(int dir_fd, const std::string& name, const std::vector<Xattr>& xattrs) {
+  if (xattrs.empty()) return Status::OK();
+  if (!HaveProc()) return NoProc(name);
+  return WriteXattrsWith(XattrOps{-1, ProcPath(dir_fd, name)}, xattrs);
 }
 
 }  // namespace rw

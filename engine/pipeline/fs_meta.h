@@ -24,13 +24,14 @@ std::string GroupName(uint32_t gid);
 // All extended attributes of an open file or directory, sorted by name (ACLs included as
 // system.posix_acl_*). ENOTSUP yields an empty list.
 Result<std::vector<Xattr>> ReadXattrs(int fd);
-// Sets each attribute on an open descriptor.
+// Sets each attribute on an open descriptor (others it has are left).
 Status WriteXattrs(int fd, const std::vector<Xattr>& xattrs);
 
 // The same for `name` in the directory `dir_fd` without following it: symlinks, FIFOs and device
 // nodes, which cannot be opened for f*xattr (Linux allows only trusted.* and security.* on
 // symlinks: SELinux labels). Through /proc/self/fd, as Linux 6.1 has no *xattrat calls.
 Result<std::vector<Xattr>> ReadXattrsAt(int dir_fd, const std::string& name);
+Status WriteXattrsAt(int dir_fd, const std::string& name, const std::vector<Xattr>& xattrs);
 // Makes the attributes of an open file or directory, or of `name` in `dir_fd` (not followed),
 // exactly `want`: missing ones set, changed ones rewritten, extra ones removed.
 Status SetXattrsExact(int fd, const std::vector<Xattr>& want);
