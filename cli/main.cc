@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "rewind " REWIND_VERSION);
   app.footer(
       "Exit status: 0 success; 1 verify found damage, or differences remain after a rollback; 2 could not run (bad arguments, missing "
-      "source, not a repository, locked, I/O error); 3 backup saved but incomplete (some files "
+      "source, not a repository, locked, I/O error, disk full); 3 backup saved but incomplete (some files "
       "could not be read).");
   rw::cli::Context ctx;
   rw::cli::RegisterInit(app, &ctx);
