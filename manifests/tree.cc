@@ -603,6 +603,15 @@ std::vector<const TreeEntry*> SortedForEncoding(const Tree& tree, std::vector<Tr
 }
 }  // namespace
 
+void SortTree(Tree* tree) {
+  for (TreeEntry& e : tree->entries) {
+    std::stable_sort(e.xattrs.begin(), e.xattrs.end(),
+                     [](const Xattr& a, const Xattr& b) { return NameLess(a.name, b.name); });
+  }
+  std::stable_sort(tree->entries.begin(), tree->entries.end(),
+                   [](const TreeEntry& a, const TreeEntry& b) { return NameLess(a.name, b.name); });
+}
+
 std::string EncodeTree(const Tree& tree) {
   std::vector<TreeEntry> copies;
   std::vector<const TreeEntry*> sorted = SortedForEncoding(tree, &copies);

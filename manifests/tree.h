@@ -75,6 +75,9 @@ Status ValidateTree(const Tree& tree);
 // REQUIRES: ValidateTree(tree with entries sorted) is OK; otherwise DecodeTree rejects the
 // result. Never fails, never throws.
 std::string EncodeTree(const Tree& tree);
+// Sorts the entries, and each entry's xattrs, by name bytes in place (stable): the order
+// EncodeTree writes them in, so that the sorted tree equals DecodeTree(EncodeTree(tree)).
+void SortTree(Tree* tree);
 // Decodes and validates (JSON shape, field types, hex, then ValidateTree). Corruption saying
 // what is wrong and where ("tree: entry 4 (\"foo\"): unknown type \"dirr\""), NotSupported
 // for a newer tree version. Never throws, whatever the input.

@@ -446,7 +446,7 @@ Status Dumper::WriteEvents(DbInfo* db) {
 
 std::string DataFileName(const std::string& table, int part, int parts) {
   if (parts <= 1) return EncodeName(table) + ".sql";
-  char buf[16];
+  char buf[24];  // room for any int: no truncation warning
   std::snprintf(buf, sizeof buf, ".%06d.sql", part + 1);
   return EncodeName(table) + buf;
 }

@@ -8,9 +8,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <random>
 
 #include "engine/base/bytes.h"
+#include "engine/format/checksum.h"
 #include "engine/pipeline/fs_meta.h"
 
 namespace rw::restore_internal {
@@ -207,13 +209,17 @@ Status FileWriter::Write(int dfd, const TreeEntry& e, RestoreProgress* progress)
   uint64_t off = 0;
   BlobId last_id;
   std::string last;  // the previous blob, reused when the next has the same id (zero runs)
+  const bool by_file_hash = blobs_checked_ && e.xxh128.has_value();
+  std::optional<Xxh128Stream> whole;
+  if (by_file_hash) whole.emplace();
   for (const BlobId& id : e.content) {
     if (last.empty() || !(id == last_id)) {
-      auto blob = repo_->LoadBlob(id, BlobType::kData);
+      auto blob = by_file_hash ? repo_->LoadCheckedBlob(id, BlobType::kData) : repo_->LoadBlob(id, BlobType::kData);
       if (!blob.ok()) return fail(blob.status());
       last = std::move(*blob);
       last_id = id;
     }
+    if (whole) whole->Update(last);
     Status s = WriteSparse(f.fd, last, off);
     if (!s.ok()) return fail(s);
     off += last.size();
@@ -222,6 +228,10 @@ Status FileWriter::Write(int dfd, const TreeEntry& e, RestoreProgress* progress)
   if (off != e.size) {
     return fail(Status::Corruption("content is " + std::to_string(off) + " bytes, the tree says " +
                                    std::to_string(e.size)));
+  }
+  if (whole && !(whole->Digest() == *e.xxh128)) {
+    return fail(Status::Corruption("the content read from the repository does not match the file's XXH3-128 in the "
+                                   "tree (a pack changed since the check: run `rewind verify --read-data`)"));
   }
   return Finish(dfd, e, &f, progress);
 }

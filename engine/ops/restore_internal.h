@@ -97,6 +97,11 @@ class FileWriter {
   Status Finish(int dfd, const TreeEntry& e, NewFile* f, RestoreProgress* progress);
   // Rollback: a file replaced by Write is handed to `d` instead of being freed on the spot.
   void set_deferred_close(DeferredClose* d) { deferred_ = d; }
+  // Rollback, after its check read every blob of the plan and checked its SHA-256: Write loads
+  // blobs without hashing them again (Repository::LoadCheckedBlob) and instead checks the
+  // whole file's XXH3-128 against the tree before the file gets its name. A file whose tree
+  // entry has no XXH3-128 is loaded with the SHA-256 check as before.
+  void set_blobs_checked(bool checked) { blobs_checked_ = checked; }
   // Things said once (e.g. "not root: owners not restored").
   std::vector<std::string> notes() const;
 
@@ -104,6 +109,7 @@ class FileWriter {
   void NoteOnce(const std::string& note);
   Repository* repo_;
   DeferredClose* deferred_ = nullptr;
+  bool blobs_checked_ = false;
   bool is_root_;
   mutable std::mutex mu_;
   std::vector<std::string> notes_;

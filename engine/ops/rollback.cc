@@ -759,6 +759,7 @@ class Applier {
     }
   }
 
+  void set_blobs_checked(bool checked) { writer_.set_blobs_checked(checked); }
   uint64_t bytes_written() const { return restore_progress_.bytes_written.load(); }
   std::vector<std::string> notes() const { return writer_.notes(); }
 
@@ -918,6 +919,9 @@ Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const 
   if (j.files) {
     s.Phase(5, resumed ? "applying the rest of the plan" : "applying the plan");
     Applier applier(s.repo, root_fd, progress, &released);
+    // A fresh rollback has just read and checked every blob of the plan (CheckPlanBlobs); a
+    // resumed one has not, and keeps the SHA-256 of every blob.
+    applier.set_blobs_checked(!resumed);
     if (resumed) {
       // Temporaries the interrupted run may have left beside the files it was writing.
       std::set<std::string> dirs;

@@ -90,9 +90,9 @@ void HashAndCompress(Item* item, const BlobSink& sink, int level) {
 // The serial packing stage: blobs into the sink, entries into per-directory trees.
 class TreeAssembler {
  public:
-  TreeAssembler(BlobSink* sink, int level, PipelineResult* result, BackupObserver* observer,
+  TreeAssembler(BlobSink* sink, int level, TreeCache* trees, PipelineResult* result, BackupObserver* observer,
                 BackupProgress* progress, std::mutex* observer_mu)
-      : sink_(sink), level_(level), result_(result), observer_(observer), progress_(progress),
+      : sink_(sink), level_(level), trees_(trees), result_(result), observer_(observer), progress_(progress),
         observer_mu_(observer_mu) {}
 
   // Consumes one item. A fatal error is returned; later items must then be dropped.
@@ -171,6 +171,7 @@ class TreeAssembler {
     stack_.pop_back();
     Tree tree;
     tree.entries = std::move(dir.entries);
+    if (trees_) SortTree(&tree);  // as it will be decoded: the cache holds it so
     std::string doc = EncodeTree(tree);
     BlobId id = Sha256(doc);
     if (!sink_->Has(id)) {
@@ -178,6 +179,7 @@ class TreeAssembler {
       auto added = sink_->Add(BlobType::kTree, id, frame, static_cast<uint32_t>(doc.size()));
       if (!added.ok()) return added.status();
     }
+    if (trees_) trees_->Put(id, std::move(tree));
     if (stack_.empty()) {
       result_->root_tree = id;
       result_->root_entry = std::move(dir.entry);
@@ -192,6 +194,7 @@ class TreeAssembler {
 
   BlobSink* sink_;
   int level_;
+  TreeCache* trees_;  // optional: the trees written are added to it
   PipelineResult* result_;
   BackupObserver* observer_;
   BackupProgress* progress_;
@@ -216,7 +219,7 @@ Result<PipelineResult> RunBackupPipeline(const std::string& source, const Exclud
   if (options.parent_repo && options.parent_tree) scanner.SetParent(options.parent_repo, *options.parent_tree, options.parent_trees);
   Chunker chunker(options.chunker);
   std::mutex observer_mu;
-  TreeAssembler assembler(sink, options.zstd_level, &result, observer, progress, &observer_mu);
+  TreeAssembler assembler(sink, options.zstd_level, options.parent_trees, &result, observer, progress, &observer_mu);
   Status fatal;                     // written by the serial packing stage only
   std::atomic<bool> failed{false};  // read by the scan stage
   bool root_done = false;

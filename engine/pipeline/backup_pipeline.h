@@ -48,7 +48,9 @@ struct PipelineOptions {
   // Parent reuse (see Scanner::SetParent): the parent snapshot's root tree, in `repo`.
   const Repository* parent_repo = nullptr;
   std::optional<BlobId> parent_tree;
-  TreeCache* parent_trees = nullptr;  // optional: the parent's trees come from (and stay in) it
+  // Optional: the parent's trees come from (and stay in) it, and the trees this backup writes
+  // are added to it (a rollback plans from its safety snapshot's trees right after).
+  TreeCache* parent_trees = nullptr;
 };
 
 struct ExcludedReport {

@@ -118,9 +118,12 @@ Item* Scanner::EnterDir(std::shared_ptr<DirHandle> parent, const std::string& na
   item->dir = parent;
   FillEntryFromStat(st, &item->entry);
   item->entry.name = name;
-  int fd = parent ? ::openat(parent->fd, name.c_str(),
-                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+  // O_NOATIME, as for files: listing it does not dirty the directory's inode.
+  int fd = parent ? ::openat(parent->fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME)
                   : ::dup(root_fd_);
+  if (fd < 0 && parent && errno == EPERM) {
+    fd = ::openat(parent->fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  }
   if (fd < 0) {
     item->kind = Item::kEntry;
     item->error = ErrnoStatus("open directory", errno);

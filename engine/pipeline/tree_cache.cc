@@ -18,6 +18,12 @@ Result<std::shared_ptr<const Tree>> TreeCache::Get(const BlobId& id) {
   return trees_.emplace(id, std::move(shared)).first->second;
 }
 
+void TreeCache::Put(const BlobId& id, Tree tree) {
+  auto shared = std::make_shared<const Tree>(std::move(tree));
+  std::lock_guard<std::mutex> lock(mu_);
+  trees_.emplace(id, std::move(shared));
+}
+
 size_t TreeCache::size() const {
   std::lock_guard<std::mutex> lock(mu_);
   return trees_.size();

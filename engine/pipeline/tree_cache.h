@@ -24,6 +24,11 @@ class TreeCache {
   // The tree `id`, loaded (SHA-256 checked) and decoded on first use. Errors are not cached.
   Result<std::shared_ptr<const Tree>> Get(const BlobId& id);
 
+  // Adds the tree `id` that the caller has just encoded and stored (a backup's new trees), so
+  // that the phase after it does not load it back. `tree` must be sorted as DecodeTree gives it
+  // (SortTree). An id already present is kept.
+  void Put(const BlobId& id, Tree tree);
+
   size_t size() const;
 
  private:

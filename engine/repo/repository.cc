@@ -257,6 +257,21 @@ Result<std::string> Repository::LoadBlob(const BlobId& id, BlobType expected) co
   return LoadBlobAt(*e);
 }
 
+Result<std::string> Repository::LoadCheckedBlob(const BlobId& id, BlobType expected) const {
+  auto e = Find(id);
+  if (!e) return Status::NotFound("blob " + id.Short() + " is not in the index");
+  if (e->type != expected) {
+    return Status::Corruption("blob " + id.Short() + " has type " + std::to_string(int(e->type)) +
+                              ", expected " + std::to_string(int(expected)));
+  }
+  auto frame = storage_->ReadAt(PackPath(e->pack), e->offset, e->compressed_length);
+  if (!frame.ok()) return frame.status().WithContext("blob " + id.Short() + " in pack " + e->pack.Short());
+  std::string raw;
+  Status s = DecompressBlobInto(*frame, e->raw_length, &raw);
+  if (!s.ok()) return Status::Corruption("blob " + id.Short() + " in pack " + e->pack.Short() + ": " + s.message());
+  return raw;
+}
+
 Result<std::string> Repository::LoadBlobAt(const IndexEntry& e) const {
   auto frame = storage_->ReadAt(PackPath(e.pack), e.offset, e.compressed_length);
   if (!frame.ok()) return frame.status().WithContext("blob " + e.id.Short() + " in pack " + e.pack.Short());

@@ -135,6 +135,11 @@ class Repository {
   Result<std::string> LoadBlob(const BlobId& id, BlobType expected) const;
   // Same from a known location.
   Result<std::string> LoadBlobAt(const IndexEntry& e) const;
+  // LoadBlob without the SHA-256 (decompress, length and type checks only), for a caller that
+  // read and checked the same blob moments ago under the same lock and checks the content
+  // another way: rollback checks every blob its plan needs before touching anything, then
+  // checks each file's XXH3-128 before the file goes into place.
+  Result<std::string> LoadCheckedBlob(const BlobId& id, BlobType expected) const;
   // The checks of LoadBlobAt on a frame already read (restore reads many blobs of a pack at
   // once): decompress into `raw`, check length and SHA-256. Corruption naming blob and pack.
   static Status DecodeBlob(const IndexEntry& e, std::string_view frame, std::string* raw);

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -338,6 +339,84 @@ TEST_F(RollbackTest, PlanFromTheSafetySnapshotUndoesWhatTheLivePlanUndoes) {
   EXPECT_EQ(Slurp(src_ / "lib" / "a.so"), "library v2");
   EXPECT_EQ(Slurp(src_ / "other" / "a-link.so"), "library v2");
   EXPECT_TRUE(fs::is_symlink(src_ / "d"));
+}
+
+// The safety snapshot's backup leaves the trees it writes in the rollback's tree cache, so that
+// planning does not load them back: each must equal the tree stored in the repository, however
+// the directory listed its entries and the file system its xattrs.
+TEST_F(RollbackTest, TreesTheSafetySnapshotCachesEqualTheStoredOnes) {
+  for (const char* n : {"zeta", "alpha", "Mid", "b-2", "b-10", "\xc3\xa9t\xc3\xa9"}) Put(src_ / "sub" / n, n);
+  Put(src_ / "sub" / "deeper" / "x", "x");
+  Put(src_ / "top.txt", "top");
+  for (const char* x : {"user.zz", "user.aa", "user.mm"}) {
+    ASSERT_EQ(::setxattr((src_ / "sub" / "zeta").c_str(), x, x, std::strlen(x), 0), 0) << std::strerror(errno);
+  }
+  SnapshotRef pre = Backup("pre");
+  Put(src_ / "sub" / "alpha", "changed");
+  Put(src_ / "sub" / "deeper" / "new", "new");
+
+  TreeCache cache(*repo_);
+  BackupOptions bo;
+  bo.source = src_.string();
+  bo.excludes = pre.snapshot.excludes;
+  bo.parent = pre;
+  bo.trees = &cache;
+  auto now = rw::Backup(repo_.get(), bo, nullptr, nullptr);
+  ASSERT_TRUE(now.ok()) << now.status().ToString();
+  ASSERT_TRUE(now->snapshot.tree.has_value());
+  const size_t cached = cache.size();
+  // Every tree of the new snapshot, walked with a fresh cache that loads from the repository.
+  TreeCache stored(*repo_);
+  std::vector<BlobId> todo{*now->snapshot.tree};
+  size_t compared = 0;
+  while (!todo.empty()) {
+    BlobId id = todo.back();
+    todo.pop_back();
+    auto want = stored.Get(id);
+    ASSERT_TRUE(want.ok()) << want.status().ToString();
+    auto got = cache.Get(id);
+    ASSERT_TRUE(got.ok());
+    EXPECT_TRUE((*got)->entries == (*want)->entries) << "tree " << id.Short();
+    ++compared;
+    for (const TreeEntry& e : (*want)->entries) {
+      if (e.subtree) todo.push_back(*e.subtree);
+    }
+  }
+  EXPECT_EQ(compared, 3u);  // the root, sub and sub/deeper
+  EXPECT_EQ(cache.size(), cached) << "a tree of the new snapshot was not in the cache";
+}
+
+// With the blobs checked before (a fresh rollback), the writer checks the whole file's XXH3-128
+// instead of each blob's SHA-256: content that does not match the tree never gets the name.
+TEST_F(RollbackTest, WriterWithCheckedBlobsRefusesContentThatDoesNotMatchTheTree) {
+  Put(src_ / "conf.ini", std::string(200000, 'c') + "config v1");
+  SnapshotRef pre = Backup("pre");
+  TreeCache cache(*repo_);
+  auto root = cache.Get(*pre.snapshot.tree);
+  ASSERT_TRUE(root.ok());
+  TreeEntry e = (*root)->entries.front();
+  ASSERT_EQ(e.name, "conf.ini");
+  ASSERT_TRUE(e.xxh128.has_value());
+  Put(src_ / "conf.ini", "config v2");
+
+  int dfd = ::open(src_.c_str(), O_RDONLY | O_DIRECTORY);
+  ASSERT_GE(dfd, 0);
+  restore_internal::FileWriter writer(repo_.get());
+  writer.set_blobs_checked(true);
+  RestoreProgress progress;
+  TreeEntry wrong = e;
+  wrong.xxh128->low ^= 1;  // what a pack changed since the check would give
+  Status st = writer.Write(dfd, wrong, &progress);
+  EXPECT_EQ(st.code(), Code::kCorruption) << st.ToString();
+  EXPECT_NE(st.message().find("XXH3-128"), std::string::npos) << st.ToString();
+  EXPECT_EQ(Slurp(src_ / "conf.ini"), "config v2");  // the live file is untouched
+  size_t names = 0;
+  for (const auto& d : fs::directory_iterator(src_)) names += d.path().filename() != "mail" ? 1 : 0;
+  EXPECT_EQ(names, 1u) << "a temporary was left beside the file";
+  // The right entry goes into place.
+  ASSERT_TRUE(writer.Write(dfd, e, &progress).ok());
+  EXPECT_EQ(Slurp(src_ / "conf.ini"), std::string(200000, 'c') + "config v1");
+  ::close(dfd);
 }
 
 TEST_F(RollbackTest, ResumeAfterEveryPrefixReachesTheSameState) {
