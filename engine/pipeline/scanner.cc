@@ -87,7 +87,7 @@ const TreeEntry* Scanner::FindEntry(const Tree* tree, const std::string& name) {
   return it != tree->entries.end() && it->name == name ? &*it : nullptr;
 }
 
-bool Scanner::ReuseFromParent(const Frame& f, const Child& c, Item* item) {
+bool Scanner::ReuseFromParent(Frame& f, const Child& c, Item* item) {
   const TreeEntry* old = FindEntry(f.parent.get(), c.name);
   if (!old || old->type != EntryType::kFile) return false;
   const TreeEntry& now = item->entry;
@@ -95,9 +95,23 @@ bool Scanner::ReuseFromParent(const Frame& f, const Child& c, Item* item) {
       old->ctime_ns != now.ctime_ns || old->inode != now.inode) {
     return false;
   }
-  for (const BlobId& id : old->content) {
-    if (!parent_repo_->Has(id)) return false;
+  // Only an entry whose every blob is indexed is reused (a parent damaged and repaired may
+  // name blobs that are gone). The whole directory is looked up at once.
+  const std::vector<TreeEntry>& olds = f.parent->entries;
+  if (f.parent_whole.empty() && !olds.empty()) {
+    std::vector<BlobId> ids;
+    for (const TreeEntry& e : olds) ids.insert(ids.end(), e.content.begin(), e.content.end());
+    std::vector<uint8_t> present;
+    parent_repo_->HasMany(ids, &present);
+    f.parent_whole.assign(olds.size(), 1);
+    size_t k = 0;
+    for (size_t i = 0; i < olds.size(); ++i) {
+      for (size_t j = 0; j < olds[i].content.size(); ++j, ++k) {
+        if (!present[k]) f.parent_whole[i] = 0;
+      }
+    }
   }
+  if (!f.parent_whole[static_cast<size_t>(old - olds.data())]) return false;
   // ctime is unchanged, so are mode, owner and xattrs; the stat fields are taken fresh anyway.
   item->entry.content = old->content;
   item->entry.xxh128 = old->xxh128;

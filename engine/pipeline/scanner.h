@@ -116,6 +116,9 @@ class Scanner {
     std::vector<Child> children;
     size_t next = 0;
     std::shared_ptr<const Tree> parent;  // this directory in the parent snapshot, if any
+    // For each entry of `parent`: 1 if every blob of its content is indexed. Filled for the
+    // whole directory at its first reuse (one batched lookup instead of one per file).
+    std::vector<uint8_t> parent_whole;
   };
   struct LargeFile {
     int fd = -1;
@@ -135,7 +138,7 @@ class Scanner {
   static const TreeEntry* FindEntry(const Tree* tree, const std::string& name);
   std::shared_ptr<const Tree> LoadParentTree(const BlobId& id);
   // Takes a file from the parent snapshot when it is unchanged; returns false otherwise.
-  bool ReuseFromParent(const Frame& f, const Child& c, Item* item);
+  bool ReuseFromParent(Frame& f, const Child& c, Item* item);
   // xattrs of a symlink, FIFO or device node (it cannot be opened for them); a failure is a note.
   void ReadNodeXattrs(const Frame& f, const Child& c, Item* item);
   Item* NextChunk();

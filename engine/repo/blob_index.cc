@@ -1,5 +1,9 @@
 #include "engine/repo/blob_index.h"
 
+#include <algorithm>
+#include <sys/mman.h>
+
+#include <cstdlib>
 #include <cstring>
 #include <new>
 
@@ -12,6 +16,7 @@ uint64_t HashOf(const BlobId& id) {
   std::memcpy(&h, id.bytes.data() + 8, sizeof h);
   return h;
 }
+constexpr size_t kHugePage = size_t{2} << 20;
 size_t SlotsFor(size_t n) {
   size_t slots = 16;
   while (slots * 5 < n * 8) slots *= 2;  // at most 5/8 full
@@ -28,8 +33,20 @@ size_t BlobIndex::Probe(const BlobId& id) const {
 
 void BlobIndex::Grow(size_t min_slots) {
   if (capacity_ >= min_slots) return;
-  auto* fresh = static_cast<Slot*>(std::calloc(min_slots, sizeof(Slot)));
-  if (!fresh) throw std::bad_alloc();
+  const size_t bytes = min_slots * sizeof(Slot);
+  Slot* fresh;
+  if (bytes >= kHugePage) {
+    // Whole 2 MiB pages, asked to be huge: each lookup is a random access into the table, and
+    // with 4 KiB pages most of them also missed the TLB.
+    const size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+    fresh = static_cast<Slot*>(std::aligned_alloc(kHugePage, rounded));
+    if (!fresh) throw std::bad_alloc();
+    ::madvise(fresh, rounded, MADV_HUGEPAGE);
+    std::memset(static_cast<void*>(fresh), 0, bytes);
+  } else {
+    fresh = static_cast<Slot*>(std::calloc(min_slots, sizeof(Slot)));
+    if (!fresh) throw std::bad_alloc();
+  }
   std::unique_ptr<Slot[], Free> old(slots_.release());
   const size_t old_capacity = capacity_;
   slots_.reset(fresh);
@@ -55,6 +72,31 @@ void BlobIndex::Insert(const IndexEntry& e) {
   s.type = static_cast<uint8_t>(e.type);
   s.used = true;
   size_ += 1;
+}
+
+void BlobIndex::Contains(const BlobId* ids, size_t n, uint8_t* out) const {
+  if (capacity_ == 0) {
+    std::fill(out, out + n, uint8_t{0});
+    return;
+  }
+  constexpr size_t kAhead = 8;
+  const size_t mask = capacity_ - 1;
+  for (size_t i = 0; i < n && i < kAhead; ++i) __builtin_prefetch(&slots_[HashOf(ids[i]) & mask]);
+  for (size_t i = 0; i < n; ++i) {
+    if (i + kAhead < n) __builtin_prefetch(&slots_[HashOf(ids[i + kAhead]) & mask]);
+    out[i] = slots_[Probe(ids[i])].used ? 1 : 0;
+  }
+}
+
+void BlobIndex::InsertMany(const IndexEntry* entries, size_t n) {
+  Grow(SlotsFor(size_ + n));  // no growth below: the prefetched slots stay where they are
+  constexpr size_t kAhead = 8;
+  const size_t mask = capacity_ - 1;
+  for (size_t i = 0; i < n && i < kAhead; ++i) __builtin_prefetch(&slots_[HashOf(entries[i].id) & mask], 1);
+  for (size_t i = 0; i < n; ++i) {
+    if (i + kAhead < n) __builtin_prefetch(&slots_[HashOf(entries[i + kAhead].id) & mask], 1);
+    Insert(entries[i]);
+  }
 }
 
 IndexEntry BlobIndex::ToEntry(const Slot& s) const {

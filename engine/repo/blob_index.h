@@ -1,6 +1,7 @@
 // The in-memory index of a repository: blob id -> where the blob is. One flat open-addressing
 // table (linear probing, at most 5/8 full) of 56-byte slots, zeroed by calloc (fresh pages, no
-// initialisation pass), pack ids kept once in a pack
+// initialisation pass; from 2 MiB on, aligned to and asked for huge pages, as lookups are
+// random accesses that otherwise miss the TLB too), pack ids kept once in a pack
 // table: a lookup touches one or two cache lines and an insert allocates nothing, where a
 // node-based map spent a cache miss per node and a malloc per blob (loading the index of the
 // 2.4 GB bench repository took a sixth of an unchanged backup). Not thread-safe: Repository
@@ -24,7 +25,12 @@ class BlobIndex {
   void Reserve(size_t n);
   // Adds `e` unless its id is present (the first entry for an id wins).
   void Insert(const IndexEntry& e);
+  // Insert of each of `n` entries, the slots of those ahead prefetched (loading an index file).
+  void InsertMany(const IndexEntry* entries, size_t n);
   std::optional<IndexEntry> Find(const BlobId& id) const;
+  // out[i] = 1 if ids[i] is present, else 0. The slots of the ids ahead are prefetched, so
+  // that the cache misses of a batch overlap instead of coming one after the other.
+  void Contains(const BlobId* ids, size_t n, uint8_t* out) const;
   size_t size() const { return size_; }
   std::vector<IndexEntry> Entries() const;  // in no particular order
 

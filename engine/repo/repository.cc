@@ -217,8 +217,7 @@ Status Repository::LoadIndex(bool tolerate_damage) {
       continue;
     }
     index_files_.push_back(name);
-    index_.Reserve(index_.size() + entries->size());
-    for (const IndexEntry& e : *entries) index_.Insert(e);
+    index_.InsertMany(entries->data(), entries->size());
   }
   return Status::OK();
 }
@@ -236,6 +235,12 @@ std::optional<IndexEntry> Repository::Find(const BlobId& id) const {
   return index_.Find(id);
 }
 
+void Repository::HasMany(const std::vector<BlobId>& ids, std::vector<uint8_t>* out) const {
+  out->resize(ids.size());
+  std::lock_guard<std::mutex> lock(index_mu_);
+  index_.Contains(ids.data(), ids.size(), out->data());
+}
+
 size_t Repository::IndexSize() const {
   std::lock_guard<std::mutex> lock(index_mu_);
   return index_.size();
@@ -243,8 +248,7 @@ size_t Repository::IndexSize() const {
 
 void Repository::AddToIndex(const std::vector<IndexEntry>& entries) {
   std::lock_guard<std::mutex> lock(index_mu_);
-  index_.Reserve(index_.size() + entries.size());
-  for (const IndexEntry& e : entries) index_.Insert(e);
+  index_.InsertMany(entries.data(), entries.size());
 }
 
 Result<std::string> Repository::LoadBlob(const BlobId& id, BlobType expected) const {

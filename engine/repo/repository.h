@@ -128,6 +128,9 @@ class Repository {
   // Index lookups. Thread-safe with each other and with BlobSink::Commit.
   std::optional<IndexEntry> Find(const BlobId& id) const;
   bool Has(const BlobId& id) const { return Find(id).has_value(); }
+  // Has for many ids at once (one lock, overlapping cache misses): out[i] = 1 if ids[i] is
+  // indexed. out is resized to ids.size().
+  void HasMany(const std::vector<BlobId>& ids, std::vector<uint8_t>* out) const;
   size_t IndexSize() const;
 
   // Reads one blob: pread of its frame, decompress, check length, type and SHA-256.

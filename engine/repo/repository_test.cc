@@ -335,5 +335,57 @@ TEST(BlobIndexTest, AgreesWithAMapOnManyIds) {
   EXPECT_FALSE(BlobIndex().Find(random_id()).has_value());
 }
 
+// InsertMany (how index files are loaded) gives the same index as Insert one by one, across
+// batches that grow the table past 2 MiB (the huge-page allocation); Contains agrees with Find.
+TEST(BlobIndexTest, InsertManyAndContainsAgreeWithInsertAndFind) {
+  std::mt19937_64 rng(5);
+  auto random_id = [&] {
+    BlobId id;
+    for (auto& b : id.bytes) b = static_cast<uint8_t>(rng());
+    return id;
+  };
+  std::vector<BlobId> packs;
+  for (int i = 0; i < 12; ++i) packs.push_back(random_id());
+  std::vector<IndexEntry> all;
+  for (int i = 0; i < 60000; ++i) {
+    IndexEntry e;
+    e.id = random_id();
+    if (i % 5 == 0) std::fill(e.id.bytes.begin() + 8, e.id.bytes.begin() + 16, 0);  // same hash
+    if (i % 13 == 0 && i > 0) e.id = all[static_cast<size_t>(i) / 2].id;             // a duplicate
+    e.type = i % 2 ? BlobType::kData : BlobType::kTree;
+    e.pack = packs[rng() % packs.size()];
+    e.offset = rng();
+    e.compressed_length = static_cast<uint32_t>(rng());
+    e.raw_length = static_cast<uint32_t>(rng());
+    all.push_back(e);
+  }
+  BlobIndex one, many;
+  for (const IndexEntry& e : all) one.Insert(e);
+  for (size_t at = 0; at < all.size(); at += 7000) {
+    many.InsertMany(all.data() + at, std::min<size_t>(7000, all.size() - at));
+  }
+  ASSERT_EQ(many.size(), one.size());
+  std::vector<BlobId> ids;
+  for (const IndexEntry& e : all) {
+    auto a = one.Find(e.id), b = many.Find(e.id);
+    ASSERT_TRUE(a.has_value() && b.has_value());
+    EXPECT_EQ(a->offset, b->offset);  // the first entry for an id wins in both
+    EXPECT_EQ(a->pack, b->pack);
+    EXPECT_EQ(a->type, b->type);
+    ids.push_back(e.id);
+    ids.push_back(random_id());  // absent
+  }
+  std::vector<uint8_t> present(ids.size(), 7);
+  many.Contains(ids.data(), ids.size(), present.data());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    ASSERT_EQ(present[i], many.Find(ids[i]).has_value() ? 1 : 0) << i;
+    ASSERT_EQ(present[i], i % 2 == 0 ? 1 : 0) << i;
+  }
+  uint8_t none[2] = {9, 9};
+  BlobIndex().Contains(ids.data(), 2, none);
+  EXPECT_EQ(none[0], 0);
+  EXPECT_EQ(none[1], 0);
+}
+
 }  // namespace
 }  // namespace rw

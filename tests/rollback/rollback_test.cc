@@ -19,6 +19,7 @@
 
 #include "engine/ops/backup.h"
 #include "engine/ops/diff.h"
+#include "engine/ops/repair.h"
 #include "engine/ops/restore_internal.h"
 #include "engine/ops/snapshots.h"
 
@@ -384,6 +385,47 @@ TEST_F(RollbackTest, TreesTheSafetySnapshotCachesEqualTheStoredOnes) {
   }
   EXPECT_EQ(compared, 3u);  // the root, sub and sub/deeper
   EXPECT_EQ(cache.size(), cached) << "a tree of the new snapshot was not in the cache";
+}
+
+// A backup reuses an unchanged file of its parent only when every blob the parent names for it
+// is indexed (looked up for a whole directory at once): after a pack was lost and
+// `repair index` dropped its blobs, the file is read again and the new snapshot is whole.
+TEST_F(RollbackTest, BackupReadsAgainAnUnchangedFileWhoseBlobsAreGone) {
+  Put(src_ / "a.bin", std::string(300000, 'a') + "first pack");
+  Put(src_ / "c.txt", "also in the first pack");
+  SnapshotRef first = Backup("first");
+  Put(src_ / "b.bin", std::string(300000, 'b') + "second pack");
+  BackupOptions bo;
+  bo.source = src_.string();
+  bo.excludes = first.snapshot.excludes;
+  bo.tags = {"second"};
+  bo.parent = first;
+  auto second = rw::Backup(repo_.get(), bo, nullptr, nullptr);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(second->files_reused, 2u);  // a.bin and c.txt
+  // The first backup's pack (a.bin's and c.txt's blobs) is lost; the index is rebuilt.
+  auto loc = repo_->Find(first.snapshot.tree.value());
+  ASSERT_TRUE(loc.has_value());
+  ASSERT_TRUE(fs::remove(dir_ / "repo" / PackPath(loc->pack)));
+  ASSERT_TRUE(RepairIndex(repo_.get()).ok());
+  auto reopened = Repository::Open((dir_ / "repo").string());
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  repo_ = std::move(*reopened);
+  auto parent = ResolveSnapshot(repo_.get(), "second");
+  ASSERT_TRUE(parent.ok());
+  ASSERT_FALSE(CheckSnapshotWhole(repo_.get(), parent->snapshot).ok());
+
+  bo.tags = {"third"};
+  bo.parent = *parent;
+  auto third = rw::Backup(repo_.get(), bo, nullptr, nullptr);
+  ASSERT_TRUE(third.ok()) << third.status().ToString();
+  EXPECT_EQ(third->files_reused, 1u);  // b.bin only: a.bin and c.txt were read again
+  auto ref = ResolveSnapshot(repo_.get(), "third");
+  ASSERT_TRUE(ref.ok());
+  EXPECT_TRUE(CheckSnapshotWhole(repo_.get(), ref->snapshot).ok());
+  Put(src_ / "a.bin", "overwritten");
+  ASSERT_NO_FATAL_FAILURE(RollBackWithoutSafetySnapshot(*ref));
+  EXPECT_EQ(Slurp(src_ / "a.bin"), std::string(300000, 'a') + "first pack");
 }
 
 // With the blobs checked before (a fresh rollback), the writer checks the whole file's XXH3-128
