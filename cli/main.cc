@@ -58,17 +58,17 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : rw::cli::kExitError;
   }
   if (!ctx.run) return rw::cli::kExitError;
-  // Malloc arenas, set before the first thread starts. A backup uses one arena for every
-  // thread: with glibc's default (one per thread, up to 8 × cores) each pipeline thread kept its
-  // own free chunks and buffers, and the first backup of the 2.4 GB bench tree peaked at 172 MiB
-  // instead of 131 MiB, no faster (bench/compare.sh). The other commands use one arena per
-  // hardware thread: with a single one, the threads decoding trees, hashing and writing files
-  // waited on its lock, and a rollback of bench/rollback.sh took 0.2-0.3 s longer
-  // (2.87-3.32 s against 2.60-2.73 s, RSS 160 against 167 MiB). A MALLOC_ARENA_MAX in the
-  // environment is left to decide.
+  // Malloc arenas, set before the first thread starts. One arena for every thread: with
+  // glibc's default (one per thread, up to 8 × cores) each pipeline thread kept its own free
+  // chunks and buffers, and the first backup of the 2.4 GB bench tree peaked at 172 MiB instead
+  // of 131 MiB, no faster (bench/compare.sh); verify --read-data went from 106-118 to 130 MiB,
+  // no faster. Rollback uses one arena per hardware thread: with a single one, its threads
+  // decoding trees, hashing and writing files waited on the arena's lock, and bench/rollback.sh
+  // took 0.2-0.3 s longer (2.87-3.32 s against 2.60-2.73 s; RSS 160 against 167 MiB). A
+  // MALLOC_ARENA_MAX in the environment is left to decide.
   if (!std::getenv("MALLOC_ARENA_MAX")) {
-    const bool backup = !app.get_subcommands().empty() && app.get_subcommands()[0]->get_name() == "backup";
-    mallopt(M_ARENA_MAX, backup ? 1 : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+    const bool rollback = !app.get_subcommands().empty() && app.get_subcommands()[0]->get_name() == "rollback";
+    mallopt(M_ARENA_MAX, rollback ? static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) : 1);
   }
   try {
     return ctx.run();
