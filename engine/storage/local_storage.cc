@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -33,6 +35,58 @@ Status WriteAll(int fd, std::string_view data, const std::string& what) {
   return Status::OK();
 }
 
+// Large files (packs) are written with O_DIRECT through a reused, aligned bounce buffer:
+// buffered, each write copied into newly allocated page-cache pages, which cost the first
+// backup of the 2.4 GB bench tree 1.5 CPU-s of its 16 (perf: copy_folio_from_iter_atomic) on
+// the critical path; and a backup's packs, not read again soon, no longer push the mail
+// server's hot files out of the cache. Where O_DIRECT is refused (tmpfs: EINVAL at open or at
+// the first write), the file is written as before. The last partial block goes buffered.
+constexpr size_t kDirectMin = 1 << 20;
+constexpr size_t kDirectAlign = 4096;
+constexpr size_t kBounceSize = 4 << 20;
+
+// Writes data[done..) with `fd` opened O_DIRECT; returns how far it got before the last partial
+// block or before O_DIRECT was refused (then the descriptor is buffered again).
+Status WriteDirect(int fd, std::string_view data, size_t* done, const std::string& what) {
+  struct AlignedFree {
+    void operator()(char* p) const { std::free(p); }
+  };
+  thread_local std::unique_ptr<char, AlignedFree> bounce(
+      static_cast<char*>(std::aligned_alloc(kDirectAlign, kBounceSize)));
+  const size_t whole = data.size() / kDirectAlign * kDirectAlign;
+  auto buffered_again = [&] {
+    int flags = ::fcntl(fd, F_GETFL);
+    return flags >= 0 && ::fcntl(fd, F_SETFL, flags & ~O_DIRECT) == 0;
+  };
+  if (!bounce) {
+    if (!buffered_again()) return ErrnoStatus("write " + what, errno);
+    return Status::OK();
+  }
+  while (*done < whole) {
+    const size_t n = std::min(kBounceSize, whole - *done);
+    std::memcpy(bounce.get(), data.data() + *done, n);
+    size_t off = 0;
+    while (off < n) {
+      ssize_t w = ::write(fd, bounce.get() + off, n - off);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0 && errno == EINVAL && *done + off == 0) {  // this file system wants no O_DIRECT
+        if (!buffered_again()) return ErrnoStatus("write " + what, errno);
+        return Status::OK();
+      }
+      if (w < 0) return ErrnoStatus("write " + what, errno);
+      if (static_cast<size_t>(w) % kDirectAlign != 0) {  // a short write: finish buffered
+        *done += off + static_cast<size_t>(w);
+        if (!buffered_again()) return ErrnoStatus("write " + what, errno);
+        return Status::OK();
+      }
+      off += static_cast<size_t>(w);
+    }
+    *done += n;
+  }
+  if (!buffered_again()) return ErrnoStatus("write " + what, errno);
+  return Status::OK();
+}
+
 std::string RandomSuffix() {
   static std::atomic<uint64_t> counter{0};
   thread_local std::mt19937_64 rng(std::random_device{}());
@@ -51,9 +105,16 @@ class LocalStorage final : public Storage {
     RW_RETURN_IF_ERROR(MakeDir(StorageParent(rel)));
     std::string tmp = HiddenSibling(rel, "tmp-" + RandomSuffix());
     std::string tmp_path = Abs(tmp);
-    int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    const bool direct = data.size() >= kDirectMin;
+    int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | (direct ? O_DIRECT : 0), 0644);
+    if (fd < 0 && direct && errno == EINVAL) {
+      fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    }
     if (fd < 0) return ErrnoStatus("create " + tmp_path, errno);
-    Status s = WriteAll(fd, data, tmp_path);
+    size_t done = 0;
+    Status s;
+    if (direct && (::fcntl(fd, F_GETFL) & O_DIRECT)) s = WriteDirect(fd, data, &done, tmp_path);
+    if (s.ok()) s = WriteAll(fd, data.substr(done), tmp_path);
     if (s.ok() && ::fsync(fd) != 0) s = ErrnoStatus("fsync " + tmp_path, errno);
     if (::close(fd) != 0 && s.ok()) s = ErrnoStatus("close " + tmp_path, errno);
     if (s.ok() && ::rename(tmp_path.c_str(), Abs(rel).c_str()) != 0) {

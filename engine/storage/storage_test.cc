@@ -3,10 +3,14 @@
 #include "engine/storage/storage.h"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -288,6 +292,76 @@ INSTANTIATE_TEST_SUITE_P(
                   return std::make_unique<FaultyStorage>(NewLocalStorage(root), plan);
                 }}),
     [](const ::testing::TestParamInfo<Backend>& info) { return info.param.name; });
+
+// ---------------------------------------------------------------------------------------------
+// LocalStorage's O_DIRECT writes of large files (packs), through an aligned bounce buffer.
+
+// Sizes around every boundary of that path (1 MiB threshold, 4 KiB blocks, 4 MiB bounce
+// buffer), from an unaligned source, on the temporary directory's file system and on /dev/shm
+// (tmpfs): every byte comes back and the size is exact.
+TEST(LocalStorageDirect, LargeWritesRoundTripAtEveryBoundary) {
+  std::vector<std::string> roots{MakeTempDir()};
+  char shm[] = "/dev/shm/rewind-storage-test-XXXXXX";
+  if (fs::is_directory("/dev/shm") && ::mkdtemp(shm)) roots.push_back(shm);
+  for (const std::string& root : roots) {
+    ASSERT_FALSE(root.empty());
+    auto st = NewLocalStorage(root);
+    const size_t kMiB = size_t{1} << 20;
+    for (size_t size : {kMiB - 1, kMiB, kMiB + 1, kMiB + 4096, 4 * kMiB, 4 * kMiB + 4096 + 17,
+                        9 * kMiB + 4095, 16 * kMiB + 1}) {
+      std::string backing = RandomBytes(size + 1, size);
+      std::string_view data(backing.data() + 1, size);  // not 16-byte aligned either
+      std::string rel = "packs/p-" + std::to_string(size);
+      ASSERT_TRUE(st->WriteFileAtomic(rel, data).ok()) << root << " " << size;
+      auto back = st->ReadFile(rel);
+      ASSERT_TRUE(back.ok()) << back.status().ToString();
+      EXPECT_EQ(back->size(), size) << root;
+      EXPECT_TRUE(*back == data) << root << " " << size;
+    }
+    // A large file replaced by a small one and the other way round.
+    ASSERT_TRUE(st->WriteFileAtomic("packs/x", RandomBytes(3 * kMiB + 5, 1)).ok());
+    ASSERT_TRUE(st->WriteFileAtomic("packs/x", "small").ok());
+    EXPECT_EQ(*st->ReadFile("packs/x"), "small");
+    ASSERT_TRUE(st->WriteFileAtomic("packs/x", RandomBytes(2 * kMiB + 3, 2)).ok());
+    EXPECT_EQ(*st->ReadFile("packs/x"), RandomBytes(2 * kMiB + 3, 2));
+    EXPECT_TRUE(DotNames(root).empty()) << root;  // no temporary left
+    fs::remove_all(root);
+  }
+}
+
+// Where the file system takes O_DIRECT, a large file is written past the page cache: right
+// after the write most of its pages are not resident (mincore); a small one is written as before.
+TEST(LocalStorageDirect, LargeFilesBypassThePageCache) {
+  std::string root = MakeTempDir();
+  ASSERT_FALSE(root.empty());
+  {
+    int probe = ::open((root + "/probe").c_str(), O_WRONLY | O_CREAT | O_DIRECT, 0600);
+    if (probe < 0) GTEST_SKIP() << root << ": this file system refuses O_DIRECT (" << std::strerror(errno) << ")";
+    ::close(probe);
+  }
+  auto resident = [&](const std::string& rel) {
+    std::string path = root + "/" + rel;
+    int fd = ::open(path.c_str(), O_RDONLY);
+    size_t size = static_cast<size_t>(fs::file_size(path));
+    void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+    ::close(fd);
+    const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+    std::vector<unsigned char> vec((size + page - 1) / page);
+    EXPECT_EQ(::mincore(map, size, vec.data()), 0);
+    ::munmap(map, size);
+    size_t in = 0;
+    for (unsigned char v : vec) in += v & 1;
+    return std::pair<size_t, size_t>(in, vec.size());
+  };
+  auto st = NewLocalStorage(root);
+  ASSERT_TRUE(st->WriteFileAtomic("big", RandomBytes(8 << 20, 3)).ok());
+  ASSERT_TRUE(st->WriteFileAtomic("small", RandomBytes(64 << 10, 4)).ok());
+  auto [big_in, big_pages] = resident("big");
+  auto [small_in, small_pages] = resident("small");
+  EXPECT_LE(big_in, 1u) << big_in << " of " << big_pages << " pages cached";  // at most the buffered tail
+  EXPECT_EQ(small_in, small_pages);
+  fs::remove_all(root);
+}
 
 // ---------------------------------------------------------------------------------------------
 // FaultyStorage.
