@@ -9,12 +9,14 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <random>
 
 #include <nlohmann/json.hpp>
 
 #include "engine/format/checksum.h"
 #include "engine/format/format_constants.h"
+#include "engine/format/pack.h"
 
 namespace rw {
 namespace {
@@ -170,6 +172,139 @@ TEST_F(RepositoryTest, BlobsSurviveCommitAndReopen) {
       if (!e.is_regular_file()) continue;
       EXPECT_EQ(Sha256(Text(e.path())).Hex(), e.path().filename().string());
     }
+  }
+}
+
+// The real local storage, with every write it is asked for noted in order (which packs went
+// the bulk way, and when): observation only, nothing is faked.
+class NotingStorage final : public Storage {
+ public:
+  explicit NotingStorage(std::unique_ptr<Storage> base) : base_(std::move(base)) {}
+  std::vector<std::string> writes;             // "bulk <rel>" or "file <rel>"
+  std::vector<std::vector<BlobId>> pack_blobs;  // per write: the blobs of a pack, from its trailer
+  Status WriteFileAtomic(const std::string& rel, std::string_view d) override {
+    Note("file " + rel, d);
+    return base_->WriteFileAtomic(rel, d);
+  }
+  Status WriteBulkFileAtomic(const std::string& rel, std::string_view d) override {
+    Note("bulk " + rel, d);
+    return base_->WriteBulkFileAtomic(rel, d);
+  }
+  Status CreateExclusive(const std::string& rel, std::string_view d) override { return base_->CreateExclusive(rel, d); }
+  Result<std::string> ReadFile(const std::string& rel) override { return base_->ReadFile(rel); }
+  Result<std::string> ReadAt(const std::string& rel, uint64_t o, size_t n) override { return base_->ReadAt(rel, o, n); }
+  Result<uint64_t> FileSize(const std::string& rel) override { return base_->FileSize(rel); }
+  Result<std::vector<std::string>> List(const std::string& dir) override { return base_->List(dir); }
+  Result<std::vector<std::string>> ListDirs(const std::string& dir) override { return base_->ListDirs(dir); }
+  Status Remove(const std::string& rel) override { return base_->Remove(rel); }
+  Status RemoveTemporaries(const std::string& dir) override { return base_->RemoveTemporaries(dir); }
+  Status MakeDir(const std::string& rel) override { return base_->MakeDir(rel); }
+  bool Exists(const std::string& rel) override { return base_->Exists(rel); }
+  std::string Describe(const std::string& rel) const override { return base_->Describe(rel); }
+
+ private:
+  void Note(std::string w, std::string_view d) {
+    std::vector<BlobId> ids;
+    if (w.find(" data/") != std::string::npos) {
+      auto trailer = ParsePackTrailer(d, d.size());
+      EXPECT_TRUE(trailer.ok()) << w;
+      if (trailer.ok()) {
+        for (const PackEntry& e : trailer->entries) ids.push_back(e.id);
+      }
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    writes.push_back(std::move(w));
+    pack_blobs.push_back(std::move(ids));
+  }
+  std::unique_ptr<Storage> base_;
+  std::mutex mu_;
+};
+
+// Data blobs and trees go to packs of their own: data packs the bulk way (past the page cache),
+// tree packs as ordinary files, and only after every data pack (a tree is stored after the blobs
+// it names, format.md I5); then the index. Also when the trees fill a pack mid-way.
+TEST_F(RepositoryTest, TreesGoToTheirOwnPacksAfterTheDataTheyName) {
+  auto noting = std::make_unique<NotingStorage>(NewLocalStorage(path_));
+  NotingStorage* seen = noting.get();
+  auto opened = Repository::Open(std::move(noting));
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  auto repo = std::move(*opened);
+  const uint64_t target = repo->config().pack_target_size;
+  std::mt19937_64 rng(11);
+  auto random = [&](size_t n) {
+    std::string raw(n, '\0');
+    for (char& c : raw) c = static_cast<char>(rng());
+    return raw;
+  };
+  std::vector<std::pair<BlobId, BlobType>> added;
+  {
+    BlobSink sink(repo.get());
+    auto add = [&](BlobType type, const std::string& raw) {
+      BlobId id = Sha256(raw);
+      ASSERT_TRUE(sink.Add(type, id, CompressBlob(raw, 1), static_cast<uint32_t>(raw.size())).ok());
+      added.emplace_back(id, type);
+    };
+    // Incompressible data past one pack, trees (incompressible too) past one pack, interleaved.
+    // Sizes that do not divide the target: when the trees fill a pack, part of the data is
+    // still in the data pack being filled.
+    for (uint64_t bytes = 0; bytes < target + target / 2; bytes += 300 << 10) {
+      add(BlobType::kData, random(700 << 10));
+      add(BlobType::kTree, random(300 << 10));
+    }
+    ASSERT_TRUE(sink.Commit().ok());
+  }
+  // Each pack holds one type only.
+  for (const auto& [id, type] : added) {
+    auto where = repo->Find(id);
+    ASSERT_TRUE(where.has_value());
+    EXPECT_EQ(where->type, type);
+    for (const auto& [id2, type2] : added) {
+      if (type2 != type) EXPECT_FALSE(repo->Find(id2)->pack == where->pack);
+    }
+  }
+  // The order of the writes: a tree pack only when no data blob added before it is still
+  // unwritten; data packs bulk, tree packs and the index file ordinary.
+  size_t data_packs = 0, tree_packs = 0;
+  bool index_written = false;
+  for (const std::string& w : seen->writes) {
+    const bool bulk = w.rfind("bulk ", 0) == 0;
+    const std::string rel = w.substr(5);
+    if (rel.rfind("index/", 0) == 0) {
+      EXPECT_FALSE(bulk);
+      index_written = true;
+      continue;
+    }
+    ASSERT_EQ(rel.rfind("data/", 0), 0u) << w;
+    EXPECT_FALSE(index_written) << "a pack after the index: " << w;
+    if (bulk) {
+      ++data_packs;
+    } else {
+      ++tree_packs;
+    }
+  }
+  EXPECT_TRUE(index_written);
+  EXPECT_GE(data_packs, 2u);
+  EXPECT_GE(tree_packs, 1u);
+  // I5, exactly: when a tree pack is written, every data blob added before the last tree it
+  // holds is in a pack written before it.
+  std::map<BlobId, size_t> written_at;
+  for (size_t w = 0; w < seen->pack_blobs.size(); ++w) {
+    for (const BlobId& id : seen->pack_blobs[w]) written_at[id] = w;
+  }
+  for (size_t w = 0; w < seen->writes.size(); ++w) {
+    if (seen->writes[w].rfind("file data/", 0) != 0) continue;
+    size_t last_tree = 0;
+    for (size_t k = 0; k < added.size(); ++k) {
+      if (added[k].second == BlobType::kTree && written_at.at(added[k].first) == w) last_tree = k;
+    }
+    for (size_t k = 0; k < last_tree; ++k) {
+      if (added[k].second != BlobType::kData) continue;
+      EXPECT_LT(written_at.at(added[k].first), w) << "data blob " << k << " after the tree pack " << w;
+    }
+  }
+  for (const auto& [id, type] : added) {
+    auto got = repo->LoadBlob(id, type);
+    EXPECT_TRUE(got.ok()) << got.status().ToString();
   }
 }
 

@@ -36,6 +36,12 @@ class Storage {
   // failure nothing exists under `rel` that was not there before, and the temporary is removed.
   // Thread-safe.
   virtual Status WriteFileAtomic(const std::string& rel, std::string_view data) = 0;
+  // WriteFileAtomic for bulk data that is not read back soon (a backup's data packs): a storage
+  // may write it past the page cache. Trees, index files and everything else use
+  // WriteFileAtomic, so that the next command finds them cached.
+  virtual Status WriteBulkFileAtomic(const std::string& rel, std::string_view data) {
+    return WriteFileAtomic(rel, data);
+  }
 
   // Creates `rel` exclusively (fails with AlreadyExists if present), durably and whole: a crash
   // leaves either nothing or the complete file under `rel`. For lock files.

@@ -294,7 +294,8 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<Backend>& info) { return info.param.name; });
 
 // ---------------------------------------------------------------------------------------------
-// LocalStorage's O_DIRECT writes of large files (packs), through an aligned bounce buffer.
+// LocalStorage's O_DIRECT writes of large bulk files (data packs), through an aligned bounce
+// buffer.
 
 // Sizes around every boundary of that path (1 MiB threshold, 4 KiB blocks, 4 MiB bounce
 // buffer), from an unaligned source, on the temporary directory's file system and on /dev/shm
@@ -312,26 +313,27 @@ TEST(LocalStorageDirect, LargeWritesRoundTripAtEveryBoundary) {
       std::string backing = RandomBytes(size + 1, size);
       std::string_view data(backing.data() + 1, size);  // not 16-byte aligned either
       std::string rel = "packs/p-" + std::to_string(size);
-      ASSERT_TRUE(st->WriteFileAtomic(rel, data).ok()) << root << " " << size;
+      ASSERT_TRUE(st->WriteBulkFileAtomic(rel, data).ok()) << root << " " << size;
       auto back = st->ReadFile(rel);
       ASSERT_TRUE(back.ok()) << back.status().ToString();
       EXPECT_EQ(back->size(), size) << root;
       EXPECT_TRUE(*back == data) << root << " " << size;
     }
     // A large file replaced by a small one and the other way round.
-    ASSERT_TRUE(st->WriteFileAtomic("packs/x", RandomBytes(3 * kMiB + 5, 1)).ok());
-    ASSERT_TRUE(st->WriteFileAtomic("packs/x", "small").ok());
+    ASSERT_TRUE(st->WriteBulkFileAtomic("packs/x", RandomBytes(3 * kMiB + 5, 1)).ok());
+    ASSERT_TRUE(st->WriteBulkFileAtomic("packs/x", "small").ok());
     EXPECT_EQ(*st->ReadFile("packs/x"), "small");
-    ASSERT_TRUE(st->WriteFileAtomic("packs/x", RandomBytes(2 * kMiB + 3, 2)).ok());
+    ASSERT_TRUE(st->WriteBulkFileAtomic("packs/x", RandomBytes(2 * kMiB + 3, 2)).ok());
     EXPECT_EQ(*st->ReadFile("packs/x"), RandomBytes(2 * kMiB + 3, 2));
     EXPECT_TRUE(DotNames(root).empty()) << root;  // no temporary left
     fs::remove_all(root);
   }
 }
 
-// Where the file system takes O_DIRECT, a large file is written past the page cache: right
-// after the write most of its pages are not resident (mincore); a small one is written as before.
-TEST(LocalStorageDirect, LargeFilesBypassThePageCache) {
+// Where the file system takes O_DIRECT, a large bulk file is written past the page cache: right
+// after the write at most its tail is resident (mincore). A small bulk file and a large file
+// written with WriteFileAtomic (tree packs, index files) stay cached.
+TEST(LocalStorageDirect, LargeBulkFilesBypassThePageCache) {
   std::string root = MakeTempDir();
   ASSERT_FALSE(root.empty());
   {
@@ -354,12 +356,15 @@ TEST(LocalStorageDirect, LargeFilesBypassThePageCache) {
     return std::pair<size_t, size_t>(in, vec.size());
   };
   auto st = NewLocalStorage(root);
-  ASSERT_TRUE(st->WriteFileAtomic("big", RandomBytes(8 << 20, 3)).ok());
-  ASSERT_TRUE(st->WriteFileAtomic("small", RandomBytes(64 << 10, 4)).ok());
+  ASSERT_TRUE(st->WriteBulkFileAtomic("big", RandomBytes(8 << 20, 3)).ok());
+  ASSERT_TRUE(st->WriteBulkFileAtomic("small", RandomBytes(64 << 10, 4)).ok());
+  ASSERT_TRUE(st->WriteFileAtomic("index", RandomBytes(8 << 20, 5)).ok());
   auto [big_in, big_pages] = resident("big");
   auto [small_in, small_pages] = resident("small");
+  auto [index_in, index_pages] = resident("index");
   EXPECT_LE(big_in, 1u) << big_in << " of " << big_pages << " pages cached";  // at most the buffered tail
   EXPECT_EQ(small_in, small_pages);
+  EXPECT_EQ(index_in, index_pages);
   fs::remove_all(root);
 }
 

@@ -403,8 +403,12 @@ TEST_F(RollbackTest, BackupReadsAgainAnUnchangedFileWhoseBlobsAreGone) {
   auto second = rw::Backup(repo_.get(), bo, nullptr, nullptr);
   ASSERT_TRUE(second.ok()) << second.status().ToString();
   EXPECT_EQ(second->files_reused, 2u);  // a.bin and c.txt
-  // The first backup's pack (a.bin's and c.txt's blobs) is lost; the index is rebuilt.
-  auto loc = repo_->Find(first.snapshot.tree.value());
+  // The first backup's data pack (a.bin's and c.txt's blobs) is lost; the index is rebuilt.
+  TreeCache first_trees(*repo_);
+  auto first_root = first_trees.Get(first.snapshot.tree.value());
+  ASSERT_TRUE(first_root.ok());
+  ASSERT_EQ((*first_root)->entries.front().name, "a.bin");
+  auto loc = repo_->Find((*first_root)->entries.front().content.at(0));
   ASSERT_TRUE(loc.has_value());
   ASSERT_TRUE(fs::remove(dir_ / "repo" / PackPath(loc->pack)));
   ASSERT_TRUE(RepairIndex(repo_.get()).ok());
