@@ -251,28 +251,28 @@ void Repository::AddToIndex(const std::vector<IndexEntry>& entries) {
   index_.InsertMany(entries.data(), entries.size());
 }
 
-Result<std::string> Repository::LoadBlob(const BlobId& id, BlobType expected) const {
+Result<IndexEntry> Repository::Locate(const BlobId& id, BlobType expected) const {
   auto e = Find(id);
   if (!e) return Status::NotFound("blob " + id.Short() + " is not in the index");
   if (e->type != expected) {
     return Status::Corruption("blob " + id.Short() + " has type " + std::to_string(int(e->type)) +
                               ", expected " + std::to_string(int(expected)));
   }
-  return LoadBlobAt(*e);
+  return *e;
+}
+
+Result<std::string> Repository::LoadBlob(const BlobId& id, BlobType expected) const {
+  RW_ASSIGN_OR_RETURN(IndexEntry e, Locate(id, expected));
+  return LoadBlobAt(e);
 }
 
 Result<std::string> Repository::LoadCheckedBlob(const BlobId& id, BlobType expected) const {
-  auto e = Find(id);
-  if (!e) return Status::NotFound("blob " + id.Short() + " is not in the index");
-  if (e->type != expected) {
-    return Status::Corruption("blob " + id.Short() + " has type " + std::to_string(int(e->type)) +
-                              ", expected " + std::to_string(int(expected)));
-  }
-  auto frame = storage_->ReadAt(PackPath(e->pack), e->offset, e->compressed_length);
-  if (!frame.ok()) return frame.status().WithContext("blob " + id.Short() + " in pack " + e->pack.Short());
+  RW_ASSIGN_OR_RETURN(IndexEntry e, Locate(id, expected));
+  auto frame = storage_->ReadAt(PackPath(e.pack), e.offset, e.compressed_length);
+  if (!frame.ok()) return frame.status().WithContext("blob " + id.Short() + " in pack " + e.pack.Short());
   std::string raw;
-  Status s = DecompressBlobInto(*frame, e->raw_length, &raw);
-  if (!s.ok()) return Status::Corruption("blob " + id.Short() + " in pack " + e->pack.Short() + ": " + s.message());
+  Status s = DecompressBlobInto(*frame, e.raw_length, &raw);
+  if (!s.ok()) return Status::Corruption("blob " + id.Short() + " in pack " + e.pack.Short() + ": " + s.message());
   return raw;
 }
 

@@ -143,6 +143,8 @@ class Repository {
   // another way: rollback checks every blob its plan needs before touching anything, then
   // checks each file's XXH3-128 before the file goes into place.
   Result<std::string> LoadCheckedBlob(const BlobId& id, BlobType expected) const;
+  // Where blob `id` is: NotFound when not indexed, Corruption when indexed with another type.
+  Result<IndexEntry> Locate(const BlobId& id, BlobType expected) const;
   // The checks of LoadBlobAt on a frame already read (restore reads many blobs of a pack at
   // once): decompress into `raw`, check length and SHA-256. Corruption naming blob and pack.
   static Status DecodeBlob(const IndexEntry& e, std::string_view frame, std::string* raw);

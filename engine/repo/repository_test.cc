@@ -17,6 +17,7 @@
 #include "engine/format/checksum.h"
 #include "engine/format/format_constants.h"
 #include "engine/format/pack.h"
+#include "engine/storage/forwarding_storage.h"
 
 namespace rw {
 namespace {
@@ -177,30 +178,19 @@ TEST_F(RepositoryTest, BlobsSurviveCommitAndReopen) {
 
 // The real local storage, with every write it is asked for noted in order (which packs went
 // the bulk way, and when): observation only, nothing is faked.
-class NotingStorage final : public Storage {
+class NotingStorage final : public ForwardingStorage {
  public:
-  explicit NotingStorage(std::unique_ptr<Storage> base) : base_(std::move(base)) {}
+  using ForwardingStorage::ForwardingStorage;
   std::vector<std::string> writes;             // "bulk <rel>" or "file <rel>"
   std::vector<std::vector<BlobId>> pack_blobs;  // per write: the blobs of a pack, from its trailer
   Status WriteFileAtomic(const std::string& rel, std::string_view d) override {
     Note("file " + rel, d);
-    return base_->WriteFileAtomic(rel, d);
+    return ForwardingStorage::WriteFileAtomic(rel, d);
   }
   Status WriteBulkFileAtomic(const std::string& rel, std::string_view d) override {
     Note("bulk " + rel, d);
-    return base_->WriteBulkFileAtomic(rel, d);
+    return ForwardingStorage::WriteBulkFileAtomic(rel, d);
   }
-  Status CreateExclusive(const std::string& rel, std::string_view d) override { return base_->CreateExclusive(rel, d); }
-  Result<std::string> ReadFile(const std::string& rel) override { return base_->ReadFile(rel); }
-  Result<std::string> ReadAt(const std::string& rel, uint64_t o, size_t n) override { return base_->ReadAt(rel, o, n); }
-  Result<uint64_t> FileSize(const std::string& rel) override { return base_->FileSize(rel); }
-  Result<std::vector<std::string>> List(const std::string& dir) override { return base_->List(dir); }
-  Result<std::vector<std::string>> ListDirs(const std::string& dir) override { return base_->ListDirs(dir); }
-  Status Remove(const std::string& rel) override { return base_->Remove(rel); }
-  Status RemoveTemporaries(const std::string& dir) override { return base_->RemoveTemporaries(dir); }
-  Status MakeDir(const std::string& rel) override { return base_->MakeDir(rel); }
-  bool Exists(const std::string& rel) override { return base_->Exists(rel); }
-  std::string Describe(const std::string& rel) const override { return base_->Describe(rel); }
 
  private:
   void Note(std::string w, std::string_view d) {
@@ -216,7 +206,6 @@ class NotingStorage final : public Storage {
     writes.push_back(std::move(w));
     pack_blobs.push_back(std::move(ids));
   }
-  std::unique_ptr<Storage> base_;
   std::mutex mu_;
 };
 
@@ -426,15 +415,17 @@ TEST_F(RepositoryTest, UncommittedSinkLeavesOnlyUnreferencedPacks) {
   EXPECT_TRUE(fs::is_empty(path_ + "/index"));
 }
 
+BlobId RandomId(std::mt19937_64& rng) {
+  BlobId id;
+  for (auto& b : id.bytes) b = static_cast<uint8_t>(rng());
+  return id;
+}
+
 // The flat in-memory index against std::map as the oracle: many ids (some sharing their first
 // bytes, so probes collide), duplicates keep the first entry, growth keeps everything.
 TEST(BlobIndexTest, AgreesWithAMapOnManyIds) {
   std::mt19937_64 rng(3);
-  auto random_id = [&] {
-    BlobId id;
-    for (auto& b : id.bytes) b = static_cast<uint8_t>(rng());
-    return id;
-  };
+  auto random_id = [&] { return RandomId(rng); };
   std::vector<BlobId> packs;
   for (int i = 0; i < 40; ++i) packs.push_back(random_id());
   BlobIndex index;
@@ -474,11 +465,7 @@ TEST(BlobIndexTest, AgreesWithAMapOnManyIds) {
 // batches that grow the table past 2 MiB (the huge-page allocation); Contains agrees with Find.
 TEST(BlobIndexTest, InsertManyAndContainsAgreeWithInsertAndFind) {
   std::mt19937_64 rng(5);
-  auto random_id = [&] {
-    BlobId id;
-    for (auto& b : id.bytes) b = static_cast<uint8_t>(rng());
-    return id;
-  };
+  auto random_id = [&] { return RandomId(rng); };
   std::vector<BlobId> packs;
   for (int i = 0; i < 12; ++i) packs.push_back(random_id());
   std::vector<IndexEntry> all;

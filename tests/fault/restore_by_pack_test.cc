@@ -17,17 +17,17 @@
 #include "engine/ops/restore.h"
 #include "engine/ops/snapshots.h"
 #include "engine/repo/repository.h"
-#include "engine/storage/storage.h"
+#include "engine/storage/forwarding_storage.h"
 
 namespace rw {
 namespace {
 
 namespace fs = std::filesystem;
 
-// Passes everything to `base`; records each read of a pack (offset, length).
-class CountingStorage final : public Storage {
+// The real storage; each read of a pack (offset, length) is recorded.
+class CountingStorage final : public ForwardingStorage {
  public:
-  explicit CountingStorage(std::unique_ptr<Storage> base) : base_(std::move(base)) {}
+  using ForwardingStorage::ForwardingStorage;
   struct Read {
     uint64_t offset, length;
   };
@@ -36,31 +36,14 @@ class CountingStorage final : public Storage {
     return reads_;
   }
 
-  Status WriteFileAtomic(const std::string& rel, std::string_view data) override {
-    return base_->WriteFileAtomic(rel, data);
-  }
-  Status CreateExclusive(const std::string& rel, std::string_view data) override {
-    return base_->CreateExclusive(rel, data);
-  }
-  Result<std::string> ReadFile(const std::string& rel) override { return base_->ReadFile(rel); }
   Result<std::string> ReadAt(const std::string& rel, uint64_t offset, size_t n) override {
     Record(rel, offset, n);
-    return base_->ReadAt(rel, offset, n);
+    return ForwardingStorage::ReadAt(rel, offset, n);
   }
   Status ReadAtInto(const std::string& rel, uint64_t offset, size_t n, std::string* buf) override {
     Record(rel, offset, n);
-    return base_->ReadAtInto(rel, offset, n, buf);
+    return ForwardingStorage::ReadAtInto(rel, offset, n, buf);
   }
-  Result<uint64_t> FileSize(const std::string& rel) override { return base_->FileSize(rel); }
-  Result<std::vector<std::string>> List(const std::string& dir) override { return base_->List(dir); }
-  Result<std::vector<std::string>> ListDirs(const std::string& dir) override {
-    return base_->ListDirs(dir);
-  }
-  Status Remove(const std::string& rel) override { return base_->Remove(rel); }
-  Status RemoveTemporaries(const std::string& dir) override { return base_->RemoveTemporaries(dir); }
-  Status MakeDir(const std::string& rel) override { return base_->MakeDir(rel); }
-  bool Exists(const std::string& rel) override { return base_->Exists(rel); }
-  std::string Describe(const std::string& rel) const override { return base_->Describe(rel); }
 
  private:
   void Record(const std::string& rel, uint64_t offset, size_t n) {
@@ -68,7 +51,6 @@ class CountingStorage final : public Storage {
     std::lock_guard<std::mutex> lock(mu_);
     reads_[rel].push_back(Read{offset, n});
   }
-  std::unique_ptr<Storage> base_;
   mutable std::mutex mu_;
   std::map<std::string, std::vector<Read>> reads_;
 };
