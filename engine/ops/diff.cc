@@ -58,11 +58,9 @@ std::string MetaBitsText(uint32_t bits) {
 namespace diff_internal {
 
 int OpenDirAt(int dfd, const std::string& name) {
-  // O_NOATIME: listing a directory the rollback has just changed would otherwise update its
-  // atime (relatime), one dirty inode per directory. Not the owner and not root: without.
-  int fd = ::openat(dfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
-  if (fd < 0 && errno == EPERM) fd = ::openat(dfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  return fd;
+  // Listing a directory the rollback has just changed would otherwise update its atime
+  // (relatime): one dirty inode per directory.
+  return OpenAtNoAtime(dfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }
 
 Status ListLive(int fd, std::vector<TreeEntry>* out) {
@@ -117,8 +115,7 @@ Status ListLive(int fd, std::vector<TreeEntry>* out) {
 }
 
 Result<int> OpenRegularAt(int dfd, const std::string& name) {
-  int fd = ::openat(dfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
-  if (fd < 0 && errno == EPERM) fd = ::openat(dfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  int fd = OpenAtNoAtime(dfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus("open", errno);
   return fd;
 }

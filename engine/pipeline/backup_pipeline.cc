@@ -23,8 +23,7 @@ namespace {
 // Reads a small file whole (it may have grown since the scan: then it is chunked here).
 void ReadSmallFile(Item* item, const Chunker& chunker, BackupProgress* progress) {
   const char* name = item->entry.name.c_str();
-  int fd = ::openat(item->dir->fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
-  if (fd < 0 && errno == EPERM) fd = ::openat(item->dir->fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  int fd = OpenAtNoAtime(item->dir->fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
     item->error = ErrnoStatus(errno == ENOENT ? "vanished before it was read" : "open", errno);
     return;

@@ -3,6 +3,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <sys/xattr.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -65,6 +66,12 @@ std::string GroupName(uint32_t gid) {
   if (getgrgid_r(gid, &gr, buf, sizeof buf, &res) == 0 && res) name = res->gr_name;
   group_names[gid] = name;
   return name;
+}
+
+int OpenAtNoAtime(int dfd, const char* name, int flags) {
+  int fd = ::openat(dfd, name, flags | O_NOATIME);
+  if (fd < 0 && errno == EPERM) fd = ::openat(dfd, name, flags);
+  return fd;
 }
 
 namespace {
@@ -160,12 +167,12 @@ Status SetXattrsExactWith(const XattrOps& ops, const std::vector<Xattr>& want) {
       return ErrnoStatus("remove extended attribute " + h.name, errno);
     }
   }
+  std::vector<Xattr> changed;
   for (const Xattr& w : want) {
     auto it = std::find_if(have.begin(), have.end(), [&](const Xattr& h) { return h.name == w.name; });
-    if (it != have.end() && it->value == w.value) continue;
-    if (ops.Set(w) != 0) return ErrnoStatus("set extended attribute " + w.name, errno);
+    if (it == have.end() || it->value != w.value) changed.push_back(w);
   }
-  return Status::OK();
+  return WriteXattrsWith(ops, changed);
 }
 
 }  // namespace

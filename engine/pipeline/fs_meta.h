@@ -21,6 +21,11 @@ bool FillEntryFromStat(const struct stat& st, TreeEntry* entry);
 std::string UserName(uint32_t uid);
 std::string GroupName(uint32_t gid);
 
+// openat(dfd, name, flags | O_NOATIME), and without O_NOATIME where it is refused (EPERM: not
+// the owner and not root). Reading a file or listing a directory for a backup, a diff or a
+// verify then leaves its atime, and the inode, untouched. Returns the descriptor or -1 (errno).
+int OpenAtNoAtime(int dfd, const char* name, int flags);
+
 // All extended attributes of an open file or directory, sorted by name (ACLs included as
 // system.posix_acl_*). ENOTSUP yields an empty list.
 Result<std::vector<Xattr>> ReadXattrs(int fd);

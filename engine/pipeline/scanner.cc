@@ -132,12 +132,9 @@ Item* Scanner::EnterDir(std::shared_ptr<DirHandle> parent, const std::string& na
   item->dir = parent;
   FillEntryFromStat(st, &item->entry);
   item->entry.name = name;
-  // O_NOATIME, as for files: listing it does not dirty the directory's inode.
-  int fd = parent ? ::openat(parent->fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME)
+  // Without touching its atime, as for files: listing it does not dirty the directory's inode.
+  int fd = parent ? OpenAtNoAtime(parent->fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                   : ::dup(root_fd_);
-  if (fd < 0 && parent && errno == EPERM) {
-    fd = ::openat(parent->fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  }
   if (fd < 0) {
     item->kind = Item::kEntry;
     item->error = ErrnoStatus("open directory", errno);
@@ -289,8 +286,7 @@ Item* Scanner::ForChild(Frame& f, const Child& c) {
         return item.release();
       }
       // A large file: read here, in order, and chunked; its chunks flow through the pipeline.
-      int fd = ::openat(f.dir->fd, c.name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
-      if (fd < 0 && errno == EPERM) fd = ::openat(f.dir->fd, c.name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+      int fd = OpenAtNoAtime(f.dir->fd, c.name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
       if (fd < 0) {
         item->error = ErrnoStatus("open", errno);
         return item.release();

@@ -74,29 +74,30 @@ void BlobIndex::Insert(const IndexEntry& e) {
   size_ += 1;
 }
 
+template <typename IdOf, typename Body>
+void BlobIndex::PrefetchedLoop(size_t n, IdOf id_of, Body body) const {
+  constexpr size_t kAhead = 8;
+  const size_t mask = capacity_ - 1;
+  for (size_t i = 0; i < n && i < kAhead; ++i) __builtin_prefetch(&slots_[HashOf(id_of(i)) & mask]);
+  for (size_t i = 0; i < n; ++i) {
+    if (i + kAhead < n) __builtin_prefetch(&slots_[HashOf(id_of(i + kAhead)) & mask]);
+    body(i);
+  }
+}
+
 void BlobIndex::Contains(const BlobId* ids, size_t n, uint8_t* out) const {
   if (capacity_ == 0) {
     std::fill(out, out + n, uint8_t{0});
     return;
   }
-  constexpr size_t kAhead = 8;
-  const size_t mask = capacity_ - 1;
-  for (size_t i = 0; i < n && i < kAhead; ++i) __builtin_prefetch(&slots_[HashOf(ids[i]) & mask]);
-  for (size_t i = 0; i < n; ++i) {
-    if (i + kAhead < n) __builtin_prefetch(&slots_[HashOf(ids[i + kAhead]) & mask]);
-    out[i] = slots_[Probe(ids[i])].used ? 1 : 0;
-  }
+  PrefetchedLoop(n, [&](size_t i) -> const BlobId& { return ids[i]; },
+                 [&](size_t i) { out[i] = slots_[Probe(ids[i])].used ? 1 : 0; });
 }
 
 void BlobIndex::InsertMany(const IndexEntry* entries, size_t n) {
   Grow(SlotsFor(size_ + n));  // no growth below: the prefetched slots stay where they are
-  constexpr size_t kAhead = 8;
-  const size_t mask = capacity_ - 1;
-  for (size_t i = 0; i < n && i < kAhead; ++i) __builtin_prefetch(&slots_[HashOf(entries[i].id) & mask], 1);
-  for (size_t i = 0; i < n; ++i) {
-    if (i + kAhead < n) __builtin_prefetch(&slots_[HashOf(entries[i + kAhead].id) & mask], 1);
-    Insert(entries[i]);
-  }
+  PrefetchedLoop(n, [&](size_t i) -> const BlobId& { return entries[i].id; },
+                 [&](size_t i) { Insert(entries[i]); });
 }
 
 IndexEntry BlobIndex::ToEntry(const Slot& s) const {

@@ -15,6 +15,7 @@ constexpr uint64_t kTreePackTarget = 1 << 20;
 
 struct BlobSink::Impl {
   Repository* repo;
+  std::atomic<uint64_t>* packs_written;  // BlobSink's counter
   // Data blobs and trees go to packs of their own: data packs are written past the page cache
   // (Storage::WriteBulkFileAtomic), tree packs through it, so that the next backup, diff or
   // rollback finds the trees it walks still cached.
@@ -43,6 +44,7 @@ struct BlobSink::Impl {
   // Hands the pack of `builder` to a background thread. At most two writes are in flight.
   void FlushPack(PackBuilder& builder, bool bulk) {
     if (builder.empty()) return;
+    *packs_written += 1;
     auto entries = std::make_shared<std::vector<PackEntry>>();
     auto bytes = std::make_shared<std::string>(builder.Finish(entries.get()));
     Storage* storage = &repo->storage();
@@ -71,7 +73,10 @@ struct BlobSink::Impl {
   }
 };
 
-BlobSink::BlobSink(Repository* repo) : impl_(std::make_unique<Impl>()) { impl_->repo = repo; }
+BlobSink::BlobSink(Repository* repo) : impl_(std::make_unique<Impl>()) {
+  impl_->repo = repo;
+  impl_->packs_written = &packs_written_;
+}
 
 BlobSink::~BlobSink() { impl_->WaitAll(); }
 
@@ -104,13 +109,10 @@ Result<bool> BlobSink::Add(BlobType type, const BlobId& id, std::string_view fra
   const uint64_t target = tree ? std::min<uint64_t>(impl_->repo->config().pack_target_size, kTreePackTarget)
                                : impl_->repo->config().pack_target_size;
   if (builder.size() >= target) {
-    const uint64_t before = impl_->data.empty() ? 0 : 1;
     if (tree) {
       impl_->FlushTrees();
-      packs_written_ += before + 1;
     } else {
       impl_->FlushPack(impl_->data, true);
-      packs_written_ += 1;
     }
   }
   if (!impl_->failed.ok()) return impl_->failed;
@@ -118,7 +120,6 @@ Result<bool> BlobSink::Add(BlobType type, const BlobId& id, std::string_view fra
 }
 
 Status BlobSink::Commit() {
-  packs_written_ += (impl_->data.empty() ? 0 : 1) + (impl_->trees.empty() ? 0 : 1);
   impl_->FlushPack(impl_->data, true);
   impl_->FlushTrees();
   impl_->WaitAll();

@@ -136,8 +136,8 @@ class Repository {
   // Reads one blob: pread of its frame, decompress, check length, type and SHA-256.
   // Corruption naming the blob and pack otherwise. Thread-safe.
   Result<std::string> LoadBlob(const BlobId& id, BlobType expected) const;
-  // Same from a known location.
-  Result<std::string> LoadBlobAt(const IndexEntry& e) const;
+  // Same from a known location (`check_id` false: without the SHA-256, see LoadCheckedBlob).
+  Result<std::string> LoadBlobAt(const IndexEntry& e, bool check_id = true) const;
   // LoadBlob without the SHA-256 (decompress, length and type checks only), for a caller that
   // read and checked the same blob moments ago under the same lock and checks the content
   // another way: rollback checks every blob its plan needs before touching anything, then
@@ -147,7 +147,7 @@ class Repository {
   Result<IndexEntry> Locate(const BlobId& id, BlobType expected) const;
   // The checks of LoadBlobAt on a frame already read (restore reads many blobs of a pack at
   // once): decompress into `raw`, check length and SHA-256. Corruption naming blob and pack.
-  static Status DecodeBlob(const IndexEntry& e, std::string_view frame, std::string* raw);
+  static Status DecodeBlob(const IndexEntry& e, std::string_view frame, std::string* raw, bool check_id = true);
 
   // Snapshots: stored as snapshots/<sha256 of doc>. Returns the id.
   Result<std::string> SaveSnapshotDoc(std::string_view doc);
