@@ -39,8 +39,8 @@ Status WriteAll(int fd, std::string_view data, const std::string& what) {
 // buffered, each write copied into newly allocated page-cache pages, which cost the first
 // backup of the 2.4 GB bench tree 1.5 CPU-s of its 16 (perf: copy_folio_from_iter_atomic) on
 // the critical path; and a backup's packs, not read again soon, no longer push the mail
-// server's hot files out of the cache. Where O_DIRECT is refused (tmpfs: EINVAL at open or at
-// the first write), the file is written as before. The last partial block goes buffered.
+// server's hot files out of the cache. Where O_DIRECT is refused (EINVAL when it is turned on,
+// or at the first write), the file is written as before. The last partial block goes buffered.
 constexpr size_t kDirectMin = 1 << 20;
 constexpr size_t kDirectAlign = 4096;
 constexpr size_t kBounceSize = 1 << 20;  // per writing thread; 1 MiB writes keep the disk busy
@@ -112,15 +112,18 @@ class LocalStorage final : public Storage {
     RW_RETURN_IF_ERROR(MakeDir(StorageParent(rel)));
     std::string tmp = HiddenSibling(rel, "tmp-" + RandomSuffix());
     std::string tmp_path = Abs(tmp);
-    const bool direct = bulk && data.size() >= kDirectMin;
-    int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | (direct ? O_DIRECT : 0), 0644);
-    if (fd < 0 && direct && errno == EINVAL) {
-      fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    }
+    int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) return ErrnoStatus("create " + tmp_path, errno);
+    // O_DIRECT is turned on after the create, not asked for in open(): a file system without it
+    // (tmpfs before Linux 6.6) creates the file and then fails the open with EINVAL, and
+    // O_EXCL would refuse the second try. fcntl just says EINVAL and the file stays buffered.
+    const bool direct = bulk && data.size() >= kDirectMin && [&] {
+      int flags = ::fcntl(fd, F_GETFL);
+      return flags >= 0 && ::fcntl(fd, F_SETFL, flags | O_DIRECT) == 0;
+    }();
     size_t done = 0;
     Status s;
-    if (direct && (::fcntl(fd, F_GETFL) & O_DIRECT)) s = WriteDirect(fd, data, &done, tmp_path);
+    if (direct) s = WriteDirect(fd, data, &done, tmp_path);
     if (s.ok()) s = WriteAll(fd, data.substr(done), tmp_path);
     if (s.ok() && ::fsync(fd) != 0) s = ErrnoStatus("fsync " + tmp_path, errno);
     if (::close(fd) != 0 && s.ok()) s = ErrnoStatus("close " + tmp_path, errno);
