@@ -3,7 +3,9 @@
 #include <mysql.h>
 
 #include <algorithm>
+#include <array>
 #include <condition_variable>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -86,16 +88,22 @@ bool IsStringType(int t) {
 }
 
 void AppendHex(const char* v, unsigned long len, std::string* out) {
-  static const char* hex = "0123456789abcdef";
+  static const auto kPairs = [] {  // byte -> its two lower-case hex digits
+    std::array<char, 512> t{};
+    const char* hex = "0123456789abcdef";
+    for (int c = 0; c < 256; ++c) {
+      t[2 * c] = hex[c >> 4];
+      t[2 * c + 1] = hex[c & 15];
+    }
+    return t;
+  }();
   size_t old = out->size();
   out->resize(old + 2 + 2 * len);
   char* p = out->data() + old;
   *p++ = '0';
   *p++ = 'x';
-  for (unsigned long i = 0; i < len; ++i) {
-    unsigned char c = static_cast<unsigned char>(v[i]);
-    *p++ = hex[c >> 4];
-    *p++ = hex[c & 15];
+  for (unsigned long i = 0; i < len; ++i, p += 2) {
+    std::memcpy(p, &kPairs[2 * static_cast<unsigned char>(v[i])], 2);
   }
 }
 

@@ -5,6 +5,10 @@
 #include <algorithm>
 #include <array>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace rw::db {
 
 SharedSink::SharedSink(BlobSink* sink, const ChunkerParams& chunker, int zstd_level, int compress_threads)
@@ -111,30 +115,58 @@ Result<TreeEntry> SqlFileWriter::Finish(std::string name) {
   return e;
 }
 
-void AppendSqlEscaped(std::string_view s, std::string* out) {
-  static const auto kEscape = [] {
-    std::array<char, 256> t{};
-    t[0] = '0';
-    t['\n'] = 'n';
-    t['\r'] = 'r';
-    t['\\'] = '\\';
-    t['\''] = '\'';
-    t['"'] = '"';
-    t[26] = 'Z';
-    return t;
-  }();
-  const char* p = s.data();
-  const char* end = p + s.size();
-  const char* run = p;
-  for (; p < end; ++p) {
-    char e = kEscape[static_cast<unsigned char>(*p)];
-    if (e == 0) continue;
-    out->append(run, static_cast<size_t>(p - run));
-    out->push_back('\\');
-    out->push_back(e);
-    run = p + 1;
+namespace {
+
+constexpr std::array<char, 256> kSqlEscape = [] {
+  std::array<char, 256> t{};
+  t[0] = '0';
+  t['\n'] = 'n';
+  t['\r'] = 'r';
+  t['\\'] = '\\';
+  t['\''] = '\'';
+  t['"'] = '"';
+  t[26] = 'Z';
+  return t;
+}();
+
+// Index of the first byte of p[0, n) that kSqlEscape escapes, or n. Sixteen bytes per step where
+// SSE2 is there (every x86-64): most text has nothing to escape, and the byte-wise table loop
+// was a third of the dump's own CPU time on text columns.
+size_t FindSqlEscape(const char* p, size_t n) {
+  size_t i = 0;
+#if defined(__SSE2__)
+  const __m128i nul = _mm_setzero_si128(), lf = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r'),
+                bs = _mm_set1_epi8('\\'), sq = _mm_set1_epi8('\''), dq = _mm_set1_epi8('"'),
+                sub = _mm_set1_epi8(26);
+  for (; i + 16 <= n; i += 16) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+    const __m128i m = _mm_or_si128(
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, nul), _mm_cmpeq_epi8(x, lf)),
+                     _mm_or_si128(_mm_cmpeq_epi8(x, cr), _mm_cmpeq_epi8(x, sub))),
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, bs), _mm_cmpeq_epi8(x, sq)), _mm_cmpeq_epi8(x, dq)));
+    if (const int mask = _mm_movemask_epi8(m)) return i + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
   }
-  out->append(run, static_cast<size_t>(end - run));
+#endif
+  for (; i < n; ++i) {
+    if (kSqlEscape[static_cast<unsigned char>(p[i])]) return i;
+  }
+  return n;
+}
+
+}  // namespace
+
+void AppendSqlEscaped(std::string_view s, std::string* out) {
+  const char* p = s.data();
+  size_t n = s.size();
+  for (;;) {
+    const size_t run = FindSqlEscape(p, n);
+    out->append(p, run);
+    if (run == n) return;
+    const char e[2] = {'\\', kSqlEscape[static_cast<unsigned char>(p[run])]};
+    out->append(e, 2);
+    p += run + 1;
+    n -= run + 1;
+  }
 }
 
 std::string EncodeName(std::string_view name) {

@@ -66,6 +66,49 @@ TEST(SqlEscape, EscapesWhatTheClientLibraryEscapes) {
   EXPECT_EQ(out, "");
 }
 
+// The escape scan goes sixteen bytes at a time: every special byte at every offset of strings
+// around those block sizes, between plain ASCII and UTF-8 bytes, escapes as the byte-wise rule.
+TEST(SqlEscape, EverySpecialByteAtEveryOffsetMatchesTheBytewiseRule) {
+  auto reference = [](std::string_view s) {
+    std::string out;
+    for (char c : s) {
+      switch (c) {
+        case '\0': out += "\\0"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\\': out += "\\\\"; break;
+        case '\'': out += "\\'"; break;
+        case '"': out += "\\\""; break;
+        case 26: out += "\\Z"; break;
+        default: out += c;
+      }
+    }
+    return out;
+  };
+  const std::string specials("\0\n\r\\'\"\x1a", 7);
+  const std::string fillers("a\t\x1b\x7f\xc3\xa9 9", 8);  // near misses: tab, ESC, DEL, UTF-8
+  size_t checked = 0;
+  for (size_t len : {1, 15, 16, 17, 31, 32, 33, 47, 64, 100}) {
+    for (size_t at = 0; at < len; ++at) {
+      for (char sp : specials) {
+        std::string s;
+        for (size_t i = 0; i < len; ++i) s += fillers[(i * 7 + len) % fillers.size()];
+        s[at] = sp;
+        if (at + 5 < len) s[at + 5] = specials[(at + len) % specials.size()];  // a second one
+        std::string out = "prefix:";
+        AppendSqlEscaped(s, &out);
+        ASSERT_EQ(out, "prefix:" + reference(s)) << "length " << len << ", special at " << at;
+        ++checked;
+      }
+    }
+    std::string plain(len, 'x');
+    std::string out;
+    AppendSqlEscaped(plain, &out);
+    EXPECT_EQ(out, plain);
+  }
+  EXPECT_GT(checked, 2000u);
+}
+
 TEST(EncodeName, PercentEncodesOnlyWhatTreesForbid) {
   EXPECT_EQ(EncodeName("users"), "users");
   EXPECT_EQ(EncodeName("slash/and.dot"), "slash%2Fand.dot");
