@@ -819,20 +819,27 @@ class Applier {
   bool cached_valid_ = false;
 };
 
-// Reads and hashes (LoadBlob checks SHA-256) every blob the plan will write, in parallel.
+// Reads and hashes (LoadBlobAt checks SHA-256) every blob the plan will write, in parallel, in
+// pack and offset order, with the storage told beforehand what is coming (WillLoad): right after
+// a backup the data packs are not cached (written past the page cache), and a rollback needs a
+// few scattered frames of many packs.
 Status CheckPlanBlobs(Repository* repo, const std::vector<RollbackStep>& steps) {
-  std::vector<BlobId> ids;
+  std::vector<IndexEntry> located;
   std::unordered_set<BlobId, BlobIdHash> seen;
+  std::vector<std::string> bad;
   for (const RollbackStep& s : steps) {
     if (s.op != RollbackStep::Op::kWrite) continue;
     for (const BlobId& id : s.entry.content) {
-      if (seen.insert(id).second) ids.push_back(id);
+      if (!seen.insert(id).second) continue;
+      auto e = repo->Locate(id, BlobType::kData);
+      if (e.ok()) located.push_back(*e);
+      else bad.push_back(e.status().message());
     }
   }
+  repo->WillLoad(&located);
   std::mutex mu;
-  std::vector<std::string> bad;
-  tbb::parallel_for_each(ids.begin(), ids.end(), [&](const BlobId& id) {
-    auto blob = repo->LoadBlob(id, BlobType::kData);
+  tbb::parallel_for_each(located.begin(), located.end(), [&](const IndexEntry& e) {
+    auto blob = repo->LoadBlobAt(e);
     if (!blob.ok()) {
       std::lock_guard<std::mutex> lock(mu);
       bad.push_back(blob.status().message());

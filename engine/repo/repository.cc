@@ -261,6 +261,27 @@ Result<IndexEntry> Repository::Locate(const BlobId& id, BlobType expected) const
   return *e;
 }
 
+void Repository::WillLoad(std::vector<IndexEntry>* located) const {
+  std::sort(located->begin(), located->end(), [](const IndexEntry& a, const IndexEntry& b) {
+    return a.pack != b.pack ? a.pack < b.pack : a.offset < b.offset;
+  });
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  for (size_t i = 0; i < located->size();) {
+    const BlobId& pack = (*located)[i].pack;
+    ranges.clear();
+    for (; i < located->size() && (*located)[i].pack == pack; ++i) {
+      const IndexEntry& e = (*located)[i];
+      const uint64_t end = e.offset + e.compressed_length;
+      if (!ranges.empty() && e.offset <= ranges.back().first + ranges.back().second + kWillLoadGap) {
+        ranges.back().second = std::max(ranges.back().second, end - ranges.back().first);
+      } else {
+        ranges.emplace_back(e.offset, e.compressed_length);
+      }
+    }
+    storage_->WillRead(PackPath(pack), ranges);
+  }
+}
+
 Result<std::string> Repository::LoadBlob(const BlobId& id, BlobType expected) const {
   RW_ASSIGN_OR_RETURN(IndexEntry e, Locate(id, expected));
   return LoadBlobAt(e);

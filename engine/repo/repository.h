@@ -145,6 +145,12 @@ class Repository {
   Result<std::string> LoadCheckedBlob(const BlobId& id, BlobType expected) const;
   // Where blob `id` is: NotFound when not indexed, Corruption when indexed with another type.
   Result<IndexEntry> Locate(const BlobId& id, BlobType expected) const;
+  // Tells the storage that the frames of `located` will be read soon, so that it reads them
+  // in the background while the caller works: per pack, the frames in offset order, merged
+  // into ranges where the gap between two is at most kWillLoadGap. Sorts `located` by pack and
+  // offset, the order in which to read them. Only a hint; nothing fails.
+  void WillLoad(std::vector<IndexEntry>* located) const;
+  static constexpr uint64_t kWillLoadGap = 256 << 10;
   // The checks of LoadBlobAt on a frame already read (restore reads many blobs of a pack at
   // once): decompress into `raw`, check length and SHA-256. Corruption naming blob and pack.
   static Status DecodeBlob(const IndexEntry& e, std::string_view frame, std::string* raw, bool check_id = true);

@@ -5,12 +5,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -295,6 +297,102 @@ TEST_F(RepositoryTest, TreesGoToTheirOwnPacksAfterTheDataTheyName) {
     auto got = repo->LoadBlob(id, type);
     EXPECT_TRUE(got.ok()) << got.status().ToString();
   }
+}
+
+// WillLoad: located frames in pack and offset order; per pack one hint, whose ranges start and
+// end at frames, cover every frame, and are apart by more than kWillLoadGap.
+class HintStorage final : public ForwardingStorage {
+ public:
+  using ForwardingStorage::ForwardingStorage;
+  std::vector<std::pair<std::string, std::vector<std::pair<uint64_t, uint64_t>>>> hints;
+  void WillRead(const std::string& rel, const std::vector<std::pair<uint64_t, uint64_t>>& ranges) override {
+    hints.emplace_back(rel, ranges);
+    ForwardingStorage::WillRead(rel, ranges);
+  }
+};
+
+TEST_F(RepositoryTest, WillLoadHintsMergedRangesOfEveryFramePackByPack) {
+  auto hinting = std::make_unique<HintStorage>(NewLocalStorage(path_));
+  HintStorage* seen = hinting.get();
+  auto opened = Repository::Open(std::move(hinting));
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  auto repo = std::move(*opened);
+  std::mt19937_64 rng(12);
+  std::vector<BlobId> ids;
+  {
+    BlobSink sink(repo.get());
+    // Small and large incompressible blobs over several packs: some neighbours closer than the
+    // gap, some farther.
+    for (int i = 0; i < 120; ++i) {
+      const size_t size = i % 7 == 0 ? (900 << 10) : i % 5 == 0 ? (300 << 10) + rng() % (100 << 10) : 1 + rng() % (40 << 10);
+      std::string raw(size, '\0');
+      for (char& c : raw) c = static_cast<char>(rng());
+      BlobId id = Sha256(raw);
+      ASSERT_TRUE(sink.Add(BlobType::kData, id, CompressBlob(raw, 1), static_cast<uint32_t>(raw.size())).ok());
+      ids.push_back(id);
+    }
+    ASSERT_TRUE(sink.Commit().ok());
+  }
+  std::vector<IndexEntry> located;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (rng() % 3 == 0) continue;  // a scattered subset
+    auto e = repo->Locate(ids[i], BlobType::kData);
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    located.push_back(*e);
+  }
+  std::shuffle(located.begin(), located.end(), rng);
+  const size_t wanted = located.size();
+  repo->WillLoad(&located);
+  ASSERT_EQ(located.size(), wanted);
+  std::set<BlobId> packs;
+  for (size_t i = 0; i < located.size(); ++i) {
+    packs.insert(located[i].pack);
+    if (i == 0) continue;
+    const IndexEntry& a = located[i - 1];
+    const IndexEntry& b = located[i];
+    EXPECT_TRUE(a.pack < b.pack || (a.pack == b.pack && a.offset < b.offset)) << "not in pack and offset order at " << i;
+  }
+  ASSERT_GE(packs.size(), 2u);
+  ASSERT_EQ(seen->hints.size(), packs.size()) << "one hint per pack";
+  bool merged_some = false, split_some = false;
+  for (const auto& [rel, ranges] : seen->hints) {
+    std::vector<const IndexEntry*> frames;
+    for (const IndexEntry& e : located) {
+      if (PackPath(e.pack) == rel) frames.push_back(&e);
+    }
+    ASSERT_FALSE(frames.empty()) << rel;
+    ASSERT_FALSE(ranges.empty()) << rel;
+    for (size_t r = 1; r < ranges.size(); ++r) {
+      EXPECT_GT(ranges[r].first, ranges[r - 1].first + ranges[r - 1].second + Repository::kWillLoadGap) << rel;
+      split_some = true;
+    }
+    for (const auto& [offset, length] : ranges) {
+      size_t inside = 0;
+      bool starts = false, ends = false;
+      for (const IndexEntry* e : frames) {
+        if (e->offset >= offset && e->offset + e->compressed_length <= offset + length) ++inside;
+        starts |= e->offset == offset;
+        ends |= e->offset + e->compressed_length == offset + length;
+      }
+      EXPECT_TRUE(starts && ends) << rel << ": a range starts and ends at frames";
+      uint64_t reached = offset;  // frames inside, in order: no hole wider than the gap
+      for (const IndexEntry* e : frames) {
+        if (e->offset < offset || e->offset >= offset + length) continue;
+        EXPECT_LE(e->offset, reached + Repository::kWillLoadGap) << rel << ": a hole inside a range";
+        reached = std::max(reached, e->offset + e->compressed_length);
+      }
+      if (inside > 1) merged_some = true;
+    }
+    for (const IndexEntry* e : frames) {
+      size_t covering = 0;
+      for (const auto& [offset, length] : ranges) {
+        if (e->offset >= offset && e->offset + e->compressed_length <= offset + length) ++covering;
+      }
+      EXPECT_EQ(covering, 1u) << rel << " frame at " << e->offset;
+    }
+  }
+  EXPECT_TRUE(merged_some);
+  EXPECT_TRUE(split_some);
 }
 
 TEST_F(RepositoryTest, DamagedPackIsReportedByLoadBlob) {

@@ -35,6 +35,9 @@ class ForwardingStorage : public Storage {
   Status ReadAtInto(const std::string& rel, uint64_t offset, size_t n, std::string* buf) override {
     return base_->ReadAtInto(rel, offset, n, buf);
   }
+  void WillRead(const std::string& rel, const std::vector<std::pair<uint64_t, uint64_t>>& ranges) override {
+    base_->WillRead(rel, ranges);
+  }
   Result<uint64_t> FileSize(const std::string& rel) override { return base_->FileSize(rel); }
   Result<std::vector<std::string>> List(const std::string& dir) override { return base_->List(dir); }
   Result<std::vector<std::string>> ListDirs(const std::string& dir) override { return base_->ListDirs(dir); }

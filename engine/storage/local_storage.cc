@@ -216,6 +216,14 @@ class LocalStorage final : public Storage {
     return Status::OK();
   }
 
+  void WillRead(const std::string& rel, const std::vector<std::pair<uint64_t, uint64_t>>& ranges) override {
+    auto holder = CachedFd(rel);
+    if (!holder.ok()) return;
+    for (const auto& [offset, length] : ranges) {
+      (void)::posix_fadvise((*holder)->fd, static_cast<off_t>(offset), static_cast<off_t>(length), POSIX_FADV_WILLNEED);
+    }
+  }
+
   Result<uint64_t> FileSize(const std::string& rel) override {
     struct stat st{};
     if (::stat(Abs(rel).c_str(), &st) != 0) return ErrnoStatus("stat " + Abs(rel), errno);

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "engine/base/status.h"
@@ -67,6 +68,13 @@ class Storage {
     if (buf->size() < n) buf->resize(n);
     std::copy(data.begin(), data.end(), buf->begin());
     return Status::OK();
+  }
+  // A hint that ranges ({offset, length}) of `rel` will be read soon: a storage may start
+  // reading them in the background (LocalStorage: POSIX_FADV_WILLNEED). Never fails; a missing
+  // file or a refused hint only means the later reads are slower.
+  virtual void WillRead(const std::string& rel, const std::vector<std::pair<uint64_t, uint64_t>>& ranges) {
+    (void)rel;
+    (void)ranges;
   }
   virtual Result<uint64_t> FileSize(const std::string& rel) = 0;
   // Names (not paths) of the regular files directly inside `dir`, sorted; NotFound if missing.

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -365,6 +366,47 @@ TEST(LocalStorageDirect, LargeBulkFilesBypassThePageCache) {
   EXPECT_LE(big_in, 1u) << big_in << " of " << big_pages << " pages cached";  // at most the buffered tail
   EXPECT_EQ(small_in, small_pages);
   EXPECT_EQ(index_in, index_pages);
+  fs::remove_all(root);
+}
+
+// WillRead starts reading the ranges into the page cache: a bulk file, not cached after its
+// O_DIRECT write, has the hinted pages resident soon after, without a read by the caller.
+TEST(LocalStorageDirect, WillReadBringsTheHintedRangesIntoThePageCache) {
+  std::string root = MakeTempDir();
+  ASSERT_FALSE(root.empty());
+  {
+    int probe = ::open((root + "/probe").c_str(), O_WRONLY | O_CREAT | O_DIRECT, 0600);
+    if (probe < 0) GTEST_SKIP() << root << ": this file system refuses O_DIRECT (" << std::strerror(errno) << ")";
+    ::close(probe);
+  }
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  auto resident_pages = [&](uint64_t offset, uint64_t length) {
+    std::string path = root + "/pack";
+    int fd = ::open(path.c_str(), O_RDONLY);
+    size_t size = static_cast<size_t>(fs::file_size(path));
+    void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+    ::close(fd);
+    std::vector<unsigned char> vec((size + page - 1) / page);
+    EXPECT_EQ(::mincore(map, size, vec.data()), 0);
+    ::munmap(map, size);
+    size_t in = 0;
+    for (uint64_t p = offset / page; p < (offset + length + page - 1) / page; ++p) in += vec[p] & 1;
+    return in;
+  };
+  auto st = NewLocalStorage(root);
+  ASSERT_TRUE(st->WriteBulkFileAtomic("pack", RandomBytes(8 << 20, 6)).ok());
+  const std::vector<std::pair<uint64_t, uint64_t>> ranges = {{1 << 20, 512 << 10}, {5 << 20, 256 << 10}};
+  for (const auto& [offset, length] : ranges) ASSERT_EQ(resident_pages(offset, length), 0u);
+  st->WillRead("pack", ranges);
+  st->WillRead("missing", ranges);  // a hint about a missing file is ignored
+  size_t in = 0, want = 0;
+  for (const auto& r : ranges) want += r.second / page;
+  for (int i = 0; i < 500 && in < want; ++i) {  // readahead completes in the background
+    in = 0;
+    for (const auto& [offset, length] : ranges) in += resident_pages(offset, length);
+    if (in < want) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(in, want);
   fs::remove_all(root);
 }
 
