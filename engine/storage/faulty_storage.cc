@@ -52,8 +52,16 @@ std::string FaultyStorage::TempName(const std::string& rel) {
 }
 
 Status FaultyStorage::WriteFileAtomic(const std::string& rel, std::string_view data) {
+  return WriteAtomic(rel, data, /*bulk=*/false);
+}
+
+Status FaultyStorage::WriteBulkFileAtomic(const std::string& rel, std::string_view data) {
+  return WriteAtomic(rel, data, /*bulk=*/true);
+}
+
+Status FaultyStorage::WriteAtomic(const std::string& rel, std::string_view data, bool bulk) {
   const Verdict v = Next();
-  if (v == kPass) return base_->WriteFileAtomic(rel, data);
+  if (v == kPass) return bulk ? base_->WriteBulkFileAtomic(rel, data) : base_->WriteFileAtomic(rel, data);
   switch (plan_.kind) {
     case Kind::kFsyncError: {
       // The bytes reach the disk under a temporary; fsync fails; the temporary is unlinked.

@@ -1,8 +1,9 @@
 // FaultyStorage: a Storage wrapper for tests that makes the Nth mutating call fail the way the
 // real one would (LevelDB FaultInjectionEnv, kopia FaultyStorage). Reads always pass through.
 //
-// Mutating calls, counted from 1 in the order they start: WriteFileAtomic, CreateExclusive,
-// Remove, MakeDir. The call numbered `fail_at` fails, and with `sticky` every later one too.
+// Mutating calls, counted from 1 in the order they start: WriteFileAtomic, WriteBulkFileAtomic
+// (the same faults as WriteFileAtomic; a passing call goes to the base's bulk write, which
+// LocalStorage does with O_DIRECT), CreateExclusive, Remove, MakeDir. The call numbered `fail_at` fails, and with `sticky` every later one too.
 // A failed call returns what ErrnoStatus() gives for its errno, with a message naming the path
 // (Describe()):
 //
@@ -60,6 +61,7 @@ class FaultyStorage final : public Storage {
   int faults_injected() const { return faults_.load(); }
 
   Status WriteFileAtomic(const std::string& rel, std::string_view data) override;
+  Status WriteBulkFileAtomic(const std::string& rel, std::string_view data) override;
   Status CreateExclusive(const std::string& rel, std::string_view data) override;
   Result<std::string> ReadFile(const std::string& rel) override { return base_->ReadFile(rel); }
   Result<size_t> ReadFileInto(const std::string& rel, std::string* buf) override {
@@ -87,6 +89,7 @@ class FaultyStorage final : public Storage {
   Verdict Next();
   // The status of a failed call: ErrnoStatus("<op> <path>", errno of the plan's kind).
   Status Fault(std::string_view op, const std::string& rel) const;
+  Status WriteAtomic(const std::string& rel, std::string_view data, bool bulk);
   // A dot-name beside `rel` for a temporary the fault leaves or removes again.
   std::string TempName(const std::string& rel);
 

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "engine/storage/faulty_storage.h"
+#include "engine/storage/forwarding_storage.h"
 
 namespace rw {
 namespace {
@@ -452,6 +453,37 @@ TEST_F(FaultyStorageTest, CountsOnlyMutatingCalls) {
   (void)st->Describe("d/a");
   EXPECT_EQ(st->mutating_calls(), 4);
   EXPECT_EQ(st->faults_injected(), 0);
+}
+
+// A bulk write is a mutating call like the others, failed the same way; a passing one reaches
+// the base storage as a bulk write (LocalStorage: O_DIRECT), so fault tests run that path too.
+TEST_F(FaultyStorageTest, BulkWritesAreCountedFailedAndForwardedAsBulk) {
+  class Seen final : public ForwardingStorage {
+   public:
+    using ForwardingStorage::ForwardingStorage;
+    std::vector<std::string> calls;
+    Status WriteFileAtomic(const std::string& rel, std::string_view d) override {
+      calls.push_back("file " + rel);
+      return ForwardingStorage::WriteFileAtomic(rel, d);
+    }
+    Status WriteBulkFileAtomic(const std::string& rel, std::string_view d) override {
+      calls.push_back("bulk " + rel);
+      return ForwardingStorage::WriteBulkFileAtomic(rel, d);
+    }
+  };
+  auto seen = std::make_unique<Seen>(NewLocalStorage(root_));
+  Seen* base = seen.get();
+  FaultyStorage st(std::move(seen), FaultPlan{.kind = Kind::kNoSpace, .fail_at = 2});
+  const std::string big = RandomBytes(3 << 20, 9);
+  ASSERT_TRUE(st.WriteBulkFileAtomic("p1", big).ok());
+  Status failed = st.WriteBulkFileAtomic("p2", big);
+  EXPECT_EQ(failed.code(), Code::kNoSpace) << failed.ToString();
+  ASSERT_TRUE(st.WriteFileAtomic("i1", "index").ok());
+  EXPECT_EQ(st.mutating_calls(), 3);
+  EXPECT_EQ(st.faults_injected(), 1);
+  EXPECT_EQ(base->calls, (std::vector<std::string>{"bulk p1", "file i1"}));
+  EXPECT_EQ(Content("p1"), big);
+  EXPECT_FALSE(There("p2"));
 }
 
 struct KindCase {
