@@ -84,19 +84,24 @@ Result<BlobId> SharedSink::AddTree(std::string_view doc) {
 Status SqlFileWriter::Cut(bool eof) {
   const Chunker& chunker = sink_->chunker();
   while (off_ < buf_.size()) {
-    size_t avail = buf_.size() - off_;
-    size_t cut = chunker.FindBoundary(reinterpret_cast<const uint8_t*>(buf_.data()) + off_, avail, eof);
-    if (cut == 0) break;
+    const size_t avail = buf_.size() - off_;
+    const size_t cut =
+        chunker.FindBoundaryFrom(reinterpret_cast<const uint8_t*>(buf_.data()) + off_, avail, scanned_, eof);
+    if (cut == 0) {
+      scanned_ = avail;
+      break;
+    }
     std::string_view chunk(buf_.data() + off_, cut);
     xxh_.Update(chunk);
     RW_ASSIGN_OR_RETURN(BlobId id, sink_->AddData(chunk));
     content_.push_back(id);
     off_ += cut;
     size_ += cut;
-    if (!eof && buf_.size() - off_ < chunker.params().max_size) break;
+    scanned_ = 0;
   }
-  // Compact once the stored prefix is large.
-  if (off_ > 0 && (off_ >= buf_.size() / 2 || off_ == buf_.size())) {
+  // Compact once the stored prefix is at least as large as what follows it: each byte moves
+  // at most about once, and usually only the tail after the last cut moves.
+  if (off_ > 0 && off_ >= buf_.size() - off_) {
     buf_.erase(0, off_);
     off_ = 0;
   }

@@ -68,25 +68,33 @@ void AppendSqlEscaped(std::string_view s, std::string* out);
 
 // One virtual file. Append text to buffer(), call Pump() now and then (cuts and stores the
 // chunks that are decided), Finish() at the end. Not thread-safe; one per file.
+//
+// Pump searches the new bytes for cut points while they are still in the CPU's cache (the
+// chunker resumes where it stopped) and stores each chunk as soon as its end is found: it is
+// hashed and copied for compression moments after it was written, and the buffer holds about
+// one chunk plus what came since.
 class SqlFileWriter {
  public:
   explicit SqlFileWriter(SharedSink* sink) : sink_(sink) {}
   std::string& buffer() { return buf_; }
   void Append(std::string_view s) { buf_.append(s); }
-  // Stores every chunk whose end is decided once at least one maximum chunk is buffered.
+  // Searches the bytes appended since the last search, once there are kPumpBytes of them, and
+  // stores the chunks whose end is found.
   Status Pump() {
-    if (buf_.size() - off_ < sink_->chunker().params().max_size) return Status::OK();
+    if (buf_.size() - off_ - scanned_ < kPumpBytes) return Status::OK();
     return Cut(false);
   }
   // Stores the rest; returns the entry (type file, mode 0644, size, content, xxh128).
   Result<TreeEntry> Finish(std::string name);
   uint64_t size() const { return size_ + (buf_.size() - off_); }
+  static constexpr size_t kPumpBytes = 64 << 10;
 
  private:
   Status Cut(bool eof);
   SharedSink* sink_;
   std::string buf_;
-  size_t off_ = 0;  // bytes of buf_ already stored
+  size_t off_ = 0;      // bytes of buf_ already stored
+  size_t scanned_ = 0;  // bytes after off_ searched without finding a cut point
   uint64_t size_ = 0;
   Xxh128Stream xxh_;
   std::vector<BlobId> content_;

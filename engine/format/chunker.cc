@@ -48,7 +48,7 @@ Chunker::Chunker(ChunkerParams params) : params_(params) {
   (void)GearTable();  // build the table now, not on the hot path
 }
 
-size_t Chunker::FindBoundary(const uint8_t* data, size_t n, bool eof) const {
+size_t Chunker::FindBoundaryFrom(const uint8_t* data, size_t n, size_t scanned, bool eof) const {
   const size_t min_size = params_.min_size;
   const size_t max_size = params_.max_size;
   if (n <= min_size) {
@@ -61,9 +61,14 @@ size_t Chunker::FindBoundary(const uint8_t* data, size_t n, bool eof) const {
   const uint64_t mask_small = mask_small_;
   const uint64_t mask_large = mask_large_;
 
-  // The hash starts at zero at min_size; bytes before it are skipped, never hashed.
+  // The hash starts at zero at min_size; bytes before it are skipped, never hashed. Each step
+  // shifts one bit out of 64, so the hash at i depends on data[i-63 .. i] only: restarted 64
+  // bytes before `check` it equals the full hash from `check` on. Positions before `check`
+  // were searched already and are not tested again.
+  const size_t check = std::min(std::max(scanned, min_size), limit);
+  size_t i = check >= min_size + 64 ? check - 64 : min_size;
   uint64_t fp = 0;
-  size_t i = min_size;
+  for (; i < check; ++i) fp = (fp << 1) + gear[data[i]];
   for (; i < normal; ++i) {
     fp = (fp << 1) + gear[data[i]];
     if ((fp & mask_small) == 0) return i + 1;

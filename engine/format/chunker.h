@@ -27,7 +27,13 @@ class Chunker {
   // that chunk, or 0 when the boundary is not yet decided: no cut point in `data`, `n` is less
   // than max_size and `eof` is false — call again with more bytes.
   // With eof, returns min(n, cut) and n when n <= min_size. Never returns more than max_size.
-  size_t FindBoundary(const uint8_t* data, size_t n, bool eof) const;
+  size_t FindBoundary(const uint8_t* data, size_t n, bool eof) const {
+    return FindBoundaryFrom(data, n, 0, eof);
+  }
+  // The same for a caller that searched data[0, scanned) before and got 0 (no cut point
+  // there): the search resumes at `scanned` instead of starting over, with the same result. A
+  // writer that feeds a stream in small pieces then hashes each byte about once.
+  size_t FindBoundaryFrom(const uint8_t* data, size_t n, size_t scanned, bool eof) const;
 
   const ChunkerParams& params() const { return params_; }
 

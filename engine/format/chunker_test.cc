@@ -32,15 +32,18 @@ std::vector<size_t> ChunkAll(const Chunker& c, std::string_view data) {
 
 // The same, feeding the data in pieces of random size as a reader would, and calling again
 // with more bytes whenever FindBoundary returns 0.
+// With `resume`, each search after a 0 resumes where the last one stopped (FindBoundaryFrom).
 std::vector<size_t> ChunkStreaming(const Chunker& c, std::string_view data, uint64_t seed,
-                                   size_t max_piece) {
+                                   size_t max_piece, bool resume = false) {
   std::mt19937_64 rng(seed);
   std::vector<size_t> lengths;
   size_t start = 0, have = 0;  // chunk start; bytes of data available to the chunker
+  size_t scanned = 0;          // of the chunk, searched without a cut point
   while (start < data.size()) {
     bool eof = have == data.size();
-    size_t len = c.FindBoundary(reinterpret_cast<const uint8_t*>(data.data()) + start,
-                                have - start, eof);
+    const uint8_t* p = reinterpret_cast<const uint8_t*>(data.data()) + start;
+    size_t len = resume ? c.FindBoundaryFrom(p, have - start, scanned, eof) : c.FindBoundary(p, have - start, eof);
+    scanned = len == 0 ? have - start : 0;
     if (len == 0) {
       if (eof) {
         ADD_FAILURE() << "FindBoundary returned 0 with eof";
@@ -146,6 +149,22 @@ TEST(ChunkerTest, StreamingMatchesWholeBuffer) {
   const std::vector<size_t> small_whole = ChunkAll(small, small_data);
   EXPECT_GT(small_whole.size(), 1000u);
   EXPECT_EQ(ChunkStreaming(small, small_data, 3, 700), small_whole);
+}
+
+// A search resumed after a 0 finds what a search from the chunk's start finds, for pieces far
+// smaller and larger than the 64 bytes the hash depends on.
+TEST(ChunkerTest, ResumedSearchMatchesWholeBuffer) {
+  const std::string data = testing::SeededBytes(24 << 20, 3);
+  const Chunker c;
+  const std::vector<size_t> whole = ChunkAll(c, data);
+  EXPECT_EQ(ChunkStreaming(c, data, 4, 64 << 10, /*resume=*/true), whole);
+  EXPECT_EQ(ChunkStreaming(c, data, 5, 3 << 20, /*resume=*/true), whole);
+  const Chunker small(ChunkerParams{256, 1024, 8192});
+  const std::string small_data = data.substr(0, 1 << 20);
+  const std::vector<size_t> small_whole = ChunkAll(small, small_data);
+  EXPECT_GT(small_whole.size(), 500u);
+  EXPECT_EQ(ChunkStreaming(small, small_data, 6, 40, /*resume=*/true), small_whole);
+  EXPECT_EQ(ChunkStreaming(small, small_data, 7, 200, /*resume=*/true), small_whole);
 }
 
 TEST(ChunkerTest, InsertionShiftsOnlyNearbyBoundaries) {
