@@ -54,6 +54,14 @@ TEST(SqlSplitter, QuotesCommentsAndDelimiters) {
 
 #include "engine/db/sql_file.h"
 
+#include <stdlib.h>
+
+#include <filesystem>
+#include <random>
+
+#include "engine/format/checksum.h"
+#include "engine/repo/repository.h"
+
 namespace rw::db {
 namespace {
 
@@ -107,6 +115,66 @@ TEST(SqlEscape, EverySpecialByteAtEveryOffsetMatchesTheBytewiseRule) {
     EXPECT_EQ(out, plain);
   }
   EXPECT_GT(checked, 2000u);
+}
+
+// SqlFileWriter stores what was appended, cut exactly where the chunker cuts the whole text,
+// however the text arrives: many small appends with a Pump after each (the search resumes),
+// appends around the pump threshold, one append of everything.
+TEST(SqlFileWriter, ChunksAreTheWholeTextsChunksForAnyAppendPattern) {
+  char tmpl[] = "/tmp/rewind-sqlfile-test-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  ASSERT_TRUE(Repository::Init(dir + "/repo").ok());
+  auto opened = Repository::Open(dir + "/repo");
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  auto repo = std::move(*opened);
+  // Text-like bytes with some repetition, several MiB.
+  std::mt19937_64 rng(21);
+  std::string text;
+  while (text.size() < (3u << 20) + 12345) {
+    text += "INSERT INTO t VALUES (" + std::to_string(rng() % 100000) + ",'";
+    for (int i = 0, n = static_cast<int>(rng() % 300); i < n; ++i) text += static_cast<char>('a' + rng() % 26);
+    text += "');\n";
+  }
+  const ChunkerParams params{4096, 16384, 65536};  // many chunks
+  const Chunker chunker(params);
+  std::vector<BlobId> expected;
+  for (size_t off = 0; off < text.size();) {
+    size_t cut = chunker.FindBoundary(reinterpret_cast<const uint8_t*>(text.data()) + off, text.size() - off, true);
+    ASSERT_GT(cut, 0u);
+    expected.push_back(Sha256(std::string_view(text).substr(off, cut)));
+    off += cut;
+  }
+  ASSERT_GT(expected.size(), 100u);
+  BlobSink blobs(repo.get());
+  SharedSink sink(&blobs, params, 1, 2);
+  const std::vector<size_t> max_pieces = {100, SqlFileWriter::kPumpBytes - 1, SqlFileWriter::kPumpBytes + 1,
+                                          300 << 10, text.size()};
+  for (size_t max_piece : max_pieces) {
+    SqlFileWriter w(&sink);
+    for (size_t off = 0; off < text.size();) {
+      size_t piece = std::min(text.size() - off, 1 + rng() % max_piece);
+      w.Append(std::string_view(text).substr(off, piece));
+      off += piece;
+      ASSERT_TRUE(w.Pump().ok());
+      ASSERT_EQ(w.size(), off);
+    }
+    auto e = w.Finish("t.sql");
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    EXPECT_EQ(e->size, text.size()) << "pieces up to " << max_piece;
+    EXPECT_EQ(e->xxh128, Xxh3_128(text)) << "pieces up to " << max_piece;
+    EXPECT_EQ(e->content, expected) << "pieces up to " << max_piece;
+  }
+  ASSERT_TRUE(sink.Drain().ok());
+  ASSERT_TRUE(blobs.Commit().ok());
+  std::string stored;
+  for (const BlobId& id : expected) {
+    auto raw = repo->LoadBlob(id, BlobType::kData);
+    ASSERT_TRUE(raw.ok()) << raw.status().ToString();
+    stored += *raw;
+  }
+  EXPECT_TRUE(stored == text);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(EncodeName, PercentEncodesOnlyWhatTreesForbid) {

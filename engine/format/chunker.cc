@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cassert>
 
 namespace rw {
 namespace {
@@ -49,6 +50,7 @@ Chunker::Chunker(ChunkerParams params) : params_(params) {
 }
 
 size_t Chunker::FindBoundaryFrom(const uint8_t* data, size_t n, size_t scanned, bool eof) const {
+  assert(scanned <= n);
   const size_t min_size = params_.min_size;
   const size_t max_size = params_.max_size;
   if (n <= min_size) {

@@ -31,8 +31,9 @@ class Chunker {
     return FindBoundaryFrom(data, n, 0, eof);
   }
   // The same for a caller that searched data[0, scanned) before and got 0 (no cut point
-  // there): the search resumes at `scanned` instead of starting over, with the same result. A
-  // writer that feeds a stream in small pieces then hashes each byte about once.
+  // there): `scanned` is the `n` of that call (0: nothing searched yet; never more than n).
+  // The search resumes at `scanned` instead of starting over, with the same result. A writer
+  // that feeds a stream in small pieces then hashes each byte about once.
   size_t FindBoundaryFrom(const uint8_t* data, size_t n, size_t scanned, bool eof) const;
 
   const ChunkerParams& params() const { return params_; }

@@ -151,6 +151,28 @@ TEST(ChunkerTest, StreamingMatchesWholeBuffer) {
   EXPECT_EQ(ChunkStreaming(small, small_data, 3, 700), small_whole);
 }
 
+// Resumed at any point before the first cut point, the search finds that cut point; resumed
+// past it, a later one (positions before `scanned` are not tested again).
+TEST(ChunkerTest, ResumedSearchFindsTheSameCutFromAnyEarlierPoint) {
+  const std::string data = testing::SeededBytes(1 << 20, 8);
+  const Chunker c(ChunkerParams{256, 1024, 8192});
+  const uint8_t* p = reinterpret_cast<const uint8_t*>(data.data());
+  size_t checked = 0;
+  for (size_t start = 0; start + 8192 <= data.size() && checked < 200; start += 4001) {
+    const size_t first = c.FindBoundary(p + start, 8192, false);
+    ASSERT_GT(first, 0u);
+    for (size_t scanned = 0; scanned < first; ++scanned) {
+      ASSERT_EQ(c.FindBoundaryFrom(p + start, 8192, scanned, false), first) << "start " << start << ", scanned " << scanned;
+    }
+    if (first < 8192) {
+      const size_t later = c.FindBoundaryFrom(p + start, 8192, first, false);
+      EXPECT_GT(later, first) << "start " << start;
+    }
+    ++checked;
+  }
+  EXPECT_GT(checked, 100u);
+}
+
 // A search resumed after a 0 finds what a search from the chunk's start finds, for pieces far
 // smaller and larger than the 64 bytes the hash depends on.
 TEST(ChunkerTest, ResumedSearchMatchesWholeBuffer) {

@@ -21,6 +21,7 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <span>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -820,9 +821,11 @@ class Applier {
 };
 
 // Reads and hashes (LoadBlobAt checks SHA-256) every blob the plan will write, in parallel, in
-// pack and offset order, with the storage told beforehand what is coming (WillLoad): right after
-// a backup the data packs are not cached (written past the page cache), and a rollback needs a
-// few scattered frames of many packs.
+// pack and offset order. Right after a backup the data packs are not cached (written past the
+// page cache), and a rollback needs scattered frames of many packs: the storage is told what
+// comes (WillLoad) a window of kCheckWindow bytes ahead of the reads.
+constexpr uint64_t kCheckWindow = 64 << 20;
+
 Status CheckPlanBlobs(Repository* repo, const std::vector<RollbackStep>& steps) {
   std::vector<IndexEntry> located;
   std::unordered_set<BlobId, BlobIdHash> seen;
@@ -836,15 +839,34 @@ Status CheckPlanBlobs(Repository* repo, const std::vector<RollbackStep>& steps) 
       else bad.push_back(e.status().message());
     }
   }
-  repo->WillLoad(&located);
-  std::mutex mu;
-  tbb::parallel_for_each(located.begin(), located.end(), [&](const IndexEntry& e) {
-    auto blob = repo->LoadBlobAt(e);
-    if (!blob.ok()) {
-      std::lock_guard<std::mutex> lock(mu);
-      bad.push_back(blob.status().message());
+  Repository::SortForLoading(&located);
+  std::vector<size_t> starts;  // of the windows
+  uint64_t bytes = 0;
+  for (size_t i = 0; i < located.size(); ++i) {
+    if (i == 0 || bytes >= kCheckWindow) {
+      starts.push_back(i);
+      bytes = 0;
     }
-  });
+    bytes += located[i].compressed_length;
+  }
+  starts.push_back(located.size());
+  auto window = [&](size_t w) {
+    return std::span<const IndexEntry>(located.data() + starts[w], starts[w + 1] - starts[w]);
+  };
+  const size_t windows = starts.size() - 1;
+  if (windows > 0) repo->WillLoad(window(0));
+  std::mutex mu;
+  for (size_t w = 0; w < windows; ++w) {
+    if (w + 1 < windows) repo->WillLoad(window(w + 1));
+    const std::span<const IndexEntry> now = window(w);
+    tbb::parallel_for_each(now.begin(), now.end(), [&](const IndexEntry& e) {
+      auto blob = repo->LoadBlobAt(e);
+      if (!blob.ok()) {
+        std::lock_guard<std::mutex> lock(mu);
+        bad.push_back(blob.status().message());
+      }
+    });
+  }
   if (bad.empty()) return Status::OK();
   std::sort(bad.begin(), bad.end());
   std::string msg = "the snapshot's data is damaged (" + std::to_string(bad.size()) + " blob" +

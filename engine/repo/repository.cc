@@ -261,16 +261,19 @@ Result<IndexEntry> Repository::Locate(const BlobId& id, BlobType expected) const
   return *e;
 }
 
-void Repository::WillLoad(std::vector<IndexEntry>* located) const {
+void Repository::SortForLoading(std::vector<IndexEntry>* located) {
   std::sort(located->begin(), located->end(), [](const IndexEntry& a, const IndexEntry& b) {
     return a.pack != b.pack ? a.pack < b.pack : a.offset < b.offset;
   });
+}
+
+void Repository::WillLoad(std::span<const IndexEntry> located) const {
   std::vector<std::pair<uint64_t, uint64_t>> ranges;
-  for (size_t i = 0; i < located->size();) {
-    const BlobId& pack = (*located)[i].pack;
+  for (size_t i = 0; i < located.size();) {
+    const BlobId& pack = located[i].pack;
     ranges.clear();
-    for (; i < located->size() && (*located)[i].pack == pack; ++i) {
-      const IndexEntry& e = (*located)[i];
+    for (; i < located.size() && located[i].pack == pack; ++i) {
+      const IndexEntry& e = located[i];
       const uint64_t end = e.offset + e.compressed_length;
       if (!ranges.empty() && e.offset <= ranges.back().first + ranges.back().second + kWillLoadGap) {
         ranges.back().second = std::max(ranges.back().second, end - ranges.back().first);

@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -145,11 +146,14 @@ class Repository {
   Result<std::string> LoadCheckedBlob(const BlobId& id, BlobType expected) const;
   // Where blob `id` is: NotFound when not indexed, Corruption when indexed with another type.
   Result<IndexEntry> Locate(const BlobId& id, BlobType expected) const;
-  // Tells the storage that the frames of `located` will be read soon, so that it reads them
-  // in the background while the caller works: per pack, the frames in offset order, merged
-  // into ranges where the gap between two is at most kWillLoadGap. Sorts `located` by pack and
-  // offset, the order in which to read them. Only a hint; nothing fails.
-  void WillLoad(std::vector<IndexEntry>* located) const;
+  // Sorts located frames by pack and offset: the order in which to read them.
+  static void SortForLoading(std::vector<IndexEntry>* located);
+  // Tells the storage that the frames `located` (sorted by SortForLoading) will be read soon,
+  // so that it reads them in the background while the caller works: per pack, one hint with
+  // the frames merged into ranges where the gap between two is at most kWillLoadGap. Only a
+  // hint; nothing fails. A caller with much to read hints a window at a time, ahead of its
+  // reads, so that what is read ahead is not evicted before it is used.
+  void WillLoad(std::span<const IndexEntry> located) const;
   static constexpr uint64_t kWillLoadGap = 256 << 10;
   // The checks of LoadBlobAt on a frame already read (restore reads many blobs of a pack at
   // once): decompress into `raw`, check length and SHA-256. Corruption naming blob and pack.

@@ -299,7 +299,7 @@ TEST_F(RepositoryTest, TreesGoToTheirOwnPacksAfterTheDataTheyName) {
   }
 }
 
-// WillLoad: located frames in pack and offset order; per pack one hint, whose ranges start and
+// SortForLoading: pack and offset order. WillLoad: per pack one hint, whose ranges start and
 // end at frames, cover every frame, and are apart by more than kWillLoadGap.
 class HintStorage final : public ForwardingStorage {
  public:
@@ -342,8 +342,9 @@ TEST_F(RepositoryTest, WillLoadHintsMergedRangesOfEveryFramePackByPack) {
   }
   std::shuffle(located.begin(), located.end(), rng);
   const size_t wanted = located.size();
-  repo->WillLoad(&located);
+  Repository::SortForLoading(&located);
   ASSERT_EQ(located.size(), wanted);
+  repo->WillLoad(located);
   std::set<BlobId> packs;
   for (size_t i = 0; i < located.size(); ++i) {
     packs.insert(located[i].pack);

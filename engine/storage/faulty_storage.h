@@ -22,10 +22,10 @@
 //
 // kCrash: the machine goes down during call N. Every call of the base before it completed and
 // was durable (storage.h), so what is lost is exactly the unsynced part of call N: a
-// WriteFileAtomic or CreateExclusive (both write a temporary first) leaves a partial temporary
-// (a dot-name) and nothing under its final name; Remove and MakeDir do nothing. Call N and every later mutating call return
-// IOError and are dropped (kCrash is always sticky); reads still work, so a test can look at
-// what a restarted process would find.
+// WriteFileAtomic, WriteBulkFileAtomic or CreateExclusive (all write a temporary first) leaves a
+// partial temporary (a dot-name) and nothing under its final name; Remove and MakeDir do
+// nothing. Call N and every later mutating call return IOError and are dropped (kCrash is always
+// sticky); reads still work, so a test can look at what a restarted process would find.
 //
 // Thread-safe if the base is: the counter is atomic (BlobSink writes packs from background
 // threads), so which concurrent call gets number N is up to the scheduler.
@@ -64,6 +64,9 @@ class FaultyStorage final : public Storage {
   Status WriteBulkFileAtomic(const std::string& rel, std::string_view data) override;
   Status CreateExclusive(const std::string& rel, std::string_view data) override;
   Result<std::string> ReadFile(const std::string& rel) override { return base_->ReadFile(rel); }
+  void WillRead(const std::string& rel, const std::vector<std::pair<uint64_t, uint64_t>>& ranges) override {
+    base_->WillRead(rel, ranges);
+  }
   Result<size_t> ReadFileInto(const std::string& rel, std::string* buf) override {
     return base_->ReadFileInto(rel, buf);
   }

@@ -384,10 +384,13 @@ TEST(LocalStorageDirect, WillReadBringsTheHintedRangesIntoThePageCache) {
   auto resident_pages = [&](uint64_t offset, uint64_t length) {
     std::string path = root + "/pack";
     int fd = ::open(path.c_str(), O_RDONLY);
+    EXPECT_GE(fd, 0) << path << ": " << std::strerror(errno);
     size_t size = static_cast<size_t>(fs::file_size(path));
     void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
     ::close(fd);
+    EXPECT_NE(map, MAP_FAILED) << path << ": " << std::strerror(errno);
     std::vector<unsigned char> vec((size + page - 1) / page);
+    if (map == MAP_FAILED) return size_t{0};
     EXPECT_EQ(::mincore(map, size, vec.data()), 0);
     ::munmap(map, size);
     size_t in = 0;
