@@ -95,6 +95,24 @@ mkdir -p "$LOGDIR"
 ROWS=$WORK/rows-$STAMP.tsv
 : >"$ROWS"
 
+# Restored trees are not deleted during the run but moved aside (one rename) and deleted at
+# the end: deleting 90k inodes makes the next restores on ext4 without a journal (this VM's
+# root) slow for minutes, and the tool measured next paid for it (see settle_before_restore).
+# That needs room for every restore of the run; without it they are deleted as they go.
+TRASH=$WORK/trash-$STAMP
+mkdir -p "$TRASH"
+tree_bytes=$(du -sb "$TREE" | cut -f1)
+free_bytes=$(($(df --output=avail -k "$WORK" | tail -n 1) * 1024))
+KEEP_RESTORES=1
+if ((free_bytes < (4 * REPEAT + 2) * tree_bytes)); then
+    KEEP_RESTORES=0
+    log "only $((free_bytes >> 30)) GiB free in $WORK: restores are deleted as they go (later restores may be slowed)"
+fi
+discard_restore() {  # discard_restore DIR NAME
+    if ((KEEP_RESTORES)); then mv "$1" "$TRASH/$2"; else rm -rf "$1"; fi
+}
+trap 'rm -rf "$TRASH"' EXIT
+
 # ---------------------------------------------------------------- measurement
 HZ=$(getconf CLK_TCK)
 NCPU=$(nproc)
@@ -145,12 +163,13 @@ measure() {
 }
 
 # Restores create about 90k inodes. On ext4 without a journal (the development VM), allocating
-# an inode skips every inode deleted in the last minutes, looking each one up in the buffer
-# cache (recently_deleted()), so a restore made soon after the previous tool's restore was
-# deleted pays for those deletions: rewind, measured last, paid for restic's, borg's and tar's
-# (20 s instead of 8 to 12 s, two thirds of it in the kernel's inode allocator). Before every
-# restore: write everything back, drop the clean caches (the inode tables' buffers with them),
-# and read the tool's repository (or archives) and the tree into the page cache again.
+# an inode skips every inode deleted in the last 30 s to 3 min, looking each one up in the buffer
+# cache (recently_deleted()), so a restore made soon after another restore was deleted pays for
+# those deletions: rewind, measured after tar, paid for tar's (7-8 s of system time instead of
+# 2-2.5 s; perf: a third of its samples in recently_deleted() and its buffer-cache lookups). So restored trees are moved aside, not
+# deleted, until the end of the run (discard_restore), and before every restore: write
+# everything back, drop the clean caches, and read the tool's repository (or archives) and the
+# tree into the page cache again.
 settle_before_restore() {
     sync
     if [[ -w /proc/sys/vm/drop_caches ]]; then echo 1 >/proc/sys/vm/drop_caches; fi
@@ -214,7 +233,7 @@ run_restic() {
     measure restic restore restic restore --repo "$R" latest --target "$T"
     verify "$T$TREE" restic          # restic restores the absolute path under the target
     row restic restore - "$V_CONTENT" "$V_META"
-    rm -rf "$T"
+    discard_restore "$T" "restic-$round"
     measure restic verify restic check --repo "$R" --read-data
     row restic verify - - -
     unset RESTIC_PASSWORD RESTIC_CACHE_DIR
@@ -237,7 +256,7 @@ run_borg() {
     measure borg restore bash -c 'cd "$1" && exec borg extract "$2::b"' _ "$T" "$R"
     verify "$T$TREE" borg
     row borg restore - "$V_CONTENT" "$V_META"
-    rm -rf "$T"
+    discard_restore "$T" "borg-$round"
     measure borg verify borg check --verify-data "$R"
     row borg verify - - -
     unset BORG_BASE_DIR BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK
@@ -257,7 +276,7 @@ run_tar() {
     measure tar restore bash -c 'set -o pipefail; zstd -dc -q "$1" | tar -C "$2" -xf -' _ "$R/t2.tar.zst" "$T"
     verify "$T" tar
     row tar restore - "$V_CONTENT" "$V_META"
-    rm -rf "$T"
+    discard_restore "$T" "tar-$round"
     # tar has no repository check: zstd's frame checksums of both archives stand in.
     measure tar verify zstd -tq "$R/t1.tar.zst" "$R/t2.tar.zst"
     row tar verify - - -
@@ -284,7 +303,7 @@ run_rewind() {
         verify "$T" rewind
     fi
     row rewind restore - "$V_CONTENT" "$V_META"
-    rm -rf "$T"
+    discard_restore "$T" "rewind-$round"
     measure rewind verify "$REWIND" verify --repo "$R" --read-data
     row rewind verify - - -
 }
@@ -404,8 +423,9 @@ echo "borg runs with -e none, tar | zstd and rewind do not encrypt. Page cache w
 echo "RSS is the largest single process (for tar | zstd: zstd). Ratios are tool / restic for the same job."
 echo "repo = du -sb of the repository after that backup (tar: all .tar.zst files kept, no dedup)."
 echo "content = diff -r --no-dereference; meta = type, mode, uid, gid, file size, mtime (s), link target."
-echo "Before each restore: sync, clean caches dropped (ext4 without a journal slows inode allocation"
-echo "after recent deletions), then the tool's repository and the tree read into the page cache again."
+echo "Restored trees are deleted only at the end of the run (ext4 without a journal slows inode allocation"
+echo "for minutes after deletions); before each restore: sync, clean caches dropped, then the tool's"
+echo "repository and the tree read into the page cache again."
 echo "other = CPU seconds used by other processes on the machine during the step (noise; 0 is clean)."
 [[ $REPEAT -eq 1 ]] || echo "each row: the fastest of $REPEAT runs (checks: the worst)."
 echo

@@ -5,11 +5,19 @@
 #   bench/rollback.sh --rewind PATH [--tree DIR] [--work DIR] [--percent 5]
 #
 # The tree (default /var/tmp/rewind-bench/tree, from prepare-tree.sh) is copied to WORK/inst
-# and backed up. The upgrade rewrites every 20th regular file (by sorted path) with new content
-# of the same size, deletes every 97th and adds one new file per 100 directories. Then, with a
-# warm cache, under GNU time: `rewind rollback --yes` (safety snapshot included, as an
-# administrator runs it) and `rewind restore --target EMPTY`. Both results are checked with
-# diff -r against the original tree. Prints one table; raw figures in bench/results/.
+# and backed up. First, under GNU time, `rewind restore --target EMPTY` of that snapshot. Then
+# the upgrade rewrites every 20th regular file (by sorted path) with new content of the same
+# size, deletes every 97th and adds one new file per 100 directories, and, under GNU time,
+# `rewind rollback --yes` (safety snapshot included, as an administrator runs it). Both read the
+# backup's data packs from disk (the clean page cache is dropped before each), with the
+# installation in the page cache. Both results are checked with diff -r against the original tree.
+# Prints one table; raw figures in bench/results/.
+#
+# Nothing is deleted before the two measurements (the restored tree stays until the end): on
+# ext4 without a journal (this VM's root) every inode allocation skips the inodes deleted in
+# the last 1 to 6 minutes, so a restore made soon after a mass deletion takes twice as long or
+# more. Run it when nothing has deleted many files for 6 minutes (compare.sh deletes its
+# restored trees when it ends, this script its work directory).
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -23,7 +31,7 @@ while [[ $# -gt 0 ]]; do
         --tree)    TREE=${2:?}; shift 2 ;;
         --work)    WORK=${2:?}; shift 2 ;;
         --percent) PERCENT=${2:?}; shift 2 ;;
-        -h|--help) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "rollback.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -32,6 +40,9 @@ done
 REWIND=$(cd "$(dirname "$REWIND")" && pwd -P)/$(basename "$REWIND")
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
+if [[ -e $WORK ]]; then
+    log "removing the work directory of an earlier run: the restore measured next may be slowed by it"
+fi
 rm -rf "$WORK"; mkdir -p "$WORK" "$BENCH_DIR/results"
 INST=$WORK/inst REPO=$WORK/repo
 log "copying the tree to $INST"
@@ -39,6 +50,44 @@ cp -a "$TREE" "$INST"
 "$REWIND" init --repo "$REPO" >/dev/null
 log "backup"
 "$REWIND" backup --repo "$REPO" --source "$INST" --tag before >/dev/null 2>"$WORK/backup.log"
+
+measure() {  # measure NAME CMD...: wall and CPU seconds into $NAME_wall $NAME_cpu
+    local name=$1; shift
+    sync
+    /usr/bin/time -f '%e %U %S %M' -o "$WORK/$name.time" "$@" >"$WORK/$name.log" 2>&1 ||
+        { echo "$name failed:" >&2; tail -5 "$WORK/$name.log" >&2; exit 1; }
+    read -r w u s m <"$WORK/$name.time"
+    printf -v "${name}_wall" '%s' "$w"
+    printf -v "${name}_cpu" '%s' "$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }')"
+    printf -v "${name}_rss" '%s' "$(awk -v m="$m" 'BEGIN { printf "%.1f", m / 1024 }')"
+    log "$name: wall ${w}s"
+}
+evict_packs() {  # the data packs out of the page cache, as right after the backup wrote them
+    python3 - "$REPO/data" <<'PY'
+import os, sys
+for d, _, names in os.walk(sys.argv[1]):
+    for n in names:
+        fd = os.open(os.path.join(d, n), os.O_RDONLY)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.close(fd)
+PY
+}
+warm_inst() { tar -C "$INST" -cf - . | cat >/dev/null; }
+# Before each measurement: everything written back, the clean page cache dropped (as compare.sh
+# does before restores; without it the restore, which fills 2.2 GB of new page cache, paid
+# 7-10 s of system time on this VM for fresh memory against 2 s after a drop, while the
+# rollback writes 193 MiB), the data packs out of the cache, the installation in it.
+settle() {
+    sync
+    if [[ -w /proc/sys/vm/drop_caches ]]; then echo 1 >/proc/sys/vm/drop_caches; fi
+    evict_packs
+    warm_inst
+}
+
+mkdir -p "$WORK/restore"
+settle
+measure restore "$REWIND" restore --repo "$REPO" before --target "$WORK/restore"
+diff -r --no-dereference "$TREE" "$WORK/restore" >"$WORK/restore.diff" && rs_check=OK || rs_check=DIFFERS
 
 log "the upgrade: about $PERCENT % of the files rewritten, some deleted, some added"
 step=$((100 / PERCENT))
@@ -69,25 +118,9 @@ for j, d in enumerate(dirs[::100]):
 print(f"{len(files)} files: {changed} rewritten ({bytes_changed / 2**20:.0f} MiB), "
       f"{len(files[::97])} deleted, {len(dirs[::100])} added", file=sys.stderr)
 PY
-sync
-
-measure() {  # measure NAME CMD...: wall and CPU seconds into $NAME_wall $NAME_cpu
-    local name=$1; shift
-    sync
-    /usr/bin/time -f '%e %U %S %M' -o "$WORK/$name.time" "$@" >"$WORK/$name.log" 2>&1 ||
-        { echo "$name failed:" >&2; tail -5 "$WORK/$name.log" >&2; exit 1; }
-    read -r w u s m <"$WORK/$name.time"
-    printf -v "${name}_wall" '%s' "$w"
-    printf -v "${name}_cpu" '%s' "$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }')"
-    printf -v "${name}_rss" '%s' "$(awk -v m="$m" 'BEGIN { printf "%.1f", m / 1024 }')"
-    log "$name: wall ${w}s"
-}
-tar -C "$INST" -cf - . | cat >/dev/null   # warm cache
+settle
 measure rollback "$REWIND" rollback --repo "$REPO" before --yes
 diff -r --no-dereference "$TREE" "$INST" >"$WORK/rollback.diff" && rb_check=OK || rb_check=DIFFERS
-mkdir -p "$WORK/restore"
-measure restore "$REWIND" restore --repo "$REPO" before --target "$WORK/restore"
-diff -r --no-dereference "$TREE" "$WORK/restore" >"$WORK/restore.diff" && rs_check=OK || rs_check=DIFFERS
 
 OUT=$BENCH_DIR/results/rollback-$(date -u +%Y-%m-%dT%H%M%SZ).txt
 {
