@@ -175,7 +175,7 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
     if (args.resume) {
       result = ResumeRollback(repo.get(), args.snapshot, opts, &observer, &progress);
     } else {
-      auto ref = ResolveSnapshot(repo.get(), args.snapshot);
+      auto ref = ResolveSnapshot(repo.get(), args.snapshot, /*latest_skips_safety=*/true);
       if (!ref.ok()) return Fail("rollback", ref.status());
       snap_id = ref->id;
       if (args.databases_only && ref->snapshot.databases.empty()) {

@@ -1,7 +1,11 @@
 #include "engine/db/connection.h"
 
 #include <mysql.h>
+#include <sys/stat.h>
 
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <mutex>
 
 namespace rw::db {
@@ -17,11 +21,40 @@ DbConnection::~DbConnection() {
   if (mysql_) mysql_close(mysql_);
 }
 
+Status CheckDefaultsFile(const std::string& path) {
+  // The client library ignores an option file it cannot read, and one without the groups it
+  // reads, and then connects with its defaults: the local server on the default socket, which
+  // may be another server than the one meant.
+  std::ifstream in(path);
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !in) {
+    return Status::NotFound("MySQL option file " + path + ": " + std::strerror(errno ? errno : ENOENT));
+  }
+  if (!S_ISREG(st.st_mode)) return Status::InvalidArgument("MySQL option file " + path + " is not a regular file");
+  std::string line;
+  while (std::getline(in, line)) {
+    size_t b = line.find_first_not_of(" \t");
+    if (b == std::string::npos) continue;
+    std::string_view l(line.data() + b, line.size() - b);
+    if (l.rfind("!include", 0) == 0) return Status::OK();  // the group may come from there
+    if (l.front() != '[') continue;
+    size_t e = l.find(']');
+    if (e == std::string_view::npos) continue;
+    std::string_view group = l.substr(1, e - 1);
+    while (!group.empty() && (group.front() == ' ' || group.front() == '\t')) group.remove_prefix(1);
+    while (!group.empty() && (group.back() == ' ' || group.back() == '\t')) group.remove_suffix(1);
+    if (group == "client" || group == "client-server" || group == "client-mariadb") return Status::OK();
+  }
+  return Status::InvalidArgument("MySQL option file " + path +
+                                 " has no [client] group: the client library would read nothing from it");
+}
+
 Status DbConnection::Connect(const ConnectOptions& options) {
   LibraryInit();
   mysql_thread_init();
   where_ = options.defaults_file.empty() ? "MySQL server"
                                          : "MySQL server (defaults file " + options.defaults_file + ")";
+  if (!options.defaults_file.empty()) RW_RETURN_IF_ERROR(CheckDefaultsFile(options.defaults_file));
   mysql_ = mysql_init(nullptr);
   if (!mysql_) return Status::IOError("mysql_init failed (out of memory)");
   if (!options.defaults_file.empty()) {

@@ -32,6 +32,11 @@ void LibraryInit();
 // A row of a text-protocol result: fields (nullopt = NULL).
 using Row = std::vector<std::optional<std::string>>;
 
+// An option file given with --mysql-defaults-file is readable, a regular file, and has a
+// [client] (or [client-server], [client-mariadb]) group or an !include: NotFound /
+// InvalidArgument naming it otherwise.
+Status CheckDefaultsFile(const std::string& path);
+
 class DbConnection {
  public:
   DbConnection();

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <climits>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -1072,6 +1073,18 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
   if (options.files && r.target.empty()) {
     return Status::InvalidArgument("the snapshot records no source directory: give --target");
   }
+  // A --target that does not exist is most likely a typo: a rollback puts an installation
+  // back. The recorded source is created when it is gone (an installation removed by a failed
+  // upgrade).
+  if (options.files && !options.target.empty()) {
+    struct stat st {};
+    if (::stat(options.target.c_str(), &st) != 0) {
+      return Status::NotFound("target " + options.target + " does not exist (" + std::strerror(errno) +
+                              "): a rollback puts an existing installation back; to restore into a new "
+                              "directory, use `rewind restore --target`");
+    }
+    if (!S_ISDIR(st.st_mode)) return Status::InvalidArgument("target " + options.target + " is not a directory");
+  }
   // 1. Lock, no rollback pending, the snapshot is whole.
   s.Phase(1, "checking the snapshot");
   RW_ASSIGN_OR_RETURN(auto lock, repo->Lock(!options.dry_run, options.dry_run ? "rollback --dry-run" : "rollback"));
@@ -1137,7 +1150,7 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
     BackupOptions bo;
     bo.source = options.files ? r.target : "";
     bo.excludes = snap.snapshot.excludes;
-    bo.tags = {"rollback-safety", "before-rollback-to-" + snap.id.substr(0, 12)};
+    bo.tags = {kSafetyTag, "before-rollback-to-" + snap.id.substr(0, 12)};
     bo.command = "rollback";
     bo.lock_held = true;
     bo.parent = snap;  // what the upgrade left alone is reused, and keeps its tree ids
@@ -1208,7 +1221,7 @@ Result<RollbackResult> ResumeRollback(Repository* repo, const std::string& snaps
   }
   std::string wanted_id;
   if (!snapshot_spec.empty()) {
-    RW_ASSIGN_OR_RETURN(SnapshotRef ref, ResolveSnapshot(repo, snapshot_spec));
+    RW_ASSIGN_OR_RETURN(SnapshotRef ref, ResolveSnapshot(repo, snapshot_spec, /*latest_skips_safety=*/true));
     wanted_id = ref.id;
     journals.erase(std::remove_if(journals.begin(), journals.end(),
                                   [&](const auto& p) { return p.second.snapshot_id != wanted_id; }),

@@ -19,9 +19,17 @@ Result<std::vector<SnapshotRef>> LoadSnapshots(Repository* repo) {
   return out;
 }
 
-Result<SnapshotRef> ResolveSnapshot(Repository* repo, std::string_view spec) {
+Result<SnapshotRef> ResolveSnapshot(Repository* repo, std::string_view spec, bool latest_skips_safety) {
   RW_ASSIGN_OR_RETURN(auto all, LoadSnapshots(repo));
   if (all.empty()) return Status::NotFound("the repository has no snapshots");
+  if (spec == "latest" && latest_skips_safety) {
+    for (auto it = all.rbegin(); it != all.rend(); ++it) {
+      const auto& tags = it->snapshot.tags;
+      if (std::find(tags.begin(), tags.end(), kSafetyTag) == tags.end()) return *it;
+    }
+    return Status::NotFound(std::string("the repository has only safety snapshots (tag ") + kSafetyTag +
+                            "): name one by its id to roll back to it");
+  }
   if (spec == "latest") return all.back();
   std::vector<const SnapshotRef*> by_prefix;
   for (const SnapshotRef& s : all) {

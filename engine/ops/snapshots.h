@@ -25,7 +25,13 @@ Result<std::vector<SnapshotRef>> LoadSnapshots(Repository* repo);
 
 // `spec` is a full id, a unique id prefix (at least 4 hex digits), "latest", or a tag (the
 // newest snapshot carrying it). NotFound / InvalidArgument (ambiguous prefix) otherwise.
-Result<SnapshotRef> ResolveSnapshot(Repository* repo, std::string_view spec);
+// With `latest_skips_safety`, "latest" is the newest snapshot not tagged kSafetyTag: for
+// rollback, where "latest" taken twice would otherwise undo the first rollback (its safety
+// snapshot is then the newest). Ids and tags, kSafetyTag too, still name any snapshot.
+Result<SnapshotRef> ResolveSnapshot(Repository* repo, std::string_view spec, bool latest_skips_safety = false);
+
+// The tag of the snapshot a rollback takes of the target before changing it.
+inline constexpr const char* kSafetyTag = "rollback-safety";
 
 Result<Tree> LoadTree(const Repository& repo, const BlobId& id);
 // Through `cache` when there is one, else loaded afresh.

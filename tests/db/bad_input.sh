@@ -37,9 +37,17 @@ expect_rc 2 "$REWIND" backup --repo "$REPO" --databases all --mysql-defaults-fil
 expect_err_contains "Can't connect"
 no_snapshot "unreachable server"
 
-step "a missing option file"
+step "a missing option file, a directory, a file without a [client] group: named, never the default server"
 expect_rc 2 "$REWIND" backup --repo "$REPO" --databases all --mysql-defaults-file "$WORK/absent.cnf"
+expect_err_contains "$WORK/absent.cnf: No such file or directory"
 no_snapshot "missing option file"
+expect_rc 2 "$REWIND" backup --repo "$REPO" --databases all --mysql-defaults-file "$WORK"
+expect_err_contains "is not a regular file"
+printf '[mysqld]\nsocket=%s\nuser=root\npassword=%s\n' "$MDB_SOCK" "$PASSWORD" >"$WORK/server-group.cnf"
+expect_rc 2 "$REWIND" backup --repo "$REPO" --databases all --mysql-defaults-file "$WORK/server-group.cnf"
+expect_err_contains "has no [client] group"
+no_snapshot "option file without [client]"
+no_password_in_output "option file without [client]"
 
 step "missing privilege (no RELOAD for FLUSH TABLES WITH READ LOCK)"
 mdb -e "CREATE USER 'reader'@'localhost' IDENTIFIED BY 'reader-pw'; GRANT SELECT, SHOW VIEW ON *.* TO 'reader'@'localhost'"

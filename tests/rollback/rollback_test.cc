@@ -543,5 +543,60 @@ TEST_F(RollbackTest, PendingJournalBlocksANewRollback) {
   EXPECT_TRUE(Rollback(repo_.get(), pre, opts, nullptr, nullptr).ok());
 }
 
+// `latest` for a rollback is the newest snapshot that is not a safety snapshot: a rollback to
+// `latest` run twice rolls back to the same snapshot, not to the first run's safety snapshot
+// (which would put the upgrade back). Ids and the tag still name the safety snapshot.
+TEST_F(RollbackTest, LatestForRollbackSkipsSafetySnapshots) {
+  Put(src_ / "conf", "before the upgrade");
+  SnapshotRef pre = Backup("pre");
+  Put(src_ / "conf", "upgraded");
+  RollbackOptions opts;
+  opts.target = src_.string();
+  auto first = Rollback(repo_.get(), pre, opts, nullptr, nullptr);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_FALSE(first->safety_snapshot_id.empty());
+  EXPECT_EQ(Slurp(src_ / "conf"), "before the upgrade");
+  auto plain = ResolveSnapshot(repo_.get(), "latest");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->id, first->safety_snapshot_id);  // everywhere else, latest is the newest
+  auto for_rollback = ResolveSnapshot(repo_.get(), "latest", /*latest_skips_safety=*/true);
+  ASSERT_TRUE(for_rollback.ok()) << for_rollback.status().ToString();
+  EXPECT_EQ(for_rollback->id, pre.id);
+  auto tagged = ResolveSnapshot(repo_.get(), kSafetyTag, /*latest_skips_safety=*/true);
+  ASSERT_TRUE(tagged.ok());
+  EXPECT_EQ(tagged->id, first->safety_snapshot_id);
+  // The second rollback to `latest` changes nothing.
+  auto second = Rollback(repo_.get(), *for_rollback, opts, nullptr, nullptr);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(Slurp(src_ / "conf"), "before the upgrade");
+}
+
+// A --target that does not exist is refused (a typo), with nothing created and no safety
+// snapshot taken; the snapshot's own source is created again when it is gone.
+TEST_F(RollbackTest, MissingTargetIsRefusedUnlessItIsTheRecordedSource) {
+  Put(src_ / "a", "a");
+  SnapshotRef pre = Backup("pre");
+  const size_t snapshots_before = LoadSnapshots(repo_.get())->size();
+  RollbackOptions opts;
+  opts.target = (dir_ / "no-such-dir").string();
+  auto r = Rollback(repo_.get(), pre, opts, nullptr, nullptr);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kNotFound) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("does not exist"), std::string::npos) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("restore --target"), std::string::npos) << r.status().ToString();
+  EXPECT_FALSE(fs::exists(dir_ / "no-such-dir"));
+  EXPECT_EQ(LoadSnapshots(repo_.get())->size(), snapshots_before);
+  opts.target = (src_ / "a").string();  // a file
+  r = Rollback(repo_.get(), pre, opts, nullptr, nullptr);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("not a directory"), std::string::npos) << r.status().ToString();
+  // The recorded source, removed: created again.
+  fs::remove_all(src_);
+  opts.target.clear();
+  r = Rollback(repo_.get(), pre, opts, nullptr, nullptr);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(Slurp(src_ / "a"), "a");
+}
+
 }  // namespace
 }  // namespace rw
