@@ -201,7 +201,12 @@ class Verifier {
       if (read_data) report_.packs_read += 1;
     }
     if (progress_) progress_->bytes_read += data->size();
-    if (indexed.empty()) Note(name + ": no index file names it (left by an interrupted backup; nothing refers to it: `rewind repair index` indexes its blobs for later backups, or it can be deleted)");
+    // Not "it can be deleted": a backup still running writes packs before its index file, and
+    // a damaged or lost index file leaves packs that snapshots need unnamed.
+    if (indexed.empty()) {
+      Note(name + ": no index file names it (a backup that was interrupted or is still running wrote it, or an index "
+                  "file is damaged or lost; `rewind repair index` indexes its blobs; do not delete it)");
+    }
     auto trailer = ParsePackTrailer(*data, data->size());
     if (!trailer.ok()) {
       Damage(name + ": " + trailer.status().message());
