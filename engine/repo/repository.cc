@@ -4,7 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <mutex>
+#include <cstring>
 #include <csignal>
 #include <nlohmann/json.hpp>
 #include <cstdio>
@@ -333,12 +336,81 @@ Result<std::string> Repository::LoadSnapshotDoc(const std::string& id) {
 // ---------------------------------------------------------------------------------------------
 // Locks.
 
+namespace {
+
+// Lock files this process holds, for the signal handler: fixed slots, so that the handler
+// neither allocates nor locks (unlink, write, signal and raise are async-signal-safe).
+constexpr int kLockSlots = 16;
+struct LockSlot {
+  std::atomic<int> state{0};  // 0 free, 1 being filled, 2 held
+  char path[4096];
+};
+LockSlot g_lock_slots[kLockSlots];
+
+extern "C" void ReleaseLocksOnSignal(int sig) {
+  bool any = false;
+  for (LockSlot& slot : g_lock_slots) {
+    if (slot.state.load() == 2) {
+      ::unlink(slot.path);
+      any = true;
+    }
+  }
+  if (any) {
+    static const char msg[] = "rewind: interrupted; the repository lock was released\n";
+    (void)!::write(STDERR_FILENO, msg, sizeof msg - 1);
+  }
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+
+void InstallLockSignalHandlers() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+      struct sigaction old {};
+      if (::sigaction(sig, nullptr, &old) != 0 || old.sa_handler != SIG_DFL) continue;  // ignored or handled
+      struct sigaction sa {};
+      sa.sa_handler = ReleaseLocksOnSignal;
+      sigemptyset(&sa.sa_mask);
+      (void)::sigaction(sig, &sa, nullptr);
+    }
+  });
+}
+
+int RegisterLockFile(const std::string& path) {
+  std::string abs = path;
+  if (abs.empty() || abs.size() >= sizeof(LockSlot::path)) return -1;
+  if (abs[0] != '/') {
+    char cwd[4096];
+    if (!::getcwd(cwd, sizeof cwd)) return -1;
+    abs = std::string(cwd) + "/" + abs;
+    if (abs.size() >= sizeof(LockSlot::path)) return -1;
+  }
+  InstallLockSignalHandlers();
+  for (int i = 0; i < kLockSlots; ++i) {
+    int expected = 0;
+    if (!g_lock_slots[i].state.compare_exchange_strong(expected, 1)) continue;
+    std::memcpy(g_lock_slots[i].path, abs.c_str(), abs.size() + 1);
+    g_lock_slots[i].state.store(2);
+    return i;
+  }
+  return -1;
+}
+
+}  // namespace
+
+RepoLock::RepoLock(Repository* repo, std::string file) : repo_(repo), file_(std::move(file)) {
+  signal_slot_ = RegisterLockFile(repo_->storage().Describe("locks/" + file_));
+}
+
 RepoLock::~RepoLock() { (void)Release(); }
 
 Status RepoLock::Release() {
   if (file_.empty()) return Status::OK();
   Status s = repo_->storage().Remove("locks/" + file_);
   file_.clear();
+  if (signal_slot_ >= 0) g_lock_slots[signal_slot_].state.store(0);
+  signal_slot_ = -1;
   return s;
 }
 

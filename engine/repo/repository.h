@@ -49,9 +49,13 @@ struct LockInfo {
 class Repository;
 
 // A held lock; released (its file removed) on destruction or Release().
+// A held repository lock. While it is held, SIGINT, SIGTERM and SIGHUP (unless the process
+// ignores them) remove its lock file and then end the process as the signal would have: an
+// interrupted backup or rollback (Ctrl-C, `systemctl stop`, a closed SSH session) leaves no
+// stale lock, and `rollback --resume` needs no `unlock` first. SIGKILL still leaves one.
 class RepoLock {
  public:
-  RepoLock(Repository* repo, std::string file) : repo_(repo), file_(std::move(file)) {}
+  RepoLock(Repository* repo, std::string file);
   ~RepoLock();
   RepoLock(const RepoLock&) = delete;
   RepoLock& operator=(const RepoLock&) = delete;
@@ -60,6 +64,7 @@ class RepoLock {
  private:
   Repository* repo_;
   std::string file_;
+  int signal_slot_ = -1;  // in the table the signal handler removes lock files from
 };
 
 // Collects compressed blobs of one writer (one backup) into packs. Add() is called by one

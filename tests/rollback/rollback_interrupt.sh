@@ -1,0 +1,92 @@
+#!/bin/bash
+# Interrupted, not killed: a rollback stopped by SIGINT (Ctrl-C) in the middle of its apply, and
+# a backup stopped by SIGTERM (`systemctl stop`, `timeout`) and by SIGHUP (a closed SSH
+# session), each end with the signal's exit status and leave no lock behind: `rollback
+# --resume` finishes the same plan without `rewind unlock`, the next backup runs, the
+# repository verifies. A signal the process was started with ignored (nohup) stays ignored.
+# usage: rollback_interrupt.sh REWIND DEMO_GEN
+source "$(dirname "$0")/../e2e/lib.sh"
+source "$(dirname "$0")/lib_rollback.sh"
+need_root
+need_tools bsdtar jq python3
+export REWIND_TEST_ROLLBACK_STEP_DELAY_US=3000
+
+SRC=$WORK/opt/icewarp
+REPO=$WORK/repo
+# Background commands of a non-interactive shell start with SIGINT ignored: start them with the
+# default action, as from a terminal.
+with_default_signals() {
+  exec python3 -c 'import os, signal, sys
+for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP): signal.signal(s, signal.SIG_DFL)
+os.execvp(sys.argv[1], sys.argv[1:])' "$@"
+}
+no_locks() {
+  local left
+  left=$(ls -A "$REPO/locks" 2>/dev/null || :)
+  [[ -z $left ]] || check_failed "$1: a lock file is left: $left"
+}
+
+step "demo installation, backup --tag pre, an upgrade that rewrites every file under html/"
+"$DEMO_GEN" --out "$SRC" --seed 4 --scale 0.25 >/dev/null
+expect_rc 0 "$REWIND" init --repo "$REPO"
+expect_rc 0 "$REWIND" backup --repo "$REPO" --source "$SRC" --profile icewarp --tag pre
+mtree_kept "$SRC" "$WORK/pre-kept.mtree"
+simulate_upgrade "$SRC"
+find "$SRC/html" -type f -print0 | xargs -0 -n 200 sh -c 'for f; do echo "// EPOS" >>"$f"; done' sh
+
+step "rollback interrupted by SIGINT while it applies its plan"
+with_default_signals "$REWIND" rollback --repo "$REPO" pre --yes --no-safety-snapshot >"$WORK/bg.out" 2>"$WORK/bg.err" &
+pid=$!
+BG_PIDS=$pid
+for ((i = 0; i < 600; i++)); do  # until the journal exists: the apply has begun
+  compgen -G "$REPO/rollback/*.journal" >/dev/null && break
+  sleep 0.05
+done
+compgen -G "$REPO/rollback/*.journal" >/dev/null || fail "no journal appeared within 30 s"
+sleep 0.3
+kill -INT "$pid"
+if wait "$pid"; then rc=0; else rc=$?; fi
+BG_PIDS=""
+[[ $rc == 130 ]] || { cat "$WORK/bg.err" >&2; fail "interrupted rollback exited $rc, not 130 (SIGINT)"; }
+grep -qF "the repository lock was released" "$WORK/bg.err" || check_failed "no message about the released lock"
+no_locks "after SIGINT"
+compgen -G "$REPO/rollback/*.journal" >/dev/null || fail "the journal is gone: nothing to resume"
+expect_rc 0 "$REWIND" rollback --repo "$REPO" --resume --yes --json
+[[ $(json_get .verified) == true ]] || check_failed "the resumed rollback did not verify"
+mtree_kept "$SRC" "$WORK/after-kept.mtree"
+compare_files "mtree after the resumed rollback vs before the upgrade" "$WORK/pre-kept.mtree" "$WORK/after-kept.mtree"
+no_locks "after the resume"
+
+step "backups interrupted by SIGTERM and SIGHUP"
+head -c 300M /dev/urandom >"$SRC/big.bin"  # several seconds of work
+for sig in TERM HUP; do
+  with_default_signals "$REWIND" backup --repo "$REPO" --source "$SRC" --profile icewarp >"$WORK/bg.out" 2>"$WORK/bg.err" &
+  pid=$!
+  BG_PIDS=$pid
+  for ((i = 0; i < 200; i++)); do
+    [[ -n $(ls -A "$REPO/locks" 2>/dev/null) ]] && break
+    sleep 0.02
+  done
+  sleep 0.3
+  kill -"$sig" "$pid"
+  if wait "$pid"; then rc=0; else rc=$?; fi
+  BG_PIDS=""
+  want=$((128 + $(kill -l "$sig")))
+  [[ $rc == "$want" ]] || { cat "$WORK/bg.err" >&2; fail "backup interrupted by SIG$sig exited $rc, not $want"; }
+  no_locks "after SIG$sig"
+done
+n=$(snapshot_count "$REPO")
+expect_rc 0 "$REWIND" backup --repo "$REPO" --source "$SRC" --profile icewarp
+[[ $(snapshot_count "$REPO") == $((n + 1)) ]] || check_failed "the backup after the interruptions saved no snapshot"
+expect_rc 0 "$REWIND" verify --repo "$REPO" --read-data
+
+step "a signal ignored at start (nohup) stays ignored"
+nohup "$REWIND" backup --repo "$REPO" --source "$SRC" --profile icewarp --force >"$WORK/bg.out" 2>"$WORK/bg.err" &
+pid=$!
+BG_PIDS=$pid
+sleep 0.3
+kill -HUP "$pid" 2>/dev/null || :
+if wait "$pid"; then rc=0; else rc=$?; fi
+BG_PIDS=""
+[[ $rc == 0 ]] || { cat "$WORK/bg.err" >&2; check_failed "a backup under nohup exited $rc after SIGHUP"; }
+no_locks "after nohup"
