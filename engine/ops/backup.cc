@@ -44,6 +44,8 @@ Result<BackupResult> Backup(Repository* repo, const BackupOptions& options,
   if (!options.lock_held) {
     RW_ASSIGN_OR_RETURN(lock, repo->Lock(false, options.command));
   }
+  // Deduplication trusts the index: blobs of a pack that is gone would be taken as stored.
+  RW_RETURN_IF_ERROR(repo->CheckIndexedPacksPresent());
 
   // The parent: given, or the newest snapshot of the same host and source. Its unchanged files
   // are reused without being read, unless --force.

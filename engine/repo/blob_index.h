@@ -33,6 +33,7 @@ class BlobIndex {
   void Contains(const BlobId* ids, size_t n, uint8_t* out) const;
   size_t size() const { return size_; }
   std::vector<IndexEntry> Entries() const;  // in no particular order
+  const std::vector<BlobId>& packs() const { return packs_; }  // every pack an entry was in
 
  private:
   struct Slot {  // all zero bytes: unused

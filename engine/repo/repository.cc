@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <mutex>
@@ -12,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <cstdio>
 #include <random>
+#include <unordered_set>
 
 #include "engine/base/bytes.h"
 #include "engine/base/host.h"
@@ -228,6 +230,38 @@ Status Repository::LoadIndex(bool tolerate_damage) {
 std::vector<IndexEntry> Repository::IndexEntries() const {
   std::lock_guard<std::mutex> lock(index_mu_);
   return index_.Entries();
+}
+
+Status Repository::CheckIndexedPacksPresent() const {
+  std::vector<BlobId> indexed;
+  {
+    std::lock_guard<std::mutex> lock(index_mu_);
+    indexed = index_.packs();
+  }
+  if (indexed.empty()) return Status::OK();
+  std::unordered_set<std::string> on_disk;
+  auto dirs = storage_->ListDirs("data");
+  if (!dirs.ok() && dirs.status().code() != Code::kNotFound) return dirs.status().WithContext("listing packs");
+  if (dirs.ok()) {
+    for (const std::string& dir : *dirs) {
+      auto names = storage_->List("data/" + dir);
+      if (!names.ok()) continue;
+      for (std::string& name : *names) on_disk.insert(std::move(name));
+    }
+  }
+  std::vector<std::string> missing;
+  for (const BlobId& pack : indexed) {
+    if (!on_disk.count(pack.Hex())) missing.push_back(storage_->Describe(PackPath(pack)));
+  }
+  if (missing.empty()) return Status::OK();
+  std::sort(missing.begin(), missing.end());
+  std::string msg = std::to_string(missing.size()) + (missing.size() == 1 ? " pack" : " packs") +
+                    " the index names " + (missing.size() == 1 ? "is" : "are") + " missing (";
+  for (size_t i = 0; i < missing.size() && i < 3; ++i) msg += (i ? ", " : "") + missing[i];
+  if (missing.size() > 3) msg += ", …";
+  return Status::Corruption(msg + "): a backup would take their blobs as stored and save a snapshot that cannot "
+                                  "be restored. Run `rewind repair index` (the index then names only what is "
+                                  "there), then back up again; `rewind verify` lists the snapshots that need them");
 }
 
 // ---------------------------------------------------------------------------------------------

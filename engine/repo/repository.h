@@ -126,6 +126,10 @@ class Repository {
   const std::vector<std::string>& index_files() const { return index_files_; }
   // Every index entry (a copy). Thread-safe.
   std::vector<IndexEntry> IndexEntries() const;
+  // Every pack the index names is in data/: Corruption naming the missing ones otherwise (a
+  // backup that trusted such an index would save a snapshot whose blobs are gone). One
+  // directory listing per data/ subdirectory; no pack is read.
+  Status CheckIndexedPacksPresent() const;
 
   const RepoConfig& config() const { return config_; }
   Storage& storage() { return *storage_; }

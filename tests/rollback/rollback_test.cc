@@ -411,6 +411,19 @@ TEST_F(RollbackTest, BackupReadsAgainAnUnchangedFileWhoseBlobsAreGone) {
   auto loc = repo_->Find((*first_root)->entries.front().content.at(0));
   ASSERT_TRUE(loc.has_value());
   ASSERT_TRUE(fs::remove(dir_ / "repo" / PackPath(loc->pack)));
+  // Before the repair, the index still names the lost pack: a backup refuses instead of taking
+  // its blobs as stored (its snapshot could not be restored), and saves nothing.
+  {
+    const size_t before = LoadSnapshots(repo_.get())->size();
+    BackupOptions stale = bo;
+    stale.tags = {"stale"};
+    auto refused = rw::Backup(repo_.get(), stale, nullptr, nullptr);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.status().code(), Code::kCorruption) << refused.status().ToString();
+    EXPECT_NE(refused.status().message().find(loc->pack.Hex()), std::string::npos) << refused.status().ToString();
+    EXPECT_NE(refused.status().message().find("repair index"), std::string::npos) << refused.status().ToString();
+    EXPECT_EQ(LoadSnapshots(repo_.get())->size(), before);
+  }
   ASSERT_TRUE(RepairIndex(repo_.get()).ok());
   auto reopened = Repository::Open((dir_ / "repo").string());
   ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
