@@ -34,8 +34,12 @@ std::string DatabasesText(const Snapshot& s) {
 int RunSnapshots(Context* ctx) {
   auto repo = OpenRepo(*ctx);
   if (!repo) return kExitError;
-  auto all = LoadSnapshots(repo.get());
+  std::vector<std::string> damaged;
+  auto all = LoadSnapshots(repo.get(), &damaged);
   if (!all.ok()) return Fail("snapshots", all.status());
+  for (const std::string& d : damaged) {
+    std::fprintf(stderr, "rewind: warning: left out %s (run `rewind verify`)\n", d.substr(d.find('\t') + 1).c_str());
+  }
   if (ctx->json) {
     nlohmann::json arr = nlohmann::json::array();
     for (const SnapshotRef& r : *all) {

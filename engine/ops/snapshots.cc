@@ -4,13 +4,20 @@
 
 namespace rw {
 
-Result<std::vector<SnapshotRef>> LoadSnapshots(Repository* repo) {
+Result<std::vector<SnapshotRef>> LoadSnapshots(Repository* repo, std::vector<std::string>* damaged) {
   RW_ASSIGN_OR_RETURN(auto ids, repo->ListSnapshotIds());
   std::vector<SnapshotRef> out;
   for (const std::string& id : ids) {
-    RW_ASSIGN_OR_RETURN(std::string doc, repo->LoadSnapshotDoc(id));
-    auto snap = DecodeSnapshot(doc);
-    if (!snap.ok()) return snap.status().WithContext("snapshot " + id.substr(0, 12));
+    auto doc = repo->LoadSnapshotDoc(id);
+    Result<Snapshot> snap = doc.ok() ? DecodeSnapshot(*doc) : Result<Snapshot>(doc.status());
+    if (!snap.ok()) {
+      Status s = doc.ok() ? snap.status().WithContext("snapshot " + id.substr(0, 12) + " (" +
+                                                      repo->storage().Describe("snapshots/" + id) + ")")
+                          : snap.status();
+      if (!damaged) return s;
+      damaged->push_back(id + "\t" + s.message());
+      continue;
+    }
     out.push_back({id, std::move(*snap)});
   }
   std::stable_sort(out.begin(), out.end(), [](const SnapshotRef& a, const SnapshotRef& b) {
@@ -20,7 +27,20 @@ Result<std::vector<SnapshotRef>> LoadSnapshots(Repository* repo) {
 }
 
 Result<SnapshotRef> ResolveSnapshot(Repository* repo, std::string_view spec, bool latest_skips_safety) {
-  RW_ASSIGN_OR_RETURN(auto all, LoadSnapshots(repo));
+  std::vector<std::string> damaged;  // "id<TAB>message"
+  RW_ASSIGN_OR_RETURN(auto all, LoadSnapshots(repo, &damaged));
+  for (const std::string& d : damaged) {
+    if (spec.size() >= 4 && d.compare(0, spec.size(), spec) == 0) return Status::Corruption(d.substr(d.find('\t') + 1));
+  }
+  const bool by_id = std::any_of(all.begin(), all.end(), [&](const SnapshotRef& s) {
+    return spec.size() >= 4 && s.id.compare(0, spec.size(), spec) == 0;
+  });
+  if (!damaged.empty() && !by_id) {
+    return Status::Corruption(damaged[0].substr(damaged[0].find('\t') + 1) + (damaged.size() > 1 ? " (and " + std::to_string(damaged.size() - 1) + " more)" : "") +
+                              ": it may be the newest snapshot or carry the tag \"" + std::string(spec) +
+                              "\", so \"" + std::string(spec) + "\" cannot be resolved; name the snapshot by its id "
+                              "(`rewind snapshots` lists the others) and run `rewind verify`");
+  }
   if (all.empty()) return Status::NotFound("the repository has no snapshots");
   if (spec == "latest" && latest_skips_safety) {
     for (auto it = all.rbegin(); it != all.rend(); ++it) {

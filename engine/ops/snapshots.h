@@ -20,11 +20,16 @@ struct SnapshotRef {
   Snapshot snapshot;
 };
 
-// Every snapshot, oldest first. A damaged snapshot document fails the call with its id.
-Result<std::vector<SnapshotRef>> LoadSnapshots(Repository* repo);
+// Every snapshot, oldest first. A snapshot document that cannot be read or decoded fails the
+// call naming it; with `damaged`, it is left out and described there instead (one damaged
+// file must not keep the others from being listed, restored or used as a parent).
+Result<std::vector<SnapshotRef>> LoadSnapshots(Repository* repo, std::vector<std::string>* damaged = nullptr);
 
 // `spec` is a full id, a unique id prefix (at least 4 hex digits), "latest", or a tag (the
 // newest snapshot carrying it). NotFound / InvalidArgument (ambiguous prefix) otherwise.
+// Damaged snapshot documents are left out: naming one (by id or prefix) is Corruption with its
+// path; "latest" and tags are Corruption while any document is damaged, since the damaged one
+// may be the newest or carry the tag (name the snapshot by id; `verify` reports the damage).
 // With `latest_skips_safety`, "latest" is the newest snapshot not tagged kSafetyTag: for
 // rollback, where "latest" taken twice would otherwise undo the first rollback (its safety
 // snapshot is then the newest). Ids and tags, kSafetyTag too, still name any snapshot.

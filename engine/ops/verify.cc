@@ -63,7 +63,9 @@ class Verifier {
     for (const std::string& id : ids) {
       auto doc = repo_->LoadSnapshotDoc(id);
       if (!doc.ok()) {
-        report_.damage.push_back("snapshot " + id.substr(0, 12) + ": " + doc.status().message());
+        // LoadSnapshotDoc's Corruption names the snapshot and its file already.
+        const std::string& m = doc.status().message();
+        report_.damage.push_back(m.rfind("snapshot ", 0) == 0 ? m : "snapshot " + id.substr(0, 12) + ": " + m);
         continue;
       }
       auto snap = DecodeSnapshot(*doc);

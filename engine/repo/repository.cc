@@ -362,7 +362,8 @@ Result<std::vector<std::string>> Repository::ListSnapshotIds() { return storage_
 Result<std::string> Repository::LoadSnapshotDoc(const std::string& id) {
   RW_ASSIGN_OR_RETURN(std::string doc, storage_->ReadFile("snapshots/" + id));
   if (Sha256(doc).Hex() != id) {
-    return Status::Corruption("snapshot " + id.substr(0, 12) + ": content does not match its name (damaged)");
+    return Status::Corruption("snapshot " + id.substr(0, 12) + " (" + storage_->Describe("snapshots/" + id) +
+                              "): content does not match its name (damaged)");
   }
   return doc;
 }

@@ -611,5 +611,44 @@ TEST_F(RollbackTest, MissingTargetIsRefusedUnlessItIsTheRecordedSource) {
   EXPECT_EQ(Slurp(src_ / "a"), "a");
 }
 
+// One damaged snapshot document does not block the others: it is left out of the list (with
+// its path), an intact snapshot named by id is found and restored, "latest" and tags say why they
+// cannot be resolved, naming the damaged one by id says it is damaged, and a backup still runs.
+TEST_F(RollbackTest, ADamagedSnapshotDocumentIsLeftOutNotBlocking) {
+  Put(src_ / "a", "one");
+  SnapshotRef older = Backup("older");
+  Put(src_ / "a", "two");
+  SnapshotRef newer = Backup("newer");
+  const fs::path doc = dir_ / "repo" / "snapshots" / newer.id;
+  fs::resize_file(doc, fs::file_size(doc) / 2);
+  EXPECT_FALSE(LoadSnapshots(repo_.get()).ok());  // strict without a list for the damaged
+  std::vector<std::string> damaged;
+  auto all = LoadSnapshots(repo_.get(), &damaged);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ(all->front().id, older.id);
+  ASSERT_EQ(damaged.size(), 1u);
+  EXPECT_NE(damaged[0].find(doc.string()), std::string::npos) << damaged[0];
+  auto by_id = ResolveSnapshot(repo_.get(), older.id.substr(0, 12));
+  ASSERT_TRUE(by_id.ok()) << by_id.status().ToString();
+  for (const std::string spec : {"latest", "older"}) {
+    auto r = ResolveSnapshot(repo_.get(), spec);
+    ASSERT_FALSE(r.ok()) << spec;
+    EXPECT_EQ(r.status().code(), Code::kCorruption);
+    EXPECT_NE(r.status().message().find(doc.string()), std::string::npos) << r.status().ToString();
+    EXPECT_NE(r.status().message().find("by its id"), std::string::npos) << r.status().ToString();
+  }
+  auto named = ResolveSnapshot(repo_.get(), newer.id.substr(0, 12));
+  ASSERT_FALSE(named.ok());
+  EXPECT_NE(named.status().message().find("damaged"), std::string::npos) << named.status().ToString();
+  // The intact snapshot still rolls back, and a backup still runs.
+  ASSERT_NO_FATAL_FAILURE(RollBackWithoutSafetySnapshot(*by_id));
+  EXPECT_EQ(Slurp(src_ / "a"), "one");
+  BackupOptions bo;
+  bo.source = src_.string();
+  auto again = rw::Backup(repo_.get(), bo, nullptr, nullptr);
+  EXPECT_TRUE(again.ok()) << again.status().ToString();
+}
+
 }  // namespace
 }  // namespace rw
