@@ -495,9 +495,19 @@ Result<std::unique_ptr<RepoLock>> Repository::Lock(bool exclusive, std::string_v
       return Status::Locked("repository is locked by a stale lock: " + who +
                             "; that process is gone — check nothing else uses the repository, then run `rewind unlock`");
     }
+    if (other.hostname != Hostname() || other.pid <= 0) {  // another host, or an unreadable lock file
+      return Status::Locked("repository is in use: " + who +
+                            "; if that process is gone (this host cannot check), `rewind unlock --all` removes it");
+    }
     return Status::Locked("repository is in use: " + who);
   }
   return lock;
+}
+
+Result<std::vector<LockInfo>> Repository::RemoveAllLocks() {
+  RW_ASSIGN_OR_RETURN(auto locks, ListLocks());
+  for (const LockInfo& l : locks) RW_RETURN_IF_ERROR(storage_->Remove("locks/" + l.file));
+  return locks;
 }
 
 Result<std::vector<LockInfo>> Repository::RemoveStaleLocks() {

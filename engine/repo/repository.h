@@ -179,6 +179,9 @@ class Repository {
   // to run `rewind unlock`. Locked status names holder, host, pid, since and command.
   Result<std::unique_ptr<RepoLock>> Lock(bool exclusive, std::string_view command);
   Result<std::vector<LockInfo>> ListLocks();
+  // Removes every lock, alive or not (`unlock --all`: for a lock of another host whose
+  // process is known to be gone, or an unreadable lock file); returns what was removed.
+  Result<std::vector<LockInfo>> RemoveAllLocks();
   // Removes stale locks; returns what was removed.
   Result<std::vector<LockInfo>> RemoveStaleLocks();
 

@@ -494,6 +494,25 @@ TEST_F(RepositoryTest, StaleLockIsReportedNotBrokenThenRemovedByUnlock) {
   EXPECT_TRUE(repo->Lock(false, "backup").ok());
 }
 
+// An empty (unreadable) lock file and a lock of another host are not stale: `unlock` keeps
+// them, `unlock --all` (RemoveAllLocks) removes them, and the repository can be locked again.
+TEST_F(RepositoryTest, UnreadableAndForeignLocksAreRemovedOnlyByRemoveAll) {
+  auto repo = OpenOrDie();
+  Write(path_ + "/locks/0123456789abcdef0123456789abcdef", "");
+  Write(path_ + "/locks/fedcba9876543210fedcba9876543210",
+        "{\"hostname\":\"another-host\",\"pid\":1,\"since_ns\":1,\"command\":\"rewind backup\",\"exclusive\":true}");
+  EXPECT_FALSE(repo->Lock(true, "rollback").ok());
+  auto stale = repo->RemoveStaleLocks();
+  ASSERT_TRUE(stale.ok());
+  EXPECT_TRUE(stale->empty());
+  EXPECT_FALSE(repo->Lock(true, "rollback").ok());
+  auto all = repo->RemoveAllLocks();
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  EXPECT_EQ(all->size(), 2u);
+  EXPECT_TRUE(fs::is_empty(path_ + "/locks"));
+  EXPECT_TRUE(repo->Lock(true, "rollback").ok());
+}
+
 TEST_F(RepositoryTest, UncommittedSinkLeavesOnlyUnreferencedPacks) {
   BlobId id;
   {
