@@ -37,7 +37,22 @@ Result<BackupResult> Backup(Repository* repo, const BackupOptions& options,
     if (::stat(resolved.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
       return Status::InvalidArgument("source " + options.source + " is not a directory");
     }
-    RW_ASSIGN_OR_RETURN(ExcludeSet set, MakeExcludeSet(options.profiles, options.excludes));
+    // A repository inside the source is left out: backing it up into itself only grows it, and
+    // a rollback of the source must never touch it (the rule is recorded in the snapshot).
+    std::vector<std::string> rules = options.excludes;
+    if (char repo_buf[PATH_MAX]; ::realpath(repo->path().c_str(), repo_buf)) {
+      const std::string repo_path = repo_buf;
+      if (repo_path.size() > resolved.size() + 1 && repo_path.compare(0, resolved.size(), resolved) == 0 &&
+          (resolved == "/" || repo_path[resolved.size()] == '/')) {
+        std::string rule = "/";
+        for (char c : repo_path.substr(resolved == "/" ? 1 : resolved.size() + 1)) {
+          if (c == '\\' || c == '*' || c == '?' || c == '[' || c == ' ' || c == '#' || c == '!') rule += '\\';
+          rule += c;
+        }
+        rules.push_back(rule + "/");
+      }
+    }
+    RW_ASSIGN_OR_RETURN(ExcludeSet set, MakeExcludeSet(options.profiles, rules));
     excludes = std::move(set);
   }
   std::unique_ptr<RepoLock> lock;

@@ -650,5 +650,33 @@ TEST_F(RollbackTest, ADamagedSnapshotDocumentIsLeftOutNotBlocking) {
   EXPECT_TRUE(again.ok()) << again.status().ToString();
 }
 
+// A repository inside the source is left out of the backup (its folder's own entry is kept,
+// as for every excluded folder), and the rule is recorded in the snapshot.
+TEST_F(RollbackTest, ARepositoryInsideTheSourceIsLeftOut) {
+  Put(src_ / "conf", "c");
+  const fs::path inner = src_ / "backups" / "my repo";
+  fs::create_directories(inner.parent_path());
+  auto init = Repository::Init(inner.string());
+  ASSERT_TRUE(init.ok()) << init.ToString();
+  auto opened = Repository::Open(inner.string());
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  auto repo = std::move(*opened);
+  for (int i = 0; i < 2; ++i) {  // twice: the first backup's packs must not go into the second
+    BackupOptions bo;
+    bo.source = src_.string();
+    auto r = rw::Backup(repo.get(), bo, nullptr, nullptr);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    const auto& ex = r->snapshot.excludes;
+    EXPECT_NE(std::find(ex.begin(), ex.end(), "/backups/my\\ repo/"), ex.end());
+    std::vector<std::string> paths;
+    ASSERT_TRUE(WalkTree(*repo, r->snapshot.tree.value(), "", [&](const std::string& p, const TreeEntry&) {
+                  paths.push_back(p);
+                  return true;
+                }).ok());
+    EXPECT_NE(std::find(paths.begin(), paths.end(), "conf"), paths.end());
+    for (const std::string& p : paths) EXPECT_NE(p.rfind("backups/my repo/", 0), 0u) << p;
+  }
+}
+
 }  // namespace
 }  // namespace rw
