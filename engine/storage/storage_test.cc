@@ -332,17 +332,21 @@ TEST(LocalStorageDirect, LargeWritesRoundTripAtEveryBoundary) {
   }
 }
 
+// Why the file system under `root` refuses O_DIRECT, or "" when it takes it.
+std::string DirectIoRefusal(const std::string& root) {
+  int probe = ::open((root + "/probe").c_str(), O_WRONLY | O_CREAT | O_DIRECT, 0600);
+  if (probe < 0) return root + ": this file system refuses O_DIRECT (" + std::strerror(errno) + ")";
+  ::close(probe);
+  return "";
+}
+
 // Where the file system takes O_DIRECT, a large bulk file is written past the page cache: right
 // after the write at most its tail is resident (mincore). A small bulk file and a large file
 // written with WriteFileAtomic (tree packs, index files) stay cached.
 TEST(LocalStorageDirect, LargeBulkFilesBypassThePageCache) {
   std::string root = MakeTempDir();
   ASSERT_FALSE(root.empty());
-  {
-    int probe = ::open((root + "/probe").c_str(), O_WRONLY | O_CREAT | O_DIRECT, 0600);
-    if (probe < 0) GTEST_SKIP() << root << ": this file system refuses O_DIRECT (" << std::strerror(errno) << ")";
-    ::close(probe);
-  }
+  if (std::string why = DirectIoRefusal(root); !why.empty()) GTEST_SKIP() << why;
   auto resident = [&](const std::string& rel) {
     std::string path = root + "/" + rel;
     int fd = ::open(path.c_str(), O_RDONLY);
@@ -375,11 +379,7 @@ TEST(LocalStorageDirect, LargeBulkFilesBypassThePageCache) {
 TEST(LocalStorageDirect, WillReadBringsTheHintedRangesIntoThePageCache) {
   std::string root = MakeTempDir();
   ASSERT_FALSE(root.empty());
-  {
-    int probe = ::open((root + "/probe").c_str(), O_WRONLY | O_CREAT | O_DIRECT, 0600);
-    if (probe < 0) GTEST_SKIP() << root << ": this file system refuses O_DIRECT (" << std::strerror(errno) << ")";
-    ::close(probe);
-  }
+  if (std::string why = DirectIoRefusal(root); !why.empty()) GTEST_SKIP() << why;
   const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
   auto resident_pages = [&](uint64_t offset, uint64_t length) {
     std::string path = root + "/pack";
