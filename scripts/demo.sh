@@ -17,13 +17,13 @@ find_bin() {  # find_bin NAME: the executable NAME under BUILD_DIR
   for c in "$BUILD/$1" "$BUILD/cli/$1" "$BUILD/tests/$1" "$BUILD/bin/$1"; do
     [[ -x $c && -f $c ]] && { echo "$c"; return; }
   done
-  find "$BUILD" -maxdepth 3 -type f -name "$1" -perm -u+x -print -quit 2>/dev/null
+  find "$BUILD" -maxdepth 3 -type f -name "$1" -perm -u+x -print -quit 2>/dev/null || :
 }
 REWIND=${REWIND:-$(find_bin rewind)}
 GEN=${REWIND_DEMO_GEN:-$(find_bin rewind-demo-gen)}
 if [[ ! -x ${REWIND:-} || ! -x ${GEN:-} ]]; then
   echo "demo.sh: cannot find rewind and rewind-demo-gen under '$BUILD' (build first:" >&2
-  echo "         cmake -S . -B build -G Ninja && ninja -C build)" >&2
+  echo "         bash scripts/build.sh)" >&2
   exit 2
 fi
 REWIND=$(realpath "$REWIND")
