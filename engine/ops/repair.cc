@@ -13,16 +13,8 @@ Result<RepairReport> RepairIndex(Repository* repo) {
   RW_ASSIGN_OR_RETURN(auto lock, repo->Lock(true, "repair index"));
   Storage& storage = repo->storage();
   RepairReport report;
-  std::vector<BlobId> packs;
-  RW_ASSIGN_OR_RETURN(auto dirs, storage.ListDirs("data"));
-  for (const std::string& dir : dirs) {
-    auto names = storage.List("data/" + dir);
-    if (!names.ok()) continue;
-    for (const std::string& name : *names) {
-      auto id = BlobId::FromHex(name);
-      if (id.ok() && name.size() == 64) packs.push_back(*id);
-    }
-  }
+  RW_ASSIGN_OR_RETURN(Repository::PackFiles files, repo->ListPackFiles());
+  const std::vector<BlobId>& packs = files.packs;
   std::mutex mu;
   std::vector<IndexEntry> entries;
   tbb::parallel_for_each(packs.begin(), packs.end(), [&](const BlobId& pack) {

@@ -132,22 +132,10 @@ class Verifier {
     std::map<BlobId, std::vector<IndexEntry>> by_pack;
     for (const IndexEntry& e : repo_->IndexEntries()) by_pack[e.pack].push_back(e);
     // What is on disk.
-    std::vector<BlobId> packs;
-    auto dirs = repo_->storage().ListDirs("data");
-    if (!dirs.ok()) return dirs.status().WithContext("listing packs");
-    for (const std::string& dir : *dirs) {
-      auto names = repo_->storage().List("data/" + dir);
-      if (!names.ok()) continue;  // a stray file in data/
-      for (const std::string& name : *names) {
-        auto id = BlobId::FromHex(name);
-        if (!id.ok() || name.size() != 64 || name.substr(0, 2) != dir) {
-          report_.notes.push_back("data/" + dir + "/" + name + ": not a pack name, ignored");
-          continue;
-        }
-        packs.push_back(*id);
-      }
-    }
-    std::sort(packs.begin(), packs.end());
+    auto files = repo_->ListPackFiles();
+    if (!files.ok()) return files.status().WithContext("listing packs");
+    for (const std::string& stray : files->strays) report_.notes.push_back(stray + ": not a pack name, ignored");
+    std::vector<BlobId> packs = std::move(files->packs);
     std::unordered_set<BlobId, BlobIdHash> on_disk(packs.begin(), packs.end());
     for (const auto& [pack, entries] : by_pack) {
       if (on_disk.count(pack)) continue;

@@ -13,7 +13,6 @@
 #include <nlohmann/json.hpp>
 #include <cstdio>
 #include <random>
-#include <unordered_set>
 
 #include "engine/base/bytes.h"
 #include "engine/base/host.h"
@@ -232,6 +231,25 @@ std::vector<IndexEntry> Repository::IndexEntries() const {
   return index_.Entries();
 }
 
+Result<Repository::PackFiles> Repository::ListPackFiles() const {
+  PackFiles out;
+  RW_ASSIGN_OR_RETURN(auto dirs, storage_->ListDirs("data"));
+  for (const std::string& dir : dirs) {
+    auto names = storage_->List("data/" + dir);
+    if (!names.ok()) continue;
+    for (const std::string& name : *names) {
+      auto id = BlobId::FromHex(name);
+      if (!id.ok() || name.size() != 64 || name.compare(0, 2, dir) != 0) {
+        out.strays.push_back("data/" + dir + "/" + name);
+        continue;
+      }
+      out.packs.push_back(*id);
+    }
+  }
+  std::sort(out.packs.begin(), out.packs.end());
+  return out;
+}
+
 Status Repository::CheckIndexedPacksPresent() const {
   std::vector<BlobId> indexed;
   {
@@ -239,19 +257,13 @@ Status Repository::CheckIndexedPacksPresent() const {
     indexed = index_.packs();
   }
   if (indexed.empty()) return Status::OK();
-  std::unordered_set<std::string> on_disk;
-  auto dirs = storage_->ListDirs("data");
-  if (!dirs.ok() && dirs.status().code() != Code::kNotFound) return dirs.status().WithContext("listing packs");
-  if (dirs.ok()) {
-    for (const std::string& dir : *dirs) {
-      auto names = storage_->List("data/" + dir);
-      if (!names.ok()) continue;
-      for (std::string& name : *names) on_disk.insert(std::move(name));
-    }
-  }
+  auto files = ListPackFiles();
+  if (!files.ok() && files.status().code() != Code::kNotFound) return files.status().WithContext("listing packs");
+  const std::vector<BlobId> none;
+  const std::vector<BlobId>& on_disk = files.ok() ? files->packs : none;
   std::vector<std::string> missing;
   for (const BlobId& pack : indexed) {
-    if (!on_disk.count(pack.Hex())) missing.push_back(storage_->Describe(PackPath(pack)));
+    if (!std::binary_search(on_disk.begin(), on_disk.end(), pack)) missing.push_back(storage_->Describe(PackPath(pack)));
   }
   if (missing.empty()) return Status::OK();
   std::sort(missing.begin(), missing.end());

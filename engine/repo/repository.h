@@ -126,6 +126,14 @@ class Repository {
   const std::vector<std::string>& index_files() const { return index_files_; }
   // Every index entry (a copy). Thread-safe.
   std::vector<IndexEntry> IndexEntries() const;
+  // The pack files in data/<xx>/: their ids, sorted, and the other files there ("data/xx/name":
+  // a name that is not 64 hex digits beginning with its directory's two). One listing per
+  // data/ subdirectory; no pack is read. The listing's error (NotFound without data/) as is.
+  struct PackFiles {
+    std::vector<BlobId> packs;
+    std::vector<std::string> strays;
+  };
+  Result<PackFiles> ListPackFiles() const;
   // Every pack the index names is in data/: Corruption naming the missing ones otherwise (a
   // backup that trusted such an index would save a snapshot whose blobs are gone). One
   // directory listing per data/ subdirectory; no pack is read.
