@@ -34,11 +34,11 @@ std::string DatabasesText(const Snapshot& s) {
 int RunSnapshots(Context* ctx) {
   auto repo = OpenRepo(*ctx);
   if (!repo) return kExitError;
-  std::vector<std::string> damaged;
+  std::vector<DamagedSnapshot> damaged;
   auto all = LoadSnapshots(repo.get(), &damaged);
   if (!all.ok()) return Fail("snapshots", all.status());
-  for (const std::string& d : damaged) {
-    std::fprintf(stderr, "rewind: warning: left out %s (run `rewind verify`)\n", d.substr(d.find('\t') + 1).c_str());
+  for (const DamagedSnapshot& d : damaged) {
+    std::fprintf(stderr, "rewind: warning: left out %s (run `rewind verify`)\n", d.status.message().c_str());
   }
   if (ctx->json) {
     nlohmann::json arr = nlohmann::json::array();

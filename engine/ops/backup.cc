@@ -71,7 +71,7 @@ Result<BackupResult> Backup(Repository* repo, const BackupOptions& options,
     parent = options.parent->id;
     parent_tree = options.parent->snapshot.tree;
   } else if (!resolved.empty() && !options.parent) {
-    std::vector<std::string> damaged;  // not a parent; `verify` reports them
+    std::vector<DamagedSnapshot> damaged;  // not a parent; `verify` reports them
     RW_ASSIGN_OR_RETURN(auto previous, LoadSnapshots(repo, &damaged));
     for (auto it = previous.rbegin(); it != previous.rend(); ++it) {
       if (it->snapshot.hostname == host && it->snapshot.source == resolved && it->snapshot.tree) {

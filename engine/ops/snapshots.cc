@@ -4,7 +4,7 @@
 
 namespace rw {
 
-Result<std::vector<SnapshotRef>> LoadSnapshots(Repository* repo, std::vector<std::string>* damaged) {
+Result<std::vector<SnapshotRef>> LoadSnapshots(Repository* repo, std::vector<DamagedSnapshot>* damaged) {
   RW_ASSIGN_OR_RETURN(auto ids, repo->ListSnapshotIds());
   std::vector<SnapshotRef> out;
   for (const std::string& id : ids) {
@@ -15,7 +15,7 @@ Result<std::vector<SnapshotRef>> LoadSnapshots(Repository* repo, std::vector<std
                                                       repo->storage().Describe("snapshots/" + id) + ")")
                           : snap.status();
       if (!damaged) return s;
-      damaged->push_back(id + "\t" + s.message());
+      damaged->push_back({id, std::move(s)});
       continue;
     }
     out.push_back({id, std::move(*snap)});
@@ -27,19 +27,22 @@ Result<std::vector<SnapshotRef>> LoadSnapshots(Repository* repo, std::vector<std
 }
 
 Result<SnapshotRef> ResolveSnapshot(Repository* repo, std::string_view spec, bool latest_skips_safety) {
-  std::vector<std::string> damaged;  // "id<TAB>message"
+  std::vector<DamagedSnapshot> damaged;
   RW_ASSIGN_OR_RETURN(auto all, LoadSnapshots(repo, &damaged));
-  for (const std::string& d : damaged) {
-    if (spec.size() >= 4 && d.compare(0, spec.size(), spec) == 0) return Status::Corruption(d.substr(d.find('\t') + 1));
+  auto is_prefix = [&](const std::string& id) { return spec.size() >= 4 && id.compare(0, spec.size(), spec) == 0; };
+  for (const DamagedSnapshot& d : damaged) {
+    if (is_prefix(d.id)) return d.status;
   }
-  const bool by_id = std::any_of(all.begin(), all.end(), [&](const SnapshotRef& s) {
-    return spec.size() >= 4 && s.id.compare(0, spec.size(), spec) == 0;
-  });
-  if (!damaged.empty() && !by_id) {
-    return Status::Corruption(damaged[0].substr(damaged[0].find('\t') + 1) + (damaged.size() > 1 ? " (and " + std::to_string(damaged.size() - 1) + " more)" : "") +
-                              ": it may be the newest snapshot or carry the tag \"" + std::string(spec) +
-                              "\", so \"" + std::string(spec) + "\" cannot be resolved; name the snapshot by its id "
-                              "(`rewind snapshots` lists the others) and run `rewind verify`");
+  std::vector<const SnapshotRef*> by_prefix;
+  for (const SnapshotRef& s : all) {
+    if (is_prefix(s.id)) by_prefix.push_back(&s);
+  }
+  if (!damaged.empty() && by_prefix.empty()) {
+    const std::string more = damaged.size() > 1 ? " (and " + std::to_string(damaged.size() - 1) + " more)" : "";
+    return Status::Corruption(damaged[0].status.message() + more + ": it may be the newest snapshot or carry the tag \"" +
+                              std::string(spec) + "\", so \"" + std::string(spec) +
+                              "\" cannot be resolved; name the snapshot by its id (`rewind snapshots` lists the "
+                              "others) and run `rewind verify`");
   }
   if (all.empty()) return Status::NotFound("the repository has no snapshots");
   if (spec == "latest" && latest_skips_safety) {
@@ -51,10 +54,6 @@ Result<SnapshotRef> ResolveSnapshot(Repository* repo, std::string_view spec, boo
                             "): name one by its id to roll back to it");
   }
   if (spec == "latest") return all.back();
-  std::vector<const SnapshotRef*> by_prefix;
-  for (const SnapshotRef& s : all) {
-    if (spec.size() >= 4 && s.id.compare(0, spec.size(), spec) == 0) by_prefix.push_back(&s);
-  }
   if (by_prefix.size() == 1) return *by_prefix[0];
   if (by_prefix.size() > 1) {
     return Status::InvalidArgument("snapshot prefix \"" + std::string(spec) + "\" is ambiguous (" +

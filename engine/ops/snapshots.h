@@ -20,10 +20,16 @@ struct SnapshotRef {
   Snapshot snapshot;
 };
 
+// A snapshot document that cannot be read or decoded: its id, and why (naming its file).
+struct DamagedSnapshot {
+  std::string id;
+  Status status;
+};
+
 // Every snapshot, oldest first. A snapshot document that cannot be read or decoded fails the
 // call naming it; with `damaged`, it is left out and described there instead (one damaged
 // file must not keep the others from being listed, restored or used as a parent).
-Result<std::vector<SnapshotRef>> LoadSnapshots(Repository* repo, std::vector<std::string>* damaged = nullptr);
+Result<std::vector<SnapshotRef>> LoadSnapshots(Repository* repo, std::vector<DamagedSnapshot>* damaged = nullptr);
 
 // `spec` is a full id, a unique id prefix (at least 4 hex digits), "latest", or a tag (the
 // newest snapshot carrying it). NotFound / InvalidArgument (ambiguous prefix) otherwise.

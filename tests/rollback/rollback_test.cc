@@ -622,13 +622,14 @@ TEST_F(RollbackTest, ADamagedSnapshotDocumentIsLeftOutNotBlocking) {
   const fs::path doc = dir_ / "repo" / "snapshots" / newer.id;
   fs::resize_file(doc, fs::file_size(doc) / 2);
   EXPECT_FALSE(LoadSnapshots(repo_.get()).ok());  // strict without a list for the damaged
-  std::vector<std::string> damaged;
+  std::vector<DamagedSnapshot> damaged;
   auto all = LoadSnapshots(repo_.get(), &damaged);
   ASSERT_TRUE(all.ok()) << all.status().ToString();
   ASSERT_EQ(all->size(), 1u);
   EXPECT_EQ(all->front().id, older.id);
   ASSERT_EQ(damaged.size(), 1u);
-  EXPECT_NE(damaged[0].find(doc.string()), std::string::npos) << damaged[0];
+  EXPECT_EQ(damaged[0].id, newer.id);
+  EXPECT_NE(damaged[0].status.message().find(doc.string()), std::string::npos) << damaged[0].status.ToString();
   auto by_id = ResolveSnapshot(repo_.get(), older.id.substr(0, 12));
   ASSERT_TRUE(by_id.ok()) << by_id.status().ToString();
   for (const std::string spec : {"latest", "older"}) {
