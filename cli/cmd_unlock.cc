@@ -1,4 +1,5 @@
 #include <cstdio>
+#include <memory>
 
 #include "cli/common.h"
 #include "engine/base/clock.h"
@@ -8,15 +9,15 @@ namespace rw::cli {
 void RegisterUnlock(CLI::App& app, Context* ctx) {
   CLI::App* sub = app.add_subcommand("unlock", "remove stale locks (left by processes that died on this host)");
   AddRepoOption(sub, ctx);
-  static bool all = false;
-  sub->add_flag("--all", all,
+  auto all = std::make_shared<bool>(false);  // as the other commands keep their flags
+  sub->add_flag("--all", *all,
                 "remove every lock, also of live processes, other hosts and unreadable lock files: only when "
                 "nothing else uses the repository");
-  sub->callback([ctx] {
-    ctx->run = [ctx] {
+  sub->callback([ctx, all] {
+    ctx->run = [ctx, all] {
       auto repo = OpenRepo(*ctx);
       if (!repo) return kExitError;
-      auto removed = all ? repo->RemoveAllLocks() : repo->RemoveStaleLocks();
+      auto removed = *all ? repo->RemoveAllLocks() : repo->RemoveStaleLocks();
       if (!removed.ok()) return Fail("unlock", removed.status());
       for (const LockInfo& l : *removed) {
         std::printf("removed %slock of `%s` (pid %d on %s, since %s)\n", l.stale ? "stale " : "", l.command.c_str(),
@@ -31,7 +32,7 @@ void RegisterUnlock(CLI::App& app, Context* ctx) {
                       "uses the repository: `rewind unlock --all`");
         }
       }
-      if (removed->empty()) std::printf(all ? "no locks\n" : "no stale locks\n");
+      if (removed->empty()) std::printf(*all ? "no locks\n" : "no stale locks\n");
       return kExitOk;
     };
   });

@@ -110,6 +110,15 @@ Result<std::string> ProfileText(std::string_view profile) {
                           ")");
 }
 
+std::string LiteralDirRule(std::string_view path) {
+  std::string rule = "/";
+  for (char c : path) {
+    if (c == '\\' || c == '*' || c == '?' || c == '[' || c == ' ' || c == '#' || c == '!') rule += '\\';
+    rule += c;
+  }
+  return rule + "/";
+}
+
 Status AddProfile(ExcludeSet* set, std::string_view profile) {
   Result<std::string> text = ProfileText(profile);
   if (!text.ok()) return text.status();

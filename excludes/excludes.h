@@ -54,6 +54,10 @@ class ExcludeSet {
   std::unique_ptr<Impl> impl_;
 };
 
+// The rule that excludes exactly the directory at `path` (relative to the root, no leading or
+// trailing '/'): anchored, directories only, every byte the syntax gives a meaning escaped.
+std::string LiteralDirRule(std::string_view path);
+
 // Names of shipped profiles ("icewarp").
 std::vector<std::string> ProfileNames();
 // Adds the rules of a shipped profile; NotFound listing the known profiles otherwise.

@@ -304,5 +304,22 @@ TEST(ExcludeSet, MoveKeepsRules) {
   EXPECT_EQ(c.rules().size(), 1u);
 }
 
+// LiteralDirRule excludes exactly that directory, whatever bytes its path holds, and nothing
+// that only looks like it.
+TEST(LiteralDirRule, MatchesExactlyThatDirectory) {
+  for (std::string path : {"backups/repo", "a b/c*d/[x]?", "#hash/!bang", "back\\slash", "trail "}) {
+    ExcludeSet set;
+    const std::string rule = LiteralDirRule(path);
+    ASSERT_TRUE(set.Add(rule, "test").ok()) << rule;
+    EXPECT_EQ(set.Match(path, true), 0) << rule;
+    EXPECT_EQ(set.Match(path, false), -1) << rule << ": directories only";
+    EXPECT_EQ(set.Match(path + "x", true), -1) << rule;
+    EXPECT_EQ(set.Match("other/" + path, true), -1) << rule << ": anchored";
+  }
+  ExcludeSet star;
+  ASSERT_TRUE(star.Add(LiteralDirRule("c*d"), "test").ok());
+  EXPECT_EQ(star.Match("cxd", true), -1);
+}
+
 }  // namespace
 }  // namespace rw

@@ -25,12 +25,11 @@ Status CheckDefaultsFile(const std::string& path) {
   // The client library ignores an option file it cannot read, and one without the groups it
   // reads, and then connects with its defaults: the local server on the default socket, which
   // may be another server than the one meant.
-  std::ifstream in(path);
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0 || !in) {
-    return Status::NotFound("MySQL option file " + path + ": " + std::strerror(errno ? errno : ENOENT));
-  }
+  if (::stat(path.c_str(), &st) != 0) return Status::NotFound("MySQL option file " + path + ": " + std::strerror(errno));
   if (!S_ISREG(st.st_mode)) return Status::InvalidArgument("MySQL option file " + path + " is not a regular file");
+  std::ifstream in(path);
+  if (!in) return Status::IOError("MySQL option file " + path + ": " + std::strerror(errno ? errno : EACCES));
   std::string line;
   while (std::getline(in, line)) {
     size_t b = line.find_first_not_of(" \t");

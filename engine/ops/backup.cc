@@ -44,12 +44,7 @@ Result<BackupResult> Backup(Repository* repo, const BackupOptions& options,
       const std::string repo_path = repo_buf;
       if (repo_path.size() > resolved.size() + 1 && repo_path.compare(0, resolved.size(), resolved) == 0 &&
           (resolved == "/" || repo_path[resolved.size()] == '/')) {
-        std::string rule = "/";
-        for (char c : repo_path.substr(resolved == "/" ? 1 : resolved.size() + 1)) {
-          if (c == '\\' || c == '*' || c == '?' || c == '[' || c == ' ' || c == '#' || c == '!') rule += '\\';
-          rule += c;
-        }
-        rules.push_back(rule + "/");
+        rules.push_back(LiteralDirRule(repo_path.substr(resolved == "/" ? 1 : resolved.size() + 1)));
       }
     }
     RW_ASSIGN_OR_RETURN(ExcludeSet set, MakeExcludeSet(options.profiles, rules));
