@@ -37,6 +37,17 @@ class RepositoryTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
+  // Opens the repository through a storage wrapper W over the local directory; `*seen`
+  // points at the wrapper, which the repository owns.
+  template <typename W>
+  std::unique_ptr<Repository> OpenThrough(W** seen) {
+    auto wrapper = std::make_unique<W>(NewLocalStorage(path_));
+    *seen = wrapper.get();
+    auto r = Repository::Open(std::move(wrapper));
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? std::move(r).value() : nullptr;
+  }
+
   std::unique_ptr<Repository> OpenOrDie() {
     auto r = Repository::Open(path_);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
@@ -215,11 +226,9 @@ class NotingStorage final : public ForwardingStorage {
 // tree packs as ordinary files, and only after every data pack (a tree is stored after the blobs
 // it names, format.md I5); then the index. Also when the trees fill a pack mid-way.
 TEST_F(RepositoryTest, TreesGoToTheirOwnPacksAfterTheDataTheyName) {
-  auto noting = std::make_unique<NotingStorage>(NewLocalStorage(path_));
-  NotingStorage* seen = noting.get();
-  auto opened = Repository::Open(std::move(noting));
-  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
-  auto repo = std::move(*opened);
+  NotingStorage* seen = nullptr;
+  auto repo = OpenThrough(&seen);
+  ASSERT_NE(repo, nullptr);
   const uint64_t target = repo->config().pack_target_size;
   std::mt19937_64 rng(11);
   auto random = [&](size_t n) {
@@ -312,11 +321,9 @@ class HintStorage final : public ForwardingStorage {
 };
 
 TEST_F(RepositoryTest, WillLoadHintsMergedRangesOfEveryFramePackByPack) {
-  auto hinting = std::make_unique<HintStorage>(NewLocalStorage(path_));
-  HintStorage* seen = hinting.get();
-  auto opened = Repository::Open(std::move(hinting));
-  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
-  auto repo = std::move(*opened);
+  HintStorage* seen = nullptr;
+  auto repo = OpenThrough(&seen);
+  ASSERT_NE(repo, nullptr);
   std::mt19937_64 rng(12);
   std::vector<BlobId> ids;
   {

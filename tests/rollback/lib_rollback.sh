@@ -89,3 +89,16 @@ open(p, "r+b").write(b)' config/license.dat
 
 # diff_lines FILE: `rewind diff` text output reduced to "MARKER PATH" lines, sorted by path.
 diff_lines() { awk '{print $1, $2}' "$1" | LC_ALL=C sort -k2; }
+
+# demo_backup_upgrade SRC REPO SEED: the demo installation (scale 0.25) in SRC, a repository in
+# REPO with its backup tagged "pre", the mtree of what that backup covers in
+# $WORK/pre-kept.mtree, then simulate_upgrade and every file under html/ rewritten.
+demo_backup_upgrade() {
+  local src=$1 repo=$2 seed=$3
+  "$DEMO_GEN" --out "$src" --seed "$seed" --scale 0.25 >/dev/null
+  expect_rc 0 "$REWIND" init --repo "$repo"
+  expect_rc 0 "$REWIND" backup --repo "$repo" --source "$src" --profile icewarp --tag pre
+  mtree_kept "$src" "$WORK/pre-kept.mtree"
+  simulate_upgrade "$src"
+  find "$src/html" -type f -print0 | xargs -0 -n 200 sh -c 'for f; do echo "// EPOS" >>"$f"; done' sh
+}

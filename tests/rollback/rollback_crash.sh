@@ -40,12 +40,7 @@ REPO=$WORK/repo
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 step "demo installation (scale 0.25), backup --tag pre, heavy upgrade"
-"$DEMO_GEN" --out "$SRC" --seed 3 --scale 0.25 >/dev/null
-expect_rc 0 "$REWIND" init --repo "$REPO"
-expect_rc 0 "$REWIND" backup --repo "$REPO" --source "$SRC" --profile icewarp --tag pre
-mtree_kept "$SRC" "$WORK/pre-kept.mtree"
-simulate_upgrade "$SRC"
-find "$SRC/html" -type f -print0 | xargs -0 -n 200 sh -c 'for f; do echo "// EPOS" >>"$f"; done' sh
+demo_backup_upgrade "$SRC" "$REPO" 3
 rm -r "$SRC/scripts"
 mkdir -p "$SRC/html/epos/bundle"
 python3 - "$SRC/html/epos/bundle" <<'PY'

@@ -27,12 +27,7 @@ no_locks() {
 }
 
 step "demo installation, backup --tag pre, an upgrade that rewrites every file under html/"
-"$DEMO_GEN" --out "$SRC" --seed 4 --scale 0.25 >/dev/null
-expect_rc 0 "$REWIND" init --repo "$REPO"
-expect_rc 0 "$REWIND" backup --repo "$REPO" --source "$SRC" --profile icewarp --tag pre
-mtree_kept "$SRC" "$WORK/pre-kept.mtree"
-simulate_upgrade "$SRC"
-find "$SRC/html" -type f -print0 | xargs -0 -n 200 sh -c 'for f; do echo "// EPOS" >>"$f"; done' sh
+demo_backup_upgrade "$SRC" "$REPO" 4
 
 step "rollback interrupted by SIGINT while it applies its plan"
 with_default_signals "$REWIND" rollback --repo "$REPO" pre --yes --no-safety-snapshot >"$WORK/bg.out" 2>"$WORK/bg.err" &
