@@ -220,6 +220,7 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
     nlohmann::json j = {{"snapshot_id", r.snapshot_id},
                         {"target", r.target},
                         {"dry_run", r.dry_run},
+                        {"refused", r.refused.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.refused)},
                         {"resumed", r.resumed},
                         {"safety_snapshot_id", r.safety_snapshot_id.empty() ? nlohmann::json(nullptr)
                                                                              : nlohmann::json(r.safety_snapshot_id)},
@@ -256,7 +257,9 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
                     d.label.c_str(), extra.c_str());
       }
     }
+    for (const std::string& n : r.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
     for (const std::string& n : dry_run_notes) std::fprintf(stderr, "note: %s\n", n.c_str());
+    if (!r.refused.empty()) std::fprintf(stderr, "rewind: rollback --dry-run: the rollback would be refused: %s\n", r.refused.c_str());
     std::printf("dry run: nothing was changed\n");
   } else {
     for (const std::string& n : r.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
@@ -290,7 +293,8 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
                    r.snapshot_id.substr(0, 12).c_str(), r.duration_s);
     }
   }
-  return r.verified() || r.dry_run ? kExitOk : kExitDamage;
+  if (r.dry_run) return r.refused.empty() ? kExitOk : kExitError;  // the rollback's own exit status
+  return r.verified() ? kExitOk : kExitDamage;
 }
 
 }  // namespace
@@ -305,7 +309,7 @@ void RegisterRollback(CLI::App& app, Context* ctx) {
                   "existing directory to roll back (default: the snapshot's source, created again when it is gone)");
   sub->add_flag("--files-only", args->files_only, "roll back the files, not the databases");
   sub->add_flag("--databases-only", args->databases_only, "roll back the databases, not the files");
-  sub->add_flag("--dry-run", args->dry_run, "print the plan and change nothing");
+  sub->add_flag("--dry-run", args->dry_run, "print the plan and change nothing (reads the data the plan needs: exit 2 when the rollback would be refused)");
   sub->add_flag("--no-safety-snapshot", args->no_safety, "do not back up the current state first");
   sub->add_option("--stop-cmd", args->stop_cmd, "shell command that stops the services (before any change)");
   sub->add_option("--start-cmd", args->start_cmd, "shell command that starts them again (after the verify)");

@@ -17,6 +17,7 @@ const char* CodeName(Code c) {
     case Code::kLocked: return "Locked";
     case Code::kAlreadyExists: return "AlreadyExists";
     case Code::kNoSpace: return "NoSpace";
+    case Code::kDenied: return "Denied";
   }
   return "Unknown";
 }
@@ -39,6 +40,9 @@ Status ErrnoStatus(std::string_view what, int err) {
     case ENOSPC:
     case EDQUOT: return Status(Code::kNoSpace, std::move(msg));
     case EEXIST: return Status::AlreadyExists(std::move(msg));
+    case EROFS:
+    case EACCES:
+    case EPERM: return Status(Code::kDenied, std::move(msg));
     default: return Status::IOError(std::move(msg));
   }
 }

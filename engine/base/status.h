@@ -21,6 +21,7 @@ enum class Code {
   kLocked,
   kAlreadyExists,
   kNoSpace,
+  kDenied,  // the system refused a change: read-only file system, permission denied
 };
 
 class [[nodiscard]] Status {
@@ -53,7 +54,7 @@ class [[nodiscard]] Status {
 };
 
 // Maps an errno value to a Status: ENOENT -> NotFound, ENOSPC/EDQUOT -> NoSpace, EEXIST ->
-// AlreadyExists, others -> IOError. The message is "<what>: <strerror>".
+// AlreadyExists, EROFS/EACCES/EPERM -> Denied, others -> IOError. The message is "<what>: <strerror>".
 Status ErrnoStatus(std::string_view what, int err);
 
 template <typename T>

@@ -182,7 +182,9 @@ Status RestoreToArchive(Repository* repo, const Snapshot& snapshot, const std::s
                         RestoreObserver* observer, RestoreStats* stats) {
   if (!snapshot.tree) return Status::InvalidArgument("the snapshot holds no files");
   RW_ASSIGN_OR_RETURN(IncludeFilter filter, IncludeFilter::Make(includes));
-  RW_ASSIGN_OR_RETURN(auto lock, repo->Lock(false, "restore --archive"));
+  std::string lock_note;
+  RW_ASSIGN_OR_RETURN(auto lock, repo->LockForReading("restore --archive", &lock_note));
+  if (!lock_note.empty() && observer) observer->OnNote("", lock_note);
   std::unique_ptr<archive, ArchiveDeleter> a(archive_write_new());
   int rc = ARCHIVE_OK;
   switch (format) {

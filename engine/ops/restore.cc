@@ -339,7 +339,9 @@ Result<RestoreStats> RestoreToDirectory(Repository* repo, const Snapshot& snapsh
   RW_ASSIGN_OR_RETURN(IncludeFilter filter, IncludeFilter::Make(options.includes));
   RW_ASSIGN_OR_RETURN(int root_fd, restore_internal::OpenEmptyTarget(options.target));
   auto root = std::make_shared<DirFd>(root_fd);
-  RW_ASSIGN_OR_RETURN(auto lock, repo->Lock(false, "restore"));
+  std::string lock_note;
+  RW_ASSIGN_OR_RETURN(auto lock, repo->LockForReading("restore", &lock_note));
+  if (!lock_note.empty()) observer->OnNote("", lock_note);
 
   RestoreStats stats;
   Walker walker(repo, filter, root->fd, &stats, progress);

@@ -1087,13 +1087,18 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
   }
   // 1. Lock, no rollback pending, the snapshot is whole.
   s.Phase(1, "checking the snapshot");
-  RW_ASSIGN_OR_RETURN(auto lock, repo->Lock(!options.dry_run, options.dry_run ? "rollback --dry-run" : "rollback"));
+  std::string lock_note;
+  RW_ASSIGN_OR_RETURN(auto lock, options.dry_run ? repo->LockForReading("rollback --dry-run", &lock_note)
+                                                 : repo->Lock(true, "rollback"));
+  if (!lock_note.empty()) r.notes.push_back(lock_note);
   // A rollback killed while writing its journal or progress left a temporary there.
   if (!options.dry_run) RW_RETURN_IF_ERROR(repo->storage().RemoveTemporaries("rollback"));
   RW_ASSIGN_OR_RETURN(auto pending, PendingJournals(repo));
-  if (!pending.empty() && !options.dry_run) {
-    return Status::InvalidArgument("an interrupted rollback is pending (journal rollback/" + pending[0] +
-                                   ".journal): finish it with `rewind rollback --resume` first");
+  if (!pending.empty()) {
+    Status st = Status::InvalidArgument("an interrupted rollback is pending (journal rollback/" + pending[0] +
+                                        ".journal): finish it with `rewind rollback --resume` first");
+    if (!options.dry_run) return st;
+    r.refused = st.message();
   }
   // The snapshot's trees are loaded once, here, for the check, the safety snapshot (its parent
   // is this snapshot), the plan and the verify.
@@ -1121,6 +1126,12 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
       RW_ASSIGN_OR_RETURN(r.plan, PlanRollback(*repo, snap.snapshot, root.fd, &trees));
     }
     if (options.dry_run) {
+      // The data the rollback would write is read and checked as the rollback would: a dry run
+      // that reports a plan the rollback would then refuse would mislead.
+      if (options.files) {
+        s.Phase(4, "reading the data the plan needs");
+        if (Status st = CheckPlanBlobs(repo, r.plan.steps); !st.ok() && r.refused.empty()) r.refused = st.message();
+      }
       r.duration_s = static_cast<double>(RealClock().MonotonicNs() - t0) / 1e9;
       return r;
     }

@@ -102,6 +102,7 @@ struct RollbackResult {
   std::string journal_id;           // empty for a dry run
   std::string safety_snapshot_id;   // empty when none was taken
   bool dry_run = false, resumed = false;
+  std::string refused;              // dry run: why the rollback would be refused (empty: it would run)
   RollbackPlan plan;                // resumed: the journal's plan
   uint64_t steps_applied = 0;       // resumed: the steps run by this process
   bool databases_restored = false;

@@ -298,9 +298,12 @@ class Verifier {
 
 Result<VerifyReport> VerifyRepository(Repository* repo, const VerifyOptions& options,
                                       VerifyProgress* progress) {
-  RW_ASSIGN_OR_RETURN(auto lock, repo->Lock(false, "verify"));
+  std::string lock_note;
+  RW_ASSIGN_OR_RETURN(auto lock, repo->LockForReading("verify", &lock_note));
   Verifier v(repo, options, progress);
-  return v.Run();
+  auto report = v.Run();
+  if (report.ok() && !lock_note.empty()) report->notes.insert(report->notes.begin(), lock_note);
+  return report;
 }
 
 Status ParseReadDataSubset(const std::string& text, VerifyOptions* options) {

@@ -487,33 +487,58 @@ Result<std::vector<LockInfo>> Repository::ListLocks() {
   return out;
 }
 
+namespace {
+// Why the lock `other` keeps this process out.
+Status LockConflict(Storage& storage, const LockInfo& other) {
+  std::string who = std::string(other.exclusive ? "an exclusive" : "a shared") + " lock held by `" + other.command +
+                    "` (pid " + std::to_string(other.pid) + " on host " + other.hostname + ", since " +
+                    FormatRfc3339Ns(other.since_ns) + ", lock file " + storage.Describe("locks/" + other.file) + ")";
+  if (other.stale) {
+    return Status::Locked("repository is locked by a stale lock: " + who +
+                          "; that process is gone — check nothing else uses the repository, then run `rewind unlock`");
+  }
+  if (other.hostname != Hostname() || other.pid <= 0) {  // another host, or an unreadable lock file
+    return Status::Locked("repository is in use: " + who +
+                          "; if that process is gone (this host cannot check), `rewind unlock --all` removes it");
+  }
+  return Status::Locked("repository is in use: " + who);
+}
+}  // namespace
+
 Result<std::unique_ptr<RepoLock>> Repository::Lock(bool exclusive, std::string_view command) {
   std::string name = RandomHex(16);
   json j = {{"hostname", Hostname()},       {"pid", static_cast<int>(::getpid())},
             {"since_ns", RealClock().NowNs()}, {"since", FormatRfc3339Ns(RealClock().NowNs())},
             {"command", std::string(command)}, {"exclusive", exclusive}};
-  RW_RETURN_IF_ERROR(storage_->CreateExclusive("locks/" + name, j.dump() + "\n"));
+  RW_RETURN_IF_ERROR(storage_->CreateExclusive("locks/" + name, j.dump() + "\n").WithContext("cannot lock the repository"));
   auto lock = std::make_unique<RepoLock>(this, name);
   RW_ASSIGN_OR_RETURN(auto locks, ListLocks());
   for (const LockInfo& other : locks) {
     if (other.file == name) continue;
     if (!exclusive && !other.exclusive) continue;
-    std::string who = std::string(other.exclusive ? "an exclusive" : "a shared") + " lock held by `" +
-                      other.command + "` (pid " + std::to_string(other.pid) + " on host " +
-                      other.hostname + ", since " + FormatRfc3339Ns(other.since_ns) + ", lock file " +
-                      storage_->Describe("locks/" + other.file) + ")";
     (void)lock->Release();
-    if (other.stale) {
-      return Status::Locked("repository is locked by a stale lock: " + who +
-                            "; that process is gone — check nothing else uses the repository, then run `rewind unlock`");
-    }
-    if (other.hostname != Hostname() || other.pid <= 0) {  // another host, or an unreadable lock file
-      return Status::Locked("repository is in use: " + who +
-                            "; if that process is gone (this host cannot check), `rewind unlock --all` removes it");
-    }
-    return Status::Locked("repository is in use: " + who);
+    return LockConflict(*storage_, other);
   }
   return lock;
+}
+
+Result<std::unique_ptr<RepoLock>> Repository::LockForReading(std::string_view command, std::string* note) {
+  auto lock = Lock(false, command);
+  if (lock.ok() || (lock.status().code() != Code::kDenied && lock.status().code() != Code::kNoSpace)) return lock;
+  // No lock file can be written. Nothing on this host can then change the repository through
+  // this path either; what can still be seen is an exclusive lock (a rollback or repair
+  // running, or killed, elsewhere): that refuses as it would with a lock.
+  RW_ASSIGN_OR_RETURN(auto locks, ListLocks());
+  for (const LockInfo& other : locks) {
+    if (other.exclusive) return LockConflict(*storage_, other);
+  }
+  // The reason without the temporary file's name: "…/locks/.3f7e….tmp-7ad9…: Read-only file system".
+  const std::string& why = lock.status().message();
+  const size_t colon = why.rfind(": ");
+  *note = "reading the repository without a lock: cannot write into " + storage_->Describe("locks") + " (" +
+          (colon == std::string::npos ? why : why.substr(colon + 2)) +
+          "); a `rollback` or `repair` started meanwhile from elsewhere would not be noticed";
+  return std::unique_ptr<RepoLock>();
 }
 
 Result<std::vector<LockInfo>> Repository::RemoveAllLocks() {

@@ -186,6 +186,11 @@ class Repository {
   // lock with every other live one. Stale locks (same host, dead pid) also refuse, with a hint
   // to run `rewind unlock`. Locked status names holder, host, pid, since and command.
   Result<std::unique_ptr<RepoLock>> Lock(bool exclusive, std::string_view command);
+  // The shared lock of a command that only reads the repository (verify, restore, a dry run).
+  // Where no lock file can be written — a read-only mount, a full disk, a repository this user
+  // may only read — the command goes on without one, as long as no exclusive lock is there:
+  // the lock is then null and `*note` says why. Any other failure is returned.
+  Result<std::unique_ptr<RepoLock>> LockForReading(std::string_view command, std::string* note);
   Result<std::vector<LockInfo>> ListLocks();
   // Removes every lock, alive or not (`unlock --all`: for a lock of another host whose
   // process is known to be gone, or an unreadable lock file); returns what was removed.

@@ -114,6 +114,10 @@ run() {
     if [[ -n $journal ]]; then
       steps=$(awk '/^steps /{print $2}' "$journal")
       progress=$(cat "${journal%.journal}.progress" 2>/dev/null || echo 0)
+      if ((i % 5 == 1)); then  # a dry run now says that the pending journal comes first
+        expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --target "$T" --dry-run
+        expect_err_contains "would be refused: an interrupted rollback is pending"
+      fi
       expect_rc 0 "$REWIND" rollback --repo "$REPO" --resume --yes --json
       [[ $(json_get .verified) == true ]] || check_failed "run $i: resume did not verify"
       RESUMED=$((RESUMED + 1))

@@ -5,7 +5,8 @@
 #   1. the pack holding a chunk of a file the rollback must rewrite is deleted
 #      (found independently with tests/integrity/find_blob.py);
 #   2. that pack is back, but one byte inside that chunk's zstd frame is flipped (the trailer
-#      and the index still agree: only reading the blob finds it);
+#      and the index still agree: only reading the blob finds it); --dry-run, which reads the
+#      same data, prints the plan and says the rollback would be refused (exit 2);
 #   3. a tree blob's pack is deleted (the snapshot's structure is broken).
 # After the pack is restored, the same rollback works (the refusals left nothing behind).
 # usage: rollback_damaged.sh REWIND DEMO_GEN
@@ -61,6 +62,15 @@ with open(p, "r+b") as f:
     f.write(bytes([b[0] ^ 0x5A]))
 PY
 nsnap=$(snapshot_count "$REPO")
+# The dry run reads the same data: it shows the plan, says the rollback would be refused, and
+# exits as the rollback would.
+expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --dry-run
+expect_err_contains "the rollback would be refused"
+expect_err_contains "damaged"
+grep -q "to rewrite" "$WORK/last.out" || check_failed "the refused dry run did not print its plan"
+expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --dry-run --json
+[[ $(json_get .refused) == *damaged* ]] || check_failed "dry run --json: .refused does not say damaged"
+check_untouched "blob corrupted, dry run"
 : >"$LOG"
 expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --yes --stop-cmd "echo stop >>'$LOG'" \
   --start-cmd "echo start >>'$LOG'"
