@@ -29,14 +29,9 @@ Status IndexCorruption(const std::string& what) { return Status::Corruption("ind
 
 }  // namespace
 
-std::string EncodeIndex(std::vector<IndexEntry> entries) {
-  // Sorted by id; of equal ids the first given is kept.
-  std::stable_sort(entries.begin(), entries.end(),
-                   [](const IndexEntry& a, const IndexEntry& b) { return a.id < b.id; });
-  entries.erase(std::unique(entries.begin(), entries.end(),
-                            [](const IndexEntry& a, const IndexEntry& b) { return a.id == b.id; }),
-                entries.end());
-
+namespace {
+// `entries`: sorted by id, each id once.
+std::string EncodeSorted(const std::vector<IndexEntry>& entries) {
   // Packs are numbered in order of first use.
   std::vector<BlobId> packs;
   std::unordered_map<BlobId, uint32_t, BlobIdHash> pack_number;
@@ -67,6 +62,23 @@ std::string EncodeIndex(std::vector<IndexEntry> entries) {
   }
   PutU64(&out, Xxh3_64(out));
   return out;
+}
+
+bool IdLess(const IndexEntry& a, const IndexEntry& b) { return a.id < b.id; }
+bool IdEqual(const IndexEntry& a, const IndexEntry& b) { return a.id == b.id; }
+}  // namespace
+
+std::string EncodeIndex(std::vector<IndexEntry> entries) {
+  // Sorted by id; of equal ids the first given is kept.
+  std::stable_sort(entries.begin(), entries.end(), IdLess);
+  entries.erase(std::unique(entries.begin(), entries.end(), IdEqual), entries.end());
+  return EncodeSorted(entries);
+}
+
+std::string EncodeIndexInPlace(std::vector<IndexEntry>* entries) {
+  std::sort(entries->begin(), entries->end(), IdLess);
+  entries->erase(std::unique(entries->begin(), entries->end(), IdEqual), entries->end());
+  return EncodeSorted(*entries);
 }
 
 Result<std::vector<IndexEntry>> DecodeIndex(std::string_view data) {

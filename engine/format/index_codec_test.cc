@@ -62,6 +62,26 @@ TEST(IndexCodecTest, EncodingIsDeterministic) {
   EXPECT_EQ(EncodeIndex(entries), a);
 }
 
+TEST(IndexCodecTest, InPlaceEncodingEqualsTheCopyingOneAndSortsTheCaller) {
+  std::vector<IndexEntry> entries = RandomEntries(1000, 5, 4);
+  const std::string expected = EncodeIndex(entries);
+  std::vector<IndexEntry> in_place = entries;
+  EXPECT_EQ(EncodeIndexInPlace(&in_place), expected);
+  ASSERT_EQ(in_place.size(), entries.size());
+  EXPECT_TRUE(std::is_sorted(in_place.begin(), in_place.end(),
+                             [](const IndexEntry& a, const IndexEntry& b) { return a.id < b.id; }));
+  // Every entry is still there, unchanged.
+  std::sort(entries.begin(), entries.end(), [](const IndexEntry& a, const IndexEntry& b) { return a.id < b.id; });
+  for (size_t i = 0; i < entries.size(); ++i) EXPECT_TRUE(SameEntry(in_place[i], entries[i])) << "entry " << i;
+  // An id given twice is kept once.
+  std::vector<IndexEntry> twice = {entries[0], entries[1], entries[0]};
+  const std::string enc = EncodeIndexInPlace(&twice);
+  EXPECT_EQ(twice.size(), 2u);
+  auto decoded = DecodeIndex(enc);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(decoded->size(), 2u);
+}
+
 TEST(IndexCodecTest, EmptyIndex) {
   const std::string encoded = EncodeIndex({});
   EXPECT_EQ(encoded.size(), 32u);

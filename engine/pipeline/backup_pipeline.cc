@@ -222,7 +222,9 @@ Result<PipelineResult> RunBackupPipeline(const std::string& source, const Exclud
   Status fatal;                     // written by the serial packing stage only
   std::atomic<bool> failed{false};  // read by the scan stage
   bool root_done = false;
-  const int tokens = options.tokens > 0 ? options.tokens : 4 * tbb::info::default_concurrency();
+  // 8 per thread: with 4, a worker still waited for the one ahead of it in the last stage now
+  // and then (bench tree, 2 cores: 6.76-6.99 s against 6.65-6.71 s, peak RSS +1-3 MiB).
+  const int tokens = options.tokens > 0 ? options.tokens : 8 * tbb::info::default_concurrency();
 
   tbb::parallel_pipeline(
       static_cast<size_t>(tokens),
@@ -234,11 +236,15 @@ Result<PipelineResult> RunBackupPipeline(const std::string& source, const Exclud
                                     }) &
           tbb::make_filter<Item*, Item*>(tbb::filter_mode::parallel,
                                          [&](Item* item) {
-                                           if (item->kind == Item::kSmallFile && item->error.ok()) {
-                                             ReadSmallFile(item, chunker, progress);
-                                           }
-                                           if (item->error.ok()) {
-                                             HashAndCompress(item, *sink, options.zstd_level);
+                                           // The item and the small files batched behind it.
+                                           for (size_t i = 0; i <= item->followers.size(); ++i) {
+                                             Item* one = i == 0 ? item : item->followers[i - 1].get();
+                                             if (one->kind == Item::kSmallFile && one->error.ok()) {
+                                               ReadSmallFile(one, chunker, progress);
+                                             }
+                                             if (one->error.ok() && !one->blobs.empty()) {
+                                               HashAndCompress(one, *sink, options.zstd_level);
+                                             }
                                            }
                                            return item;
                                          }) &

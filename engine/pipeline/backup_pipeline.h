@@ -4,12 +4,14 @@
 //                             enter/leave markers, entries, and for files larger than one max
 //                             chunk, their content-defined chunks read sequentially
 //   read+hash+compress        reads small files, chunks them, SHA-256 of every chunk, zstd of
-//   (parallel)                every chunk the repository does not have yet, xattrs
+//   (parallel)                every chunk the repository does not have yet, xattrs; small
+//                             files go in batches of about 1 MiB (Item::followers)
 //   pack (serial, in order)   adds blobs to the BlobSink (packs), builds one tree per directory
 //                             bottom-up and stores it
 //
-// Memory: at most `tokens` items in flight (each at most one max chunk of data plus its frame)
-// plus the directory entries along the current path; it does not grow with the tree.
+// Memory: at most `tokens` items in flight (each at most one max chunk of data, or a batch of
+// small files of about 1 MiB, plus their frames) plus the directory entries along the current
+// path; it does not grow with the tree.
 #pragma once
 
 #include <atomic>
@@ -42,7 +44,7 @@ class BackupObserver {
 };
 
 struct PipelineOptions {
-  int tokens = 0;  // items in flight; 0 = 4 × hardware threads
+  int tokens = 0;  // items in flight; 0 = 8 × hardware threads
   int zstd_level = 3;
   ChunkerParams chunker;
   // Parent reuse (see Scanner::SetParent): the parent snapshot's root tree, in `repo`.

@@ -77,9 +77,11 @@ struct Item {
   std::shared_ptr<DirHandle> dir;  // the parent directory (kSmallFile opens the file in it)
   std::string path;                // relative to the source root, for messages
   TreeEntry entry;                 // kEnterDir, kEntry, kSmallFile; kChunk: the file, on the last
-  // Items that follow this one and need no work in the parallel stage (directories entered
-  // and left, files reused from the parent, symlinks, …): they travel with it and the serial
-  // stage takes them after it, so that an unchanged tree is not one pipeline token per entry.
+  // Items that follow this one (directories entered and left, files reused from the parent,
+  // symlinks, … and small files up to about 1 MiB in all, which the parallel stage reads,
+  // hashes and compresses with it): they travel with it and the serial stage takes them after
+  // it, so that an unchanged tree is not one pipeline token per entry, nor a tree of small
+  // files one token per file.
   std::vector<std::unique_ptr<Item>> followers;
   struct stat st {};               // as scanned
   std::vector<Blob> blobs;         // content of kSmallFile / kChunk

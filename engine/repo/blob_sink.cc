@@ -125,14 +125,19 @@ Status BlobSink::Commit() {
   impl_->WaitAll();
   RW_RETURN_IF_ERROR(impl_->failed);
   if (impl_->written.empty()) return Status::OK();
-  std::string data = EncodeIndex(impl_->written);
-  std::string name = Sha256(data).Hex();
-  RW_RETURN_IF_ERROR(impl_->repo->storage().WriteFileAtomic("index/" + name, data)
-                         .WithContext("writing index file"));
+  {
+    // Encoded in place and freed before the entries go into the repository's index: the peak
+    // memory of a backup of many small files is at its end, here (1M files: 90 MB of entries,
+    // as much encoded).
+    std::string data = EncodeIndexInPlace(&impl_->written);
+    std::string name = Sha256(data).Hex();
+    RW_RETURN_IF_ERROR(impl_->repo->storage().WriteFileAtomic("index/" + name, data)
+                           .WithContext("writing index file"));
+  }
   impl_->repo->AddToIndex(impl_->written);
-  impl_->written.clear();
+  impl_->written = {};
   std::lock_guard<std::mutex> lock(impl_->pending_mu);
-  impl_->pending.clear();
+  impl_->pending = {};  // its memory too, not only its elements
   return Status::OK();
 }
 
