@@ -8,7 +8,10 @@
 namespace rw::pipeline_internal {
 
 namespace {
-constexpr size_t kReadSize = 1 << 20;
+// Large files are read this much at a time, and their chunks start in buffers of kFirstBuffer
+// bytes (most chunks end before it: 512 KiB to 8 MiB, 1 MiB on average), doubled as needed.
+constexpr size_t kReadSize = 256 << 10;
+constexpr size_t kFirstBuffer = 2 << 20;
 constexpr size_t kMaxExamples = 5;
 }  // namespace
 
@@ -331,20 +334,19 @@ Item* Scanner::NextChunk() {
   item->kind = Item::kChunk;
   item->path = lf.path;
   const size_t max = chunker_.params().max_size;
-  // Keep at least one max chunk buffered, unless the file ends first.
-  while (!lf.eof && lf.buf.size() - lf.buf_start < max) {
-    // Compact only once a whole max chunk has been consumed: each byte moves at most once.
-    if (lf.buf_start >= max) {
-      lf.buf.erase(0, lf.buf_start);
-      lf.buf_start = 0;
+  size_t cut = 0;
+  for (;;) {
+    // With max_size bytes there is always a cut; at the end of the file, what is left is one.
+    if (lf.len > 0) {
+      cut = chunker_.FindBoundaryFrom(reinterpret_cast<const uint8_t*>(lf.buf.data()), lf.len, lf.scanned, lf.eof);
+      if (cut > 0) break;
+      lf.scanned = lf.len;
     }
-    size_t old = lf.buf.size();
-    lf.buf.resize(old + kReadSize);
-    ssize_t n = ::read(lf.fd, lf.buf.data() + old, kReadSize);
-    if (n < 0 && errno == EINTR) {
-      lf.buf.resize(old);
-      continue;
-    }
+    if (lf.eof) break;
+    if (lf.buf.size() == lf.len) lf.buf.Grow(std::min(max, std::max(kFirstBuffer, 2 * lf.buf.size())));
+    const size_t want = std::min(kReadSize, lf.buf.size() - lf.len);
+    ssize_t n = ::read(lf.fd, lf.buf.data() + lf.len, want);
+    if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       item->error = ErrnoStatus("read", errno);
       item->last_chunk = true;
@@ -352,24 +354,26 @@ Item* Scanner::NextChunk() {
       large_.reset();
       return item.release();
     }
-    lf.buf.resize(old + static_cast<size_t>(n));
     if (n == 0) lf.eof = true;
+    lf.len += static_cast<size_t>(n);
     lf.read_total += static_cast<uint64_t>(n);
     progress_->bytes_read += static_cast<uint64_t>(n);
   }
-  const size_t avail = lf.buf.size() - lf.buf_start;
-  size_t cut = avail == 0 ? 0
-                          : chunker_.FindBoundary(reinterpret_cast<const uint8_t*>(lf.buf.data()) + lf.buf_start,
-                                                  avail, lf.eof);
   if (cut > 0) {
+    // The chunk keeps this buffer; the bytes read past it start the next one.
+    RawBytes next(std::min(max, std::max(kFirstBuffer, lf.len - cut)));
+    if (lf.len > cut) std::memcpy(next.data(), lf.buf.data() + cut, lf.len - cut);
     Blob blob;
-    blob.raw = RawBytes(lf.buf.data() + lf.buf_start, cut);
+    blob.raw = std::move(lf.buf);
+    blob.raw.Shrink(cut);
     blob.raw_length = static_cast<uint32_t>(cut);
     lf.hash.Update(blob.raw.view());
-    lf.buf_start += cut;
     item->blobs.push_back(std::move(blob));
+    lf.buf = std::move(next);
+    lf.len -= cut;
+    lf.scanned = 0;
   }
-  if (lf.eof && lf.buf_start == lf.buf.size()) {
+  if (lf.eof && lf.len == 0) {
     item->last_chunk = true;
     struct stat after {};
     if (::fstat(lf.fd, &after) == 0 && ChangedWhileRead(lf.st, after, lf.read_total)) {

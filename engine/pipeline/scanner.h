@@ -127,8 +127,12 @@ class Scanner {
     std::string path;
     TreeEntry entry;
     struct stat st {};
-    std::string buf;  // bytes read, not yet chunked, from buf_start
-    size_t buf_start = 0;
+    // The next chunk's bytes, read ahead: buf[0, len), of which [0, scanned) has no cut point.
+    // The chunk found is handed on in this buffer; only what was read past its end is copied
+    // (into the next buffer).
+    RawBytes buf;
+    size_t len = 0;
+    size_t scanned = 0;
     bool eof = false;
     uint64_t read_total = 0;
     Xxh128Stream hash;

@@ -16,6 +16,8 @@
 #include "engine/ops/backup.h"
 #include "engine/ops/restore.h"
 #include "engine/ops/snapshots.h"
+#include "engine/format/chunker.h"
+#include "engine/pipeline/tree_cache.h"
 #include "engine/repo/repository.h"
 #include "engine/storage/forwarding_storage.h"
 
@@ -137,6 +139,71 @@ TEST(RestoreByPack, EveryFileExactAndEachPackRangeReadOnce) {
   EXPECT_GT(blobs, 340u);
   // One read per blob would be several hundred; by pack, a few per batch.
   EXPECT_LE(count, 24u) << count << " reads for " << blobs << " blobs in " << packs << " packs";
+  fs::remove_all(dir);
+}
+
+// The backup reads a large file in pieces into the buffers its chunks leave in: the chunks it
+// stores are exactly the chunker's over the whole file (ids and lengths), whatever their size:
+// random data (chunks of 512 KiB to a few MiB), a run of zeros (no cut point: max-size chunks,
+// read into buffers grown to 8 MiB), a file that ends exactly at a max-size chunk, one byte
+// past it, and files just past the small-file limit.
+TEST(BackupChunks, LargeFilesAreCutAsTheChunkerCutsTheWholeFile) {
+  char tmpl[] = "/tmp/rewind-backup-chunks-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const fs::path dir = tmpl;
+  const fs::path src = dir / "src";
+  std::mt19937_64 rng(7);
+  const size_t max = ChunkerParams{}.max_size;
+  std::map<std::string, std::string> files;
+  files["random"] = RandomBytes(30u << 20, rng);
+  files["zeros-then-random"] = std::string(20u << 20, '\0') + RandomBytes(3u << 20, rng);
+  files["exactly-two-max"] = std::string(2 * max, '\0');
+  files["two-max-and-one"] = std::string(2 * max, '\0') + "x";
+  files["max-plus-one"] = RandomBytes(max + 1, rng);
+  files["max-plus-300k"] = RandomBytes(max + (300u << 10), rng);
+  for (const auto& [name, data] : files) WriteFile(src / name, data);
+
+  const std::string repo_path = (dir / "repo").string();
+  ASSERT_TRUE(Repository::Init(repo_path).ok());
+  auto repo = Repository::Open(repo_path);
+  ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+  BackupOptions options;
+  options.source = src.string();
+  auto backup = Backup(repo->get(), options, nullptr, nullptr);
+  ASSERT_TRUE(backup.ok()) << backup.status().ToString();
+  ASSERT_TRUE(backup->snapshot.tree.has_value());
+  TreeCache trees(**repo);
+  auto root = trees.Get(*backup->snapshot.tree);
+  ASSERT_TRUE(root.ok()) << root.status().ToString();
+
+  Chunker chunker;
+  size_t seen = 0;
+  for (const TreeEntry& e : (*root)->entries) {
+    auto it = files.find(e.name);
+    ASSERT_NE(it, files.end()) << e.name;
+    ++seen;
+    const std::string& data = it->second;
+    std::vector<BlobId> want;
+    std::vector<uint32_t> lengths;
+    for (size_t pos = 0; pos < data.size();) {
+      size_t cut = chunker.FindBoundary(reinterpret_cast<const uint8_t*>(data.data()) + pos, data.size() - pos, true);
+      ASSERT_GT(cut, 0u);
+      want.push_back(Sha256(std::string_view(data).substr(pos, cut)));
+      lengths.push_back(static_cast<uint32_t>(cut));
+      pos += cut;
+    }
+    EXPECT_EQ(e.size, data.size()) << e.name;
+    ASSERT_EQ(e.content.size(), want.size()) << e.name << ": chunk count";
+    for (size_t i = 0; i < want.size(); ++i) {
+      EXPECT_EQ(e.content[i], want[i]) << e.name << ": chunk " << i;
+      auto where = (*repo)->Find(want[i]);
+      ASSERT_TRUE(where.has_value()) << e.name << ": chunk " << i << " not in the index";
+      EXPECT_EQ(where->raw_length, lengths[i]) << e.name << ": chunk " << i;
+    }
+  }
+  EXPECT_EQ(seen, files.size());
+  // The zeros gave max-size chunks (the buffers grew to max_size), stored once.
+  EXPECT_TRUE((*repo)->Find(Sha256(std::string(max, '\0'))).has_value());
   fs::remove_all(dir);
 }
 
