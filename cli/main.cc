@@ -51,6 +51,21 @@ int main(int argc, char** argv) {
   rw::cli::RegisterDump(app, &ctx);
   rw::cli::RegisterDiff(app, &ctx);
   rw::cli::RegisterRollback(app, &ctx);
+  // A word where the command goes that names none ("rewind check"): CLI11 would only say "A
+  // subcommand is required".
+  if (argc > 1 && argv[1][0] != '-') {
+    std::string names;
+    bool known = false;
+    for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+      known = known || sub->check_name(argv[1]);
+      names += (names.empty() ? "" : ", ") + sub->get_name();
+    }
+    if (!known) {
+      std::fprintf(stderr, "rewind: unknown command \"%s\" (commands: %s; see rewind --help)\n", argv[1],
+                   names.c_str());
+      return rw::cli::kExitError;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

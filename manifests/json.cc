@@ -191,7 +191,7 @@ Status Parse(std::string_view doc, Json* out) {
   try {
     *out = Json::parse(doc.begin(), doc.end());
   } catch (const Json::exception& e) {
-    return Status::Corruption(std::string("not JSON: ") + e.what());
+    return Status::Corruption("not JSON: " + ExceptionText(e));
   }
   return Status::OK();
 }

@@ -181,7 +181,7 @@ Result<Snapshot> DecodeSnapshot(std::string_view doc) {
     return r;
   } catch (const std::exception& e) {
     // Not expected (every access is type-checked first); the contract is no exceptions.
-    return Status::Corruption(std::string("snapshot: ") + e.what());
+    return Status::Corruption("snapshot: " + ExceptionText(e));
   }
 }
 

@@ -654,7 +654,7 @@ Result<Tree> DecodeTreeJson(std::string_view doc) {
     return DecodeTreeOrThrow(doc);
   } catch (const std::exception& e) {
     // Not expected (every access is type-checked first); the contract is no exceptions.
-    return Status::Corruption(std::string("tree: ") + e.what());
+    return Status::Corruption("tree: " + ExceptionText(e));
   }
 }
 

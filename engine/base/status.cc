@@ -33,6 +33,15 @@ Status Status::WithContext(std::string_view context) const {
   return Status(code_, std::string(context) + ": " + message_);
 }
 
+std::string ExceptionText(const std::exception& e) {
+  std::string_view text = e.what();
+  if (text.size() > 2 && text[0] == '[') {
+    size_t close = text.find("] ");
+    if (close != std::string_view::npos && text.find(' ') > close) text.remove_prefix(close + 2);
+  }
+  return std::string(text);
+}
+
 Status ErrnoStatus(std::string_view what, int err) {
   std::string msg = std::string(what) + ": " + std::strerror(err);
   switch (err) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cerrno>
+#include <exception>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -56,6 +57,10 @@ class [[nodiscard]] Status {
 // Maps an errno value to a Status: ENOENT -> NotFound, ENOSPC/EDQUOT -> NoSpace, EEXIST ->
 // AlreadyExists, EROFS/EACCES/EPERM -> Denied, others -> IOError. The message is "<what>: <strerror>".
 Status ErrnoStatus(std::string_view what, int err);
+
+// What an exception says, for a message: without the bracketed id some libraries start it with
+// ("[json.exception.parse_error.101] parse error at line 2, …" -> "parse error at line 2, …").
+std::string ExceptionText(const std::exception& e);
 
 template <typename T>
 class [[nodiscard]] Result {

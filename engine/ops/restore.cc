@@ -390,6 +390,7 @@ Result<RestoreStats> RestoreToDirectory(Repository* repo, const Snapshot& snapsh
           return;
         }
         first_full = item->path + ": " + item->error.message();
+        return;  // said once, in the status the restore returns
       }
       observer->OnError(item->path, item->error);
     }

@@ -246,6 +246,7 @@ class Verifier {
       report_.blobs.push_back(DamagedBlob{id, problem, {}, 0});
     }
     for (DamagedBlob& b : report_.blobs) by_id[b.id] = &b;
+    bool unlisted = false;  // a damaged tree hid what is below it
     for (const SnapshotDoc& s : snapshots_) {
       std::unordered_map<BlobId, uint64_t, BlobIdHash> listed;
       const std::string who = "snapshot " + s.id.substr(0, 12) + ": ";
@@ -265,7 +266,10 @@ class Verifier {
         auto tree = LoadTree(*repo_, tree_id);
         if (by_id.count(tree_id) || !tree.ok()) {
           need(tree_id, prefix.empty() ? "(the whole snapshot)" : prefix + "/ (the whole directory)");
-          if (!tree.ok()) continue;  // what is below cannot be listed
+          if (!tree.ok()) {  // what is below cannot be listed
+            unlisted = true;
+            continue;
+          }
         }
         for (const TreeEntry& e : tree->entries) {
           std::string path = prefix.empty() ? e.name : prefix + "/" + e.name;
@@ -278,7 +282,9 @@ class Verifier {
       std::string line = "blob " + b.id.Short() + ": " + b.problem;
       line += b.needed_by_total ? "; needed by " + std::to_string(b.needed_by_total) + " entr" +
                                       (b.needed_by_total == 1 ? "y" : "ies")
-                                : "; no snapshot needs it";
+                                : unlisted ? "; no snapshot needs it where its trees could be read (what is below a "
+                                             "damaged tree is not known)"
+                                           : "; no snapshot needs it";
       report_.damage.push_back(line);
     }
   }

@@ -100,8 +100,10 @@ Result<RepoConfig> DecodeConfig(const std::string& text, const std::string& wher
     c.db_zstd_level = j.at("compression").value("database_level", c.zstd_level);
     c.pack_target_size = j.at("pack_target_size").get<uint64_t>();
     c.created_ns = j.value("created_ns", int64_t{0});
+  } catch (const json::parse_error& e) {
+    return Status::Corruption(where + ": damaged: not JSON (" + ExceptionText(e) + ")");
   } catch (const std::exception& e) {
-    return Status::Corruption(where + ": " + e.what());
+    return Status::Corruption(where + ": damaged: " + ExceptionText(e));
   }
   size_t avg = c.chunker.avg_size;
   if (c.chunker.min_size == 0 || avg == 0 || (avg & (avg - 1)) != 0 ||

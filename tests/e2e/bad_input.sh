@@ -22,6 +22,8 @@ note "exit 2, names the path, snapshots --json is empty"
 step "bad arguments: exit 2"
 expect_rc 2 "$REWIND" backup --repo "$REPO"
 expect_rc 2 "$REWIND" frobnicate --repo "$REPO"
+expect_err_contains 'unknown command "frobnicate"'
+expect_err_contains "rollback"  # the commands there are are listed
 expect_rc 2 "$REWIND" backup --repo "$REPO" --source "$SRC" --no-such-flag
 expect_rc 2 "$REWIND" backup --repo "$REPO" --source "$SRC" --profile no-such-profile
 expect_err_contains "no-such-profile"
@@ -72,6 +74,14 @@ expect_err_contains version
 expect_rc 2 "$REWIND" restore --repo "$VREPO" "$SNAP" --target "$WORK/v99-restore"
 expect_err_contains version
 [[ ! -e $WORK/v99-restore || -z $(ls -A "$WORK/v99-restore") ]] || fail "restore wrote files"
+
+step "a config cut short (damaged): exit 2, says damaged and where, without the JSON library's codes"
+CREPO=$WORK/repo-cut
+cp -a "$REPO" "$CREPO"
+head -c 40 "$REPO/config" >"$CREPO/config"
+expect_rc 2 "$REWIND" snapshots --repo "$CREPO"
+expect_err_contains "$CREPO/config: damaged: not JSON"
+grep -qF "json.exception" "$WORK/last.err" && fail "the message carries the JSON library's exception id"
 
 # write_lock PID: an exclusive lock held by PID on this host, as another process would write it.
 write_lock() {
