@@ -103,6 +103,19 @@ expect_err_contains() {
   fi
 }
 
+# flip_byte FILE OFFSET: XORs the byte at OFFSET with 0x5A (one damaged byte, size unchanged).
+flip_byte() {
+  python3 - "$1" "$2" <<'PY'
+import sys
+p, off = sys.argv[1], int(sys.argv[2])
+with open(p, "r+b") as f:
+    f.seek(off)
+    b = f.read(1)
+    f.seek(off)
+    f.write(bytes([b[0] ^ 0x5A]))
+PY
+}
+
 # Last non-empty line of the last captured stdout: the snapshot id of a text-mode backup.
 last_line() { grep -v '^[[:space:]]*$' "$WORK/last.out" | tail -n 1 | tr -d '[:space:]'; }
 

@@ -68,6 +68,20 @@ void WriteFile(const fs::path& path, const std::string& data) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
 }
 
+// A new repository at `repo_path` holding one backup of `src`; the snapshot's root tree id.
+BlobId BackupInto(const std::string& repo_path, const fs::path& src) {
+  EXPECT_TRUE(Repository::Init(repo_path).ok());
+  auto repo = Repository::Open(repo_path);
+  EXPECT_TRUE(repo.ok()) << repo.status().ToString();
+  if (!repo.ok()) return {};
+  BackupOptions options;
+  options.source = src.string();
+  auto backup = Backup(repo->get(), options, nullptr, nullptr);
+  EXPECT_TRUE(backup.ok()) << backup.status().ToString();
+  if (!backup.ok() || !backup->snapshot.tree) return {};
+  return *backup->snapshot.tree;
+}
+
 TEST(RestoreByPack, EveryFileExactAndEachPackRangeReadOnce) {
   char tmpl[] = "/tmp/rewind-restore-pack-XXXXXX";
   ASSERT_NE(::mkdtemp(tmpl), nullptr);
@@ -92,15 +106,8 @@ TEST(RestoreByPack, EveryFileExactAndEachPackRangeReadOnce) {
   WriteFile(src / "holes", RandomBytes(3000, rng) + std::string(3u << 20, '\0') + RandomBytes(3000, rng));
 
   const std::string repo_path = (dir / "repo").string();
-  ASSERT_TRUE(Repository::Init(repo_path).ok());
-  {
-    auto repo = Repository::Open(repo_path);
-    ASSERT_TRUE(repo.ok()) << repo.status().ToString();
-    BackupOptions options;
-    options.source = src.string();
-    auto backup = Backup(repo->get(), options, nullptr, nullptr);
-    ASSERT_TRUE(backup.ok()) << backup.status().ToString();
-  }
+  BackupInto(repo_path, src);
+  ASSERT_FALSE(::testing::Test::HasFailure());
   auto counting = std::make_unique<CountingStorage>(NewLocalStorage(repo_path));
   CountingStorage* reads = counting.get();
   auto repo = Repository::Open(std::move(counting));
@@ -164,16 +171,12 @@ TEST(BackupChunks, LargeFilesAreCutAsTheChunkerCutsTheWholeFile) {
   for (const auto& [name, data] : files) WriteFile(src / name, data);
 
   const std::string repo_path = (dir / "repo").string();
-  ASSERT_TRUE(Repository::Init(repo_path).ok());
+  const BlobId root_id = BackupInto(repo_path, src);
+  ASSERT_FALSE(::testing::Test::HasFailure());
   auto repo = Repository::Open(repo_path);
   ASSERT_TRUE(repo.ok()) << repo.status().ToString();
-  BackupOptions options;
-  options.source = src.string();
-  auto backup = Backup(repo->get(), options, nullptr, nullptr);
-  ASSERT_TRUE(backup.ok()) << backup.status().ToString();
-  ASSERT_TRUE(backup->snapshot.tree.has_value());
   TreeCache trees(**repo);
-  auto root = trees.Get(*backup->snapshot.tree);
+  auto root = trees.Get(root_id);
   ASSERT_TRUE(root.ok()) << root.status().ToString();
 
   Chunker chunker;

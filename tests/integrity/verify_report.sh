@@ -16,23 +16,11 @@ expect_rc 0 "$REWIND" init --repo "$REPO"
 expect_rc 0 "$REWIND" backup --repo "$REPO" --source "$SRC" --json
 SNAP=$(json_get .snapshot_id)
 
-flip() {  # flip FILE OFFSET: XOR one byte
-  python3 - "$1" "$2" <<'PY'
-import sys
-p, off = sys.argv[1], int(sys.argv[2])
-with open(p, "r+b") as f:
-    f.seek(off)
-    b = f.read(1)
-    f.seek(off)
-    f.write(bytes([b[0] ^ 0x5A]))
-PY
-}
-
 step "one byte of the chunk of config/settings.cfg: verify names the blob and the path that needs it"
 python3 "$FIND_BLOB" "$REPO" --file "$SRC/config/settings.cfg" | head -n 1 >"$WORK/chunk.txt" ||
   fail "find_blob.py found no chunk of config/settings.cfg"
 IFS=$'\t' read -r PACK OFF CLEN _RLEN BLOB <"$WORK/chunk.txt"
-flip "$REPO/$PACK" "$((OFF + CLEN / 2))"
+flip_byte "$REPO/$PACK" "$((OFF + CLEN / 2))"
 expect_rc 1 "$REWIND" verify --repo "$REPO" --read-data --json
 LINE=$(jq -r --arg b "${BLOB:0:12}" '.damage[] | select(startswith("blob " + $b))' "$WORK/last.out")
 note "$LINE"
@@ -48,7 +36,7 @@ ROOT=$(jq -r .tree "$DOC")
 [[ $ROOT =~ ^[0-9a-f]{64}$ ]] || fail "no root tree id in the snapshot document $DOC"
 python3 "$FIND_BLOB" "$REPO" --id "$ROOT" | head -n 1 >"$WORK/tree.txt" || fail "find_blob.py does not find the root tree"
 IFS=$'\t' read -r TPACK TOFF TCLEN _ _ <"$WORK/tree.txt"
-flip "$REPO/$TPACK" "$((TOFF + TCLEN / 2))"
+flip_byte "$REPO/$TPACK" "$((TOFF + TCLEN / 2))"
 expect_rc 1 "$REWIND" verify --repo "$REPO" --read-data --json
 TLINE=$(jq -r --arg b "${ROOT:0:12}" '.damage[] | select(startswith("blob " + $b))' "$WORK/last.out")
 LINE=$(jq -r --arg b "${BLOB:0:12}" '.damage[] | select(startswith("blob " + $b))' "$WORK/last.out")

@@ -52,15 +52,7 @@ check_untouched "pack deleted"
 
 step "2. one byte of the needed blob's frame is flipped: refused after reading it, nothing touched"
 cp "$WORK/pack.bak" "$REPO/$PACK"
-python3 - "$REPO/$PACK" "$((OFF + CLEN / 2))" <<'PY'
-import sys
-p, off = sys.argv[1], int(sys.argv[2])
-with open(p, "r+b") as f:
-    f.seek(off)
-    b = f.read(1)
-    f.seek(off)
-    f.write(bytes([b[0] ^ 0x5A]))
-PY
+flip_byte "$REPO/$PACK" "$((OFF + CLEN / 2))"
 nsnap=$(snapshot_count "$REPO")
 # The dry run reads the same data: it shows the plan, says the rollback would be refused, and
 # exits as the rollback would.
