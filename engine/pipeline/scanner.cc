@@ -174,10 +174,11 @@ Item* Scanner::EnterDir(std::shared_ptr<DirHandle> parent, const std::string& na
 
 namespace {
 constexpr size_t kMaxFollowers = 256;
-// Small files travel together up to about this many bytes. The last stage takes items in
-// order: with one small file per token, a worker that had finished the tokens behind a large
-// chunk another worker was still compressing waited for it (first backup of the bench tree
-// 7.07-7.14 s with 8 tokens, 6.74-6.80 s with 32); a batch is about a chunk's work.
+// Small files travel together up to about this many bytes, about a chunk's work. The last stage
+// takes items in order: with one small file per token, a worker that had finished the tokens
+// behind a large chunk another worker was still compressing waited for it. First backup of the
+// bench tree on 2 cores: 7.07-7.14 s with a token per small file (8 tokens), 6.76-6.99 s with
+// batches, 6.65-6.71 s with batches and 16 tokens.
 constexpr uint64_t kBatchBytes = 1 << 20;
 // What an item costs the parallel stage: small files are read there, and chunks hashed and
 // compressed; every other item is complete when scanned.
@@ -361,7 +362,7 @@ Item* Scanner::NextChunk() {
   }
   if (cut > 0) {
     // The chunk keeps this buffer; the bytes read past it start the next one.
-    RawBytes next(std::min(max, std::max(kFirstBuffer, lf.len - cut)));
+    RawBytes next(lf.eof && lf.len == cut ? 0 : std::min(max, std::max(kFirstBuffer, lf.len - cut)));
     if (lf.len > cut) std::memcpy(next.data(), lf.buf.data() + cut, lf.len - cut);
     Blob blob;
     blob.raw = std::move(lf.buf);
