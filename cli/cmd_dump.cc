@@ -26,6 +26,10 @@ int RunDump(Context* ctx, const DumpArgs& args) {
   if (!repo) return kExitError;
   auto ref = ResolveSnapshot(repo.get(), args.snapshot);
   if (!ref.ok()) return Fail("dump", ref.status());
+  std::string lock_note;
+  auto lock = repo->LockForReading("dump", &lock_note);
+  if (!lock.ok()) return Fail("dump", lock.status());
+  if (!lock_note.empty()) std::fprintf(stderr, "note: %s\n", lock_note.c_str());
   Status s = DumpDatabaseSql(*repo, ref->snapshot, args.label, args.db, [](std::string_view data) -> Status {
     const char* p = data.data();
     size_t left = data.size();

@@ -36,6 +36,10 @@ int RunRestoreDatabases(Context* ctx, const RestoreArgs& args) {
   if (!repo) return kExitError;
   auto ref = ResolveSnapshot(repo.get(), args.snapshot);
   if (!ref.ok()) return Fail("restore", ref.status());
+  std::string lock_note;
+  auto lock = repo->LockForReading("restore --databases-only", &lock_note);
+  if (!lock.ok()) return Fail("restore", lock.status());
+  if (!lock_note.empty()) std::fprintf(stderr, "note: %s\n", lock_note.c_str());
   DatabaseRestoreOptions opts;
   opts.servers = std::move(*servers);
   opts.label = args.label;

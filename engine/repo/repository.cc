@@ -530,8 +530,9 @@ Result<std::unique_ptr<RepoLock>> Repository::LockForReading(std::string_view co
   // No lock file can be written. Nothing on this host can then change the repository through
   // this path either; what can still be seen is an exclusive lock (a rollback or repair
   // running, or killed, elsewhere): that refuses as it would with a lock.
-  RW_ASSIGN_OR_RETURN(auto locks, ListLocks());
-  for (const LockInfo& other : locks) {
+  auto locks = ListLocks();
+  if (!locks.ok() && locks.status().code() != Code::kNotFound) return locks.status();  // no locks/: none
+  for (const LockInfo& other : locks.ok() ? *locks : std::vector<LockInfo>{}) {
     if (other.exclusive) return LockConflict(*storage_, other);
   }
   // The reason without the temporary file's name: "…/locks/.3f7e….tmp-7ad9…: Read-only file system".
