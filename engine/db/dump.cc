@@ -317,6 +317,11 @@ Status Dumper::WriteSchema(DbInfo* db) {
       if (ct.empty() || !ct[0][1]) return Status::IOError(show + Q(db->name) + "." + Q(t.name) + " returned nothing");
       out += "\nDROP TABLE IF EXISTS " + Q(t.name) + ";\n";
       out += *ct[0][1] + ";\n";
+      if (!t.sequence && ct[0][1]->find("WITH SYSTEM VERSIONING") != std::string::npos) {
+        result_.notes.push_back(db->name + "." + t.name +
+                                ": system-versioned: its current rows are dumped, not its history (as "
+                                "mariadb-dump without --dump-history); after a restore its history starts anew");
+      }
       if (t.sequence) {
         RW_ASSIGN_OR_RETURN(auto next, control_.Query("SELECT NEXT_NOT_CACHED_VALUE FROM " + Q(db->name) + "." + Q(t.name)));
         if (!next.empty() && next[0][0]) out += "DO SETVAL(" + Q(t.name) + ", " + *next[0][0] + ", 0);\n";

@@ -49,6 +49,7 @@ struct DumpResult {
   std::string gtid;
   std::vector<std::string> databases;  // real names, in order
   uint64_t files = 0, tables = 0, rows = 0, sql_bytes = 0;
+  std::vector<std::string> notes;  // not errors: what the dump leaves out ("db.table: …")
 };
 
 // Dumps into `sink`. Fails (nothing referenced) on any server error: connection refused, wrong

@@ -17,7 +17,7 @@ namespace rw {
 
 Result<std::vector<DatabaseDump>> BackupDatabases(Repository* repo, BlobSink* sink,
                                                   const DatabaseBackupOptions& options,
-                                                  DatabaseBackupProgress* progress) {
+                                                  DatabaseBackupProgress* progress, BackupObserver* observer) {
   DatabaseBackupProgress local;
   if (!progress) progress = &local;
   std::vector<DatabaseDump> out;
@@ -43,6 +43,9 @@ Result<std::vector<DatabaseDump>> BackupDatabases(Repository* repo, BlobSink* si
     d.part_bytes = options.part_bytes;
     Result<db::DumpResult> r = db::DumpServer(d, &shared, &progress->dump);
     if (!r.ok()) return r.status().WithContext("databases of server \"" + spec.label + "\"");
+    if (observer) {
+      for (const std::string& n : r->notes) observer->OnNote("databases/" + spec.label, n);
+    }
     DatabaseDump dump;
     dump.label = spec.label;
     dump.tree = r->tree;
@@ -62,7 +65,8 @@ Result<BackupResult> BackupWithDatabases(Repository* repo, const BackupOptions& 
                                          BackupProgress* progress, DatabaseBackupProgress* db_progress) {
   BackupOptions o = options;
   if (!databases.servers.empty()) {
-    o.dump_databases = [&](BlobSink* sink) { return BackupDatabases(repo, sink, databases, db_progress); };
+    // Databases are dumped before the files are walked: the observer is not yet in use.
+    o.dump_databases = [&](BlobSink* sink) { return BackupDatabases(repo, sink, databases, db_progress, observer); };
   }
   return Backup(repo, o, observer, progress);
 }

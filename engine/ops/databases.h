@@ -42,9 +42,11 @@ struct DatabaseBackupProgress {
 
 // Dumps every server of `options` into `sink` (not committed: the caller commits, then saves
 // the snapshot). The returned entries go into Snapshot::databases.
+// What a dump leaves out (DumpResult::notes) goes to `observer` (optional) as notes on
+// "databases/<label>".
 Result<std::vector<DatabaseDump>> BackupDatabases(Repository* repo, BlobSink* sink,
                                                   const DatabaseBackupOptions& options,
-                                                  DatabaseBackupProgress* progress);
+                                                  DatabaseBackupProgress* progress, BackupObserver* observer = nullptr);
 
 // A backup of `files.source` (may be empty: databases only) and of the databases in one
 // snapshot. Databases are dumped first: a server that refuses (wrong password, unreachable,
