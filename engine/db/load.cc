@@ -152,14 +152,33 @@ Result<LoadStats> LoadServer(const Repository& repo, const BlobId& server_tree,
   for (auto& t : pool) t.join();
   RW_RETURN_IF_ERROR(first_error);
   // 3. Routines, views, triggers, events (each kind for every database before the next kind).
+  // A database's views come in dependency order, but a view may name a view of a database
+  // loaded after it: a file that fails is run again after the others (each view is dropped and
+  // created, so running a file twice is harmless), as long as a round makes progress.
   for (const char* kind : kLateFiles) {
+    std::vector<std::pair<const DbFiles*, const TreeEntry*>> todo;
     for (const DbFiles& db : dbs) {
       for (const TreeEntry* e : db.late) {
-        if (e->name != kind) continue;
-        RW_RETURN_IF_ERROR(ExecuteSqlBlobs(repo, e->content, &control, progress)
-                               .WithContext(std::string(kind) + " of " + QuoteIdent(db.name)));
-        progress->files += 1;
+        if (e->name == kind) todo.push_back({&db, e});
       }
+    }
+    const bool retry = std::string_view(kind) == "views.sql";
+    while (!todo.empty()) {
+      std::vector<std::pair<const DbFiles*, const TreeEntry*>> failed;
+      Status first;
+      for (const auto& [db, e] : todo) {
+        Status s = ExecuteSqlBlobs(repo, e->content, &control, progress)
+                       .WithContext(std::string(kind) + " of " + QuoteIdent(db->name));
+        if (s.ok()) {
+          progress->files += 1;
+          continue;
+        }
+        if (!retry) return s;
+        if (first.ok()) first = s;
+        failed.push_back({db, e});
+      }
+      if (!failed.empty() && failed.size() == todo.size()) return first;
+      todo = std::move(failed);
     }
   }
   if (std::find(names.begin(), names.end(), "mysql") != names.end()) {
