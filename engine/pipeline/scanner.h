@@ -43,6 +43,13 @@ class RawBytes {
   RawBytes(const char* p, size_t n) : RawBytes(n) {
     if (n > 0) std::memcpy(data_.get(), p, n);
   }
+  // A moved-from RawBytes is empty, not a null buffer with a size.
+  RawBytes(RawBytes&& o) noexcept : data_(std::move(o.data_)), size_(std::exchange(o.size_, 0)) {}
+  RawBytes& operator=(RawBytes&& o) noexcept {
+    data_ = std::move(o.data_);
+    size_ = std::exchange(o.size_, 0);
+    return *this;
+  }
   char* data() { return data_.get(); }
   const char* data() const { return data_.get(); }
   size_t size() const { return size_; }
