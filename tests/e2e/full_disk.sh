@@ -5,6 +5,8 @@
 #     file;
 #   - the repository stays whole: verify --read-data passes, and names the pack the interrupted
 #     backup left with what to do about it (repair index); the earlier snapshot restores exactly;
+#   - with the disk filled to the last byte, verify and restore read it without a lock file
+#     (none can be written) and say so;
 #   - once there is room again, backups work; repair index takes the left pack in;
 #   - a restore into a full target (a 2 MiB tmpfs) stops at the first ENOSPC with one message
 #     that says so, instead of one error per remaining file; an archive written there fails
@@ -53,6 +55,20 @@ grep -q "repair index" "$WORK/last.out" "$WORK/last.err" ||
 expect_rc 0 "$REWIND" restore --repo "$REPO" small --target "$WORK/restored"
 diff -r --no-dereference "$WORK/small" "$WORK/restored" >"$WORK/restore.diff" ||
   check_failed "restore of the first snapshot differs: $(head -n 5 "$WORK/restore.diff")"
+
+step "the disk filled to the last byte: verify and restore read without a lock, and say so"
+dd if=/dev/zero of="$DISK/filler" bs=64k 2>/dev/null || :
+dd if=/dev/zero of="$DISK/filler-tail" bs=1 2>/dev/null || :
+note "free on the tmpfs: $(df -k --output=avail "$DISK" | tail -n 1 | tr -d ' ') KiB"
+expect_rc 0 "$REWIND" verify --repo "$REPO" --read-data
+grep -q "reading the repository without a lock: .*(No space left on device)" "$WORK/last.out" "$WORK/last.err" ||
+  check_failed "verify on a full disk does not say it read without a lock, and why"
+expect_rc 0 "$REWIND" restore --repo "$REPO" small --target "$WORK/restored-full"
+expect_err_contains "reading the repository without a lock"
+diff -r --no-dereference "$WORK/small" "$WORK/restored-full" >"$WORK/restore.diff" ||
+  check_failed "restore from the full disk differs: $(head -n 5 "$WORK/restore.diff")"
+[[ -z $(ls -A "$REPO/locks") ]] || check_failed "a lock was left on the full disk: $(ls "$REPO/locks")"
+rm -f "$DISK/filler" "$DISK/filler-tail"
 
 step "with room again, backups work; repair index takes the left pack in"
 rm -r "$WORK/big"
