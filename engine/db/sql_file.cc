@@ -187,7 +187,7 @@ std::string EncodeName(std::string_view name) {
       out += static_cast<char>(c);
     }
   }
-  if (out.empty()) out = "%";
+  if (out.empty()) out.push_back('%');  // (assigning "%" trips GCC 12's -Wrestrict, falsely)
   return out;
 }
 

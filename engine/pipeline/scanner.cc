@@ -147,7 +147,7 @@ Item* Scanner::EnterDir(std::shared_ptr<DirHandle> parent, const std::string& na
   auto xattrs = ReadXattrs(fd);
   if (xattrs.ok()) item->entry.xattrs = std::move(*xattrs);
   else item->notes.push_back(xattrs.status().message());
-  Frame frame{handle, path, {}, 0, std::move(parent_tree)};
+  Frame frame{handle, path, {}, 0, std::move(parent_tree), {}};
   Status s = ListDir(fd, &frame.children);
   if (s.ok()) {
     // Stat every child now; the ones that vanish are dropped with a note.

@@ -259,7 +259,9 @@ TEST_F(RepositoryTest, TreesGoToTheirOwnPacksAfterTheDataTheyName) {
     ASSERT_TRUE(where.has_value());
     EXPECT_EQ(where->type, type);
     for (const auto& [id2, type2] : added) {
-      if (type2 != type) EXPECT_FALSE(repo->Find(id2)->pack == where->pack);
+      if (type2 != type) {
+        EXPECT_FALSE(repo->Find(id2)->pack == where->pack);
+      }
     }
   }
   // The order of the writes: a tree pack only when no data blob added before it is still
