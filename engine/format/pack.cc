@@ -75,16 +75,12 @@ std::string CompressBlob(std::string_view raw, int level) {
   // files were as many allocations, each under the one malloc arena's lock); larger ones get
   // their own.
   constexpr size_t kKeptScratch = (1 << 20) + (64 << 10);
-  thread_local std::unique_ptr<char[]> kept;
-  thread_local size_t kept_size = 0;
+  thread_local std::unique_ptr<char[]> kept;  // kKeptScratch bytes, once made
   const size_t bound = ZSTD_compressBound(raw.size());
   std::unique_ptr<char[]> own;
   char* scratch;
   if (bound <= kKeptScratch) {
-    if (kept_size < bound) {
-      kept = std::make_unique_for_overwrite<char[]>(kKeptScratch);
-      kept_size = kKeptScratch;
-    }
+    if (!kept) kept = std::make_unique_for_overwrite<char[]>(kKeptScratch);
     scratch = kept.get();
   } else {
     own = std::make_unique_for_overwrite<char[]>(bound);

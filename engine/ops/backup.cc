@@ -1,3 +1,4 @@
+#include "engine/base/paths.h"
 #include "engine/ops/backup.h"
 
 #include <sys/stat.h>
@@ -41,11 +42,7 @@ Result<BackupResult> Backup(Repository* repo, const BackupOptions& options,
     // a rollback of the source must never touch it (the rule is recorded in the snapshot).
     std::vector<std::string> rules = options.excludes;
     if (char repo_buf[PATH_MAX]; ::realpath(repo->path().c_str(), repo_buf)) {
-      const std::string repo_path = repo_buf;
-      if (repo_path.size() > resolved.size() + 1 && repo_path.compare(0, resolved.size(), resolved) == 0 &&
-          (resolved == "/" || repo_path[resolved.size()] == '/')) {
-        rules.push_back(LiteralDirRule(repo_path.substr(resolved == "/" ? 1 : resolved.size() + 1)));
-      }
+      if (auto rel = PathWithin(resolved, repo_buf); rel && !rel->empty()) rules.push_back(LiteralDirRule(*rel));
     }
     RW_ASSIGN_OR_RETURN(ExcludeSet set, MakeExcludeSet(options.profiles, rules));
     excludes = std::move(set);

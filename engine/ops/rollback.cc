@@ -1,3 +1,4 @@
+#include "engine/base/paths.h"
 #include "engine/ops/rollback.h"
 
 #include <dirent.h>
@@ -1113,9 +1114,8 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
     // The repository inside the target would be deleted as "not in the snapshot".
     char repo_path[PATH_MAX];
     if (::realpath(repo->path().c_str(), repo_path)) {
-      std::string rp = repo_path, t = r.target == "/" ? "/" : r.target + "/";
-      if (rp == r.target || rp.compare(0, t.size(), t) == 0) {
-        return Status::InvalidArgument("the repository " + rp + " is inside the target " + r.target +
+      if (PathWithin(r.target, repo_path)) {
+        return Status::InvalidArgument("the repository " + std::string(repo_path) + " is inside the target " + r.target +
                                        ": a rollback would delete it; keep repositories outside the installation");
       }
     }

@@ -63,9 +63,7 @@ class Verifier {
     for (const std::string& id : ids) {
       auto doc = repo_->LoadSnapshotDoc(id);
       if (!doc.ok()) {
-        // LoadSnapshotDoc's Corruption names the snapshot and its file already.
-        const std::string& m = doc.status().message();
-        report_.damage.push_back(m.rfind("snapshot ", 0) == 0 ? m : "snapshot " + id.substr(0, 12) + ": " + m);
+        report_.damage.push_back(doc.status().message());  // it names the snapshot and its file
         continue;
       }
       auto snap = DecodeSnapshot(*doc);

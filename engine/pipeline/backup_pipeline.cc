@@ -237,8 +237,8 @@ Result<PipelineResult> RunBackupPipeline(const std::string& source, const Exclud
           tbb::make_filter<Item*, Item*>(tbb::filter_mode::parallel,
                                          [&](Item* item) {
                                            // The item and the small files batched behind it.
-                                           for (size_t i = 0; i <= item->followers.size(); ++i) {
-                                             Item* one = i == 0 ? item : item->followers[i - 1].get();
+                                           for (size_t i = 0; i < item->BatchSize(); ++i) {
+                                             Item* one = item->InBatch(i);
                                              if (one->kind == Item::kSmallFile && one->error.ok()) {
                                                ReadSmallFile(one, chunker, progress);
                                              }
@@ -251,8 +251,8 @@ Result<PipelineResult> RunBackupPipeline(const std::string& source, const Exclud
           tbb::make_filter<Item*, void>(tbb::filter_mode::serial_in_order, [&](Item* item) {
             std::unique_ptr<Item> owned(item);
             if (!fatal.ok()) return;
-            for (size_t i = 0; i <= item->followers.size(); ++i) {
-              Item* one = i == 0 ? item : item->followers[i - 1].get();
+            for (size_t i = 0; i < item->BatchSize(); ++i) {
+              Item* one = item->InBatch(i);
               Status s = assembler.Take(one);
               if (!s.ok()) {
                 fatal = s;

@@ -90,6 +90,9 @@ struct Item {
   // it, so that an unchanged tree is not one pipeline token per entry, nor a tree of small
   // files one token per file.
   std::vector<std::unique_ptr<Item>> followers;
+  // This item and its followers, in order: InBatch(0) is this item.
+  size_t BatchSize() const { return 1 + followers.size(); }
+  Item* InBatch(size_t i) { return i == 0 ? this : followers[i - 1].get(); }
   struct stat st {};               // as scanned
   std::vector<Blob> blobs;         // content of kSmallFile / kChunk
   bool last_chunk = false;         // kChunk: the file is complete

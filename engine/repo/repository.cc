@@ -374,7 +374,9 @@ Result<std::string> Repository::SaveSnapshotDoc(std::string_view doc) {
 Result<std::vector<std::string>> Repository::ListSnapshotIds() { return storage_->List("snapshots"); }
 
 Result<std::string> Repository::LoadSnapshotDoc(const std::string& id) {
-  RW_ASSIGN_OR_RETURN(std::string doc, storage_->ReadFile("snapshots/" + id));
+  auto read = storage_->ReadFile("snapshots/" + id);
+  if (!read.ok()) return read.status().WithContext("snapshot " + id.substr(0, 12));
+  std::string doc = std::move(*read);
   if (Sha256(doc).Hex() != id) {
     return Status::Corruption("snapshot " + id.substr(0, 12) + " (" + storage_->Describe("snapshots/" + id) +
                               "): content does not match its name (damaged)");
