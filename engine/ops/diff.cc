@@ -222,16 +222,25 @@ bool NeedsHash(const TreeEntry& o, const TreeEntry& n) {
          !(o.mtime_ns == n.mtime_ns && o.ctime_ns == n.ctime_ns && o.inode == n.inode && o.device == n.device);
 }
 
+// A change found by a walk of a subtree that ran beside its siblings, held until the walk of
+// the parent reaches it, so that changes still come out in order. `conditional`: a snapshot's
+// hardlink whose live name is still linked to its target; it is a change only if the caller's
+// relink says so, which is asked when it comes out (relink depends on the changes before it).
+struct Held {
+  Change change;
+  bool conditional = false;
+};
+
 class Differ {
  public:
   Differ(const Repository& repo, const DiffOptions& options, const ChangeFn& fn, DiffStats* stats)
       : repo_(repo), options_(options), fn_(fn), stats_(stats) {}
 
   // Live mode: the new side is the directory `root_fd`; `excludes` are the snapshot's rules.
-  void SetLive(int root_fd, ExcludeSet excludes) {
+  void SetLive(int root_fd, const ExcludeSet* excludes) {
     live_ = true;
     root_fd_ = root_fd;
-    excludes_ = std::move(excludes);
+    excludes_ = excludes;
   }
 
   Status Root(const Snapshot& old_snap, const Tree& old_tree, const std::optional<TreeEntry>& new_root,
@@ -263,7 +272,34 @@ class Differ {
  private:
   Result<std::shared_ptr<const Tree>> Load(const BlobId& id) { return LoadTreeVia(repo_, options_.trees, id); }
 
+  // A walker of one subtree, for a thread of its own: its changes go into `held`, its counts
+  // of files read into `stats`.
+  Differ Child(std::vector<Held>* held, DiffStats* stats) const {
+    Differ d(repo_, options_, fn_, stats);
+    d.live_ = live_;
+    d.root_fd_ = root_fd_;
+    d.excludes_ = excludes_;
+    d.held_ = held;
+    return d;
+  }
+
+  // What a child held, in order: into this walker's own held changes, or out.
+  Status Release(std::vector<Held>& held) {
+    for (Held& h : held) {
+      if (held_) {
+        held_->push_back(std::move(h));
+      } else if (!h.conditional || options_.relink(h.change.old_entry.link_target)) {
+        RW_RETURN_IF_ERROR(Emit(h.change));
+      }
+    }
+    return Status::OK();
+  }
+
   Status Emit(const Change& c) {
+    if (held_) {
+      held_->push_back({c, false});
+      return Status::OK();
+    }
     switch (c.kind) {
       case ChangeKind::kAdded: stats_->added += 1; break;
       case ChangeKind::kRemoved: stats_->removed += 1; break;
@@ -275,7 +311,7 @@ class Differ {
   }
 
   bool Excluded(const std::string& path, const TreeEntry& n) const {
-    return live_ && excludes_.Match(path, n.type == EntryType::kDir) >= 0;
+    return live_ && excludes_->Match(path, n.type == EntryType::kDir) >= 0;
   }
 
   Status Dir(const std::string& path, const std::vector<TreeEntry>& olds, const std::vector<TreeEntry>& news,
@@ -302,6 +338,39 @@ class Differ {
                                [&](size_t b) { HashLive(new_fd, news[b].name, &hashed[b]); });
       }
     }
+    // Live: the subdirectories present on both sides are walked in parallel (the walk is one
+    // stat per entry, a directory at a time); their changes are held and come out in order.
+    struct Sub {
+      size_t a, b;
+      std::vector<Held> held;
+      DiffStats stats;
+      Status status;
+    };
+    std::vector<Sub> subs;
+    if (live_) {
+      for (size_t a = 0, b = 0; a < olds.size() && b < news.size();) {
+        int cmp = olds[a].name.compare(news[b].name);
+        if (cmp < 0) {
+          ++a;
+        } else if (cmp > 0) {
+          ++b;
+        } else {
+          if (olds[a].type == EntryType::kDir && news[b].type == EntryType::kDir) subs.push_back({a, b, {}, {}, {}});
+          ++a;
+          ++b;
+        }
+      }
+      if (subs.size() > 1) {
+        tbb::parallel_for_each(subs.begin(), subs.end(), [&](Sub& sub) {
+          Differ child = Child(&sub.held, &sub.stats);
+          bool unused = false;
+          sub.status = child.Entry(JoinPath(path, olds[sub.a].name), olds[sub.a], news[sub.b], new_fd, &unused);
+        });
+      } else {
+        subs.clear();
+      }
+    }
+    size_t next_sub = 0;
     size_t i = 0, j = 0;
     while (i < olds.size() || j < news.size()) {
       int cmp;
@@ -318,6 +387,14 @@ class Differ {
           *structural = true;
           RW_RETURN_IF_ERROR(Added(p, news[j], new_fd));
         }
+        ++j;
+      } else if (next_sub < subs.size() && subs[next_sub].a == i) {
+        Sub& sub = subs[next_sub++];
+        RW_RETURN_IF_ERROR(sub.status);
+        stats_->files_hashed += sub.stats.files_hashed;
+        stats_->bytes_hashed += sub.stats.bytes_hashed;
+        RW_RETURN_IF_ERROR(Release(sub.held));
+        ++i;
         ++j;
       } else {
         RW_RETURN_IF_ERROR(Entry(JoinPath(path, olds[i].name), olds[i], news[j], new_fd, structural,
@@ -390,8 +467,12 @@ class Differ {
       auto target = StatPathAt(root_fd_, o.link_target);
       bool linked = target.ok() && S_ISREG(target->st_mode) && static_cast<uint64_t>(target->st_ino) == n.inode &&
                     static_cast<uint64_t>(target->st_dev) == n.device;
-      if (linked && !(options_.relink && options_.relink(o.link_target))) return Status::OK();
       c.kind = ChangeKind::kContent;
+      if (linked && options_.relink && held_) {
+        held_->push_back({c, true});  // relink is asked when it comes out
+        return Status::OK();
+      }
+      if (linked && !(options_.relink && options_.relink(o.link_target))) return Status::OK();
       return Emit(c);
     }
     if (o.type != n.type) {
@@ -518,7 +599,8 @@ class Differ {
   DiffStats* stats_;
   bool live_ = false;
   int root_fd_ = -1;
-  ExcludeSet excludes_;
+  const ExcludeSet* excludes_ = nullptr;
+  std::vector<Held>* held_ = nullptr;  // a child's: where its changes go
 };
 
 }  // namespace
@@ -557,7 +639,7 @@ Status DiffLiveAt(const Repository& repo, const Snapshot& old_snap, int dir_fd, 
   if (!x.ok()) return x.status();
   root.xattrs = std::move(*x);
   Differ d(repo, options, fn, stats);
-  d.SetLive(dir_fd, std::move(excludes));
+  d.SetLive(dir_fd, &excludes);
   return d.Root(old_snap, *old_tree, root, nullptr);
 }
 
