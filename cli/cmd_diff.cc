@@ -118,6 +118,14 @@ int RunDiff(Context* ctx, const DiffArgs& args) {
     return kExitOk;
   }
   for (const Change& c : changes) std::printf("%s\n", ChangeLine(c).c_str());
+  for (const SnapshotRef* r : {&*a, b ? &*b : nullptr}) {
+    if (r && r->snapshot.incomplete) {
+      std::fprintf(stderr,
+                   "note: snapshot %s is incomplete: %llu entries could not be read when it was taken and show "
+                   "as added or removed here\n",
+                   r->id.substr(0, 12).c_str(), static_cast<unsigned long long>(r->snapshot.stats.errors));
+    }
+  }
   std::fprintf(stderr,
                "%llu added, %llu removed, %llu modified, %llu metadata only, %llu type changed "
                "(%s %s vs %s; %llu files hashed, %s)\n",

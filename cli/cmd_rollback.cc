@@ -72,6 +72,7 @@ nlohmann::json PlanJson(const RollbackPlan& p) {
           {"delete", Paths(p.remove)},
           {"replace", Paths(p.replace)},
           {"fix", Paths(p.fix)},
+          {"kept_unread", Paths(p.kept_unread)},
           {"bytes_to_write", p.bytes_to_write},
           {"files_hashed", p.diff.files_hashed},
           {"bytes_hashed", p.diff.bytes_hashed}};
@@ -99,6 +100,7 @@ void PrintPlan(FILE* out, const RollbackPlan& p, const std::string& target, cons
   list("delete", p.remove);
   list("replace", p.replace);
   list("fix", p.fix);
+  list("left as they are (the backup could not read them)", p.kept_unread);
 }
 
 bool Ask(const RollbackPlan& plan, const std::string& target, const std::string& snap) {

@@ -120,6 +120,7 @@ Result<Snapshot> DecodeSnapshotOrThrow(std::string_view doc) {
   }
   RW_RETURN_IF_ERROR(mi::GetBlobId(j, "tree", &s.tree));
   RW_RETURN_IF_ERROR(mi::GetBool(j, "incomplete", &s.incomplete));
+  RW_RETURN_IF_ERROR(mi::GetBytesList(j, "unread", &s.unread));
   if (auto it = j.find("root"); it != j.end()) {
     TreeEntry root;
     RW_RETURN_IF_ERROR(mi::DecodeEntryObject(*it, &root).WithContext("root"));
@@ -150,6 +151,7 @@ std::string EncodeSnapshot(const Snapshot& s) {
   if (s.parent) mi::PutBytes(&j, "parent", *s.parent);
   if (s.tree) j["tree"] = s.tree->Hex();
   j["incomplete"] = s.incomplete;
+  if (!s.unread.empty()) mi::PutBytesList(&j, "unread", s.unread);
   if (s.root) j["root"] = mi::EncodeEntryObject(*s.root);
   Json stats = Json::object();
   for (const StatField& f : kStatFields) stats[f.key] = s.stats.*f.field;

@@ -52,6 +52,10 @@ struct Snapshot {
   std::optional<std::string> parent;  // snapshot id
   std::optional<BlobId> tree;         // root tree of the files (absent: databases only)
   bool incomplete = false;            // some entries could not be read
+  // The entries that could not be read (relative paths, sorted): absent from the tree, so a
+  // rollback must not take them for new and delete them. Empty in snapshots made before
+  // rewind recorded them (then `incomplete` alone tells).
+  std::vector<std::string> unread;
   // The source directory's own metadata (type dir, empty name, no subtree): restore and
   // rollback give it to the target directory.
   std::optional<TreeEntry> root;

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 #include <optional>
@@ -101,6 +102,9 @@ Result<BackupResult> Backup(Repository* repo, const BackupOptions& options,
     for (const ExcludeRule& r : excludes->rules()) snap.excludes.push_back(r.text);
     out.rules = excludes->rules();
     out.excluded = std::move(pr.excluded);
+    snap.unread = std::move(pr.unread);
+    std::sort(snap.unread.begin(), snap.unread.end());
+    snap.unread.erase(std::unique(snap.unread.begin(), snap.unread.end()), snap.unread.end());
     out.files_reused = progress->files_reused.load();
   }
   RW_RETURN_IF_ERROR(sink.Commit());

@@ -298,6 +298,17 @@ Status CollectHardlinks(const Repository& repo, TreeCache* trees, const BlobId& 
   return Status::OK();
 }
 
+// True when `path` is one of the entries the backup could not read, or below one (`unread` is
+// sorted).
+bool Unread(const std::vector<std::string>& unread, const std::string& path) {
+  if (unread.empty() || path.empty()) return false;
+  for (size_t end = path.find('/');; end = path.find('/', end + 1)) {
+    const std::string prefix = path.substr(0, end);
+    if (std::binary_search(unread.begin(), unread.end(), prefix)) return true;
+    if (end == std::string::npos) return false;
+  }
+}
+
 // The plan from a diff of the snapshot against the target. `relink_after`: the diff cannot
 // tell whether a hardlink's target will be rewritten (two snapshots: equal subtrees are not
 // visited), so every hardlink of the snapshot whose target the plan writes is linked again at
@@ -353,6 +364,10 @@ Result<RollbackPlan> MakePlan(const Repository& repo, const Snapshot& snap, Tree
   auto on_change = [&](const Change& c) -> Status {
     switch (c.kind) {
       case ChangeKind::kAdded:
+        if (Unread(snap.unread, c.path)) {
+          plan.kept_unread.push_back(c.path);
+          break;
+        }
         remove(c.path, c.new_entry.type);
         plan.remove.push_back(c.path);
         dirty.push_back(ParentOf(c.path));
@@ -1028,6 +1043,10 @@ Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const 
     verify_options.trees = trees;
     RW_RETURN_IF_ERROR(DiffLiveAt(*s.repo, snap, root_fd, verify_options,
                                   [&](const Change& c) {
+                                    // What the backup could not read was left as it is.
+                                    if (c.kind == ChangeKind::kAdded && Unread(snap.unread, c.path)) {
+                                      return Status::OK();
+                                    }
                                     s.result.remaining.push_back(c);
                                     return Status::OK();
                                   },
@@ -1088,6 +1107,14 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
   }
   // 1. Lock, no rollback pending, the snapshot is whole.
   s.Phase(1, "checking the snapshot");
+  if (options.files && snap.snapshot.incomplete && snap.snapshot.unread.empty()) {
+    // Made by a rewind that did not record which entries it could not read: they are absent
+    // from the snapshot, and the rollback would delete them as new.
+    return Status::InvalidArgument(
+        "snapshot " + snap.id.substr(0, 12) + " is incomplete (" + std::to_string(snap.snapshot.stats.errors) +
+        " entries could not be read when it was taken) and does not record which: a rollback would delete "
+        "them. Restore it into a new directory with `rewind restore --target` and copy back what is needed");
+  }
   std::string lock_note;
   RW_ASSIGN_OR_RETURN(auto lock, options.dry_run ? repo->LockForReading("rollback --dry-run", &lock_note)
                                                  : repo->Lock(true, "rollback"));
@@ -1185,6 +1212,11 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
                        : PlanRollback(*repo, snap.snapshot, root.fd, &trees);
     if (!plan.ok()) return refuse(plan.status().WithContext("planning"));
     r.plan = std::move(*plan);
+    if (!r.plan.kept_unread.empty()) {
+      r.notes.push_back(std::to_string(r.plan.kept_unread.size()) +
+                        " entries could not be read when the snapshot was taken and are left as they are (first: " +
+                        r.plan.kept_unread.front() + ")");
+    }
     s.Phase(4, "reading the data the plan needs");
     if (Status st = CheckPlanBlobs(repo, r.plan.steps); !st.ok()) return refuse(st);
   }

@@ -57,6 +57,9 @@ struct RollbackPlan {
   // rewrites (content differs), deletes (the target has it, the snapshot not), replaces (type
   // changed: delete then create) and fixes (metadata only; directories' times aside).
   std::vector<std::string> create, rewrite, remove, replace, fix;
+  // What the target has and the snapshot lacks because the backup could not read it
+  // (Snapshot::unread): left as it is, never deleted.
+  std::vector<std::string> kept_unread;
   uint64_t bytes_to_write = 0;
   DiffStats diff;  // what planning compared and hashed
   bool empty() const { return steps.empty(); }

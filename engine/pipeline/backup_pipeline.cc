@@ -100,6 +100,7 @@ class TreeAssembler {
     if (!item->error.ok()) {
       if (item->kind == Item::kChunk) large_.reset();
       result_->stats.errors += 1;
+      result_->unread.push_back(item->path);
       progress_->errors += 1;
       std::lock_guard<std::mutex> lock(*observer_mu_);
       observer_->OnError(item->path, item->error);

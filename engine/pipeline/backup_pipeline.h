@@ -65,6 +65,7 @@ struct PipelineResult {
   TreeEntry root_entry;                // the source directory's own metadata
   SnapshotStats stats;                 // duration_s and blob counters left to the caller
   std::vector<ExcludedReport> excluded;  // one per rule of the ExcludeSet
+  std::vector<std::string> unread;       // entries that could not be read, sorted
 };
 
 // Backs up the directory `source` (followed if it is a symlink) into `sink`. Per-entry errors go

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "engine/ops/backup.h"
 #include "engine/ops/diff.h"
@@ -276,6 +277,53 @@ TEST_F(RollbackTest, XattrsOfSymlinksAndFifosAreRolledBackExactly) {
 // the snapshot rolled back to, instead of a second walk of the target: it must undo the same
 // changes, hardlinks included (an equal subtree is never visited, so a hardlink whose target
 // is rewritten is linked again by a pass over the snapshot's hardlinks).
+// The live walk compares subdirectories in parallel; the changes still come out one at a time,
+// depth-first in name order, exactly as the one-threaded walk of two snapshots gives them.
+TEST_F(RollbackTest, LiveDiffReportsInWalkOrderFromOneThread) {
+  for (int d = 0; d < 12; ++d) {
+    for (int s = 0; s < 6; ++s) {
+      for (int f = 0; f < 5; ++f) {
+        Put(src_ / ("d" + std::to_string(d)) / ("s" + std::to_string(s)) / ("f" + std::to_string(f)), "v1");
+      }
+    }
+  }
+  SnapshotRef pre = Backup("pre");
+  for (int d = 0; d < 12; ++d) {
+    const fs::path dir = src_ / ("d" + std::to_string(d));
+    Put(dir / ("s" + std::to_string(d % 6)) / "f1", "v2, longer");                // content
+    Put(dir / ("s" + std::to_string((d + 1) % 6)) / "new", "added");             // added
+    fs::remove(dir / ("s" + std::to_string((d + 2) % 6)) / "f3");                  // removed
+    if (d % 3 == 0) fs::remove_all(dir / "s5");                                    // a subtree removed
+    if (d % 4 == 0) Put(dir / "s9" / "deep" / "x", "a new subtree");               // a subtree added
+  }
+  SnapshotRef post = Backup("post");
+  std::vector<std::string> live, snaps;
+  std::thread::id caller = std::this_thread::get_id();
+  bool other_thread = false;
+  DiffStats live_stats, snap_stats;
+  ASSERT_TRUE(DiffLive(*repo_, pre.snapshot, src_.string(), DiffOptions{},
+                       [&](const Change& c) {
+                         if (std::this_thread::get_id() != caller) other_thread = true;
+                         live.push_back(std::string(ChangeMarker(c.kind)) + " " + c.path);
+                         return Status::OK();
+                       },
+                       &live_stats)
+                  .ok());
+  ASSERT_TRUE(DiffSnapshots(*repo_, pre.snapshot, post.snapshot, DiffOptions{},
+                            [&](const Change& c) {
+                              snaps.push_back(std::string(ChangeMarker(c.kind)) + " " + c.path);
+                              return Status::OK();
+                            },
+                            &snap_stats)
+                  .ok());
+  EXPECT_FALSE(other_thread) << "a change was reported from a worker thread";
+  EXPECT_GT(live.size(), 60u);
+  EXPECT_EQ(live, snaps);
+  EXPECT_EQ(live_stats.total(), live.size());
+  EXPECT_EQ(live_stats.content, 12u);
+  EXPECT_EQ(live_stats.files_hashed, 0u);  // every changed file changed size
+}
+
 TEST_F(RollbackTest, PlanFromTheSafetySnapshotUndoesWhatTheLivePlanUndoes) {
   ASSERT_NO_FATAL_FAILURE(MakeInstallation());
   // A hardlink pair across directories, the shared inode changed in place by the upgrade.
