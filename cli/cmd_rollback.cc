@@ -281,8 +281,9 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
                    r.safety_snapshot_id.substr(0, 12).c_str(), r.safety_snapshot_id.substr(0, 12).c_str());
     }
     if (r.resumed) {
-      std::fprintf(stderr, "resumed: %llu of %zu steps were left and are done\n",
-                   static_cast<unsigned long long>(r.steps_applied), r.plan.steps.size());
+      // Steps after the journal's last checkpoint are run (again): each is safe to repeat.
+      std::fprintf(stderr, "resumed from the journal's last checkpoint (step %llu of %zu): the remaining steps are done\n",
+                   static_cast<unsigned long long>(r.plan.steps.size() - r.steps_applied), r.plan.steps.size());
     } else {
       std::fprintf(stderr, "%s\n", Counts(r.plan).c_str());
     }
@@ -291,8 +292,13 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
                    r.target.c_str());
       for (const Change& c : r.remaining) std::printf("%s\n", ChangeLine(c).c_str());
     } else {
-      std::fprintf(stderr, "rolled %s back to snapshot %s and verified it in %.1f s\n", r.target.c_str(),
-                   r.snapshot_id.substr(0, 12).c_str(), r.duration_s);
+      if (r.target.empty() || args.databases_only) {
+        std::fprintf(stderr, "rolled the databases back to snapshot %s in %.1f s\n", r.snapshot_id.substr(0, 12).c_str(),
+                     r.duration_s);
+      } else {
+        std::fprintf(stderr, "rolled %s back to snapshot %s and verified it in %.1f s\n", r.target.c_str(),
+                     r.snapshot_id.substr(0, 12).c_str(), r.duration_s);
+      }
     }
   }
   if (r.dry_run) return r.refused.empty() ? kExitOk : kExitError;  // the rollback's own exit status

@@ -987,6 +987,7 @@ Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const 
     }
     progress->steps_total = j.steps.size();
     progress->steps_done = start_step;
+    SetInterruptHint("the rollback stopped part way: run `rewind rollback --resume` to finish it");
     auto last = std::chrono::steady_clock::now();
     constexpr size_t kMaxBatchSteps = 256;
     constexpr uint64_t kMaxBatchBytes = 128ull << 20;
@@ -1027,6 +1028,9 @@ Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const 
     RW_RETURN_IF_ERROR(WriteProgress(s.repo, id, root_fd, j.steps.size()));
     for (const std::string& n : applier.notes()) s.result.notes.push_back(n);
   }
+  if (j.databases && s.options.restore_databases) {
+    SetInterruptHint("the rollback stopped part way: run `rewind rollback --resume` to finish it");
+  }
   if (j.databases && !s.options.restore_databases) {
     s.result.notes.push_back("the journal asks for the databases step, but this rewind has none: databases not restored");
   }
@@ -1053,6 +1057,7 @@ Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const 
                                   &s.result.verify)
                            .WithContext("verifying the rollback"));
   }
+  SetInterruptHint(nullptr);
   // The plan is finished: a resume would have nothing left to do.
   (void)s.repo->storage().Remove(ProgressPath(id));
   RW_RETURN_IF_ERROR(s.repo->storage().Remove(JournalPath(id)));
@@ -1226,7 +1231,7 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
   j.target = r.target;
   j.safety_snapshot_id = r.safety_snapshot_id;
   j.files = options.files;
-  j.databases = databases;
+  j.databases = databases && !snap.snapshot.databases.empty();
   j.stop_cmd = options.stop_cmd;
   j.start_cmd = options.start_cmd;
   j.steps = r.plan.steps;

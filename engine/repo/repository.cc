@@ -397,6 +397,9 @@ struct LockSlot {
   char path[4096];
 };
 LockSlot g_lock_slots[kLockSlots];
+std::atomic<const char*> g_interrupt_hint{nullptr};
+
+void WriteStderr(const char* text) { (void)!::write(STDERR_FILENO, text, std::strlen(text)); }
 
 extern "C" void ReleaseLocksOnSignal(int sig) {
   bool any = false;
@@ -407,8 +410,13 @@ extern "C" void ReleaseLocksOnSignal(int sig) {
     }
   }
   if (any) {
-    static const char msg[] = "rewind: interrupted; the repository lock was released\n";
-    (void)!::write(STDERR_FILENO, msg, sizeof msg - 1);
+    WriteStderr(sig == SIGPIPE ? "rewind: its output was closed (SIGPIPE); the repository lock was released\n"
+                               : "rewind: interrupted; the repository lock was released\n");
+    if (const char* hint = g_interrupt_hint.load()) {
+      WriteStderr("rewind: ");
+      WriteStderr(hint);
+      WriteStderr("\n");
+    }
   }
   ::signal(sig, SIG_DFL);
   ::raise(sig);
@@ -417,7 +425,7 @@ extern "C" void ReleaseLocksOnSignal(int sig) {
 void InstallLockSignalHandlers() {
   static std::once_flag once;
   std::call_once(once, [] {
-    for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) {
       struct sigaction old {};
       if (::sigaction(sig, nullptr, &old) != 0 || old.sa_handler != SIG_DFL) continue;  // ignored or handled
       struct sigaction sa {};
@@ -449,6 +457,8 @@ int RegisterLockFile(const std::string& path) {
 }
 
 }  // namespace
+
+void SetInterruptHint(const char* text) { g_interrupt_hint.store(text); }
 
 RepoLock::RepoLock(Repository* repo, std::string file) : repo_(repo), file_(std::move(file)) {
   signal_slot_ = RegisterLockFile(repo_->storage().Describe("locks/" + file_));

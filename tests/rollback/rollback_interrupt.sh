@@ -44,6 +44,7 @@ if wait "$pid"; then rc=0; else rc=$?; fi
 BG_PIDS=""
 [[ $rc == 130 ]] || { cat "$WORK/bg.err" >&2; fail "interrupted rollback exited $rc, not 130 (SIGINT)"; }
 grep -qF "the repository lock was released" "$WORK/bg.err" || check_failed "no message about the released lock"
+grep -qF 'run `rewind rollback --resume`' "$WORK/bg.err" || check_failed "the interrupted rollback does not say to resume it"
 no_locks "after SIGINT"
 compgen -G "$REPO/rollback/*.journal" >/dev/null || fail "the journal is gone: nothing to resume"
 expect_rc 0 "$REWIND" rollback --repo "$REPO" --resume --yes --json
@@ -51,6 +52,18 @@ expect_rc 0 "$REWIND" rollback --repo "$REPO" --resume --yes --json
 mtree_kept "$SRC" "$WORK/after-kept.mtree"
 compare_files "mtree after the resumed rollback vs before the upgrade" "$WORK/pre-kept.mtree" "$WORK/after-kept.mtree"
 no_locks "after the resume"
+
+step "a reader that stops reading (SIGPIPE) leaves no lock"
+# `restore --archive - | head`: the write after head exits raises SIGPIPE, which must release
+# the shared lock as the other signals do (a stale one would block the next rollback).
+python3 -c 'import signal, os, sys
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+os.execvp(sys.argv[1], sys.argv[1:])' bash -c '"$0" restore --repo "$1" pre --archive - 2>"$2" | head -c 100 >/dev/null; echo "${PIPESTATUS[0]}" >"$3"' \
+  "$REWIND" "$REPO" "$WORK/pipe.err" "$WORK/pipe.rc"
+[[ $(cat "$WORK/pipe.rc") == 141 ]] || check_failed "restore --archive - | head exited $(cat "$WORK/pipe.rc"), not 141 (SIGPIPE)"
+grep -qF "its output was closed" "$WORK/pipe.err" || check_failed "no message about the closed output: $(cat "$WORK/pipe.err")"
+no_locks "after SIGPIPE"
+expect_rc 0 "$REWIND" rollback --repo "$REPO" pre --dry-run
 
 step "backups interrupted by SIGTERM and SIGHUP"
 head -c 300M /dev/urandom >"$SRC/big.bin"  # several seconds of work
