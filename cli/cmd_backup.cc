@@ -217,7 +217,7 @@ void RegisterBackup(CLI::App& app, Context* ctx) {
   auto args = std::make_shared<BackupArgs>();
   CLI::App* sub = app.add_subcommand("backup", "back up a directory and/or MySQL/MariaDB databases into a new snapshot");
   AddRepoOption(sub, ctx);
-  sub->add_option("-s,--source", args->source, "directory to back up (e.g. /opt/icewarp)");
+  sub->add_option("-s,--source", args->source, "directory to back up (e.g. /opt/icewarp)")->check(NonEmptyPath());
   sub->add_option("--profile", args->profiles, "shipped exclusion profile (icewarp)");
   sub->add_option("-e,--exclude", args->excludes, "exclude PATTERN (gitignore-like, docs/excludes.md)");
   sub->add_option("-t,--tag", args->tags, "tag the snapshot (e.g. pre-epos)");

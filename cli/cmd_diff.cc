@@ -146,7 +146,8 @@ void RegisterDiff(CLI::App& app, Context* ctx) {
   AddRepoOption(sub, ctx);
   sub->add_option("snapshot", args->snapshot, "the old snapshot: id, id prefix, latest or a tag")->required();
   sub->add_option("snapshot2", args->snapshot2, "the new snapshot");
-  sub->add_option("--live", args->live, "compare with this directory instead of a second snapshot");
+  sub->add_option("--live", args->live, "compare with this directory instead of a second snapshot")
+      ->check(NonEmptyPath());
   sub->add_flag("--json", ctx->json, "print one JSON object");
   sub->footer(
       "One line per path: '+' added, '-' removed, 'M' content modified, 'm' metadata only (mode, owner, mtime, "

@@ -314,7 +314,8 @@ void RegisterRollback(CLI::App& app, Context* ctx) {
   sub->add_option("snapshot", args->snapshot,
                   "snapshot: id, id prefix, latest (the newest that is not a rollback's safety snapshot) or a tag");
   sub->add_option("--target", args->target,
-                  "existing directory to roll back (default: the snapshot's source, created again when it is gone)");
+                  "existing directory to roll back (default: the snapshot's source, created again when it is gone)")
+      ->check(NonEmptyPath());
   sub->add_flag("--files-only", args->files_only, "roll back the files, not the databases");
   sub->add_flag("--databases-only", args->databases_only, "roll back the databases, not the files");
   sub->add_flag("--dry-run", args->dry_run, "print the plan and change nothing (reads the data the plan needs: exit 2 when the rollback would be refused)");

@@ -52,7 +52,7 @@ int RunSnapshots(Context* ctx) {
                      {"tree", s.tree ? nlohmann::json(s.tree->Hex()) : nlohmann::json()},
                      {"databases", DatabasesJson(s)}});
     }
-    std::printf("%s\n", arr.dump().c_str());
+    std::printf("%s\n", arr.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     return kExitOk;
   }
   std::printf("%-12s  %-19s  %-16s  %10s  %-20s  %s\n", "ID", "TIME (UTC)", "HOST", "SIZE", "TAGS", "SOURCE / DATABASES");

@@ -55,7 +55,7 @@ int RunVerify(Context* ctx, const VerifyArgs& args) {
                         {"packs_read", r.packs_read}, {"blobs_read", r.blobs_read},
                         {"bytes_read", r.bytes_read}, {"duration_s", secs}, {"damage", r.damage},
                         {"damaged_blobs", blobs}, {"notes", r.notes}};
-    std::printf("%s\n", j.dump().c_str());
+    std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
     for (const std::string& n : r.notes) std::printf("note: %s\n", n.c_str());
     for (const std::string& d : r.damage) std::printf("DAMAGE: %s\n", d.c_str());
@@ -86,9 +86,11 @@ void RegisterVerify(CLI::App& app, Context* ctx) {
   CLI::App* sub = app.add_subcommand(
       "verify", "check the repository: structure, pack checksums, and with --read-data every blob");
   AddRepoOption(sub, ctx);
-  sub->add_flag("--read-data", args->read_data, "decompress and hash every blob of every pack");
+  auto* all = sub->add_flag("--read-data", args->read_data, "decompress and hash every blob of every pack");
   sub->add_option("--read-data-subset", args->subset,
-                  "only some packs: P% (random) or n/m (deterministic; n = 1..m covers every pack once)");
+                  "only some packs: P% (a random P % of them, at least one) or n/m (deterministic; n = 1..m "
+                  "covers every pack once)")
+      ->excludes(all);
   sub->add_flag("--json", ctx->json, "print one JSON object");
   sub->footer("Exit status: 0 no damage, 1 damage found, 2 could not run.");
   sub->callback([ctx, args] { ctx->run = [ctx, args] { return RunVerify(ctx, *args); }; });

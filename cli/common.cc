@@ -8,9 +8,15 @@
 
 namespace rw::cli {
 
+CLI::Validator NonEmptyPath() {
+  return CLI::Validator([](std::string& value) { return value.empty() ? std::string("an empty path") : std::string(); },
+                        "PATH");
+}
+
 void AddRepoOption(CLI::App* sub, Context* ctx) {
   sub->add_option("-r,--repo", ctx->repo, "repository directory (or set REWIND_REPO)")
-      ->envname("REWIND_REPO");
+      ->envname("REWIND_REPO")
+      ->check(NonEmptyPath());
 }
 
 int Fail(const std::string& what, const Status& status) {

@@ -31,6 +31,10 @@ struct Context {
 // Adds --repo (with REWIND_REPO) to a subcommand.
 void AddRepoOption(CLI::App* sub, Context* ctx);
 
+// Refuses an empty value: `--target "$UNSET"` must not fall back to a default (for rollback,
+// the production installation).
+CLI::Validator NonEmptyPath();
+
 // Prints "rewind: <what>: <status message>" on stderr and returns kExitError.
 int Fail(const std::string& what, const Status& status);
 

@@ -29,6 +29,13 @@ Result<BackupResult> Backup(Repository* repo, const BackupOptions& options,
   if (options.source.empty() && !options.dump_databases) {
     return Status::InvalidArgument("nothing to back up: give a source directory or database servers");
   }
+  for (const std::string& tag : options.tags) {
+    if (tag.empty()) return Status::InvalidArgument("--tag: an empty tag cannot name a snapshot");
+    if (tag == "latest") {
+      return Status::InvalidArgument("--tag latest: \"latest\" always names the newest snapshot, so this tag would "
+                                     "never name this one; choose another");
+    }
+  }
   std::string resolved;
   std::optional<ExcludeSet> excludes;
   if (!options.source.empty()) {
@@ -41,11 +48,25 @@ Result<BackupResult> Backup(Repository* repo, const BackupOptions& options,
     }
     // A repository inside the source is left out: backing it up into itself only grows it, and
     // a rollback of the source must never touch it (the rule is recorded in the snapshot).
-    std::vector<std::string> rules = options.excludes;
-    if (char repo_buf[PATH_MAX]; ::realpath(repo->path().c_str(), repo_buf)) {
-      if (auto rel = PathWithin(resolved, repo_buf); rel && !rel->empty()) rules.push_back(LiteralDirRule(*rel));
+    // A rule written as the absolute path of something in the source would match nothing (a
+    // leading / anchors a rule at the source): `--exclude /opt/icewarp/mail` would back up
+    // every mail file.
+    for (const std::string& rule : options.excludes) {
+      for (const std::string& root : {resolved, options.source}) {
+        if (root.size() > 1 && rule.size() > root.size() && rule.compare(0, root.size(), root) == 0 &&
+            rule[root.size()] == '/') {
+          return Status::InvalidArgument("--exclude " + rule + ": rules are relative to the source " + root +
+                                         " (a leading / anchors a rule there): write --exclude " +
+                                         rule.substr(root.size()));
+        }
+      }
     }
-    RW_ASSIGN_OR_RETURN(ExcludeSet set, MakeExcludeSet(options.profiles, rules));
+    RW_ASSIGN_OR_RETURN(ExcludeSet set, MakeExcludeSet(options.profiles, options.excludes));
+    if (char repo_buf[PATH_MAX]; ::realpath(repo->path().c_str(), repo_buf)) {
+      if (auto rel = PathWithin(resolved, repo_buf); rel && !rel->empty()) {
+        RW_RETURN_IF_ERROR(set.Add(LiteralDirRule(*rel), "the repository"));
+      }
+    }
     excludes = std::move(set);
   }
   std::unique_ptr<RepoLock> lock;

@@ -35,6 +35,7 @@
 #include "engine/ops/diff_internal.h"
 #include "engine/ops/restore_internal.h"
 #include "engine/pipeline/fs_meta.h"
+#include "excludes/excludes.h"
 
 namespace rw {
 
@@ -296,6 +297,21 @@ Status CollectHardlinks(const Repository& repo, TreeCache* trees, const BlobId& 
     }
   }
   return Status::OK();
+}
+
+// True when the snapshot's exclusion rules leave out the directory `rel` (relative to its
+// source) or one of its parents: the rollback never touches it. (A backup excludes a
+// repository inside its source by such a rule.)
+bool ExcludedBySnapshot(const Snapshot& snap, const std::string& rel) {
+  if (rel.empty()) return false;
+  ExcludeSet rules;
+  for (const std::string& rule : snap.excludes) {
+    if (!rules.Add(rule, "snapshot").ok()) return false;
+  }
+  for (size_t end = rel.find('/');; end = rel.find('/', end + 1)) {
+    if (rules.Match(rel.substr(0, end), true) >= 0) return true;
+    if (end == std::string::npos) return false;
+  }
 }
 
 // True when `path` is one of the entries the backup could not read, or below one (`unread` is
@@ -1146,9 +1162,10 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
     // The repository inside the target would be deleted as "not in the snapshot".
     char repo_path[PATH_MAX];
     if (::realpath(repo->path().c_str(), repo_path)) {
-      if (PathWithin(r.target, repo_path)) {
+      if (auto rel = PathWithin(r.target, repo_path); rel && !ExcludedBySnapshot(snap.snapshot, *rel)) {
         return Status::InvalidArgument("the repository " + std::string(repo_path) + " is inside the target " + r.target +
-                                       ": a rollback would delete it; keep repositories outside the installation");
+                                       " and the snapshot does not exclude it: a rollback would delete it; keep "
+                                       "repositories outside the installation");
       }
     }
   }

@@ -1,6 +1,7 @@
 #include "engine/ops/snapshots.h"
 
 #include <algorithm>
+#include <cctype>
 
 namespace rw {
 
@@ -29,7 +30,10 @@ Result<std::vector<SnapshotRef>> LoadSnapshots(Repository* repo, std::vector<Dam
 Result<SnapshotRef> ResolveSnapshot(Repository* repo, std::string_view spec, bool latest_skips_safety) {
   std::vector<DamagedSnapshot> damaged;
   RW_ASSIGN_OR_RETURN(auto all, LoadSnapshots(repo, &damaged));
-  auto is_prefix = [&](const std::string& id) { return spec.size() >= 4 && id.compare(0, spec.size(), spec) == 0; };
+  // Ids are lowercase hex; a prefix copied from elsewhere may be uppercase.
+  std::string lower(spec);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto is_prefix = [&](const std::string& id) { return lower.size() >= 4 && id.compare(0, lower.size(), lower) == 0; };
   for (const DamagedSnapshot& d : damaged) {
     if (is_prefix(d.id)) return d.status;
   }
@@ -54,17 +58,28 @@ Result<SnapshotRef> ResolveSnapshot(Repository* repo, std::string_view spec, boo
                             "): name one by its id to roll back to it");
   }
   if (spec == "latest") return all.back();
+  const SnapshotRef* tagged = nullptr;  // the newest snapshot with the tag
+  for (auto it = all.rbegin(); it != all.rend() && !tagged; ++it) {
+    const auto& tags = it->snapshot.tags;
+    if (std::find(tags.begin(), tags.end(), spec) != tags.end()) tagged = &*it;
+  }
+  // A tag made only of hex digits (a date: 20261202) can also be an id prefix.
+  if (tagged && !by_prefix.empty() && !(by_prefix.size() == 1 && by_prefix[0] == tagged)) {
+    return Status::InvalidArgument("\"" + std::string(spec) + "\" is both a tag (snapshot " + tagged->id.substr(0, 12) +
+                                   ") and the start of snapshot id " + by_prefix[0]->id.substr(0, 12) +
+                                   ": name the snapshot by a longer id prefix");
+  }
   if (by_prefix.size() == 1) return *by_prefix[0];
   if (by_prefix.size() > 1) {
+    std::string ids;
+    for (size_t i = 0; i < by_prefix.size() && i < 5; ++i) ids += (i ? ", " : "") + by_prefix[i]->id.substr(0, 12);
+    if (by_prefix.size() > 5) ids += ", …";
     return Status::InvalidArgument("snapshot prefix \"" + std::string(spec) + "\" is ambiguous (" +
-                                   std::to_string(by_prefix.size()) + " snapshots match)");
+                                   std::to_string(by_prefix.size()) + " snapshots match: " + ids + ")");
   }
-  for (auto it = all.rbegin(); it != all.rend(); ++it) {
-    const auto& tags = it->snapshot.tags;
-    if (std::find(tags.begin(), tags.end(), spec) != tags.end()) return *it;
-  }
+  if (tagged) return *tagged;
   return Status::NotFound("no snapshot matches \"" + std::string(spec) +
-                          "\" (not an id, an id prefix, \"latest\" or a tag)");
+                          "\" (not an id, an id prefix of 4 or more hex digits, \"latest\" or a tag)");
 }
 
 Result<Tree> LoadTree(const Repository& repo, const BlobId& id) {

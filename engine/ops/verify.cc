@@ -5,6 +5,7 @@
 #include <tbb/task_group.h>
 
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <cstdlib>
 #include <map>
@@ -142,9 +143,14 @@ class Verifier {
                                " indexed blobs)");
     }
     if (options_.data == VerifyOptions::Data::kPercent) {
+      // A random sample of P % of the packs, rounded up: never none when there are packs.
       std::mt19937_64 rng(options_.seed ? options_.seed : std::random_device{}());
-      std::uniform_real_distribution<double> u(0, 100);
-      for (size_t i = 0; i < packs.size(); ++i) pick_.push_back(u(rng) < options_.percent);
+      const size_t k = static_cast<size_t>(std::ceil(options_.percent * static_cast<double>(packs.size()) / 100.0));
+      std::vector<size_t> order(packs.size());
+      for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+      std::shuffle(order.begin(), order.end(), rng);
+      pick_.assign(packs.size(), false);
+      for (size_t i = 0; i < k && i < order.size(); ++i) pick_[order[i]] = true;
     }
     report_.packs = packs.size();
     if (progress_) progress_->packs_total = packs.size();

@@ -190,12 +190,20 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<Storage> st
 }
 
 Status Repository::LoadConfig() {
-  if (!storage_->Exists("config")) {
-    return Status::InvalidArgument(storage_->Describe("") +
-                                   ": not a rewind repository (no config file; create one with `rewind init`)");
+  auto text = storage_->ReadFile("config");
+  if (!text.ok()) {
+    // Not a repository, or one this user may not read: say which.
+    if (text.status().code() == Code::kNotFound) {
+      return Status::InvalidArgument(storage_->Describe("") +
+                                     ": not a rewind repository (no config file; create one with `rewind init`)");
+    }
+    if (text.status().message().find(std::strerror(EISDIR)) != std::string::npos) {
+      return Status::InvalidArgument(storage_->Describe("") +
+                                     ": not a rewind repository (its config is a directory: is this the source?)");
+    }
+    return text.status();
   }
-  RW_ASSIGN_OR_RETURN(std::string text, storage_->ReadFile("config"));
-  RW_ASSIGN_OR_RETURN(config_, DecodeConfig(text, storage_->Describe("config")));
+  RW_ASSIGN_OR_RETURN(config_, DecodeConfig(*text, storage_->Describe("config")));
   return Status::OK();
 }
 
@@ -524,7 +532,9 @@ Result<std::unique_ptr<RepoLock>> Repository::Lock(bool exclusive, std::string_v
   json j = {{"hostname", Hostname()},       {"pid", static_cast<int>(::getpid())},
             {"since_ns", RealClock().NowNs()}, {"since", FormatRfc3339Ns(RealClock().NowNs())},
             {"command", std::string(command)}, {"exclusive", exclusive}};
-  RW_RETURN_IF_ERROR(storage_->CreateExclusive("locks/" + name, j.dump() + "\n").WithContext("cannot lock the repository"));
+  // Replacement characters for bytes that are not UTF-8 (a command line naming such a path).
+  const std::string doc = j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  RW_RETURN_IF_ERROR(storage_->CreateExclusive("locks/" + name, doc).WithContext("cannot lock the repository"));
   auto lock = std::make_unique<RepoLock>(this, name);
   RW_ASSIGN_OR_RETURN(auto locks, ListLocks());
   for (const LockInfo& other : locks) {

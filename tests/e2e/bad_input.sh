@@ -61,6 +61,49 @@ SNAP=$(last_line)
 [[ $SNAP =~ ^[0-9a-f]{8,}$ ]] || fail "backup's last stdout line is not a snapshot id: '$SNAP'"
 note "snapshot $SNAP"
 
+step "tags that could not name the snapshot, and a rule written as an absolute path: exit 2, nothing saved"
+n=$(snapshot_count "$REPO")
+expect_rc 2 "$REWIND" backup --repo "$REPO" --source "$SRC" --tag ""
+expect_err_contains "empty tag"
+expect_rc 2 "$REWIND" backup --repo "$REPO" --source "$SRC" --tag latest
+expect_err_contains "newest snapshot"
+# --exclude /abs/path/of/src/sub would match nothing (a leading / anchors at the source).
+expect_rc 2 "$REWIND" backup --repo "$REPO" --source "$SRC" --exclude "$SRC/sub"
+expect_err_contains "write --exclude /sub"
+[[ $(snapshot_count "$REPO") == "$n" ]] || fail "a refused backup saved a snapshot"
+
+step "a tag that is also an id prefix, an ambiguous prefix, an uppercase prefix"
+expect_rc 0 "$REWIND" backup --repo "$REPO" --source "$SRC" --tag "${SNAP:0:6}" --json
+HEXTAG_SNAP=$(json_get .snapshot_id)
+expect_rc 2 "$REWIND" ls --repo "$REPO" "${SNAP:0:6}"
+expect_err_contains "both a tag"
+expect_rc 0 "$REWIND" ls --repo "$REPO" "$(tr a-f A-F <<<"${SNAP:0:12}")"
+expect_rc 0 "$REWIND" ls --repo "$REPO" "${HEXTAG_SNAP:0:12}"
+
+step "an empty path is refused, never a default (rollback --target \"\$UNSET\" would roll back the source)"
+expect_rc 2 "$REWIND" rollback --repo "$REPO" good --target "" --yes
+expect_err_contains "empty path"
+expect_rc 2 "$REWIND" snapshots --repo ""
+expect_rc 2 "$REWIND" backup --repo "$REPO" --source ""
+
+step "a source whose path is not UTF-8 backs up and restores"
+ODD=$WORK/$'odd dir\nname\xff'
+mkdir -p "$ODD/x"
+printf 'odd\n' >"$ODD/x/f"
+expect_rc 0 "$REWIND" init --repo "$WORK/odd-repo"
+expect_rc 0 "$REWIND" backup --repo "$WORK/odd-repo" --source "$ODD"
+expect_rc 0 "$REWIND" snapshots --repo "$WORK/odd-repo" --json
+expect_rc 0 "$REWIND" restore --repo "$WORK/odd-repo" latest --target "$WORK/odd-restore"
+[[ $(cat "$WORK/odd-restore/x/f") == odd ]] || fail "the file under the non-UTF-8 source did not come back"
+
+step "a repository this user may not read, and a source given as the repository"
+chmod 0700 "$REPO"
+expect_rc 2 setpriv --reuid=nobody --regid=nogroup --clear-groups "$REWIND" snapshots --repo "$REPO"
+expect_err_contains "Permission denied"
+mkdir -p "$WORK/like-src/config"
+expect_rc 2 "$REWIND" snapshots --repo "$WORK/like-src"
+expect_err_contains "not a rewind repository"
+
 step "format version bumped by hand to 99: exit 2 'version'"
 VREPO=$WORK/repo-v99
 cp -a "$REPO" "$VREPO"

@@ -9,7 +9,9 @@
 #     blobs_read of --read-data (a pack read twice and another never would break one of them);
 #   - each slice reads the packs engine/ops/verify.h assigns it (first 8 bytes of the pack id,
 #     big-endian, mod m == n - 1), counted here from the file names in data/;
-#   - --read-data-subset 50% exits 0 on the clean repository and reads between 0 and all packs;
+#   - --read-data-subset P% reads a random P % of the packs, rounded up: 50% reads ceil(P/2),
+#     1.5% still reads one (never none);
+#   - --read-data with --read-data-subset is refused (exit 2): one or the other;
 #   - "0/3", "4/3", "abc", "0%", "150%" (and "1/0", "-5%", "1/3/3", "50") exit 2.
 # usage: verify_subset.sh REWIND DEMO_GEN
 source "$(dirname "$0")/../e2e/lib.sh"
@@ -71,7 +73,11 @@ step "--read-data-subset 50% on the clean repository"
 expect_rc 0 "$REWIND" verify --repo "$REPO" --read-data-subset 50% --json
 got=$(json_get .packs_read)
 note "50%: packs_read=$got of $P"
-((got >= 0 && got <= P)) || check_failed "50% read $got packs of $P"
+((got == (P + 1) / 2)) || check_failed "50% read $got packs of $P, not $(((P + 1) / 2))"
+expect_rc 0 "$REWIND" verify --repo "$REPO" --read-data-subset 1.5% --json
+got=$(json_get .packs_read)
+[[ $got == 1 ]] || check_failed "1.5% of $P packs read $got packs, not 1"
+expect_rc 2 "$REWIND" verify --repo "$REPO" --read-data --read-data-subset 1/2
 
 step "bad subsets exit 2"
 for bad in 0/3 4/3 abc 0% 150% 1/0 -5% 1/3/3 50; do

@@ -725,6 +725,22 @@ TEST_F(RollbackTest, ARepositoryInsideTheSourceIsLeftOut) {
     EXPECT_NE(std::find(paths.begin(), paths.end(), "conf"), paths.end());
     for (const std::string& p : paths) EXPECT_NE(p.rfind("backups/my repo/", 0), 0u) << p;
   }
+  // The snapshot excludes the repository, so a rollback of the source in place never touches
+  // it (and is not refused for holding it), safety snapshot included.
+  auto pre = ResolveSnapshot(repo.get(), "latest");
+  ASSERT_TRUE(pre.ok()) << pre.status().ToString();
+  Put(src_ / "conf", "changed by the upgrade");
+  Put(src_ / "backups" / "new.txt", "added by the upgrade");
+  RollbackOptions opts;
+  auto r = Rollback(repo.get(), *pre, opts, nullptr, nullptr);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->verified());
+  EXPECT_FALSE(r->safety_snapshot_id.empty());
+  EXPECT_EQ(Slurp(src_ / "conf"), "c");
+  EXPECT_FALSE(fs::exists(src_ / "backups" / "new.txt"));
+  auto reopened = Repository::Open(inner.string());
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  EXPECT_EQ(ResolveSnapshot(reopened->get(), r->safety_snapshot_id).status().ToString(), Status::OK().ToString());
 }
 
 }  // namespace
