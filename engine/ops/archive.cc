@@ -198,6 +198,11 @@ Status RestoreToArchive(Repository* repo, const Snapshot& snapshot, const std::s
   if (rc != ARCHIVE_OK) return ArchiveError(a.get(), "archive format");
   // Names are raw bytes: keep them as they are instead of failing on non-UTF-8 ones.
   if (format != ArchiveFormat::kZip) archive_write_set_format_option(a.get(), "pax", "hdrcharset", "BINARY");
+  // The archive ends with its last byte, wherever it goes. By default libarchive pads the last
+  // 10240-byte block with NULs when it writes to a pipe or to standard output, and pads what
+  // comes out of the compression filter: a tar.zst would end in NULs that zstd reads as a broken
+  // frame. (A tar needs no padding: it ends with its own two zero blocks.)
+  archive_write_set_bytes_in_last_block(a.get(), 1);
   const bool to_stdout = path == "-";
   std::string tmp = to_stdout ? "" : path + ".rewind-partial";
   rc = to_stdout ? archive_write_open_fd(a.get(), STDOUT_FILENO)

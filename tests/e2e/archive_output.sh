@@ -1,0 +1,82 @@
+#!/bin/bash
+# restore --archive, judged by the programs that read archives (bsdtar, GNU tar, zstd, unzip):
+# in every format, the archive written to a named file, to standard output redirected into a
+# file and to standard output through a pipe is the same bytes, which every reader takes whole:
+# every entry listed, no error, nothing after the end (no padding after a compressed stream).
+# usage: archive_output.sh REWIND DEMO_GEN
+source "$(dirname "$0")/lib.sh"
+need_tools bsdtar tar zstd unzip python3 jq
+
+SRC=$WORK/src
+REPO=$WORK/repo
+FORMATS=(tar tar.zst zip)
+
+step "fixture: small files, a 3 MiB incompressible file, subdirectories, a symlink"
+# Entries come out in name order: small files first, then the large one (more than the
+# compressors hold back before writing anything), then directories, then a last file.
+mkdir -p "$SRC/d-sub/deeper" "$SRC/e-empty"
+printf 'small\n' >"$SRC/a-small.txt"
+seq 1 8000 >"$SRC/b-victim.txt"
+python3 -c 'import random, sys; sys.stdout.buffer.write(random.Random(7).randbytes(3 << 20))' \
+  >"$SRC/c-big.bin"
+seq 1 500 >"$SRC/d-sub/one.txt"
+printf 'deeper\n' >"$SRC/d-sub/deeper/two.txt"
+ln -s a-small.txt "$SRC/f-link"
+seq 1 300 >"$SRC/z-last.txt"
+(cd "$SRC" && find . -mindepth 1 | sed 's|^\./||' | sort) >"$WORK/expected.list"
+note "$(wc -l <"$WORK/expected.list") entries"
+
+expect_rc 0 "$REWIND" init --repo "$REPO"
+expect_rc 0 "$REWIND" backup --repo "$REPO" --source "$SRC" --json
+SNAP=$(json_get .snapshot_id)
+
+# sorted_list: the names on stdin, without a directory's trailing slash, sorted.
+sorted_list() { sed 's|/$||' | sort; }
+
+# check_whole FMT FILE: FILE is a whole archive of format FMT for each reader, listing exactly
+# the source's entries.
+check_whole() {
+  local fmt=$1 f=$2 what="$1 archive $(basename "$2")"
+  case $fmt in
+    tar) tar -tf "$f" >"$WORK/gnu.list" 2>"$WORK/reader.err" ;;
+    tar.zst)
+      zstd -tq "$f" 2>"$WORK/reader.err" || { cat "$WORK/reader.err" >&2; check_failed "zstd -t: $what is not a valid zstd stream"; }
+      tar --zstd -tf "$f" >"$WORK/gnu.list" 2>"$WORK/reader.err" ;;
+    zip)
+      unzip -tq "$f" >"$WORK/reader.err" 2>&1 || { cat "$WORK/reader.err" >&2; check_failed "unzip -t: $what is damaged"; }
+      unzip -Z1 "$f" >"$WORK/gnu.list" 2>"$WORK/reader.err" ;;
+  esac || { head -c 1000 "$WORK/reader.err" >&2; check_failed "GNU tar / unzip could not list $what"; }
+  # GNU tar 1.34 does not know the pax keyword hdrcharset (POSIX.1-2008) that rewind writes so
+  # that names need not be UTF-8; it says so and goes on. Anything else it says is a failure.
+  if grep -v "Ignoring unknown extended header keyword 'hdrcharset'" "$WORK/reader.err" >"$WORK/reader.other"; then
+    head -c 1000 "$WORK/reader.other" >&2
+    check_failed "GNU tar / unzip complained about $what"
+  fi
+  sorted_list <"$WORK/gnu.list" >"$WORK/gnu.sorted"
+  compare_files "entries of $what (GNU tar / unzip)" "$WORK/expected.list" "$WORK/gnu.sorted"
+  bsdtar -tf "$f" >"$WORK/bsd.list" 2>"$WORK/reader.err" ||
+    { head -c 1000 "$WORK/reader.err" >&2; check_failed "bsdtar -tf failed on $what"; }
+  sorted_list <"$WORK/bsd.list" >"$WORK/bsd.sorted"
+  compare_files "entries of $what (bsdtar)" "$WORK/expected.list" "$WORK/bsd.sorted"
+}
+
+for fmt in "${FORMATS[@]}"; do
+  step "$fmt: to a named file, to a redirected standard output, through a pipe: same bytes, whole"
+  NAMED=$WORK/named.$fmt
+  expect_rc 0 "$REWIND" restore --repo "$REPO" "$SNAP" --archive "$NAMED" --format "$fmt"
+  note "\$ rewind restore ... --archive - --format $fmt > redirected.$fmt"
+  "$REWIND" restore --repo "$REPO" "$SNAP" --archive - --format "$fmt" >"$WORK/redirected.$fmt" 2>"$WORK/redirect.err" ||
+    { cat "$WORK/redirect.err" >&2; fail "restore --archive - --format $fmt > FILE exited $?"; }
+  note "\$ rewind restore ... --archive - --format $fmt | cat > piped.$fmt"
+  "$REWIND" restore --repo "$REPO" "$SNAP" --archive - --format "$fmt" 2>"$WORK/pipe.err" |
+    cat >"$WORK/piped.$fmt"
+  [[ ${PIPESTATUS[0]} == 0 ]] || { cat "$WORK/pipe.err" >&2; fail "restore --archive - | cat exited ${PIPESTATUS[0]}"; }
+  note "sizes: named $(stat -c %s "$NAMED"), redirected $(stat -c %s "$WORK/redirected.$fmt"), piped $(stat -c %s "$WORK/piped.$fmt")"
+  for out in redirected piped; do
+    cmp "$NAMED" "$WORK/$out.$fmt" >/dev/null 2>&1 ||
+      check_failed "$fmt: the $out standard output differs from the named file ($(cmp "$NAMED" "$WORK/$out.$fmt" 2>&1 || :))"
+  done
+  for out in "$NAMED" "$WORK/redirected.$fmt" "$WORK/piped.$fmt"; do
+    check_whole "$fmt" "$out"
+  done
+done
