@@ -49,8 +49,10 @@ enum class ArchiveFormat { kTar, kTarZstd, kZip };
 bool ParseArchiveFormat(const std::string& name, ArchiveFormat* out);
 
 // Writes the snapshot's files as an archive to `path` ("-" = standard output). tar is POSIX pax
-// (long names, ns times, xattrs, sizes past 8 GiB). A file whose data is damaged aborts the
-// archive (a partial archive file is removed).
+// (long names, ns times, xattrs, sizes past 8 GiB). Any error (a damaged blob, a failed write)
+// abandons the archive: a partial archive file is removed; standard output is left a stream
+// that every reader reports as broken (no end-of-archive marker, no end of the compression
+// frame), never a well-formed archive that lacks files or holds one zero-filled.
 Status RestoreToArchive(Repository* repo, const Snapshot& snapshot, const std::string& path,
                         ArchiveFormat format, const std::vector<std::string>& includes,
                         RestoreObserver* observer, RestoreStats* stats);

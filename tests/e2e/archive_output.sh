@@ -3,6 +3,8 @@
 # in every format, the archive written to a named file, to standard output redirected into a
 # file and to standard output through a pipe is the same bytes, which every reader takes whole:
 # every entry listed, no error, nothing after the end (no padding after a compressed stream).
+# A restore that fails half-way exits 2 and leaves a stream that every reader reports as broken,
+# and nothing at the name of a named file.
 # usage: archive_output.sh REWIND DEMO_GEN
 source "$(dirname "$0")/lib.sh"
 need_tools bsdtar tar zstd unzip python3 jq
@@ -16,7 +18,7 @@ step "fixture: small files, a 3 MiB incompressible file, subdirectories, a symli
 # compressors hold back before writing anything), then directories, then a last file.
 mkdir -p "$SRC/d-sub/deeper" "$SRC/e-empty"
 printf 'small\n' >"$SRC/a-small.txt"
-seq 1 8000 >"$SRC/b-victim.txt"
+seq 100000 104000 >"$SRC/b-victim.txt"
 python3 -c 'import random, sys; sys.stdout.buffer.write(random.Random(7).randbytes(3 << 20))' \
   >"$SRC/c-big.bin"
 seq 1 500 >"$SRC/d-sub/one.txt"
@@ -78,5 +80,82 @@ for fmt in "${FORMATS[@]}"; do
   done
   for out in "$NAMED" "$WORK/redirected.$fmt" "$WORK/piped.$fmt"; do
     check_whole "$fmt" "$out"
+  done
+done
+
+# A restore that fails half-way exits 2 and must leave a stream that every reader reports as
+# broken: no end-of-archive marker, no end of the compression frame, never a well-formed archive
+# with a file zero-filled to its size and the entries after it missing. Two failures: a damaged
+# chunk of b-victim.txt (second entry: the compressors have written nothing yet, and a tar ends
+# inside that file's data) and a damaged tree of d-sub/ (after 3 MiB: the compressors are
+# mid-frame, and a tar is between two entries, which tar readers accept as an end).
+FIND_BLOB=$E2E_DIR/../integrity/find_blob.py
+python3 "$FIND_BLOB" "$REPO" --file "$SRC/b-victim.txt" >"$WORK/chunk.txt" ||
+  fail "find_blob.py found no chunk of b-victim.txt"
+[[ $(wc -l <"$WORK/chunk.txt") == 1 ]] || fail "b-victim.txt should be one chunk: $(cat "$WORK/chunk.txt")"
+IFS=$'\t' read -r PACK OFF CLEN _ _ <"$WORK/chunk.txt"
+mkdir "$WORK/damaged"
+cp -a "$REPO" "$WORK/damaged/chunk"
+flip_byte "$WORK/damaged/chunk/$PACK" "$((OFF + CLEN / 2))"
+# The tree of d-sub/: its id is in the root tree (a zstd frame of canonical JSON, docs/format.md §6).
+ROOT=$(jq -r .tree "$REPO/snapshots/$SNAP")
+python3 "$FIND_BLOB" "$REPO" --id "$ROOT" | head -n 1 >"$WORK/root.txt" || fail "find_blob.py does not find the root tree"
+IFS=$'\t' read -r RPACK ROFF RCLEN _ _ <"$WORK/root.txt"
+SUB=$(tail -c +"$((ROFF + 1))" "$REPO/$RPACK" | head -c "$RCLEN" | zstd -dcq |
+  jq -r '.entries[] | select(.name == "d-sub") | .subtree')
+python3 "$FIND_BLOB" "$REPO" --id "$SUB" | head -n 1 >"$WORK/sub.txt" || fail "find_blob.py does not find the tree of d-sub ($SUB)"
+IFS=$'\t' read -r SPACK SOFF SCLEN _ _ <"$WORK/sub.txt"
+cp -a "$REPO" "$WORK/damaged/tree"
+flip_byte "$WORK/damaged/tree/$SPACK" "$((SOFF + SCLEN / 2))"
+
+# check_broken FMT FILE: every reader of FMT fails on FILE.
+check_broken() {
+  local fmt=$1 f=$2 what="$1 archive $(basename "$2") of a failed restore ($(stat -c %s "$2") bytes)" x=$WORK/x
+  rm -rf "$x" && mkdir "$x"
+  if bsdtar -xf "$f" -C "$x" 2>"$WORK/reader.err"; then
+    check_failed "bsdtar -xf took the $what without an error (extracted: $(cd "$x" && find . -mindepth 1 | sort | tr '\n' ' '))"
+  else
+    note "bsdtar -xf: $(grep -v 'Error exit delayed' "$WORK/reader.err" | tail -n 1 || :)"
+  fi
+  case $fmt in
+    tar.zst)
+      if zstd -tq "$f" 2>"$WORK/reader.err"; then check_failed "zstd -t took the $what"; else note "zstd -t: $(tail -n 1 "$WORK/reader.err")"; fi ;;
+    zip)
+      if unzip -tq "$f" >"$WORK/reader.err" 2>&1; then check_failed "unzip -t took the $what"; else note "unzip -t: exit $?"; fi ;;
+  esac
+  if [[ $fmt != zip ]]; then
+    rm -rf "$x" && mkdir "$x"
+    if tar -xf "$f" -C "$x" 2>"$WORK/reader.err"; then
+      check_failed "GNU tar -xf took the $what"
+    else
+      note "GNU tar -xf: $(grep -v hdrcharset "$WORK/reader.err" | head -n 1 || :)"
+    fi
+  fi
+}
+
+for damage in chunk tree; do
+  DREPO=$WORK/damaged/$damage
+  for fmt in "${FORMATS[@]}"; do
+    step "damaged $damage, $fmt: exit 2, and what was written is broken for every reader"
+    note "\$ rewind restore ... --archive - --format $fmt > broken.$fmt"
+    rc=0
+    "$REWIND" restore --repo "$DREPO" "$SNAP" --archive - --format "$fmt" >"$WORK/broken.$fmt" 2>"$WORK/restore.err" || rc=$?
+    note "exit $rc: $(tail -n 1 "$WORK/restore.err")"
+    [[ $rc == 2 ]] || check_failed "damaged $damage, $fmt to standard output: exit $rc, expected 2"
+    check_broken "$fmt" "$WORK/broken.$fmt"
+
+    note "\$ rewind restore ... --archive - --format $fmt | bsdtar -xf -"
+    rm -rf "$WORK/x" && mkdir "$WORK/x"
+    "$REWIND" restore --repo "$DREPO" "$SNAP" --archive - --format "$fmt" 2>"$WORK/restore.err" |
+      bsdtar -xf - -C "$WORK/x" 2>"$WORK/reader.err" && :
+    rcs=("${PIPESTATUS[@]}")
+    note "exits: rewind ${rcs[0]}, bsdtar ${rcs[1]}: $(grep -v 'Error exit delayed' "$WORK/reader.err" | tail -n 1 || :)"
+    [[ ${rcs[0]} == 2 ]] || check_failed "damaged $damage, $fmt through a pipe: rewind exited ${rcs[0]}, expected 2"
+    [[ ${rcs[1]} != 0 ]] || check_failed "damaged $damage, $fmt: bsdtar -xf - at the end of the pipe exited 0"
+
+    NAMED=$WORK/failed.$fmt
+    expect_rc 2 "$REWIND" restore --repo "$DREPO" "$SNAP" --archive "$NAMED" --format "$fmt"
+    leftovers=$(find "$WORK" -maxdepth 1 -name "failed.$fmt*")
+    [[ -z $leftovers ]] || check_failed "a failed restore --archive FILE left $leftovers"
   done
 done
