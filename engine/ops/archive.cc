@@ -1,4 +1,4 @@
-// Restore into an archive with libarchive: tar (POSIX pax), tar.zst, zip.
+// Restore into an archive with libarchive: tar (POSIX pax), tar.zst, tar.gz, zip.
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
@@ -6,9 +6,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "engine/ops/include_filter.h"
@@ -21,9 +24,58 @@ namespace rw {
 bool ParseArchiveFormat(const std::string& name, ArchiveFormat* out) {
   if (name == "tar") *out = ArchiveFormat::kTar;
   else if (name == "tar.zst" || name == "tzst") *out = ArchiveFormat::kTarZstd;
+  else if (name == "tar.gz" || name == "tgz") *out = ArchiveFormat::kTarGzip;
   else if (name == "zip") *out = ArchiveFormat::kZip;
   else return false;
   return true;
+}
+
+const char* ArchiveFormatName(ArchiveFormat format) {
+  switch (format) {
+    case ArchiveFormat::kTar: return "tar";
+    case ArchiveFormat::kTarZstd: return "tar.zst";
+    case ArchiveFormat::kTarGzip: return "tar.gz";
+    case ArchiveFormat::kZip: return "zip";
+  }
+  return "?";
+}
+
+Result<ArchiveFormat> ChooseArchiveFormat(const std::string& path, const std::string& requested) {
+  ArchiveFormat format = ArchiveFormat::kTar;
+  if (!requested.empty() && !ParseArchiveFormat(requested, &format)) {
+    return Status::InvalidArgument("unknown archive format \"" + requested + "\" (" + kArchiveFormatNames + ")");
+  }
+  std::string name = path.substr(path.find_last_of('/') + 1);
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto ends = [&](std::string_view suffix) {
+    return name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  static constexpr std::pair<std::string_view, ArchiveFormat> kWritten[] = {
+      {".tar.zst", ArchiveFormat::kTarZstd}, {".tzst", ArchiveFormat::kTarZstd},
+      {".tar.gz", ArchiveFormat::kTarGzip},  {".tgz", ArchiveFormat::kTarGzip},
+      {".zip", ArchiveFormat::kZip},         {".tar", ArchiveFormat::kTar}};
+  for (const auto& [suffix, named] : kWritten) {
+    if (!ends(suffix)) continue;
+    if (!requested.empty() && named != format) {
+      return Status::InvalidArgument("archive " + path + ": its name says " + ArchiveFormatName(named) +
+                                     ", the format asked for is " + ArchiveFormatName(format));
+    }
+    return named;
+  }
+  // Archive and compression formats that libarchive or the usual tools read, rewind does not
+  // write. Longest first, so that the message names .tar.xz rather than .xz.
+  static constexpr std::string_view kNotWritten[] = {
+      ".tar.xz", ".tar.bz2", ".tar.lz", ".tar.lzma", ".tar.lz4", ".tar.lzo", ".tar.z", ".txz",
+      ".tbz", ".tbz2", ".tb2", ".tlz", ".taz", ".gz", ".zst", ".xz", ".bz2", ".lz", ".lzma",
+      ".lz4", ".lzo", ".z", ".7z", ".rar", ".cpio", ".iso", ".ar", ".cab", ".xar", ".lha", ".lzh"};
+  for (std::string_view suffix : kNotWritten) {
+    if (ends(suffix)) {
+      return Status::InvalidArgument("archive " + path + ": rewind does not write " + std::string(suffix) +
+                                     " archives, only " + kArchiveFormatNames +
+                                     " (names ending in .tar, .tar.zst or .tzst, .tar.gz or .tgz, .zip)");
+    }
+  }
+  return format;
 }
 
 namespace {
@@ -263,7 +315,9 @@ class ArchiveWriter {
   uint64_t data_owed_ = 0;  // bytes of the current entry's data not yet written
 };
 
-bool Compressed(ArchiveFormat format) { return format == ArchiveFormat::kTarZstd; }
+bool Compressed(ArchiveFormat format) {
+  return format == ArchiveFormat::kTarZstd || format == ArchiveFormat::kTarGzip;
+}
 
 // Leaves an archive that could not be completed visibly broken, so that every reader reports an
 // error instead of extracting a well-formed archive that lacks files or holds one zero-filled:
@@ -275,9 +329,9 @@ bool Compressed(ArchiveFormat format) { return format == ArchiveFormat::kTarZstd
 //    and GNU tar accept as a whole archive: one more entry is announced, whose data never comes,
 //    so readers report a truncated archive (a zip without its central directory is refused by
 //    unzip and bsdtar wherever it ends);
-//  - a compressor that has written nothing yet (zstd holds back up to about 128 KiB) would leave
-//    an empty output, which bsdtar reads as an empty archive: the frame's magic number is written
-//    alone, a frame cut short.
+//  - a compressor that has written nothing yet (zstd holds back up to about 128 KiB, gzip 64 KiB)
+//    would leave an empty output, which bsdtar reads as an empty archive: the frame's header
+//    alone is written, a frame cut short.
 // Best effort: the output may be what failed.
 void Abandon(archive* a, ArchiveSink* sink, ArchiveFormat format, bool between_entries) {
   if (between_entries && format == ArchiveFormat::kTar) {
@@ -292,7 +346,12 @@ void Abandon(archive* a, ArchiveSink* sink, ArchiveFormat format, bool between_e
   if (!sink->Flush() || sink->bytes_out() > 0 || !Compressed(format)) return;
   // RFC 8878 §3.1.1: a zstd frame begins with the magic number 0xFD2FB528, little-endian.
   static constexpr unsigned char kZstdMagic[] = {0x28, 0xB5, 0x2F, 0xFD};
-  (void)sink->WriteRaw(kZstdMagic, sizeof kZstdMagic);
+  // RFC 1952 §2.3: a gzip member's 10-byte header: ID1 31, ID2 139, CM 8 (deflate), no flags,
+  // no time, XFL 0, OS 3 (Unix), as libarchive writes it here. (3 bytes are too few for bsdtar
+  // to see gzip: it would say "unrecognized format" rather than "truncated gzip input".)
+  static constexpr unsigned char kGzipHeader[] = {0x1F, 0x8B, 0x08, 0, 0, 0, 0, 0, 0, 0x03};
+  if (format == ArchiveFormat::kTarZstd) (void)sink->WriteRaw(kZstdMagic, sizeof kZstdMagic);
+  else (void)sink->WriteRaw(kGzipHeader, sizeof kGzipHeader);
 }
 
 }  // namespace
@@ -312,6 +371,12 @@ Status RestoreToArchive(Repository* repo, const Snapshot& snapshot, const std::s
     case ArchiveFormat::kTarZstd:
       rc = archive_write_set_format_pax(a.get());
       if (rc == ARCHIVE_OK) rc = archive_write_add_filter_zstd(a.get());
+      break;
+    case ArchiveFormat::kTarGzip:
+      rc = archive_write_set_format_pax(a.get());
+      if (rc == ARCHIVE_OK) rc = archive_write_add_filter_gzip(a.get());
+      // No time in the gzip header: the same snapshot gives the same bytes, as with zstd.
+      if (rc == ARCHIVE_OK) rc = archive_write_set_filter_option(a.get(), "gzip", "timestamp", nullptr);
       break;
     case ArchiveFormat::kZip: rc = archive_write_set_format_zip(a.get()); break;
   }

@@ -1,17 +1,19 @@
 #!/bin/bash
-# restore --archive, judged by the programs that read archives (bsdtar, GNU tar, zstd, unzip):
+# restore --archive, judged by the programs that read archives (bsdtar, GNU tar, zstd, gzip,
+# unzip):
 # in every format, the archive written to a named file, to standard output redirected into a
 # file and to standard output through a pipe is the same bytes, which every reader takes whole:
 # every entry listed, no error, nothing after the end (no padding after a compressed stream).
 # A restore that fails half-way exits 2 and leaves a stream that every reader reports as broken,
-# and nothing at the name of a named file.
+# and nothing at the name of a named file. Without --format, the name's extension says the format
+# (.tgz and .tar.gz are gzip); names of formats rewind does not write are refused (bad_input.sh).
 # usage: archive_output.sh REWIND DEMO_GEN
 source "$(dirname "$0")/lib.sh"
-need_tools bsdtar tar zstd unzip python3 jq
+need_tools bsdtar tar zstd gzip unzip python3 jq
 
 SRC=$WORK/src
 REPO=$WORK/repo
-FORMATS=(tar tar.zst zip)
+FORMATS=(tar tar.zst tar.gz zip)
 
 step "fixture: small files, a 3 MiB incompressible file, subdirectories, a symlink"
 # Entries come out in name order: small files first, then the large one (more than the
@@ -44,6 +46,9 @@ check_whole() {
     tar.zst)
       zstd -tq "$f" 2>"$WORK/reader.err" || { cat "$WORK/reader.err" >&2; check_failed "zstd -t: $what is not a valid zstd stream"; }
       tar --zstd -tf "$f" >"$WORK/gnu.list" 2>"$WORK/reader.err" ;;
+    tar.gz)
+      gzip -tq "$f" 2>"$WORK/reader.err" || { cat "$WORK/reader.err" >&2; check_failed "gzip -t: $what is not a valid gzip stream"; }
+      tar -tzf "$f" >"$WORK/gnu.list" 2>"$WORK/reader.err" ;;
     zip)
       unzip -tq "$f" >"$WORK/reader.err" 2>&1 || { cat "$WORK/reader.err" >&2; check_failed "unzip -t: $what is damaged"; }
       unzip -Z1 "$f" >"$WORK/gnu.list" 2>"$WORK/reader.err" ;;
@@ -101,7 +106,7 @@ flip_byte "$WORK/damaged/chunk/$PACK" "$((OFF + CLEN / 2))"
 ROOT=$(jq -r .tree "$REPO/snapshots/$SNAP")
 python3 "$FIND_BLOB" "$REPO" --id "$ROOT" | head -n 1 >"$WORK/root.txt" || fail "find_blob.py does not find the root tree"
 IFS=$'\t' read -r RPACK ROFF RCLEN _ _ <"$WORK/root.txt"
-SUB=$(tail -c +"$((ROFF + 1))" "$REPO/$RPACK" | head -c "$RCLEN" | zstd -dcq |
+SUB=$(dd if="$REPO/$RPACK" iflag=skip_bytes,count_bytes skip="$ROFF" count="$RCLEN" status=none | zstd -dcq |
   jq -r '.entries[] | select(.name == "d-sub") | .subtree')
 python3 "$FIND_BLOB" "$REPO" --id "$SUB" | head -n 1 >"$WORK/sub.txt" || fail "find_blob.py does not find the tree of d-sub ($SUB)"
 IFS=$'\t' read -r SPACK SOFF SCLEN _ _ <"$WORK/sub.txt"
@@ -120,6 +125,8 @@ check_broken() {
   case $fmt in
     tar.zst)
       if zstd -tq "$f" 2>"$WORK/reader.err"; then check_failed "zstd -t took the $what"; else note "zstd -t: $(tail -n 1 "$WORK/reader.err")"; fi ;;
+    tar.gz)
+      if gzip -tq "$f" 2>"$WORK/reader.err"; then check_failed "gzip -t took the $what"; else note "gzip -t: $(tail -n 1 "$WORK/reader.err")"; fi ;;
     zip)
       if unzip -tq "$f" >"$WORK/reader.err" 2>&1; then check_failed "unzip -t took the $what"; else note "unzip -t: exit $?"; fi ;;
   esac
@@ -158,4 +165,25 @@ for damage in chunk tree; do
     leftovers=$(find "$WORK" -maxdepth 1 -name "failed.$fmt*")
     [[ -z $leftovers ]] || check_failed "a failed restore --archive FILE left $leftovers"
   done
+done
+
+step "without --format, the name says the format: .tgz and .tar.gz are gzip, others tar.zst, zip, tar"
+for name in snap.tgz snap.tar.gz SNAP.TGZ snap.tar.zst snap.tzst snap.zip snap.tar snap noext.backup; do
+  expect_rc 0 "$REWIND" restore --repo "$REPO" "$SNAP" --archive "$WORK/$name"
+  head=$(head -c 4 "$WORK/$name" | od -An -tx1 | tr -d ' \n')
+  ustar=$(dd if="$WORK/$name" iflag=skip_bytes,count_bytes skip=257 count=5 status=none)
+  case ${name,,} in
+    *.tgz | *.tar.gz) want=1f8b fmt=tar.gz ;;
+    *.tar.zst | *.tzst) want=28b52ffd fmt=tar.zst ;;
+    *.zip) want=504b0304 fmt=zip ;;
+    *) want=ustar fmt=tar ;;
+  esac
+  note "$name: starts with $head; ustar at 257: '$ustar'"
+  if [[ $want == ustar ]]; then
+    [[ $ustar == ustar ]] || check_failed "$name is not a plain tar (starts with $head)"
+  else
+    [[ $head == "$want"* ]] || check_failed "$name does not start with the $fmt magic $want but $head"
+  fi
+  check_whole "$fmt" "$WORK/$name"
+  expect_err_contains "wrote $fmt archive"
 done
