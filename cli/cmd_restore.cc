@@ -92,12 +92,13 @@ int RunRestore(Context* ctx, const RestoreArgs& args) {
   if (args.target.empty() == args.archive.empty()) {
     return Fail("restore", Status::InvalidArgument("give exactly one of --target DIR or --archive FILE|-"));
   }
-  // The archive's format, before the repository is read or anything written.
+  // The archive's format and path, before the repository is read or anything written.
   ArchiveFormat format = ArchiveFormat::kTar;
   if (!args.archive.empty()) {
     auto chosen = ChooseArchiveFormat(args.archive, args.format);
     if (!chosen.ok()) return Fail("restore", chosen.status());
     format = *chosen;
+    if (Status s = CheckArchivePath(args.archive); !s.ok()) return Fail("restore", s);
   }
   auto repo = OpenRepo(*ctx);
   if (!repo) return kExitError;

@@ -78,6 +78,16 @@ Result<ArchiveFormat> ChooseArchiveFormat(const std::string& path, const std::st
   return format;
 }
 
+Status CheckArchivePath(const std::string& path) {
+  if (path == "-") return Status::OK();
+  struct stat st;
+  if (path.empty() || path.back() == '/' || (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))) {
+    return Status::InvalidArgument("archive " + path + " names a directory: name the archive file to write, e.g. " +
+                                   (path.empty() || path.back() == '/' ? path : path + "/") + "snapshot.tar");
+  }
+  return Status::OK();
+}
+
 namespace {
 
 struct ArchiveDeleter {
@@ -359,6 +369,7 @@ void Abandon(archive* a, ArchiveSink* sink, ArchiveFormat format, bool between_e
 Status RestoreToArchive(Repository* repo, const Snapshot& snapshot, const std::string& path,
                         ArchiveFormat format, const std::vector<std::string>& includes,
                         RestoreObserver* observer, RestoreStats* stats) {
+  RW_RETURN_IF_ERROR(CheckArchivePath(path));
   if (!snapshot.tree) return Status::InvalidArgument("the snapshot holds no files");
   RW_ASSIGN_OR_RETURN(IncludeFilter filter, IncludeFilter::Make(includes));
   std::string lock_note;

@@ -198,3 +198,18 @@ note "$(tail -n 1 "$WORK/last.err")"
 # Refused before the repository is read: a missing repository is not what it reports.
 expect_rc 2 "$REWIND" restore --repo "$WORK/no-such-repo" "$SNAP" --archive "$WORK/x.tar.xz"
 expect_err_contains "does not write .tar.xz"
+
+step "--archive naming a directory: exit 2 before the repository is read, nothing written"
+# Before, the whole archive was written to DIR.rewind-partial and only the rename failed.
+mkdir "$WORK/archive-dir"
+ln -s archive-dir "$WORK/archive-dir-link"
+for dest in "$WORK/archive-dir" "$WORK/archive-dir/" "$WORK/archive-dir-link" "$WORK/new-dir/"; do
+  expect_rc 2 "$REWIND" restore --repo "$REPO" "$SNAP" --archive "$dest"
+  expect_err_contains "names a directory: name the archive file to write"
+done
+note "$(tail -n 1 "$WORK/last.err")"
+[[ -z $(ls -A "$WORK/archive-dir") && ! -e $WORK/new-dir ]] || fail "restore --archive DIR wrote into $WORK/archive-dir or made new-dir"
+leftovers=$(find "$WORK" -maxdepth 1 -name '*.rewind-partial')
+[[ -z $leftovers ]] || fail "restore --archive DIR left $leftovers"
+expect_rc 2 "$REWIND" restore --repo "$WORK/no-such-repo" "$SNAP" --archive "$WORK/archive-dir"
+expect_err_contains "names a directory"
