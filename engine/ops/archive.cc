@@ -250,7 +250,7 @@ class ArchiveWriter {
   }
 
   // False while an entry's header is written and not all of its data. (A tar stream cut short
-  // between entries reads as an archive that simply ends.)
+  // between entries reads as an archive that simply ends; see Abandon.)
   bool between_entries() const { return data_owed_ == 0; }
 
  private:
@@ -336,15 +336,16 @@ bool Compressed(ArchiveFormat format) {
 //  - what libarchive produced is written out (the sink's buffer), so the stream ends where the
 //    failure was;
 //  - a tar cut between two entries reads as an archive without its end marker, which libarchive
-//    and GNU tar accept as a whole archive: one more entry is announced, whose data never comes,
-//    so readers report a truncated archive (a zip without its central directory is refused by
-//    unzip and bsdtar wherever it ends);
+//    and GNU tar accept as a whole archive, and an empty output (a zip that failed before its
+//    first entry) as an empty archive: there, one more entry is announced, whose data never
+//    comes, so readers report a truncated archive (a zip with entries but without its central
+//    directory is refused by unzip and bsdtar wherever it ends);
 //  - a compressor that has written nothing yet (zstd holds back up to about 128 KiB, gzip 64 KiB)
 //    would leave an empty output, which bsdtar reads as an empty archive: the frame's header
 //    alone is written, a frame cut short.
 // Best effort: the output may be what failed.
 void Abandon(archive* a, ArchiveSink* sink, ArchiveFormat format, bool between_entries) {
-  if (between_entries && format == ArchiveFormat::kTar) {
+  if (between_entries && !Compressed(format)) {
     std::unique_ptr<archive_entry, EntryDeleter> entry(archive_entry_new());
     archive_entry_copy_pathname(entry.get(), "REWIND-ARCHIVE-INCOMPLETE");
     archive_entry_set_filetype(entry.get(), AE_IFREG);

@@ -90,10 +90,11 @@ done
 
 # A restore that fails half-way exits 2 and must leave a stream that every reader reports as
 # broken: no end-of-archive marker, no end of the compression frame, never a well-formed archive
-# with a file zero-filled to its size and the entries after it missing. Two failures: a damaged
+# with a file zero-filled to its size and the entries after it missing. Three failures: a damaged
 # chunk of b-victim.txt (second entry: the compressors have written nothing yet, and a tar ends
-# inside that file's data) and a damaged tree of d-sub/ (after 3 MiB: the compressors are
-# mid-frame, and a tar is between two entries, which tar readers accept as an end).
+# inside that file's data), a damaged tree of d-sub/ (after 3 MiB: the compressors are mid-frame,
+# and a tar is between two entries, which tar readers accept as an end) and a damaged root tree
+# (nothing written at all: an empty output is an empty archive to bsdtar).
 FIND_BLOB=$E2E_DIR/../integrity/find_blob.py
 python3 "$FIND_BLOB" "$REPO" --file "$SRC/b-victim.txt" >"$WORK/chunk.txt" ||
   fail "find_blob.py found no chunk of b-victim.txt"
@@ -112,6 +113,8 @@ python3 "$FIND_BLOB" "$REPO" --id "$SUB" | head -n 1 >"$WORK/sub.txt" || fail "f
 IFS=$'\t' read -r SPACK SOFF SCLEN _ _ <"$WORK/sub.txt"
 cp -a "$REPO" "$WORK/damaged/tree"
 flip_byte "$WORK/damaged/tree/$SPACK" "$((SOFF + SCLEN / 2))"
+cp -a "$REPO" "$WORK/damaged/root"
+flip_byte "$WORK/damaged/root/$RPACK" "$((ROFF + RCLEN / 2))"
 
 # check_broken FMT FILE: every reader of FMT fails on FILE.
 check_broken() {
@@ -140,7 +143,7 @@ check_broken() {
   fi
 }
 
-for damage in chunk tree; do
+for damage in chunk tree root; do
   DREPO=$WORK/damaged/$damage
   for fmt in "${FORMATS[@]}"; do
     step "damaged $damage, $fmt: exit 2, and what was written is broken for every reader"
