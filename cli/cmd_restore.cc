@@ -84,15 +84,6 @@ class PrintingObserver : public RestoreObserver {
   }
 };
 
-std::string GuessFormat(const std::string& path) {
-  auto ends = [&](const std::string& suf) {
-    return path.size() >= suf.size() && path.compare(path.size() - suf.size(), suf.size(), suf) == 0;
-  };
-  if (ends(".tar.zst") || ends(".tzst")) return "tar.zst";
-  if (ends(".zip")) return "zip";
-  return "tar";
-}
-
 int RunRestore(Context* ctx, const RestoreArgs& args) {
   if (args.databases_only) return RunRestoreDatabases(ctx, args);
   if (!args.dbs.empty() || !args.defaults_files.empty()) {
@@ -101,6 +92,14 @@ int RunRestore(Context* ctx, const RestoreArgs& args) {
   if (args.target.empty() == args.archive.empty()) {
     return Fail("restore", Status::InvalidArgument("give exactly one of --target DIR or --archive FILE|-"));
   }
+  // The archive's format and path, before the repository is read or anything written.
+  ArchiveFormat format = ArchiveFormat::kTar;
+  if (!args.archive.empty()) {
+    auto chosen = ChooseArchiveFormat(args.archive, args.format);
+    if (!chosen.ok()) return Fail("restore", chosen.status());
+    format = *chosen;
+    if (Status s = CheckArchivePath(args.archive); !s.ok()) return Fail("restore", s);
+  }
   auto repo = OpenRepo(*ctx);
   if (!repo) return kExitError;
   auto ref = ResolveSnapshot(repo.get(), args.snapshot);
@@ -108,15 +107,10 @@ int RunRestore(Context* ctx, const RestoreArgs& args) {
   PrintingObserver observer;
   const int64_t t0 = RealClock().MonotonicNs();
   if (!args.archive.empty()) {
-    ArchiveFormat format;
-    std::string name = args.format.empty() ? GuessFormat(args.archive) : args.format;
-    if (!ParseArchiveFormat(name, &format)) {
-      return Fail("restore", Status::InvalidArgument("unknown archive format \"" + name + "\" (tar, tar.zst, zip)"));
-    }
     RestoreStats stats;
     Status s = RestoreToArchive(repo.get(), ref->snapshot, args.archive, format, args.includes, &observer, &stats);
     if (!s.ok()) return Fail("restore to archive " + args.archive, s);
-    std::fprintf(stderr, "wrote %s archive of snapshot %s: %llu files, %llu directories, %s\n", name.c_str(),
+    std::fprintf(stderr, "wrote %s archive of snapshot %s: %llu files, %llu directories, %s\n", ArchiveFormatName(format),
                  ref->id.substr(0, 12).c_str(), static_cast<unsigned long long>(stats.files),
                  static_cast<unsigned long long>(stats.dirs), HumanBytes(stats.bytes).c_str());
     return kExitOk;
@@ -160,7 +154,9 @@ void RegisterRestore(CLI::App& app, Context* ctx) {
   sub->add_option("snapshot", args->snapshot, "snapshot: id, id prefix, latest or a tag")->required();
   sub->add_option("--target", args->target, "new or empty directory to restore into");
   sub->add_option("--archive", args->archive, "write an archive to FILE, or - for standard output");
-  sub->add_option("--format", args->format, "archive format: tar, tar.zst, zip (default: from the file name, else tar)");
+  sub->add_option("--format", args->format,
+                  "archive format: tar, tar.zst, tar.gz, zip (default: from the name: .tar, .tar.zst or .tzst, "
+                  ".tar.gz or .tgz, .zip; else tar). A name that says another format is refused");
   sub->add_option("-i,--include", args->includes, "restore only what matches PATTERN (and what is below it)");
   sub->add_flag("--databases-only", args->databases_only,
                 "drop and reload the snapshot's MySQL/MariaDB databases instead of restoring files");

@@ -1,13 +1,18 @@
-// Restore into an archive with libarchive: tar (POSIX pax), tar.zst, zip.
+// Restore into an archive with libarchive: tar (POSIX pax), tar.zst, tar.gz, zip.
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "engine/ops/include_filter.h"
 #include "engine/ops/restore.h"
@@ -19,9 +24,68 @@ namespace rw {
 bool ParseArchiveFormat(const std::string& name, ArchiveFormat* out) {
   if (name == "tar") *out = ArchiveFormat::kTar;
   else if (name == "tar.zst" || name == "tzst") *out = ArchiveFormat::kTarZstd;
+  else if (name == "tar.gz" || name == "tgz") *out = ArchiveFormat::kTarGzip;
   else if (name == "zip") *out = ArchiveFormat::kZip;
   else return false;
   return true;
+}
+
+const char* ArchiveFormatName(ArchiveFormat format) {
+  switch (format) {
+    case ArchiveFormat::kTar: return "tar";
+    case ArchiveFormat::kTarZstd: return "tar.zst";
+    case ArchiveFormat::kTarGzip: return "tar.gz";
+    case ArchiveFormat::kZip: return "zip";
+  }
+  return "?";
+}
+
+Result<ArchiveFormat> ChooseArchiveFormat(const std::string& path, const std::string& requested) {
+  ArchiveFormat format = ArchiveFormat::kTar;
+  if (!requested.empty() && !ParseArchiveFormat(requested, &format)) {
+    return Status::InvalidArgument("unknown archive format \"" + requested + "\" (" + kArchiveFormatNames + ")");
+  }
+  std::string name = path.substr(path.find_last_of('/') + 1);
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto ends = [&](std::string_view suffix) {
+    return name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  static constexpr std::pair<std::string_view, ArchiveFormat> kWritten[] = {
+      {".tar.zst", ArchiveFormat::kTarZstd}, {".tzst", ArchiveFormat::kTarZstd},
+      {".tar.gz", ArchiveFormat::kTarGzip},  {".tgz", ArchiveFormat::kTarGzip},
+      {".zip", ArchiveFormat::kZip},         {".tar", ArchiveFormat::kTar}};
+  for (const auto& [suffix, named] : kWritten) {
+    if (!ends(suffix)) continue;
+    if (!requested.empty() && named != format) {
+      return Status::InvalidArgument("archive " + path + ": its name says " + ArchiveFormatName(named) +
+                                     ", the format asked for is " + ArchiveFormatName(format));
+    }
+    return named;
+  }
+  // Archive and compression formats that libarchive or the usual tools read, rewind does not
+  // write. Longest first, so that the message names .tar.xz rather than .xz.
+  static constexpr std::string_view kNotWritten[] = {
+      ".tar.xz", ".tar.bz2", ".tar.lz", ".tar.lzma", ".tar.lz4", ".tar.lzo", ".tar.z", ".txz",
+      ".tbz", ".tbz2", ".tb2", ".tlz", ".taz", ".gz", ".zst", ".xz", ".bz2", ".lz", ".lzma",
+      ".lz4", ".lzo", ".z", ".7z", ".rar", ".cpio", ".iso", ".ar", ".cab", ".xar", ".lha", ".lzh"};
+  for (std::string_view suffix : kNotWritten) {
+    if (ends(suffix)) {
+      return Status::InvalidArgument("archive " + path + ": rewind does not write " + std::string(suffix) +
+                                     " archives, only " + kArchiveFormatNames +
+                                     " (names ending in .tar, .tar.zst or .tzst, .tar.gz or .tgz, .zip)");
+    }
+  }
+  return format;
+}
+
+Status CheckArchivePath(const std::string& path) {
+  if (path == "-") return Status::OK();
+  struct stat st;
+  if (path.empty() || path.back() == '/' || (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))) {
+    return Status::InvalidArgument("archive " + path + " names a directory: name the archive file to write, e.g. " +
+                                   (path.empty() || path.back() == '/' ? path : path + "/") + "snapshot.tar");
+  }
+  return Status::OK();
 }
 
 namespace {
@@ -44,6 +108,83 @@ Status ArchiveError(archive* a, const std::string& what) {
   }
   return Status::IOError(text);
 }
+
+// Where the archive's bytes go: a file descriptor, through a buffer of rewind's own instead of
+// libarchive's blocking, which is turned off (0 bytes per block: each piece libarchive produces
+// is handed straight to Write). So
+//  - nothing is padded after the last byte, wherever the output goes: libarchive pads its last
+//    10240-byte block with NULs when it writes to a pipe or to standard output, and pads what
+//    comes out of the compression filter, so a tar.zst would end in NULs that zstd reads as a
+//    broken frame (a tar needs no padding: it ends with its own two zero blocks);
+//  - an archive abandoned with archive_write_fail() can still be written out up to the last byte
+//    libarchive produced (Flush), so that it ends where the failure was, not at a block boundary
+//    that may fall between two entries.
+// Not thread-safe. Outlives the archive object it is opened on.
+class ArchiveSink {
+ public:
+  // `name` says where the bytes go in error messages ("standard output", a path).
+  ArchiveSink(int fd, std::string name) : fd_(fd), name_(std::move(name)) { buffer_.reserve(kBufferSize); }
+
+  // The write callback of archive_write_open2(); `self` is the sink.
+  static la_ssize_t Write(archive* a, void* self, const void* data, size_t size) {
+    auto* sink = static_cast<ArchiveSink*>(self);
+    if (!sink->Append(static_cast<const char*>(data), size)) {
+      archive_set_error(a, sink->errno_, "cannot write to %s", sink->name_.c_str());
+      return -1;
+    }
+    return static_cast<la_ssize_t>(size);
+  }
+
+  // Writes out what is buffered. Returns false (and keeps errno) when the descriptor fails.
+  [[nodiscard]] bool Flush() {
+    if (buffer_.empty()) return true;
+    bool ok = WriteAll(buffer_.data(), buffer_.size());
+    buffer_.clear();
+    return ok;
+  }
+
+  // Flush, then `size` bytes straight to the descriptor.
+  [[nodiscard]] bool WriteRaw(const void* data, size_t size) {
+    return Flush() && WriteAll(static_cast<const char*>(data), size);
+  }
+
+  uint64_t bytes_out() const { return bytes_out_; }  // bytes the descriptor took so far
+  int error() const { return errno_; }               // errno of the failed write, else 0
+  const std::string& name() const { return name_; }
+
+ private:
+  // Few writes per archive, little memory: libarchive hands out pieces from 512 bytes (a tar
+  // header) to a blob (up to 8 MiB) or a compressor's output buffer (about 128 KiB).
+  static constexpr size_t kBufferSize = 1 << 20;
+
+  bool Append(const char* data, size_t size) {
+    if (buffer_.size() + size > kBufferSize && !Flush()) return false;
+    if (size >= kBufferSize) return WriteAll(data, size);
+    buffer_.insert(buffer_.end(), data, data + size);
+    return true;
+  }
+
+  bool WriteAll(const char* p, size_t n) {
+    while (n > 0) {
+      ssize_t w = ::write(fd_, p, n);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) {
+        errno_ = errno;
+        return false;
+      }
+      p += w;
+      n -= static_cast<size_t>(w);
+      bytes_out_ += static_cast<uint64_t>(w);
+    }
+    return true;
+  }
+
+  int fd_;
+  std::string name_;
+  std::vector<char> buffer_;
+  uint64_t bytes_out_ = 0;
+  int errno_ = 0;
+};
 
 mode_t FileType(EntryType t) {
   switch (t) {
@@ -95,7 +236,9 @@ class ArchiveWriter {
       : repo_(repo), a_(a), filter_(filter), zip_(zip), observer_(observer), stats_(stats) {}
 
   Status WriteTree(const BlobId& tree_id, const std::string& prefix, bool selected) {
-    RW_ASSIGN_OR_RETURN(Tree tree, LoadTree(*repo_, tree_id));
+    auto loaded = LoadTree(*repo_, tree_id);
+    if (!loaded.ok()) return loaded.status().WithContext(prefix.empty() ? "root directory" : "directory " + prefix);
+    const Tree& tree = *loaded;
     for (const TreeEntry& e : tree.entries) {
       std::string path = prefix.empty() ? e.name : prefix + "/" + e.name;
       bool is_dir = e.type == EntryType::kDir || e.type == EntryType::kExcludedDir;
@@ -105,6 +248,10 @@ class ArchiveWriter {
     }
     return Status::OK();
   }
+
+  // False while an entry's header is written and not all of its data. (A tar stream cut short
+  // between entries reads as an archive that simply ends; see Abandon.)
+  bool between_entries() const { return data_owed_ == 0; }
 
  private:
   Status WriteEntry(const std::string& path, const TreeEntry& e) {
@@ -146,13 +293,15 @@ class ArchiveWriter {
     // ARCHIVE_WARN: e.g. a name that is not UTF-8, written as raw bytes (hdrcharset=BINARY).
     if (archive_write_header(a_, ae) < ARCHIVE_WARN) return ArchiveError(a_, "archive entry " + path);
     if (e.type == EntryType::kFile) {
+      data_owed_ = e.size;
       for (const BlobId& id : e.content) {
         auto blob = repo_->LoadBlob(id, BlobType::kData);
         if (!blob.ok()) return blob.status().WithContext(path);
-        if (archive_write_data(a_, blob->data(), blob->size()) < 0) {
-          return ArchiveError(a_, "archive data of " + path);
-        }
+        la_ssize_t n = archive_write_data(a_, blob->data(), blob->size());
+        if (n < 0) return ArchiveError(a_, "archive data of " + path);
+        data_owed_ -= std::min(data_owed_, static_cast<uint64_t>(n));
       }
+      data_owed_ = 0;
       stats_->files += 1;
       stats_->bytes += e.size;
     } else if (e.type == EntryType::kDir || e.type == EntryType::kExcludedDir) {
@@ -173,13 +322,55 @@ class ArchiveWriter {
   bool zip_;
   RestoreObserver* observer_;
   RestoreStats* stats_;
+  uint64_t data_owed_ = 0;  // bytes of the current entry's data not yet written
 };
+
+bool Compressed(ArchiveFormat format) {
+  return format == ArchiveFormat::kTarZstd || format == ArchiveFormat::kTarGzip;
+}
+
+// Leaves an archive that could not be completed visibly broken, so that every reader reports an
+// error instead of extracting a well-formed archive that lacks files or holds one zero-filled:
+//  - archive_write_fail(): no end-of-archive marker, no end of the compression frame, no
+//    padding of the current entry's data to its announced size;
+//  - what libarchive produced is written out (the sink's buffer), so the stream ends where the
+//    failure was;
+//  - a tar cut between two entries reads as an archive without its end marker, which libarchive
+//    and GNU tar accept as a whole archive, and an empty output (a zip that failed before its
+//    first entry) as an empty archive: there, one more entry is announced, whose data never
+//    comes, so readers report a truncated archive (a zip with entries but without its central
+//    directory is refused by unzip and bsdtar wherever it ends);
+//  - a compressor that has written nothing yet (zstd holds back up to about 128 KiB, gzip 64 KiB)
+//    would leave an empty output, which bsdtar reads as an empty archive: the frame's header
+//    alone is written, a frame cut short.
+// Best effort: the output may be what failed.
+void Abandon(archive* a, ArchiveSink* sink, ArchiveFormat format, bool between_entries) {
+  if (between_entries && !Compressed(format)) {
+    std::unique_ptr<archive_entry, EntryDeleter> entry(archive_entry_new());
+    archive_entry_copy_pathname(entry.get(), "REWIND-ARCHIVE-INCOMPLETE");
+    archive_entry_set_filetype(entry.get(), AE_IFREG);
+    archive_entry_set_perm(entry.get(), 0600);
+    archive_entry_set_size(entry.get(), 1);
+    (void)archive_write_header(a, entry.get());
+  }
+  archive_write_fail(a);
+  if (!sink->Flush() || sink->bytes_out() > 0 || !Compressed(format)) return;
+  // RFC 8878 §3.1.1: a zstd frame begins with the magic number 0xFD2FB528, little-endian.
+  static constexpr unsigned char kZstdMagic[] = {0x28, 0xB5, 0x2F, 0xFD};
+  // RFC 1952 §2.3: a gzip member's 10-byte header: ID1 31, ID2 139, CM 8 (deflate), no flags,
+  // no time, XFL 0, OS 3 (Unix), as libarchive writes it here. (3 bytes are too few for bsdtar
+  // to see gzip: it would say "unrecognized format" rather than "truncated gzip input".)
+  static constexpr unsigned char kGzipHeader[] = {0x1F, 0x8B, 0x08, 0, 0, 0, 0, 0, 0, 0x03};
+  if (format == ArchiveFormat::kTarZstd) (void)sink->WriteRaw(kZstdMagic, sizeof kZstdMagic);
+  else (void)sink->WriteRaw(kGzipHeader, sizeof kGzipHeader);
+}
 
 }  // namespace
 
 Status RestoreToArchive(Repository* repo, const Snapshot& snapshot, const std::string& path,
                         ArchiveFormat format, const std::vector<std::string>& includes,
                         RestoreObserver* observer, RestoreStats* stats) {
+  RW_RETURN_IF_ERROR(CheckArchivePath(path));
   if (!snapshot.tree) return Status::InvalidArgument("the snapshot holds no files");
   RW_ASSIGN_OR_RETURN(IncludeFilter filter, IncludeFilter::Make(includes));
   std::string lock_note;
@@ -193,22 +384,46 @@ Status RestoreToArchive(Repository* repo, const Snapshot& snapshot, const std::s
       rc = archive_write_set_format_pax(a.get());
       if (rc == ARCHIVE_OK) rc = archive_write_add_filter_zstd(a.get());
       break;
+    case ArchiveFormat::kTarGzip:
+      rc = archive_write_set_format_pax(a.get());
+      if (rc == ARCHIVE_OK) rc = archive_write_add_filter_gzip(a.get());
+      // No time in the gzip header: the same snapshot gives the same bytes, as with zstd.
+      if (rc == ARCHIVE_OK) rc = archive_write_set_filter_option(a.get(), "gzip", "timestamp", nullptr);
+      break;
     case ArchiveFormat::kZip: rc = archive_write_set_format_zip(a.get()); break;
   }
   if (rc != ARCHIVE_OK) return ArchiveError(a.get(), "archive format");
   // Names are raw bytes: keep them as they are instead of failing on non-UTF-8 ones.
   if (format != ArchiveFormat::kZip) archive_write_set_format_option(a.get(), "pax", "hdrcharset", "BINARY");
+  // Blocking is the sink's (see ArchiveSink): libarchive hands over every piece as it comes.
+  archive_write_set_bytes_per_block(a.get(), 0);
   const bool to_stdout = path == "-";
-  std::string tmp = to_stdout ? "" : path + ".rewind-partial";
-  rc = to_stdout ? archive_write_open_fd(a.get(), STDOUT_FILENO)
-                 : archive_write_open_filename(a.get(), tmp.c_str());
-  if (rc != ARCHIVE_OK) return ArchiveError(a.get(), "open archive " + (to_stdout ? "(stdout)" : path));
-  RestoreObserver null_observer;
-  ArchiveWriter writer(repo, a.get(), filter, format == ArchiveFormat::kZip,
-                       observer ? observer : &null_observer, stats);
-  Status s = writer.WriteTree(*snapshot.tree, "", filter.all());
-  if (archive_write_close(a.get()) != ARCHIVE_OK && s.ok()) s = ArchiveError(a.get(), "close archive");
+  const std::string tmp = to_stdout ? "" : path + ".rewind-partial";
+  int fd = STDOUT_FILENO;
   if (!to_stdout) {
+    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0) return ErrnoStatus("create archive " + tmp, errno);
+  }
+  ArchiveSink sink(fd, to_stdout ? "standard output" : tmp);
+  Status s;
+  if (archive_write_open2(a.get(), &sink, nullptr, &ArchiveSink::Write, nullptr, nullptr) != ARCHIVE_OK) {
+    s = ArchiveError(a.get(), "open archive " + sink.name());
+  } else {
+    RestoreObserver null_observer;
+    ArchiveWriter writer(repo, a.get(), filter, format == ArchiveFormat::kZip,
+                         observer ? observer : &null_observer, stats);
+    s = writer.WriteTree(*snapshot.tree, "", filter.all());
+    if (!s.ok()) {
+      Abandon(a.get(), &sink, format, writer.between_entries());
+    } else if (archive_write_close(a.get()) != ARCHIVE_OK) {
+      s = ArchiveError(a.get(), "close archive");
+    } else if (!sink.Flush()) {
+      s = ErrnoStatus("write archive to " + sink.name(), sink.error());
+    }
+  }
+  a.reset();  // libarchive's state goes before the descriptor
+  if (!to_stdout) {
+    if (::close(fd) != 0 && s.ok()) s = ErrnoStatus("close archive " + tmp, errno);
     if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) s = ErrnoStatus("rename to " + path, errno);
     if (!s.ok()) ::unlink(tmp.c_str());
   }

@@ -223,3 +223,36 @@ expect_rc 2 "$REWIND" restore --repo "$REPO" no-such-tag --archive "$WORK/x.tar"
 [[ ! -s $WORK/x.tar ]] || fail "restore --archive of an unknown snapshot wrote an archive"
 expect_rc 2 "$REWIND" restore --repo "$REPO" "$SNAP" --archive "$WORK/y.rar" --format rar
 note "unknown id, unknown tag, unknown archive format: exit 2"
+
+step "archive names of formats rewind does not write, or not the --format asked: exit 2, nothing written"
+# Without this, x.tar.xz or x.tgz held a plain tar (an unknown extension fell back to tar).
+for spec in x.tar.xz x.tar.bz2 x.txz x.TAR.BZ2 x.7z x.rar x.gz x.zst "x.tgz tar" "x.tar.zst zip" "x.tar tar.gz"; do
+  read -r name fmt <<<"$spec"
+  expect_rc 2 "$REWIND" restore --repo "$REPO" "$SNAP" --archive "$WORK/$name" ${fmt:+--format "$fmt"}
+  if [[ -n $fmt ]]; then
+    expect_err_contains "the format asked for is $fmt"
+  else
+    expect_err_contains "rewind does not write"
+    expect_err_contains "tar, tar.zst, tar.gz, zip"
+  fi
+  [[ -z $(find "$WORK" -maxdepth 1 -name "$name*" | head -n 1) ]] || fail "restore --archive $name wrote $(find "$WORK" -maxdepth 1 -name "$name*")"
+done
+note "$(tail -n 1 "$WORK/last.err")"
+# Refused before the repository is read: a missing repository is not what it reports.
+expect_rc 2 "$REWIND" restore --repo "$WORK/no-such-repo" "$SNAP" --archive "$WORK/x.tar.xz"
+expect_err_contains "does not write .tar.xz"
+
+step "--archive naming a directory: exit 2 before the repository is read, nothing written"
+# Before, the whole archive was written to DIR.rewind-partial and only the rename failed.
+mkdir "$WORK/archive-dir"
+ln -s archive-dir "$WORK/archive-dir-link"
+for dest in "$WORK/archive-dir" "$WORK/archive-dir/" "$WORK/archive-dir-link" "$WORK/new-dir/"; do
+  expect_rc 2 "$REWIND" restore --repo "$REPO" "$SNAP" --archive "$dest"
+  expect_err_contains "names a directory: name the archive file to write"
+done
+note "$(tail -n 1 "$WORK/last.err")"
+[[ -z $(ls -A "$WORK/archive-dir") && ! -e $WORK/new-dir ]] || fail "restore --archive DIR wrote into $WORK/archive-dir or made new-dir"
+leftovers=$(find "$WORK" -maxdepth 1 -name '*.rewind-partial')
+[[ -z $leftovers ]] || fail "restore --archive DIR left $leftovers"
+expect_rc 2 "$REWIND" restore --repo "$WORK/no-such-repo" "$SNAP" --archive "$WORK/archive-dir"
+expect_err_contains "names a directory"
