@@ -104,6 +104,17 @@ int RunRestore(Context* ctx, const RestoreArgs& args) {
   if (!repo) return kExitError;
   auto ref = ResolveSnapshot(repo.get(), args.snapshot);
   if (!ref.ok()) return Fail("restore", ref.status());
+  // A pattern written as the absolute path of something in the snapshot's source would match
+  // nothing (paths are relative to the source) and restore nothing, successfully.
+  const std::string& source = ref->snapshot.source;
+  for (const std::string& inc : args.includes) {
+    if (source.size() > 1 && inc.size() > source.size() + 1 && inc.compare(0, source.size(), source) == 0 &&
+        inc[source.size()] == '/') {
+      return Fail("restore", Status::InvalidArgument("--include " + inc + ": patterns are relative to the snapshot's "
+                                                     "source " + source + ": write --include '" +
+                                                     inc.substr(source.size() + 1) + "'"));
+    }
+  }
   PrintingObserver observer;
   const int64_t t0 = RealClock().MonotonicNs();
   if (!args.archive.empty()) {

@@ -59,9 +59,16 @@ class PrintingObserver : public RollbackObserver {
   std::chrono::steady_clock::time_point since_;
 };
 
+// A path that is not UTF-8 is given as {"path_hex": …} (as diff --json does), not mangled.
 nlohmann::json Paths(const std::vector<std::string>& paths) {
   nlohmann::json arr = nlohmann::json::array();
-  for (const std::string& p : paths) arr.push_back(p.empty() ? "." : p);
+  for (const std::string& p : paths) {
+    if (IsValidUtf8(p)) {
+      arr.push_back(p.empty() ? "." : p);
+    } else {
+      arr.push_back({{"path_hex", HexEncode(p)}});
+    }
+  }
   return arr;
 }
 

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include <nlohmann/json.hpp>
+
 namespace rw::cli {
 
 CLI::Validator NonEmptyPath() {
@@ -19,8 +21,20 @@ void AddRepoOption(CLI::App* sub, Context* ctx) {
       ->check(NonEmptyPath());
 }
 
+namespace {
+bool g_json_errors = false;
+}  // namespace
+
+void SetJsonErrors(bool on) { g_json_errors = on; }
+
 int Fail(const std::string& what, const Status& status) {
   std::fprintf(stderr, "rewind: %s: %s\n", what.c_str(), status.message().c_str());
+  if (g_json_errors) {
+    nlohmann::json j = {{"error", what + ": " + status.message()}, {"exit_code", kExitError}};
+    std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    std::fflush(stdout);
+    g_json_errors = false;  // one error object per run
+  }
   return kExitError;
 }
 

@@ -35,8 +35,11 @@ void AddRepoOption(CLI::App* sub, Context* ctx);
 // the production installation).
 CLI::Validator NonEmptyPath();
 
-// Prints "rewind: <what>: <status message>" on stderr and returns kExitError.
+// Prints "rewind: <what>: <status message>" on stderr and returns kExitError. With --json (see
+// SetJsonErrors) it also prints {"error": "<what>: <message>", "exit_code": 2} on stdout, so that
+// a script reading the JSON of a command that could not run gets JSON.
 int Fail(const std::string& what, const Status& status);
+void SetJsonErrors(bool on);
 
 // The database servers of --mysql-defaults-file / --db-label (paired in order): with several
 // files, one label each; never more labels than files (one label alone names a server).

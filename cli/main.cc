@@ -85,6 +85,7 @@ int main(int argc, char** argv) {
     const bool rollback = !app.get_subcommands().empty() && app.get_subcommands()[0]->get_name() == "rollback";
     mallopt(M_ARENA_MAX, rollback ? static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) : 1);
   }
+  rw::cli::SetJsonErrors(ctx.json);
   try {
     return ctx.run();
   } catch (const std::exception& e) {

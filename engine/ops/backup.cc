@@ -72,6 +72,8 @@ Result<BackupResult> Backup(Repository* repo, const BackupOptions& options,
   std::unique_ptr<RepoLock> lock;
   if (!options.lock_held) {
     RW_ASSIGN_OR_RETURN(lock, repo->Lock(false, options.command));
+    SetInterruptHint("no snapshot was saved; the packs written so far are not indexed (`rewind verify` names "
+                     "them, `rewind repair index` takes them in)");
   }
   // Deduplication trusts the index: blobs of a pack that is gone would be taken as stored.
   RW_RETURN_IF_ERROR(repo->CheckIndexedPacksPresent());
@@ -140,6 +142,7 @@ Result<BackupResult> Backup(Repository* repo, const BackupOptions& options,
   snap.stats.duration_s = static_cast<double>(RealClock().MonotonicNs() - start) / 1e9;
   snap.incomplete = snap.stats.errors > 0;
   RW_ASSIGN_OR_RETURN(out.snapshot_id, repo->SaveSnapshotDoc(EncodeSnapshot(snap)));
+  if (lock) SetInterruptHint(nullptr);
   if (Status released = lock ? lock->Release() : Status::OK(); !released.ok()) {
     out.warnings.push_back("the snapshot is saved, but its lock could not be removed (" +
                            released.ToString() + "); once no rewind runs, `rewind unlock` removes it");

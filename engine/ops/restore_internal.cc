@@ -61,17 +61,18 @@ Result<int> OpenEmptyTarget(const std::string& path) {
   struct stat st{};
   if (::stat(path.c_str(), &st) != 0) {
     if (errno != ENOENT) return ErrnoStatus("target " + path, errno);
-    // Create it and any missing parents.
-    std::string partial;
-    size_t pos = 0;
-    while (pos != std::string::npos) {
-      pos = path.find('/', pos + 1);
-      partial = path.substr(0, pos);
-      if (partial.empty()) continue;
-      if (::mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) {
-        return ErrnoStatus("create target " + partial, errno);
-      }
+    // Created when its parent exists, as mkdir does: a typo in the parent's path is more likely
+    // than a wish for a new tree of directories (`--target /srv/restroe/x`).
+    std::string trimmed = path;
+    while (trimmed.size() > 1 && trimmed.back() == '/') trimmed.pop_back();
+    const size_t slash = trimmed.rfind('/');
+    const std::string parent = slash == std::string::npos ? "." : slash == 0 ? "/" : trimmed.substr(0, slash);
+    struct stat pst{};
+    if (::stat(parent.c_str(), &pst) != 0 || !S_ISDIR(pst.st_mode)) {
+      return Status::NotFound("target " + path + ": its parent directory " + parent +
+                              " does not exist (create it first, or check the path)");
     }
+    if (::mkdir(trimmed.c_str(), 0700) != 0 && errno != EEXIST) return ErrnoStatus("create target " + path, errno);
   } else if (!S_ISDIR(st.st_mode)) {
     return Status::InvalidArgument("target " + path + " exists and is not a directory");
   }

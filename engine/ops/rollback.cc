@@ -1140,6 +1140,7 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
   RW_ASSIGN_OR_RETURN(auto lock, options.dry_run ? repo->LockForReading("rollback --dry-run", &lock_note)
                                                  : repo->Lock(true, "rollback"));
   if (!lock_note.empty()) r.notes.push_back(lock_note);
+  if (!options.dry_run) SetInterruptHint("the rollback had not changed anything yet (the stop command may have run)");
   // A rollback killed while writing its journal or progress left a temporary there.
   if (!options.dry_run) RW_RETURN_IF_ERROR(repo->storage().RemoveTemporaries("rollback"));
   RW_ASSIGN_OR_RETURN(auto pending, PendingJournals(repo));

@@ -39,6 +39,9 @@ for r in "$WORK/empty-dir" "$WORK/other-dir" "$WORK/no-such-repo"; do
   expect_err_contains "repositor"
 done
 [[ -z $(ls -A "$WORK/empty-dir") ]] || fail "backup wrote into a directory that is not a repository"
+# --json: a command that could not run still prints JSON on stdout, for scripts and monitoring.
+expect_rc 2 "$REWIND" verify --repo "$WORK/no-such-repo" --json
+[[ $(json_get .exit_code) == 2 && $(json_get .error) == *no-such-repo* ]] || fail "verify --json printed no error object"
 [[ ! -e $WORK/no-such-repo ]] || fail "backup created the missing repository path"
 note "exit 2, message mentions 'repository', nothing written"
 
@@ -95,6 +98,11 @@ expect_rc 0 "$REWIND" backup --repo "$WORK/odd-repo" --source "$ODD"
 expect_rc 0 "$REWIND" snapshots --repo "$WORK/odd-repo" --json
 expect_rc 0 "$REWIND" restore --repo "$WORK/odd-repo" latest --target "$WORK/odd-restore"
 [[ $(cat "$WORK/odd-restore/x/f") == odd ]] || fail "the file under the non-UTF-8 source did not come back"
+# A name that is not UTF-8 in the rollback plan's JSON: hex, not replacement characters.
+printf 'new\n' >"$ODD/x/"$'bad\xfe'
+expect_rc 0 "$REWIND" rollback --repo "$WORK/odd-repo" latest --dry-run --json
+[[ $(json_get '.plan.delete[0].path_hex') == "$(printf 'x/bad\xfe' | od -An -tx1 | tr -d ' \n')" ]] ||
+  fail "rollback --dry-run --json: $(jq -c .plan.delete "$WORK/last.out")"
 
 step "a repository this user may not read, and a source given as the repository"
 chmod 0700 "$REPO"
@@ -213,6 +221,18 @@ expect_rc 2 "$REWIND" restore --repo "$REPO" "$SNAP" --target "$TGT"
 after=$(cd "$TGT" && find . -printf '%p %y %m %s %T@\n' | sort)
 [[ $before == "$after" ]] || fail "restore changed a non-empty target: $(diff <(echo "$before") <(echo "$after"))"
 note "exit 2, target unchanged"
+
+step "restore into a target whose parent is missing (a typo): exit 2, nothing created"
+expect_rc 2 "$REWIND" restore --repo "$REPO" "$SNAP" --target "$WORK/no-such-parent/copy"
+expect_err_contains "parent directory"
+[[ ! -e $WORK/no-such-parent ]] || fail "restore created the missing parent of its target"
+expect_rc 0 "$REWIND" restore --repo "$REPO" "$SNAP" --target "$WORK/new-copy"
+[[ -f $WORK/new-copy/one.txt ]] || fail "restore into a new directory under an existing parent did not restore"
+
+step "--include written as an absolute path of the source: exit 2 with the pattern to write"
+expect_rc 2 "$REWIND" restore --repo "$REPO" "$SNAP" --target "$WORK/inc-abs" --include "$SRC/sub"
+expect_err_contains "write --include 'sub'"
+[[ ! -e $WORK/inc-abs ]] || fail "a refused restore created its target"
 
 step "unknown snapshot: exit 2"
 expect_rc 2 "$REWIND" restore --repo "$REPO" deadbeefdeadbeef --target "$WORK/unknown-restore"
