@@ -236,6 +236,7 @@ class ArchiveWriter {
       : repo_(repo), a_(a), filter_(filter), zip_(zip), observer_(observer), stats_(stats) {}
 
   Status WriteTree(const BlobId& tree_id, const std::string& prefix, bool selected) {
+    if (prefix.empty()) root_tree_ = tree_id;
     auto loaded = LoadTree(*repo_, tree_id);
     if (!loaded.ok()) return loaded.status().WithContext(prefix.empty() ? "root directory" : "directory " + prefix);
     const Tree& tree = *loaded;
@@ -243,7 +244,13 @@ class ArchiveWriter {
       std::string path = prefix.empty() ? e.name : prefix + "/" + e.name;
       bool is_dir = e.type == EntryType::kDir || e.type == EntryType::kExcludedDir;
       bool sel = filter_.Selected(path, is_dir, selected);
-      if (sel) RW_RETURN_IF_ERROR(WriteEntry(path, e));
+      if (sel && e.type == EntryType::kHardlink) {
+        auto entry = hardlinks_.Resolve(*repo_, filter_, root_tree_, path, e);
+        if (!entry.ok()) return entry.status().WithContext(path);
+        RW_RETURN_IF_ERROR(WriteEntry(path, *entry));
+      } else if (sel) {
+        RW_RETURN_IF_ERROR(WriteEntry(path, e));
+      }
       if (e.type == EntryType::kDir) RW_RETURN_IF_ERROR(WriteTree(*e.subtree, path, sel));
     }
     return Status::OK();
@@ -319,6 +326,8 @@ class ArchiveWriter {
   Repository* repo_;
   archive* a_;
   const IncludeFilter& filter_;
+  BlobId root_tree_;
+  HardlinkReroute hardlinks_;
   bool zip_;
   RestoreObserver* observer_;
   RestoreStats* stats_;

@@ -211,6 +211,7 @@ class Walker {
   }
 
   Status Start(const BlobId& root_tree) {
+    root_tree_ = root_tree;
     RW_ASSIGN_OR_RETURN(Tree tree, LoadTree(*repo_, root_tree));
     stack_.push_back(Frame{root_, nullptr, "", std::move(tree), 0, filter_.all(), {}, false});
     return Status::OK();
@@ -287,11 +288,13 @@ class Walker {
         return item.release();
       }
       case EntryType::kHardlink: {
+        auto entry = hardlinks_.Resolve(*repo_, filter_, root_tree_, path, e);
+        if (!entry.ok()) return Error(path, entry.status());
         auto item = std::make_unique<Item>();
-        item->kind = Item::kHardlink;
+        item->kind = entry->type == EntryType::kFile ? Item::kFile : Item::kHardlink;
         item->dir = f.dir;
         item->path = path;
-        item->entry = e;
+        item->entry = std::move(*entry);
         return item.release();
       }
       case EntryType::kSymlink:
@@ -320,6 +323,8 @@ class Walker {
 
   Repository* repo_;
   const IncludeFilter& filter_;
+  BlobId root_tree_;
+  HardlinkReroute hardlinks_;
   RestoreStats* stats_;
   RestoreProgress* progress_;
   std::shared_ptr<DirFd> root_;

@@ -162,20 +162,7 @@ Result<TreeEntry> FindSnapshotEntry(TreeCache* cache, const Snapshot& snap, cons
     if (!snap.root) return Status::NotFound("the snapshot records no root entry");
     return *snap.root;
   }
-  BlobId tree = *snap.tree;
-  size_t start = 0;
-  for (;;) {
-    size_t slash = path.find('/', start);
-    std::string comp = path.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
-    RW_ASSIGN_OR_RETURN(auto t, cache->Get(tree));
-    auto it = std::lower_bound(t->entries.begin(), t->entries.end(), comp,
-                               [](const TreeEntry& e, const std::string& n) { return e.name < n; });
-    if (it == t->entries.end() || it->name != comp) return Status::NotFound("no entry " + path + " in the snapshot");
-    if (slash == std::string::npos) return *it;
-    if (it->type != EntryType::kDir || !it->subtree) return Status::NotFound(path + ": not a directory in the snapshot");
-    tree = *it->subtree;
-    start = slash + 1;
-  }
+  return FindEntryBelow(cache->repo(), cache, *snap.tree, path);
 }
 
 }  // namespace

@@ -95,6 +95,24 @@ Result<std::shared_ptr<const Tree>> LoadTreeVia(const Repository& repo, TreeCach
   return std::make_shared<const Tree>(std::move(t));
 }
 
+Result<TreeEntry> FindEntryBelow(const Repository& repo, TreeCache* cache, const BlobId& root,
+                                 const std::string& path) {
+  BlobId tree = root;
+  size_t start = 0;
+  for (;;) {
+    size_t slash = path.find('/', start);
+    std::string comp = path.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    RW_ASSIGN_OR_RETURN(auto t, LoadTreeVia(repo, cache, tree));
+    auto it = std::lower_bound(t->entries.begin(), t->entries.end(), comp,
+                               [](const TreeEntry& e, const std::string& n) { return e.name < n; });
+    if (it == t->entries.end() || it->name != comp) return Status::NotFound("no entry " + path + " in the snapshot");
+    if (slash == std::string::npos) return *it;
+    if (it->type != EntryType::kDir || !it->subtree) return Status::NotFound(path + ": not a directory in the snapshot");
+    tree = *it->subtree;
+    start = slash + 1;
+  }
+}
+
 Status WalkTree(const Repository& repo, const BlobId& root, const std::string& prefix,
                 const std::function<bool(const std::string&, const TreeEntry&)>& fn) {
   RW_ASSIGN_OR_RETURN(Tree tree, LoadTree(repo, root));

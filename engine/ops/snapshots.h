@@ -48,6 +48,11 @@ Result<Tree> LoadTree(const Repository& repo, const BlobId& id);
 // Through `cache` when there is one, else loaded afresh.
 Result<std::shared_ptr<const Tree>> LoadTreeVia(const Repository& repo, TreeCache* cache, const BlobId& id);
 
+// The entry at `path` (relative, '/'-separated, not empty) below the tree `root`; NotFound when
+// there is none.
+Result<TreeEntry> FindEntryBelow(const Repository& repo, TreeCache* cache, const BlobId& root,
+                                 const std::string& path);
+
 // Depth-first walk in name order. `fn(path, entry)` gets paths relative to the snapshot root;
 // returning false skips a directory's contents.
 Status WalkTree(const Repository& repo, const BlobId& root, const std::string& prefix,

@@ -30,6 +30,7 @@ class TreeCache {
   void Put(const BlobId& id, Tree tree);
 
   size_t size() const;
+  const Repository& repo() const { return repo_; }
 
  private:
   const Repository& repo_;

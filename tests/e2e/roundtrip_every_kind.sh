@@ -159,3 +159,24 @@ step "the restore target got the source root's own metadata"
 compare_root "$WORK/src.mtree" "$WORK/dst.mtree"
 compare_files "root xattrs" <(awk -F'\t' '$1 == "."' "$WORK/src-all.xattr") \
   <(awk -F'\t' '$1 == "."' "$WORK/dst-all.xattr")
+
+step "--include of hardlinks whose first name is left out: the first selected name gets the content"
+# hardlinks/h3a is the group's first name (content); h3b and other/h3c are selected, h3a not:
+# h3b must hold the content and other/h3c be linked to it; other/h2b (first name h2a, left out)
+# holds its content alone. To a directory, and through a tar extracted by bsdtar.
+check_rerouted() {  # check_rerouted DIR WHAT
+  local d=$1 what=$2
+  [[ ! -e $d/hardlinks/h3a && ! -e $d/hardlinks/h2a ]] || check_failed "$what: a name outside --include was restored"
+  [[ $(cat "$d/hardlinks/h3b" 2>/dev/null) == "three names" ]] || check_failed "$what: hardlinks/h3b lacks the content"
+  [[ $(cat "$d/hardlinks/other/h2b" 2>/dev/null) == "two names" ]] || check_failed "$what: other/h2b lacks the content"
+  [[ -e $d/hardlinks/other/h3c && $(stat -c %i "$d/hardlinks/h3b") == $(stat -c %i "$d/hardlinks/other/h3c") ]] ||
+    check_failed "$what: other/h3c is not linked to h3b"
+}
+expect_rc 0 "$REWIND" restore --repo "$REPO" "$SNAP" --target "$WORK/inc-links" \
+  --include hardlinks/h3b --include hardlinks/other
+check_rerouted "$WORK/inc-links" "restore --include"
+expect_rc 0 "$REWIND" restore --repo "$REPO" "$SNAP" --archive "$WORK/inc-links.tar" \
+  --include hardlinks/h3b --include hardlinks/other
+mkdir "$WORK/inc-links-tar"
+bsdtar -xpf "$WORK/inc-links.tar" -C "$WORK/inc-links-tar" || check_failed "bsdtar could not extract the --include tar"
+check_rerouted "$WORK/inc-links-tar" "restore --include --archive"
