@@ -235,6 +235,16 @@ class ArchiveWriter {
                 RestoreObserver* observer, RestoreStats* stats)
       : repo_(repo), a_(a), filter_(filter), zip_(zip), observer_(observer), stats_(stats) {}
 
+  // The source directory's own entry, as "./" (tar formats, whole snapshot), last: extracting
+  // with permissions kept gives the target directory the installation root's mode, owner and
+  // times, and no later entry moves its mtime.
+  Status WriteRoot(const std::optional<TreeEntry>& root) {
+    if (!root || zip_ || !filter_.all()) return Status::OK();
+    RW_RETURN_IF_ERROR(WriteEntry("./", *root));
+    stats_->dirs -= 1;  // counted as the target, not as a directory below it
+    return Status::OK();
+  }
+
   Status WriteTree(const BlobId& tree_id, const std::string& prefix, bool selected) {
     if (prefix.empty()) root_tree_ = tree_id;
     auto loaded = LoadTree(*repo_, tree_id);
@@ -244,6 +254,7 @@ class ArchiveWriter {
       std::string path = prefix.empty() ? e.name : prefix + "/" + e.name;
       bool is_dir = e.type == EntryType::kDir || e.type == EntryType::kExcludedDir;
       bool sel = filter_.Selected(path, is_dir, selected);
+      if (sel) RW_RETURN_IF_ERROR(WriteParents());
       if (sel && e.type == EntryType::kHardlink) {
         auto entry = hardlinks_.Resolve(*repo_, filter_, root_tree_, path, e);
         if (!entry.ok()) return entry.status().WithContext(path);
@@ -251,8 +262,21 @@ class ArchiveWriter {
       } else if (sel) {
         RW_RETURN_IF_ERROR(WriteEntry(path, e));
       }
-      if (e.type == EntryType::kDir) RW_RETURN_IF_ERROR(WriteTree(*e.subtree, path, sel));
+      if (e.type == EntryType::kDir) {
+        // An unselected directory is written only if something below it is (--include), before
+        // that entry, so that it is extracted with its own mode, owner and times.
+        if (!sel) pending_.push_back({path, e});
+        Status s = WriteTree(*e.subtree, path, sel);
+        if (!sel && !pending_.empty() && pending_.back().first == path) pending_.pop_back();
+        RW_RETURN_IF_ERROR(s);
+      }
     }
+    return Status::OK();
+  }
+
+  Status WriteParents() {
+    for (const auto& [path, e] : pending_) RW_RETURN_IF_ERROR(WriteEntry(path, e));
+    pending_.clear();
     return Status::OK();
   }
 
@@ -328,6 +352,7 @@ class ArchiveWriter {
   const IncludeFilter& filter_;
   BlobId root_tree_;
   HardlinkReroute hardlinks_;
+  std::vector<std::pair<std::string, TreeEntry>> pending_;  // unselected directories not yet written
   bool zip_;
   RestoreObserver* observer_;
   RestoreStats* stats_;
@@ -422,6 +447,7 @@ Status RestoreToArchive(Repository* repo, const Snapshot& snapshot, const std::s
     ArchiveWriter writer(repo, a.get(), filter, format == ArchiveFormat::kZip,
                          observer ? observer : &null_observer, stats);
     s = writer.WriteTree(*snapshot.tree, "", filter.all());
+    if (s.ok()) s = writer.WriteRoot(snapshot.root);
     if (!s.ok()) {
       Abandon(a.get(), &sink, format, writer.between_entries());
     } else if (archive_write_close(a.get()) != ARCHIVE_OK) {

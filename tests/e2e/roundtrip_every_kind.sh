@@ -141,6 +141,8 @@ for fmt in tar tar.zst; do
       fail "bsdtar could not read $A"
   fi
   mtree "$X" >"$WORK/x-all.mtree"
+  # The archive's "./" entry gives the extraction directory the source root's metadata.
+  compare_root "$WORK/src.mtree" "$WORK/x-all.mtree"
   awk '!/^\. /' "$WORK/x-all.mtree" >"$WORK/x.mtree"
   compare_files "mtree listings (source vs $fmt, extracted; deep/ contents aside)" \
     "$WORK/src-shallow.mtree" "$WORK/x.mtree"
@@ -180,3 +182,7 @@ expect_rc 0 "$REWIND" restore --repo "$REPO" "$SNAP" --archive "$WORK/inc-links.
 mkdir "$WORK/inc-links-tar"
 bsdtar -xpf "$WORK/inc-links.tar" -C "$WORK/inc-links-tar" || check_failed "bsdtar could not extract the --include tar"
 check_rerouted "$WORK/inc-links-tar" "restore --include --archive"
+# The directories on the way to what --include selects are in the archive, with their metadata.
+bsdtar -tf "$WORK/inc-links.tar" | grep -qx 'hardlinks/\?' || check_failed "the --include tar has no hardlinks/ entry"
+[[ $(stat -c '%a %Y' "$WORK/inc-links-tar/hardlinks") == "$(stat -c '%a %Y' "$SRC/hardlinks")" ]] ||
+  check_failed "hardlinks/ extracted from the --include tar lacks the source's mode or mtime"
