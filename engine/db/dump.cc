@@ -148,7 +148,13 @@ class Dumper {
   DumpResult result_;
 };
 
+// Every connection reads under a known sql_mode, whatever the server's global one: SHOW CREATE
+// TABLE/DATABASE/VIEW quote identifiers with '"' under ANSI_QUOTES (also part of ANSI, ORACLE,
+// …), which the files' own SET SQL_MODE would then not parse, and PAD_CHAR_TO_FULL_LENGTH would
+// pad the CHAR values read. The empty mode, as mariadb-dump sets it. Routines, triggers and
+// events are shown with the sql_mode they were created under, and keep it.
 Status Dumper::SetupSession(DbConnection* c) {
+  RW_RETURN_IF_ERROR(c->Exec("SET SESSION sql_mode=''"));
   RW_RETURN_IF_ERROR(c->Exec("SET SESSION time_zone='+00:00'"));
   RW_RETURN_IF_ERROR(c->Exec("SET SESSION net_write_timeout=3600, SESSION net_read_timeout=3600"));
   RW_RETURN_IF_ERROR(c->Exec("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ"));
