@@ -29,6 +29,8 @@ TEST(SqlSplitter, QuotesCommentsAndDelimiters) {
       "INSERT INTO `a;b` VALUES ('x;\\';y','it''s;',\"d;\\\"q\");\n"
       "/* plain; comment */\n"
       "/*!40101 SET x=1 */;\n"
+      "/*M!100201 SET y=0 */;\n"
+      "/*Mx; not executable */\n"
       "# hash; comment\n"
       "DELIMITER ;;\n"
       "CREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END ;;\n"
@@ -39,6 +41,7 @@ TEST(SqlSplitter, QuotesCommentsAndDelimiters) {
       "-- header; not a statement\nSET NAMES utf8mb4",  // comments stay with their statement
       "INSERT INTO `a;b` VALUES ('x;\\';y','it''s;',\"d;\\\"q\")",
       "/* plain; comment */\n/*!40101 SET x=1 */",
+      "/*M!100201 SET y=0 */",
       "CREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END ",
       "SELECT 3",
       "SELECT 4",

@@ -62,6 +62,19 @@ CREATE TABLE audit_log (
   at DATETIME(6) NOT NULL
 ) ENGINE=InnoDB;
 
+-- Rows that break their CHECK constraints (written with the checks off, as an old server or a
+-- bulk load leaves them), and invalid JSON (a JSON column is a CHECK (JSON_VALID(…)) in MariaDB):
+-- they must come back as they were.
+CREATE TABLE checked (
+  id INT NOT NULL PRIMARY KEY,
+  qty INT CHECK (qty >= 0),
+  doc JSON,
+  CONSTRAINT c_small CHECK (qty < 1000)
+) ENGINE=InnoDB;
+SET check_constraint_checks = 0;
+INSERT INTO checked VALUES (1, -5, '{"ok": 1}'), (2, 5000, 'not json {'), (3, 1, '[1, 2]'), (4, NULL, NULL);
+SET check_constraint_checks = 1;
+
 -- No primary key at all (and duplicate rows).
 CREATE TABLE nopk (a INT, b VARCHAR(20)) ENGINE=InnoDB;
 
