@@ -468,10 +468,25 @@ Status Dumper::WriteEvents(DbInfo* db) {
 }
 
 std::string DataFileName(const std::string& table, int part, int parts) {
-  if (parts <= 1) return EncodeName(table) + ".sql";
+  if (parts <= 1) return EncodeTableFileName(table) + ".sql";
   char buf[24];  // room for any int: no truncation warning
   std::snprintf(buf, sizeof buf, ".%06d.sql", part + 1);
-  return EncodeName(table) + buf;
+  return EncodeTableFileName(table) + buf;
+}
+
+// A tree with two entries of one name cannot be read back (DecodeTree refuses it): the backup
+// fails, naming them, rather than store a snapshot that no restore could use.
+Status CheckUniqueNames(const std::vector<TreeEntry>& entries, const std::string& where) {
+  std::vector<const std::string*> names;
+  for (const TreeEntry& e : entries) names.push_back(&e.name);
+  std::sort(names.begin(), names.end(), [](const std::string* a, const std::string* b) { return *a < *b; });
+  for (size_t i = 1; i < names.size(); ++i) {
+    if (*names[i] == *names[i - 1]) {
+      return Status::Aborted("dump of " + where + ": two files named \"" + *names[i] +
+                             "\" (a naming bug of this rewind; nothing was stored as a snapshot)");
+    }
+  }
+  return Status::OK();
 }
 
 Status Dumper::PlanParts(size_t dbi, size_t ti, std::vector<Task>* tasks) {
@@ -711,6 +726,8 @@ Result<DumpResult> Dumper::Run() {
   // Trees: data/ per database, the database directory, the server's directory.
   Tree server_tree;
   for (DbInfo& db : dbs_) {
+    RW_RETURN_IF_ERROR(CheckUniqueNames(db.data, Q(db.name) + "/" + kDataDir));
+    RW_RETURN_IF_ERROR(CheckUniqueNames(db.files, Q(db.name)));
     Tree data_tree;
     data_tree.entries = std::move(db.data);
     RW_ASSIGN_OR_RETURN(BlobId data_id, sink_->AddTree(EncodeTree(data_tree)));
@@ -732,6 +749,7 @@ Result<DumpResult> Dumper::Run() {
     server_tree.entries.push_back(std::move(dir));
     result_.databases.push_back(db.name);
   }
+  RW_RETURN_IF_ERROR(CheckUniqueNames(server_tree.entries, "the server"));
   RW_ASSIGN_OR_RETURN(result_.tree, sink_->AddTree(EncodeTree(server_tree)));
   result_.rows = progress_->rows.load();
   result_.sql_bytes = sink_->raw_bytes.load();

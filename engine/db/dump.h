@@ -7,10 +7,10 @@
 //   <db>/routines.sql  <db>/triggers.sql  <db>/events.sql
 //
 // Every file is plain SQL the stock mariadb/mysql client loads (each sets its own session
-// state first). Names are EncodeName()d. One consistent snapshot across the worker connections:
-// FLUSH TABLES WITH READ LOCK, START TRANSACTION WITH CONSISTENT SNAPSHOT on each worker,
-// binlog position and GTID read, non-transactional tables dumped, UNLOCK TABLES, then the
-// transactional tables.
+// state first). Names are EncodeName()d (table names in data/: EncodeTableFileName()). One
+// consistent snapshot across the worker connections: FLUSH TABLES WITH READ LOCK, START
+// TRANSACTION WITH CONSISTENT SNAPSHOT on each worker, binlog position and GTID read,
+// non-transactional tables dumped, UNLOCK TABLES, then the transactional tables.
 #pragma once
 
 #include <atomic>

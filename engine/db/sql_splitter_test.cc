@@ -189,5 +189,13 @@ TEST(EncodeName, PercentEncodesOnlyWhatTreesForbid) {
   EXPECT_EQ(EncodeName("日本語"), "日本語");
 }
 
+TEST(EncodeTableFileName, NoTableLooksLikeAnotherTablesPart) {
+  EXPECT_EQ(EncodeTableFileName("users"), "users");
+  EXPECT_EQ(EncodeTableFileName("big.000001"), "big%2E000001");
+  EXPECT_EQ(EncodeTableFileName("slash/and.dot"), "slash%2Fand%2Edot");
+  EXPECT_EQ(EncodeTableFileName(".hidden"), "%2Ehidden");
+  EXPECT_EQ(EncodeTableFileName("100%.x"), "100%25%2Ex");
+}
+
 }  // namespace
 }  // namespace rw::db

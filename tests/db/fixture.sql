@@ -174,6 +174,9 @@ INSERT INTO messages (id, user_id, subject, body, size, received)
   FROM seq_1_to_120000;
 -- Fresh statistics: rewind decides on parts from the table's size estimate.
 ANALYZE TABLE messages;
+-- A table named like a part of `messages`: its data file must not take the part's name.
+CREATE TABLE `messages.000001` (id INT NOT NULL PRIMARY KEY, note VARCHAR(20)) ENGINE=InnoDB;
+INSERT INTO `messages.000001` VALUES (1, 'not a part'), (2, 'of messages');
 
 -- 2. Non-transactional engines, in a database with a latin1 default and odd names.
 CREATE DATABASE legacy DEFAULT CHARACTER SET latin1 COLLATE latin1_german1_ci;
