@@ -43,6 +43,7 @@ struct TableInfo {
   bool sequence = false;             // a SEQUENCE: schema.sql creates it and sets its next value
   uint64_t data_length = 0;
   std::vector<std::string> columns;  // not generated
+  std::vector<std::string> selects;  // per column, what the dump SELECTs (see ReadTables)
   std::vector<std::string> pk;       // primary key columns
   bool pk_integer = false;           // one integer column: parts by ranges
   bool pk_unsigned = false;
@@ -275,13 +276,20 @@ Status Dumper::ReadTables(DbInfo* db) {
     db->tables.push_back(std::move(t));
   }
   RW_ASSIGN_OR_RETURN(auto cols, control_.Query(
-      "SELECT TABLE_NAME, COLUMN_NAME, IS_GENERATED FROM information_schema.COLUMNS WHERE TABLE_SCHEMA=" + schema +
-      " ORDER BY TABLE_NAME, ORDINAL_POSITION"));
+      "SELECT TABLE_NAME, COLUMN_NAME, IS_GENERATED, DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA=" +
+      schema + " ORDER BY TABLE_NAME, ORDINAL_POSITION"));
   for (const Row& r : cols) {
     auto it = by_name.find(Str(r, 0));
     if (it == by_name.end()) continue;
     if (Str(r, 2) == "ALWAYS") continue;  // generated: the server computes it
-    db->tables[it->second].columns.push_back(Str(r, 1));
+    TableInfo& t = db->tables[it->second];
+    t.columns.push_back(Str(r, 1));
+    // The server prints a FLOAT with 6 significant digits (16777216 as 16777200): read as a
+    // DOUBLE it prints the float's exact value, which the column stores back unchanged. `* 1e0`
+    // makes it a DOUBLE exactly (the sign of a zero too) where CAST(… AS DOUBLE) is missing
+    // (MySQL before 8.0.17).
+    if (Str(r, 3) == "float") t.selects.push_back(Q(Str(r, 1)) + " * 1e0");
+    else t.selects.push_back(Q(Str(r, 1)));
   }
   RW_ASSIGN_OR_RETURN(auto pks, control_.Query(
       "SELECT s.TABLE_NAME, s.COLUMN_NAME, c.DATA_TYPE, c.COLUMN_TYPE FROM information_schema.STATISTICS s "
@@ -567,10 +575,11 @@ Status Dumper::DumpTask(DbConnection* c, const Task& task, TreeEntry* out) {
   if (task.parts > 1) buf += " part " + std::to_string(task.part + 1) + "/" + std::to_string(task.parts);
   buf += "\n";
   buf += kSessionSetup;
-  std::string cols;
+  std::string cols, selects;
   for (const std::string& col : t.columns) cols += (cols.empty() ? "" : ",") + Q(col);
+  for (const std::string& sel : t.selects) selects += (selects.empty() ? "" : ",") + sel;
   if (!cols.empty() && t.dump_data) {
-    std::string sql = "SELECT " + cols + " FROM " + table;
+    std::string sql = "SELECT " + selects + " FROM " + table;
     if (!task.where.empty()) sql += " WHERE " + task.where;
     if (!t.pk.empty()) {
       std::string order;

@@ -128,6 +128,17 @@ INSERT INTO types VALUES
    'ffffffff-ffff-ffff-ffff-ffffffffffff', '::ffff:192.0.2.1',
    ST_GeomFromText('POINT(0 0)'));
 
+-- FLOAT values that 6 significant digits (what the server prints) do not give back exactly.
+INSERT INTO types (id, t_float, t_double) VALUES
+  (5, 16777217, 16777217), (6, 0.12345670163631439, 0.12345670163631439), (7, 3.4028234e38, -1.0000001),
+  (8, 1.0000001, 1.401298464324817e-45), (9, -1.17549435e-38, 123456.789);
+CREATE TABLE floats (
+  id INT NOT NULL PRIMARY KEY,
+  f FLOAT NOT NULL, fu FLOAT UNSIGNED, fd FLOAT(7,4), f53 FLOAT(53)
+) ENGINE=InnoDB;
+INSERT INTO floats VALUES (1, 16777217, 0.1234567, 3.14159, 0.1), (2, -0.12345670163631439, 3.4028234e38, -999.99991, 1e-300),
+  (3, 1.401298464324817e-45, 0, 0.00005, -2.5), (4, 7.0000005, 1.0000001, 12.34567, 16777217);
+
 INSERT INTO nopk VALUES (1, 'one'), (1, 'one'), (NULL, NULL), (2, ''), (3, 'three');
 
 -- A trigger (must not fire on restored rows: audit_log would grow).
