@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "engine/db/load.h"
+
 #include <string>
 #include <vector>
 
@@ -187,6 +189,19 @@ TEST(EncodeName, PercentEncodesOnlyWhatTreesForbid) {
   EXPECT_EQ(EncodeName(".hidden"), "%2Ehidden");
   EXPECT_EQ(EncodeName("my db-2026"), "my db-2026");
   EXPECT_EQ(EncodeName("日本語"), "日本語");
+}
+
+TEST(CreatedObject, NamesTheObjectOfACreateStatement) {
+  EXPECT_EQ(CreatedObject("\nCREATE ALGORITHM=UNDEFINED DEFINER=`root`@`localhost` SQL SECURITY DEFINER VIEW "
+                          "`a`.`m ``x` AS select 1"),
+            "view `m ``x`");
+  EXPECT_EQ(CreatedObject("-- rewind: views\nCREATE DEFINER=`u`@`%` TRIGGER users_ai AFTER INSERT ON t FOR EACH ROW"),
+            "trigger `users_ai`");
+  EXPECT_EQ(CreatedObject("CREATE DEFINER=`root`@`localhost` FUNCTION `quota_of`(uid BIGINT) RETURNS bigint"),
+            "function `quota_of`");
+  EXPECT_EQ(CreatedObject("CREATE DEFINER=`root`@`localhost` EVENT `purge` ON SCHEDULE EVERY 1 DAY"), "event `purge`");
+  EXPECT_EQ(CreatedObject("DROP VIEW IF EXISTS `v`"), "");
+  EXPECT_EQ(CreatedObject("SET SQL_MODE=''"), "");
 }
 
 TEST(EncodeTableFileName, NoTableLooksLikeAnotherTablesPart) {

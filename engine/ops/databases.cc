@@ -124,6 +124,7 @@ Result<DatabaseRestoreResult> RestoreDatabases(const Repository& repo, const Sna
     if (!found) return Status::NotFound("database `" + n + "` is not in the snapshot");
   }
   DatabaseRestoreResult result;
+  std::vector<std::string> failed;  // objects the servers refused, "server \"L\": `db` views.sql: …"
   for (size_t i = 0; i < dumps.size(); ++i) {
     if (names[i].empty()) continue;
     const DatabaseDump& d = *dumps[i];
@@ -134,10 +135,17 @@ Result<DatabaseRestoreResult> RestoreDatabases(const Repository& repo, const Sna
     db::LoadProgress local;
     Result<db::LoadStats> st = db::LoadServer(repo, d.tree, d.databases, lo, progress ? progress : &local);
     if (!st.ok()) return st.status().WithContext("databases of server \"" + d.label + "\"");
+    for (const std::string& f : st->failed_objects) failed.push_back("server \"" + d.label + "\": " + f);
     // Listed only: a server that cannot be asked now has been restored all the same.
     auto others = DatabasesNotInDump(d, lo.connect.defaults_file);
     std::vector<std::string> left_alone = others.ok() ? std::move(*others) : std::vector<std::string>{};
     result.servers.push_back({d.label, st->databases, std::move(left_alone), st->files, st->statements, st->bytes});
+  }
+  if (!failed.empty()) {
+    std::string msg = std::to_string(failed.size()) + (failed.size() == 1 ? " object" : " objects") +
+                      " could not be created; everything else was restored:";
+    for (const std::string& f : failed) msg += "\n  " + f;
+    return Status::Aborted(msg);
   }
   return result;
 }
