@@ -151,6 +151,13 @@ class Dumper {
   std::vector<DbInfo> dbs_;
   std::set<std::string> transactional_engines_;
   DumpResult result_;
+  std::atomic<uint64_t> max_statement_{0};  // see NoteStatement
+  // Records a statement of `bytes` written to a file (thread-safe).
+  void NoteStatement(uint64_t bytes) {
+    uint64_t cur = max_statement_.load();
+    while (bytes > cur && !max_statement_.compare_exchange_weak(cur, bytes)) {
+    }
+  }
 };
 
 // Every connection reads under a known sql_mode, whatever the server's global one: SHOW CREATE
@@ -335,6 +342,7 @@ Status Dumper::WriteSchema(DbInfo* db) {
       if (ct.empty() || !ct[0][1]) return Status::IOError(show + Q(db->name) + "." + Q(t.name) + " returned nothing");
       out += "\nDROP TABLE IF EXISTS " + Q(t.name) + ";\n";
       out += *ct[0][1] + ";\n";
+      NoteStatement(ct[0][1]->size());
       if (!t.sequence && ct[0][1]->find("WITH SYSTEM VERSIONING") != std::string::npos) {
         result_.notes.push_back(db->name + "." + t.name +
                                 ": system-versioned: its current rows are dumped, not its history (as "
@@ -425,6 +433,7 @@ Status Dumper::WriteRoutines(DbInfo* db) {
     }
     AppendObject(&out, "DROP " + type + " IF EXISTS " + Q(name), Str(sc[0], 1), Str(sc[0], 3), Str(sc[0], 4), nullptr,
                  Str(sc[0], 2), control_);
+    NoteStatement(Str(sc[0], 2).size());
   }
   RW_ASSIGN_OR_RETURN(TreeEntry e, WriteFile("routines.sql", out));
   db->files.push_back(std::move(e));
@@ -467,6 +476,7 @@ Status Dumper::WriteViews(DbInfo* db) {
     }
     AppendObject(&out, "DROP TABLE IF EXISTS " + Q(v) + ";\nDROP VIEW IF EXISTS " + Q(v), "", Str(sc[0], 2),
                  Str(sc[0], 3), nullptr, Str(sc[0], 1), control_);
+    NoteStatement(Str(sc[0], 1).size());
   }
   RW_ASSIGN_OR_RETURN(TreeEntry e, WriteFile("views.sql", out));
   db->files.push_back(std::move(e));
@@ -484,6 +494,7 @@ Status Dumper::WriteTriggers(DbInfo* db) {
     if (sc.empty() || !sc[0][2]) return Status::IOError("cannot read the definition of trigger " + Q(db->name) + "." + Q(name));
     AppendObject(&out, "DROP TRIGGER IF EXISTS " + Q(name), Str(sc[0], 1), Str(sc[0], 3), Str(sc[0], 4), nullptr,
                  Str(sc[0], 2), control_);
+    NoteStatement(Str(sc[0], 2).size());
   }
   RW_ASSIGN_OR_RETURN(TreeEntry e, WriteFile("triggers.sql", out));
   db->files.push_back(std::move(e));
@@ -507,6 +518,7 @@ Status Dumper::WriteEvents(DbInfo* db) {
     std::string tz = Str(sc[0], 2);
     AppendObject(&out, "DROP EVENT IF EXISTS " + Q(name), Str(sc[0], 1), Str(sc[0], 4), Str(sc[0], 5), &tz,
                  Str(sc[0], 3), control_);
+    NoteStatement(Str(sc[0], 3).size());
   }
   RW_ASSIGN_OR_RETURN(TreeEntry e, WriteFile("events.sql", out));
   db->files.push_back(std::move(e));
@@ -666,6 +678,7 @@ Status Dumper::DumpTask(DbConnection* c, const Task& task, TreeEntry* out) {
           buf += ')';
           ++rows;
           if (buf.size() - stmt_start >= opts_.insert_bytes) {
+            NoteStatement(buf.size() - stmt_start);
             buf += ";\n";
             open = false;
             progress_->rows += rows;
@@ -674,7 +687,10 @@ Status Dumper::DumpTask(DbConnection* c, const Task& task, TreeEntry* out) {
           }
           return Status::OK();
         }));
-    if (open) buf += ";\n";
+    if (open) {
+      NoteStatement(buf.size() - stmt_start);
+      buf += ";\n";
+    }
     progress_->rows += rows;
   }
   RW_ASSIGN_OR_RETURN(*out, w.Finish(DataFileName(t.name, task.part, task.parts)));
@@ -799,6 +815,7 @@ Result<DumpResult> Dumper::Run() {
   RW_RETURN_IF_ERROR(CheckUniqueNames(server_tree.entries, "the server"));
   RW_ASSIGN_OR_RETURN(result_.tree, sink_->AddTree(EncodeTree(server_tree)));
   result_.rows = progress_->rows.load();
+  result_.max_statement_bytes = max_statement_.load();
   result_.sql_bytes = sink_->raw_bytes.load();
   return result_;
 }

@@ -49,6 +49,7 @@ struct DumpResult {
   std::string gtid;
   std::vector<std::string> databases;  // real names, in order
   uint64_t files = 0, tables = 0, rows = 0, sql_bytes = 0;
+  uint64_t max_statement_bytes = 0;  // the largest statement written (see DatabaseDump)
   std::vector<std::string> notes;  // not errors: what the dump leaves out ("db.table: …")
 };
 

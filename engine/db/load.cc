@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -90,6 +91,27 @@ Status ExecuteSqlBlobs(const Repository& repo, const std::vector<BlobId>& conten
     RW_RETURN_IF_ERROR(splitter.Feed(chunk));
   }
   return splitter.Finish();
+}
+
+Status CheckMaxAllowedPacket(DbConnection* c, uint64_t statement_bytes) {
+  if (statement_bytes == 0) return Status::OK();
+  RW_ASSIGN_OR_RETURN(auto rows, c->Query("SELECT @@GLOBAL.max_allowed_packet"));
+  if (rows.empty() || rows[0].empty() || !rows[0][0]) return Status::IOError("SELECT @@GLOBAL.max_allowed_packet returned nothing");
+  const uint64_t have = std::strtoull(rows[0][0]->c_str(), nullptr, 10);
+  // The packet holds the statement and a command byte; the server takes multiples of 1 KiB.
+  const uint64_t need = (statement_bytes + 1 + 1023) / 1024 * 1024;
+  if (have >= need) return Status::OK();
+  auto mib = [](uint64_t b) { return std::to_string((b + (1 << 20) - 1) >> 20) + " MiB"; };
+  if (need > kMaxAllowedPacketLimit) {
+    return Status::NotSupported("the dump holds a statement of " + std::to_string(statement_bytes) +
+                                " bytes, more than any server's max_allowed_packet (1 GiB) takes: nothing was changed");
+  }
+  return Status::InvalidArgument(
+      "the server's max_allowed_packet is " + std::to_string(have) + " bytes (" + mib(have) +
+      "), but the dump holds a statement of " + std::to_string(statement_bytes) +
+      " bytes: the restore needs max_allowed_packet of at least " + std::to_string(need) + " (" + mib(need) +
+      "). Raise it (SET GLOBAL max_allowed_packet=" + std::to_string(need) +
+      "; and max_allowed_packet in the server's option file, [mysqld]) and run again: nothing was changed");
 }
 
 std::string CreatedObject(std::string_view stmt) {

@@ -55,6 +55,14 @@ using StatementErrorFn = std::function<void(std::string_view statement, const St
 Status ExecuteSqlBlobs(const Repository& repo, const std::vector<BlobId>& content, DbConnection* c,
                        LoadProgress* progress, const StatementErrorFn& on_error = nullptr);
 
+// Whether the server `c` is connected to takes the statements of a dump whose largest is
+// `statement_bytes` long (DatabaseDump::max_statement_bytes; 0: not recorded, nothing checked):
+// its global max_allowed_packet, which the restore's connections get, must be larger. Else
+// InvalidArgument naming both sizes and the setting to raise. Call it before anything is
+// dropped: a statement the server refuses mid-load ("server has gone away") leaves the table
+// emptied.
+Status CheckMaxAllowedPacket(DbConnection* c, uint64_t statement_bytes);
+
 // The object a CREATE statement of a dump's late files makes, for messages: "view `v`",
 // "trigger `t`", "function `f`", …; "" for any other statement.
 std::string CreatedObject(std::string_view statement);

@@ -54,6 +54,7 @@ Result<std::vector<DatabaseDump>> BackupDatabases(Repository* repo, BlobSink* si
     dump.binlog_position = r->binlog_position;
     dump.gtid = r->gtid;
     dump.databases = r->databases;
+    dump.max_statement_bytes = r->max_statement_bytes;
     out.push_back(std::move(dump));
     progress->servers_done += 1;
   }
@@ -122,6 +123,16 @@ Result<DatabaseRestoreResult> RestoreDatabases(const Repository& repo, const Sna
     bool found = false;
     for (const auto& list : names) found = found || std::find(list.begin(), list.end(), n) != list.end();
     if (!found) return Status::NotFound("database `" + n + "` is not in the snapshot");
+  }
+  // Every server takes the largest statement of its dump, checked before any is touched.
+  for (size_t i = 0; i < dumps.size(); ++i) {
+    if (names[i].empty() || dumps[i]->max_statement_bytes == 0) continue;
+    db::ConnectOptions connect;
+    connect.defaults_file = DefaultsFileFor(options.servers, dumps[i]->label);
+    db::DbConnection conn;
+    Status s = conn.Connect(connect);
+    if (s.ok()) s = db::CheckMaxAllowedPacket(&conn, dumps[i]->max_statement_bytes);
+    if (!s.ok()) return s.WithContext("databases of server \"" + dumps[i]->label + "\"");
   }
   DatabaseRestoreResult result;
   std::vector<std::string> failed;  // objects the servers refused, "server \"L\": `db` views.sql: …"
