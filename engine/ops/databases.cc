@@ -98,6 +98,16 @@ Result<std::vector<std::string>> DatabasesNotInDump(const DatabaseDump& dump, co
   return out;
 }
 
+Status CheckServerTakesDump(const DatabaseDump& dump, const std::vector<DbServerSpec>& servers) {
+  if (dump.max_statement_bytes == 0) return Status::OK();
+  db::ConnectOptions connect;
+  connect.defaults_file = DefaultsFileFor(servers, dump.label);
+  db::DbConnection conn;
+  Status s = conn.Connect(connect);
+  if (s.ok()) s = db::CheckMaxAllowedPacket(&conn, dump.max_statement_bytes);
+  return s.WithContext("databases of server \"" + dump.label + "\"");
+}
+
 Result<DatabaseRestoreResult> RestoreDatabases(const Repository& repo, const Snapshot& snapshot,
                                                const DatabaseRestoreOptions& options, db::LoadProgress* progress) {
   if (snapshot.databases.empty()) return Status::NotFound("the snapshot holds no databases");
@@ -126,13 +136,7 @@ Result<DatabaseRestoreResult> RestoreDatabases(const Repository& repo, const Sna
   }
   // Every server takes the largest statement of its dump, checked before any is touched.
   for (size_t i = 0; i < dumps.size(); ++i) {
-    if (names[i].empty() || dumps[i]->max_statement_bytes == 0) continue;
-    db::ConnectOptions connect;
-    connect.defaults_file = DefaultsFileFor(options.servers, dumps[i]->label);
-    db::DbConnection conn;
-    Status s = conn.Connect(connect);
-    if (s.ok()) s = db::CheckMaxAllowedPacket(&conn, dumps[i]->max_statement_bytes);
-    if (!s.ok()) return s.WithContext("databases of server \"" + dumps[i]->label + "\"");
+    if (!names[i].empty()) RW_RETURN_IF_ERROR(CheckServerTakesDump(*dumps[i], options.servers));
   }
   DatabaseRestoreResult result;
   std::vector<std::string> failed;  // objects the servers refused, "server \"L\": `db` views.sql: …"

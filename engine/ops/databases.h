@@ -75,6 +75,12 @@ std::string DefaultsFileFor(const std::vector<DbServerSpec>& servers, const std:
 // cannot be reached.
 Result<std::vector<std::string>> DatabasesNotInDump(const DatabaseDump& dump, const std::string& defaults_file);
 
+// Whether the server of `dump` (found in `servers` by label) takes the dump's largest statement
+// (DatabaseDump::max_statement_bytes; db::CheckMaxAllowedPacket): InvalidArgument naming the
+// max_allowed_packet to set otherwise. RestoreDatabases checks every server with it before it
+// touches any; rollback before it changes anything.
+Status CheckServerTakesDump(const DatabaseDump& dump, const std::vector<DbServerSpec>& servers);
+
 struct DatabaseRestoreResult {
   struct Server {
     std::string label;

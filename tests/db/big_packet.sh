@@ -5,6 +5,7 @@
 # before dropping anything and refuses, naming the size it needs, with every table as it was
 # (it used to fail with "server has gone away" after emptying the table). With the setting
 # raised the restore succeeds (the client's own limit is no obstacle) and CHECKSUM TABLE agrees.
+# A rollback refuses the same way, before its safety snapshot and journal.
 source "$(dirname "$0")/lib.sh" "$@"
 
 step "start a private MariaDB server with max_allowed_packet=16M (the stock value)"
@@ -33,6 +34,17 @@ expect_err_contains "needs max_allowed_packet of at least"
 expect_err_contains "nothing was changed"
 [[ $(mdb -N -B -e "SELECT COUNT(*) FROM big.small") == 3 ]] || check_failed "big.small was touched by the refused restore"
 [[ $(mdb -N -B -e "SELECT LENGTH(v) FROM big.b WHERE id = 1") == 10485760 ]] || check_failed "big.b was touched by the refused restore"
+
+step "rollback refuses too, before it changes anything (no safety snapshot, no journal to resume)"
+nsnap=$(ls "$REPO/snapshots" | wc -l)
+expect_rc 2 "$REWIND" rollback --repo "$REPO" "$SNAP" --databases-only --mysql-defaults-file "$MDB_CNF" --yes
+expect_err_contains "nothing was rolled back"
+expect_err_contains "needs max_allowed_packet of at least"
+grep -q -- "--resume" "$WORK/last.err" && check_failed "the refused rollback left something to resume"
+[[ $(ls "$REPO/snapshots" | wc -l) == "$nsnap" ]] || check_failed "the refused rollback made a safety snapshot"
+[[ $(mdb -N -B -e "SELECT COUNT(*) FROM big.small") == 3 ]] || check_failed "big.small was touched by the refused rollback"
+expect_rc 0 "$REWIND" rollback --repo "$REPO" "$SNAP" --databases-only --mysql-defaults-file "$MDB_CNF" --dry-run
+expect_err_contains "the rollback would be refused"
 
 step "max_allowed_packet raised to what the message names: the restore succeeds"
 need=$(grep -o 'SET GLOBAL max_allowed_packet=[0-9]*' "$WORK/last.err" | head -n1 | cut -d= -f2)
