@@ -213,6 +213,17 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
         }
         opts.safety_databases.threads = args.db_threads;
       }
+      // Each server takes its dump's largest statement (max_allowed_packet), asked before
+      // anything changes: found out at the databases step, it would come after the files. A
+      // server that cannot be reached now is left to the databases step, as before.
+      if (!args.files_only) {
+        for (const DatabaseDump& d : ref->snapshot.databases) {
+          Status s = CheckServerTakesDump(d, db_opts.servers);
+          if (s.ok() || s.code() == Code::kIOError) continue;
+          if (!args.dry_run) return Fail("rollback", s.WithContext("nothing was rolled back"));
+          dry_run_notes.push_back("the rollback would be refused: " + s.message());
+        }
+      }
       if (!args.yes && !args.dry_run) {
         std::string target = args.target.empty() ? ref->snapshot.source : args.target;
         opts.confirm = [target, id = ref->id](const RollbackPlan& plan) { return Ask(plan, target, id); };

@@ -15,7 +15,7 @@ nlohmann::json DatabasesJson(const Snapshot& s) {
   for (const DatabaseDump& d : s.databases) {
     dbs.push_back({{"label", d.label}, {"tree", d.tree.Hex()}, {"server_version", d.server_version},
                    {"binlog_file", d.binlog_file}, {"binlog_position", d.binlog_position}, {"gtid", d.gtid},
-                   {"databases", d.databases}});
+                   {"databases", d.databases}, {"max_statement_bytes", d.max_statement_bytes}});
   }
   return dbs;
 }

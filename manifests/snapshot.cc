@@ -7,7 +7,8 @@
 //    "tool_version":"0.1.0","tree":"<64 hex>","username":"root","version":1}
 //
 // "databases" (absent when the snapshot holds none): [{"binlog_file":"…","binlog_position":N,
-// "databases":["db",…],"gtid":"…","label":"default","server_version":"…","tree":"<64 hex>"}].
+// "databases":["db",…],"gtid":"…","label":"default","max_statement_bytes":N (when recorded),
+// "server_version":"…","tree":"<64 hex>"}].
 //
 // Byte strings follow json_internal.h ("source_hex", "excludes_hex", ... when not UTF-8).
 // "time" is for humans; "time_ns" is authoritative and "time" is ignored when reading.
@@ -81,6 +82,7 @@ Status DecodeDatabases(const Json& j, std::vector<DatabaseDump>* out) {
     RW_RETURN_IF_ERROR(mi::GetUint(d, "binlog_position", UINT64_MAX, &dump.binlog_position).WithContext(where));
     RW_RETURN_IF_ERROR(mi::GetBytes(d, "gtid", &dump.gtid, nullptr).WithContext(where));
     RW_RETURN_IF_ERROR(mi::GetBytesList(d, "databases", &dump.databases).WithContext(where));
+    RW_RETURN_IF_ERROR(mi::GetUint(d, "max_statement_bytes", UINT64_MAX, &dump.max_statement_bytes).WithContext(where));
     for (const DatabaseDump& other : *out) {
       if (other.label == dump.label) return Status::Corruption(where + ": label used twice");
     }
@@ -169,6 +171,8 @@ std::string EncodeSnapshot(const Snapshot& s) {
       o["binlog_position"] = d.binlog_position;
       mi::PutBytes(&o, "gtid", d.gtid);
       mi::PutBytesList(&o, "databases", d.databases);
+      // Only when recorded: documents of dumps without it keep their bytes.
+      if (d.max_statement_bytes) o["max_statement_bytes"] = d.max_statement_bytes;
       dbs.push_back(std::move(o));
     }
     j["databases"] = std::move(dbs);

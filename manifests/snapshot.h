@@ -37,6 +37,9 @@ struct DatabaseDump {
   uint64_t binlog_position = 0;
   std::string gtid;                    // @@gtid_current_pos (MariaDB) or @@gtid_executed (MySQL)
   std::vector<std::string> databases;  // real database names, sorted
+  // The largest SQL statement of the dump, in bytes: a server loading it needs a larger
+  // max_allowed_packet. 0: not recorded (dumps made before it was).
+  uint64_t max_statement_bytes = 0;
   friend bool operator==(const DatabaseDump&, const DatabaseDump&) = default;
 };
 

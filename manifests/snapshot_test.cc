@@ -162,17 +162,21 @@ TEST(Snapshot, DatabasesRoundTripAndAreOptional) {
   d.binlog_file = "mysql-bin.000003";
   d.binlog_position = 1234;
   d.gtid = "0-1-42";
+  d.max_statement_bytes = 21 << 20;
   d.databases = {"icewarp", "caldav", std::string("l\xe9gacy", 7)};  // not UTF-8: hex
   s.databases.push_back(d);
   d.label = "yoda";
   d.databases = {"yoda"};
   d.binlog_file.clear();
+  d.max_statement_bytes = 0;  // not recorded: no key
   s.databases.push_back(d);
   std::string doc = EncodeSnapshot(s);
   Result<Snapshot> back = DecodeSnapshot(doc);
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(*back, s);
   EXPECT_NE(doc.find("\"databases_hex\""), std::string::npos) << doc;
+  EXPECT_NE(doc.find("\"max_statement_bytes\":22020096,"), std::string::npos) << doc;
+  EXPECT_EQ(doc.find("\"max_statement_bytes\":0"), std::string::npos) << doc;
   // A snapshot without databases has no key: old documents keep their bytes.
   EXPECT_EQ(EncodeSnapshot(Full()).find("\"databases\""), std::string::npos);
   // Damage is refused.

@@ -70,6 +70,11 @@ Status DbConnection::Connect(const ConnectOptions& options) {
   }
   unsigned int local_infile = 0;
   mysql_options(mysql_, MYSQL_OPT_LOCAL_INFILE, &local_infile);
+  // The client's own limit on a packet it sends or reads (libmariadb's default is 16 MiB): the
+  // largest the server allows, so only the server's max_allowed_packet decides (a row of a
+  // 10 MiB BLOB is a statement of 20 MiB in hex).
+  unsigned long max_packet = kMaxAllowedPacketLimit;
+  mysql_options(mysql_, MYSQL_OPT_MAX_ALLOWED_PACKET, &max_packet);
   if (!mysql_real_connect(mysql_, nullptr, nullptr, nullptr, nullptr, 0, nullptr, 0)) {
     Status s = Status::IOError("cannot connect to " + where_ + ": " + mysql_error(mysql_));
     mysql_close(mysql_);

@@ -83,6 +83,9 @@ class DbConnection {
   std::string where_;  // "MySQL server (defaults file F)" for messages
 };
 
+// The largest max_allowed_packet a server accepts (1 GiB), which the client sets for itself.
+inline constexpr uint64_t kMaxAllowedPacketLimit = 1ull << 30;
+
 // `name` quoted as an identifier: backticks doubled.
 std::string QuoteIdent(std::string_view name);
 

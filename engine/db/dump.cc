@@ -24,10 +24,14 @@ bool IsSystemDatabase(std::string_view name) {
 
 namespace {
 
+// The session of schema and data files. CHECK constraints off (MariaDB 10.2.1 and later; MySQL
+// skips the /*M! comment): rows are loaded as they were, including those that break a
+// constraint (written with the checks off) and invalid JSON (a JSON column is a CHECK).
 constexpr const char* kSessionSetup =
     "SET NAMES utf8mb4;\n"
     "SET FOREIGN_KEY_CHECKS=0;\n"
     "SET UNIQUE_CHECKS=0;\n"
+    "/*M!100201 SET check_constraint_checks=0 */;\n"
     "SET SQL_MODE='NO_AUTO_VALUE_ON_ZERO';\n"
     "SET TIME_ZONE='+00:00';\n";
 
@@ -39,6 +43,7 @@ struct TableInfo {
   bool sequence = false;             // a SEQUENCE: schema.sql creates it and sets its next value
   uint64_t data_length = 0;
   std::vector<std::string> columns;  // not generated
+  std::vector<std::string> selects;  // per column, what the dump SELECTs (see ReadTables)
   std::vector<std::string> pk;       // primary key columns
   bool pk_integer = false;           // one integer column: parts by ranges
   bool pk_unsigned = false;
@@ -146,9 +151,22 @@ class Dumper {
   std::vector<DbInfo> dbs_;
   std::set<std::string> transactional_engines_;
   DumpResult result_;
+  std::atomic<uint64_t> max_statement_{0};  // see NoteStatement
+  // Records a statement of `bytes` written to a file (thread-safe).
+  void NoteStatement(uint64_t bytes) {
+    uint64_t cur = max_statement_.load();
+    while (bytes > cur && !max_statement_.compare_exchange_weak(cur, bytes)) {
+    }
+  }
 };
 
+// Every connection reads under a known sql_mode, whatever the server's global one: SHOW CREATE
+// TABLE/DATABASE/VIEW quote identifiers with '"' under ANSI_QUOTES (also part of ANSI, ORACLE,
+// …), which the files' own SET SQL_MODE would then not parse, and PAD_CHAR_TO_FULL_LENGTH would
+// pad the CHAR values read. The empty mode, as mariadb-dump sets it. Routines, triggers and
+// events are shown with the sql_mode they were created under, and keep it.
 Status Dumper::SetupSession(DbConnection* c) {
+  RW_RETURN_IF_ERROR(c->Exec("SET SESSION sql_mode=''"));
   RW_RETURN_IF_ERROR(c->Exec("SET SESSION time_zone='+00:00'"));
   RW_RETURN_IF_ERROR(c->Exec("SET SESSION net_write_timeout=3600, SESSION net_read_timeout=3600"));
   RW_RETURN_IF_ERROR(c->Exec("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ"));
@@ -265,13 +283,20 @@ Status Dumper::ReadTables(DbInfo* db) {
     db->tables.push_back(std::move(t));
   }
   RW_ASSIGN_OR_RETURN(auto cols, control_.Query(
-      "SELECT TABLE_NAME, COLUMN_NAME, IS_GENERATED FROM information_schema.COLUMNS WHERE TABLE_SCHEMA=" + schema +
-      " ORDER BY TABLE_NAME, ORDINAL_POSITION"));
+      "SELECT TABLE_NAME, COLUMN_NAME, IS_GENERATED, DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA=" +
+      schema + " ORDER BY TABLE_NAME, ORDINAL_POSITION"));
   for (const Row& r : cols) {
     auto it = by_name.find(Str(r, 0));
     if (it == by_name.end()) continue;
     if (Str(r, 2) == "ALWAYS") continue;  // generated: the server computes it
-    db->tables[it->second].columns.push_back(Str(r, 1));
+    TableInfo& t = db->tables[it->second];
+    t.columns.push_back(Str(r, 1));
+    // The server prints a FLOAT with 6 significant digits (16777216 as 16777200): read as a
+    // DOUBLE it prints the float's exact value, which the column stores back unchanged. `* 1e0`
+    // makes it a DOUBLE exactly (the sign of a zero too) where CAST(… AS DOUBLE) is missing
+    // (MySQL before 8.0.17).
+    if (Str(r, 3) == "float") t.selects.push_back(Q(Str(r, 1)) + " * 1e0");
+    else t.selects.push_back(Q(Str(r, 1)));
   }
   RW_ASSIGN_OR_RETURN(auto pks, control_.Query(
       "SELECT s.TABLE_NAME, s.COLUMN_NAME, c.DATA_TYPE, c.COLUMN_TYPE FROM information_schema.STATISTICS s "
@@ -317,6 +342,7 @@ Status Dumper::WriteSchema(DbInfo* db) {
       if (ct.empty() || !ct[0][1]) return Status::IOError(show + Q(db->name) + "." + Q(t.name) + " returned nothing");
       out += "\nDROP TABLE IF EXISTS " + Q(t.name) + ";\n";
       out += *ct[0][1] + ";\n";
+      NoteStatement(ct[0][1]->size());
       if (!t.sequence && ct[0][1]->find("WITH SYSTEM VERSIONING") != std::string::npos) {
         result_.notes.push_back(db->name + "." + t.name +
                                 ": system-versioned: its current rows are dumped, not its history (as "
@@ -354,6 +380,37 @@ void AppendObject(std::string* out, const std::string& drop, const std::string& 
   *out += "SET NAMES utf8mb4;\nSET TIME_ZONE='+00:00';\nSET SQL_MODE='NO_AUTO_VALUE_ON_ZERO';\n";
 }
 
+// After SHOW CREATE VIEW: the server's message when the view is invalid (it names a table,
+// column or function that is gone, or its definer lacks rights: warning 1356, the error
+// mariadb-dump stops at), "" when it is valid.
+Result<std::string> InvalidViewReason(DbConnection* c) {
+  RW_ASSIGN_OR_RETURN(auto warnings, c->Query("SHOW WARNINGS"));
+  for (const Row& w : warnings) {
+    if (Str(w, 1) == "1356") {
+      std::string msg = Str(w, 2);
+      std::replace(msg.begin(), msg.end(), '\n', ' ');
+      return msg.empty() ? std::string("error 1356") : msg;
+    }
+  }
+  return std::string();
+}
+
+// An invalid view as views.sql keeps it: its CREATE VIEW with every line commented out, after a
+// line saying why. Neither a restore nor the stock client runs it (it would fail and, in the
+// client, stop the file); the definition stays at hand for whoever repairs it.
+void AppendInvalidView(std::string* out, const std::string& view, const std::string& reason,
+                       const std::string& create) {
+  *out += "\n-- rewind: invalid view " + Q(view) + " (" + reason +
+          "): not created, its definition as it was at backup time:\n";
+  size_t b = 0;
+  while (b <= create.size()) {
+    size_t e = create.find('\n', b);
+    if (e == std::string::npos) e = create.size();
+    *out += "-- " + create.substr(b, e - b) + "\n";
+    b = e + 1;
+  }
+}
+
 Status Dumper::WriteRoutines(DbInfo* db) {
   std::string out = LateHeader(*db, "routines");
   if (db->name == "mysql") {
@@ -376,6 +433,7 @@ Status Dumper::WriteRoutines(DbInfo* db) {
     }
     AppendObject(&out, "DROP " + type + " IF EXISTS " + Q(name), Str(sc[0], 1), Str(sc[0], 3), Str(sc[0], 4), nullptr,
                  Str(sc[0], 2), control_);
+    NoteStatement(Str(sc[0], 2).size());
   }
   RW_ASSIGN_OR_RETURN(TreeEntry e, WriteFile("routines.sql", out));
   db->files.push_back(std::move(e));
@@ -409,8 +467,16 @@ Status Dumper::WriteViews(DbInfo* db) {
   for (const std::string& v : order) {
     RW_ASSIGN_OR_RETURN(auto sc, control_.Query("SHOW CREATE VIEW " + Q(db->name) + "." + Q(v)));
     if (sc.empty() || !sc[0][1]) return Status::IOError("cannot read the definition of view " + Q(db->name) + "." + Q(v));
+    RW_ASSIGN_OR_RETURN(std::string invalid, InvalidViewReason(&control_));
+    if (!invalid.empty()) {
+      AppendInvalidView(&out, v, invalid, Str(sc[0], 1));
+      result_.notes.push_back(db->name + "." + v + ": invalid view (" + invalid +
+                              "): its definition is kept in views.sql as a comment; a restore does not create it");
+      continue;
+    }
     AppendObject(&out, "DROP TABLE IF EXISTS " + Q(v) + ";\nDROP VIEW IF EXISTS " + Q(v), "", Str(sc[0], 2),
                  Str(sc[0], 3), nullptr, Str(sc[0], 1), control_);
+    NoteStatement(Str(sc[0], 1).size());
   }
   RW_ASSIGN_OR_RETURN(TreeEntry e, WriteFile("views.sql", out));
   db->files.push_back(std::move(e));
@@ -428,6 +494,7 @@ Status Dumper::WriteTriggers(DbInfo* db) {
     if (sc.empty() || !sc[0][2]) return Status::IOError("cannot read the definition of trigger " + Q(db->name) + "." + Q(name));
     AppendObject(&out, "DROP TRIGGER IF EXISTS " + Q(name), Str(sc[0], 1), Str(sc[0], 3), Str(sc[0], 4), nullptr,
                  Str(sc[0], 2), control_);
+    NoteStatement(Str(sc[0], 2).size());
   }
   RW_ASSIGN_OR_RETURN(TreeEntry e, WriteFile("triggers.sql", out));
   db->files.push_back(std::move(e));
@@ -451,6 +518,7 @@ Status Dumper::WriteEvents(DbInfo* db) {
     std::string tz = Str(sc[0], 2);
     AppendObject(&out, "DROP EVENT IF EXISTS " + Q(name), Str(sc[0], 1), Str(sc[0], 4), Str(sc[0], 5), &tz,
                  Str(sc[0], 3), control_);
+    NoteStatement(Str(sc[0], 3).size());
   }
   RW_ASSIGN_OR_RETURN(TreeEntry e, WriteFile("events.sql", out));
   db->files.push_back(std::move(e));
@@ -458,10 +526,25 @@ Status Dumper::WriteEvents(DbInfo* db) {
 }
 
 std::string DataFileName(const std::string& table, int part, int parts) {
-  if (parts <= 1) return EncodeName(table) + ".sql";
+  if (parts <= 1) return EncodeTableFileName(table) + ".sql";
   char buf[24];  // room for any int: no truncation warning
   std::snprintf(buf, sizeof buf, ".%06d.sql", part + 1);
-  return EncodeName(table) + buf;
+  return EncodeTableFileName(table) + buf;
+}
+
+// A tree with two entries of one name cannot be read back (DecodeTree refuses it): the backup
+// fails, naming them, rather than store a snapshot that no restore could use.
+Status CheckUniqueNames(const std::vector<TreeEntry>& entries, const std::string& where) {
+  std::vector<const std::string*> names;
+  for (const TreeEntry& e : entries) names.push_back(&e.name);
+  std::sort(names.begin(), names.end(), [](const std::string* a, const std::string* b) { return *a < *b; });
+  for (size_t i = 1; i < names.size(); ++i) {
+    if (*names[i] == *names[i - 1]) {
+      return Status::Aborted("dump of " + where + ": two files named \"" + *names[i] +
+                             "\" (a naming bug of this rewind; nothing was stored as a snapshot)");
+    }
+  }
+  return Status::OK();
 }
 
 Status Dumper::PlanParts(size_t dbi, size_t ti, std::vector<Task>* tasks) {
@@ -542,10 +625,11 @@ Status Dumper::DumpTask(DbConnection* c, const Task& task, TreeEntry* out) {
   if (task.parts > 1) buf += " part " + std::to_string(task.part + 1) + "/" + std::to_string(task.parts);
   buf += "\n";
   buf += kSessionSetup;
-  std::string cols;
+  std::string cols, selects;
   for (const std::string& col : t.columns) cols += (cols.empty() ? "" : ",") + Q(col);
+  for (const std::string& sel : t.selects) selects += (selects.empty() ? "" : ",") + sel;
   if (!cols.empty() && t.dump_data) {
-    std::string sql = "SELECT " + cols + " FROM " + table;
+    std::string sql = "SELECT " + selects + " FROM " + table;
     if (!task.where.empty()) sql += " WHERE " + task.where;
     if (!t.pk.empty()) {
       std::string order;
@@ -594,6 +678,7 @@ Status Dumper::DumpTask(DbConnection* c, const Task& task, TreeEntry* out) {
           buf += ')';
           ++rows;
           if (buf.size() - stmt_start >= opts_.insert_bytes) {
+            NoteStatement(buf.size() - stmt_start);
             buf += ";\n";
             open = false;
             progress_->rows += rows;
@@ -602,7 +687,10 @@ Status Dumper::DumpTask(DbConnection* c, const Task& task, TreeEntry* out) {
           }
           return Status::OK();
         }));
-    if (open) buf += ";\n";
+    if (open) {
+      NoteStatement(buf.size() - stmt_start);
+      buf += ";\n";
+    }
     progress_->rows += rows;
   }
   RW_ASSIGN_OR_RETURN(*out, w.Finish(DataFileName(t.name, task.part, task.parts)));
@@ -701,6 +789,8 @@ Result<DumpResult> Dumper::Run() {
   // Trees: data/ per database, the database directory, the server's directory.
   Tree server_tree;
   for (DbInfo& db : dbs_) {
+    RW_RETURN_IF_ERROR(CheckUniqueNames(db.data, Q(db.name) + "/" + kDataDir));
+    RW_RETURN_IF_ERROR(CheckUniqueNames(db.files, Q(db.name)));
     Tree data_tree;
     data_tree.entries = std::move(db.data);
     RW_ASSIGN_OR_RETURN(BlobId data_id, sink_->AddTree(EncodeTree(data_tree)));
@@ -722,8 +812,10 @@ Result<DumpResult> Dumper::Run() {
     server_tree.entries.push_back(std::move(dir));
     result_.databases.push_back(db.name);
   }
+  RW_RETURN_IF_ERROR(CheckUniqueNames(server_tree.entries, "the server"));
   RW_ASSIGN_OR_RETURN(result_.tree, sink_->AddTree(EncodeTree(server_tree)));
   result_.rows = progress_->rows.load();
+  result_.max_statement_bytes = max_statement_.load();
   result_.sql_bytes = sink_->raw_bytes.load();
   return result_;
 }

@@ -7,10 +7,10 @@
 //   <db>/routines.sql  <db>/triggers.sql  <db>/events.sql
 //
 // Every file is plain SQL the stock mariadb/mysql client loads (each sets its own session
-// state first). Names are EncodeName()d. One consistent snapshot across the worker connections:
-// FLUSH TABLES WITH READ LOCK, START TRANSACTION WITH CONSISTENT SNAPSHOT on each worker,
-// binlog position and GTID read, non-transactional tables dumped, UNLOCK TABLES, then the
-// transactional tables.
+// state first). Names are EncodeName()d (table names in data/: EncodeTableFileName()). One
+// consistent snapshot across the worker connections: FLUSH TABLES WITH READ LOCK, START
+// TRANSACTION WITH CONSISTENT SNAPSHOT on each worker, binlog position and GTID read,
+// non-transactional tables dumped, UNLOCK TABLES, then the transactional tables.
 #pragma once
 
 #include <atomic>
@@ -49,6 +49,7 @@ struct DumpResult {
   std::string gtid;
   std::vector<std::string> databases;  // real names, in order
   uint64_t files = 0, tables = 0, rows = 0, sql_bytes = 0;
+  uint64_t max_statement_bytes = 0;  // the largest statement written (see DatabaseDump)
   std::vector<std::string> notes;  // not errors: what the dump leaves out ("db.table: …")
 };
 

@@ -3,6 +3,9 @@
 #include <mysql.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -55,19 +58,30 @@ Status ReadDbFiles(const Repository& repo, const Tree& server, const std::string
   return Status::OK();
 }
 
-// Session state for loading: what every dump file sets itself too.
+// Session state for loading: what every dump file sets itself too (the sql_mode first, so that
+// a global ANSI_QUOTES or ORACLE mode never applies to anything this connection runs).
 Status PrepareSession(DbConnection* c) {
+  RW_RETURN_IF_ERROR(c->Exec("SET SESSION sql_mode='NO_AUTO_VALUE_ON_ZERO'"));
   RW_RETURN_IF_ERROR(c->Exec("SET SESSION FOREIGN_KEY_CHECKS=0, SESSION UNIQUE_CHECKS=0, SESSION time_zone='+00:00'"));
   RW_RETURN_IF_ERROR(c->Exec("SET SESSION net_read_timeout=3600, SESSION net_write_timeout=3600"));
+  // As the files' /*M!100201 comment: rows that break a CHECK constraint load as they were.
+  if (c->ServerVersion().find("MariaDB") != std::string::npos) {
+    RW_RETURN_IF_ERROR(c->Exec("SET SESSION check_constraint_checks=0"));
+  }
   return Status::OK();
 }
 
 }  // namespace
 
 Status ExecuteSqlBlobs(const Repository& repo, const std::vector<BlobId>& content, DbConnection* c,
-                       LoadProgress* progress) {
+                       LoadProgress* progress, const StatementErrorFn& on_error) {
   SqlSplitter splitter([&](std::string_view stmt) -> Status {
-    RW_RETURN_IF_ERROR(c->Exec(stmt));
+    Status s = c->Exec(stmt);
+    if (!s.ok()) {
+      // A statement the server refused leaves the connection usable; a lost one does not.
+      if (!on_error || !c->connected() || c->LastErrno() == 2006 || c->LastErrno() == 2013) return s;
+      on_error(stmt, s);
+    }
     if (progress) progress->statements += 1;
     return Status::OK();
   });
@@ -77,6 +91,83 @@ Status ExecuteSqlBlobs(const Repository& repo, const std::vector<BlobId>& conten
     RW_RETURN_IF_ERROR(splitter.Feed(chunk));
   }
   return splitter.Finish();
+}
+
+Status CheckMaxAllowedPacket(DbConnection* c, uint64_t statement_bytes) {
+  if (statement_bytes == 0) return Status::OK();
+  RW_ASSIGN_OR_RETURN(auto rows, c->Query("SELECT @@GLOBAL.max_allowed_packet"));
+  if (rows.empty() || rows[0].empty() || !rows[0][0]) return Status::IOError("SELECT @@GLOBAL.max_allowed_packet returned nothing");
+  const uint64_t have = std::strtoull(rows[0][0]->c_str(), nullptr, 10);
+  // The packet holds the statement and a command byte; the server takes multiples of 1 KiB.
+  const uint64_t need = (statement_bytes + 1 + 1023) / 1024 * 1024;
+  if (have >= need) return Status::OK();
+  auto mib = [](uint64_t b) { return std::to_string((b + (1 << 20) - 1) >> 20) + " MiB"; };
+  if (need > kMaxAllowedPacketLimit) {
+    return Status::NotSupported("the dump holds a statement of " + std::to_string(statement_bytes) +
+                                " bytes, more than any server's max_allowed_packet (1 GiB) takes: nothing was changed");
+  }
+  return Status::InvalidArgument(
+      "the server's max_allowed_packet is " + std::to_string(have) + " bytes (" + mib(have) +
+      "), but the dump holds a statement of " + std::to_string(statement_bytes) +
+      " bytes: the restore needs max_allowed_packet of at least " + std::to_string(need) + " (" + mib(need) +
+      "). Raise it (SET GLOBAL max_allowed_packet=" + std::to_string(need) +
+      "; and max_allowed_packet in the server's option file, [mysqld]) and run again: nothing was changed");
+}
+
+std::string CreatedObject(std::string_view stmt) {
+  // Past leading blanks and comment lines (the dump's own "-- …" lines).
+  size_t p = 0;
+  for (;;) {
+    while (p < stmt.size() && (stmt[p] == ' ' || stmt[p] == '\n' || stmt[p] == '\r' || stmt[p] == '\t')) ++p;
+    if (stmt.compare(p, 2, "--") != 0 && stmt.compare(p, 1, "#") != 0) break;
+    size_t e = stmt.find('\n', p);
+    if (e == std::string_view::npos) return "";
+    p = e + 1;
+  }
+  if (stmt.compare(p, 7, "CREATE ") != 0) return "";
+  std::string_view head = stmt.substr(p, 2000);
+  static const std::pair<const char*, const char*> kKinds[] = {
+      {" VIEW ", "view"}, {" TRIGGER ", "trigger"}, {" EVENT ", "event"},
+      {" FUNCTION ", "function"}, {" PROCEDURE ", "procedure"}};
+  size_t best = std::string_view::npos;
+  const char* kind = nullptr;
+  size_t skip = 0;
+  for (const auto& [word, name] : kKinds) {
+    size_t at = head.find(word);
+    if (at < best) {
+      best = at;
+      kind = name;
+      skip = std::strlen(word);
+    }
+  }
+  if (!kind) return "";
+  // The name, maybe qualified (SHOW CREATE VIEW writes `db`.`v`): its last part.
+  std::string_view rest = head.substr(best + skip);
+  std::string ident;
+  for (;;) {
+    ident.clear();
+    size_t i = 0;
+    if (!rest.empty() && rest[0] == '`') {
+      for (i = 1; i < rest.size(); ++i) {
+        if (rest[i] == '`') {
+          if (i + 1 < rest.size() && rest[i + 1] == '`') {
+            ident += '`';
+            ++i;
+            continue;
+          }
+          ++i;
+          break;
+        }
+        ident += rest[i];
+      }
+    } else {
+      i = std::min(rest.size(), rest.find_first_of(" \t\r\n(."));
+      ident = std::string(rest.substr(0, i));
+    }
+    if (i >= rest.size() || rest[i] != '.') break;
+    rest.remove_prefix(i + 1);
+  }
+  return std::string(kind) + " " + QuoteIdent(ident);
 }
 
 Result<LoadStats> LoadServer(const Repository& repo, const BlobId& server_tree,
@@ -152,34 +243,43 @@ Result<LoadStats> LoadServer(const Repository& repo, const BlobId& server_tree,
   for (auto& t : pool) t.join();
   RW_RETURN_IF_ERROR(first_error);
   // 3. Routines, views, triggers, events (each kind for every database before the next kind).
-  // A database's views come in dependency order, but a view may name a view of a database
-  // loaded after it: a file that fails is run again after the others (each view is dropped and
-  // created, so running a file twice is harmless), as long as a round makes progress.
+  // An object the server refuses does not stop the others: the rest of its file and the other
+  // files run, and it is listed at the end. A database's views come in dependency order, but a
+  // view may name a view of a database loaded after it: a views file with failures is run again
+  // after the others (each view is dropped and created, so running a file twice is harmless),
+  // as long as a round has fewer failures than the one before.
   for (const char* kind : kLateFiles) {
-    std::vector<std::pair<const DbFiles*, const TreeEntry*>> todo;
+    using File = std::pair<const DbFiles*, const TreeEntry*>;
+    std::vector<File> todo;
     for (const DbFiles& db : dbs) {
       for (const TreeEntry* e : db.late) {
         if (e->name == kind) todo.push_back({&db, e});
       }
     }
     const bool retry = std::string_view(kind) == "views.sql";
+    size_t last_round = SIZE_MAX;
+    std::vector<std::string> failures;  // of the last round
     while (!todo.empty()) {
-      std::vector<std::pair<const DbFiles*, const TreeEntry*>> failed;
-      Status first;
+      std::vector<File> failed;
+      std::vector<std::string> round;
       for (const auto& [db, e] : todo) {
-        Status s = ExecuteSqlBlobs(repo, e->content, &control, progress)
-                       .WithContext(std::string(kind) + " of " + QuoteIdent(db->name));
-        if (s.ok()) {
-          progress->files += 1;
-          continue;
-        }
-        if (!retry) return s;
-        if (first.ok()) first = s;
-        failed.push_back({db, e});
+        const size_t before = round.size();
+        auto on_error = [&, db = db](std::string_view stmt, const Status& error) {
+          std::string object = CreatedObject(stmt);
+          round.push_back(QuoteIdent(db->name) + " " + kind + ": " + (object.empty() ? "" : object + ": ") +
+                          error.message());
+        };
+        RW_RETURN_IF_ERROR(ExecuteSqlBlobs(repo, e->content, &control, progress, on_error)
+                               .WithContext(std::string(kind) + " of " + QuoteIdent(db->name)));
+        if (last_round == SIZE_MAX) progress->files += 1;  // once per file, however many rounds
+        if (round.size() > before) failed.push_back({db, e});
       }
-      if (!failed.empty() && failed.size() == todo.size()) return first;
+      failures = std::move(round);
+      if (!retry || failed.empty() || failures.size() >= last_round) break;
+      last_round = failures.size();
       todo = std::move(failed);
     }
+    stats.failed_objects.insert(stats.failed_objects.end(), failures.begin(), failures.end());
   }
   if (std::find(names.begin(), names.end(), "mysql") != names.end()) {
     RW_RETURN_IF_ERROR(control.Exec("FLUSH PRIVILEGES"));

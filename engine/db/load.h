@@ -27,12 +27,18 @@ struct LoadProgress {
 struct LoadStats {
   std::vector<std::string> databases;  // restored
   uint64_t files = 0, statements = 0, bytes = 0;
+  // Routines, views, triggers, events the server refused to create, one line each:
+  // "`db` views.sql: view `v`: <the server's error>". Everything else was loaded.
+  std::vector<std::string> failed_objects;
 };
 
 // Restores the databases of one server's dump (`server_tree`, whose database directories hold
 // `dump_databases`): per database DROP DATABASE IF EXISTS (never for `mysql`) and schema.sql;
 // then every data file over `threads` connections in parallel; then routines, views, triggers,
 // events. A database asked for that the dump lacks is NotFound before anything is touched.
+// A schema or data statement that fails stops the load (its error); a routine, view, trigger or
+// event that cannot be created does not: the other statements of its file and the other files
+// run, and the object is listed in `failed_objects` (OK is returned).
 Result<LoadStats> LoadServer(const Repository& repo, const BlobId& server_tree,
                              const std::vector<std::string>& dump_databases, const LoadOptions& options,
                              LoadProgress* progress);
@@ -42,8 +48,23 @@ Result<LoadStats> LoadServer(const Repository& repo, const BlobId& server_tree,
 Status WriteDatabaseSql(const Repository& repo, const BlobId& server_tree, const std::string& database,
                         const std::function<Status(std::string_view)>& out);
 
-// Runs every statement of an SQL text held as content blobs (a dump file) on `c`.
+// Runs every statement of an SQL text held as content blobs (a dump file) on `c`. The first
+// statement that fails stops it and is returned, unless `on_error` is given: then each failing
+// statement is passed to it with its error, and the rest run.
+using StatementErrorFn = std::function<void(std::string_view statement, const Status& error)>;
 Status ExecuteSqlBlobs(const Repository& repo, const std::vector<BlobId>& content, DbConnection* c,
-                       LoadProgress* progress);
+                       LoadProgress* progress, const StatementErrorFn& on_error = nullptr);
+
+// Whether the server `c` is connected to takes the statements of a dump whose largest is
+// `statement_bytes` long (DatabaseDump::max_statement_bytes; 0: not recorded, nothing checked):
+// its global max_allowed_packet, which the restore's connections get, must be larger. Else
+// InvalidArgument naming both sizes and the setting to raise. Call it before anything is
+// dropped: a statement the server refuses mid-load ("server has gone away") leaves the table
+// emptied.
+Status CheckMaxAllowedPacket(DbConnection* c, uint64_t statement_bytes);
+
+// The object a CREATE statement of a dump's late files makes, for messages: "view `v`",
+// "trigger `t`", "function `f`", …; "" for any other statement.
+std::string CreatedObject(std::string_view statement);
 
 }  // namespace rw::db

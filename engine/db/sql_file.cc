@@ -191,4 +191,13 @@ std::string EncodeName(std::string_view name) {
   return out;
 }
 
+std::string EncodeTableFileName(std::string_view table) {
+  std::string out;
+  for (char c : EncodeName(table)) {
+    if (c == '.') out += "%2E";
+    else out += c;
+  }
+  return out;
+}
+
 }  // namespace rw::db

@@ -104,4 +104,10 @@ class SqlFileWriter {
 // percent-encoded, so any identifier is a valid name and the mapping is one to one.
 std::string EncodeName(std::string_view name);
 
+// A table's name in data/ (before ".sql" or ".NNNNNN.sql"): EncodeName, and every '.' as %2E
+// too, so that no table's file takes the name of another table's part (table `big.000001` and
+// part 1 of `big`). Dumps made before wrote '.' as is; readers do not parse these names (each
+// file's SQL names its table), so both load.
+std::string EncodeTableFileName(std::string_view table);
+
 }  // namespace rw::db

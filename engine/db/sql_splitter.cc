@@ -78,9 +78,12 @@ Status SqlSplitter::Scan(bool eof) {
             content_ = true;
           }
         } else if (c == '/') {
-          if (pos_ + 2 >= n && !eof) goto need_more;
+          if (pos_ + 3 >= n && !eof) goto need_more;
           if (pos_ + 1 < n && b[pos_ + 1] == '*') {
-            if (pos_ + 2 < n && b[pos_ + 2] == '!') content_ = true;  // executable comment
+            // Executable comments: /*!NNNNN … */, and MariaDB's own /*M!NNNNN … */.
+            if (pos_ + 2 < n && (b[pos_ + 2] == '!' || (b[pos_ + 2] == 'M' && pos_ + 3 < n && b[pos_ + 3] == '!'))) {
+              content_ = true;
+            }
             state_ = State::kBlockComment;
             pos_ += 2;
             continue;

@@ -1,7 +1,7 @@
 // Splits SQL text into statements the way the stock mariadb/mysql client does for the dumps
 // rewind writes: a statement ends at the current delimiter (";" or what a "DELIMITER x" line at
 // the start of a statement sets) outside quotes ('…', "…", `…`) and comments (-- …, # …,
-// /* … */; /*! … */ is kept as statement text). Statements made only of comments and blanks
+// /* … */; /*! … */ and /*M! … */ are kept as statement text). Statements made only of comments and blanks
 // are dropped. Fed in pieces of any size.
 #pragma once
 

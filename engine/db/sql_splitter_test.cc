@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "engine/db/load.h"
+
 #include <string>
 #include <vector>
 
@@ -29,6 +31,8 @@ TEST(SqlSplitter, QuotesCommentsAndDelimiters) {
       "INSERT INTO `a;b` VALUES ('x;\\';y','it''s;',\"d;\\\"q\");\n"
       "/* plain; comment */\n"
       "/*!40101 SET x=1 */;\n"
+      "/*M!100201 SET y=0 */;\n"
+      "/*Mx; not executable */\n"
       "# hash; comment\n"
       "DELIMITER ;;\n"
       "CREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END ;;\n"
@@ -39,6 +43,7 @@ TEST(SqlSplitter, QuotesCommentsAndDelimiters) {
       "-- header; not a statement\nSET NAMES utf8mb4",  // comments stay with their statement
       "INSERT INTO `a;b` VALUES ('x;\\';y','it''s;',\"d;\\\"q\")",
       "/* plain; comment */\n/*!40101 SET x=1 */",
+      "/*M!100201 SET y=0 */",
       "CREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END ",
       "SELECT 3",
       "SELECT 4",
@@ -184,6 +189,27 @@ TEST(EncodeName, PercentEncodesOnlyWhatTreesForbid) {
   EXPECT_EQ(EncodeName(".hidden"), "%2Ehidden");
   EXPECT_EQ(EncodeName("my db-2026"), "my db-2026");
   EXPECT_EQ(EncodeName("日本語"), "日本語");
+}
+
+TEST(CreatedObject, NamesTheObjectOfACreateStatement) {
+  EXPECT_EQ(CreatedObject("\nCREATE ALGORITHM=UNDEFINED DEFINER=`root`@`localhost` SQL SECURITY DEFINER VIEW "
+                          "`a`.`m ``x` AS select 1"),
+            "view `m ``x`");
+  EXPECT_EQ(CreatedObject("-- rewind: views\nCREATE DEFINER=`u`@`%` TRIGGER users_ai AFTER INSERT ON t FOR EACH ROW"),
+            "trigger `users_ai`");
+  EXPECT_EQ(CreatedObject("CREATE DEFINER=`root`@`localhost` FUNCTION `quota_of`(uid BIGINT) RETURNS bigint"),
+            "function `quota_of`");
+  EXPECT_EQ(CreatedObject("CREATE DEFINER=`root`@`localhost` EVENT `purge` ON SCHEDULE EVERY 1 DAY"), "event `purge`");
+  EXPECT_EQ(CreatedObject("DROP VIEW IF EXISTS `v`"), "");
+  EXPECT_EQ(CreatedObject("SET SQL_MODE=''"), "");
+}
+
+TEST(EncodeTableFileName, NoTableLooksLikeAnotherTablesPart) {
+  EXPECT_EQ(EncodeTableFileName("users"), "users");
+  EXPECT_EQ(EncodeTableFileName("big.000001"), "big%2E000001");
+  EXPECT_EQ(EncodeTableFileName("slash/and.dot"), "slash%2Fand%2Edot");
+  EXPECT_EQ(EncodeTableFileName(".hidden"), "%2Ehidden");
+  EXPECT_EQ(EncodeTableFileName("100%.x"), "100%25%2Ex");
 }
 
 }  // namespace

@@ -54,6 +54,7 @@ Result<std::vector<DatabaseDump>> BackupDatabases(Repository* repo, BlobSink* si
     dump.binlog_position = r->binlog_position;
     dump.gtid = r->gtid;
     dump.databases = r->databases;
+    dump.max_statement_bytes = r->max_statement_bytes;
     out.push_back(std::move(dump));
     progress->servers_done += 1;
   }
@@ -97,6 +98,16 @@ Result<std::vector<std::string>> DatabasesNotInDump(const DatabaseDump& dump, co
   return out;
 }
 
+Status CheckServerTakesDump(const DatabaseDump& dump, const std::vector<DbServerSpec>& servers) {
+  if (dump.max_statement_bytes == 0) return Status::OK();
+  db::ConnectOptions connect;
+  connect.defaults_file = DefaultsFileFor(servers, dump.label);
+  db::DbConnection conn;
+  Status s = conn.Connect(connect);
+  if (s.ok()) s = db::CheckMaxAllowedPacket(&conn, dump.max_statement_bytes);
+  return s.WithContext("databases of server \"" + dump.label + "\"");
+}
+
 Result<DatabaseRestoreResult> RestoreDatabases(const Repository& repo, const Snapshot& snapshot,
                                                const DatabaseRestoreOptions& options, db::LoadProgress* progress) {
   if (snapshot.databases.empty()) return Status::NotFound("the snapshot holds no databases");
@@ -123,7 +134,12 @@ Result<DatabaseRestoreResult> RestoreDatabases(const Repository& repo, const Sna
     for (const auto& list : names) found = found || std::find(list.begin(), list.end(), n) != list.end();
     if (!found) return Status::NotFound("database `" + n + "` is not in the snapshot");
   }
+  // Every server takes the largest statement of its dump, checked before any is touched.
+  for (size_t i = 0; i < dumps.size(); ++i) {
+    if (!names[i].empty()) RW_RETURN_IF_ERROR(CheckServerTakesDump(*dumps[i], options.servers));
+  }
   DatabaseRestoreResult result;
+  std::vector<std::string> failed;  // objects the servers refused, "server \"L\": `db` views.sql: …"
   for (size_t i = 0; i < dumps.size(); ++i) {
     if (names[i].empty()) continue;
     const DatabaseDump& d = *dumps[i];
@@ -134,10 +150,17 @@ Result<DatabaseRestoreResult> RestoreDatabases(const Repository& repo, const Sna
     db::LoadProgress local;
     Result<db::LoadStats> st = db::LoadServer(repo, d.tree, d.databases, lo, progress ? progress : &local);
     if (!st.ok()) return st.status().WithContext("databases of server \"" + d.label + "\"");
+    for (const std::string& f : st->failed_objects) failed.push_back("server \"" + d.label + "\": " + f);
     // Listed only: a server that cannot be asked now has been restored all the same.
     auto others = DatabasesNotInDump(d, lo.connect.defaults_file);
     std::vector<std::string> left_alone = others.ok() ? std::move(*others) : std::vector<std::string>{};
     result.servers.push_back({d.label, st->databases, std::move(left_alone), st->files, st->statements, st->bytes});
+  }
+  if (!failed.empty()) {
+    std::string msg = std::to_string(failed.size()) + (failed.size() == 1 ? " object" : " objects") +
+                      " could not be created; everything else was restored:";
+    for (const std::string& f : failed) msg += "\n  " + f;
+    return Status::Aborted(msg);
   }
   return result;
 }

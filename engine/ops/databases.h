@@ -75,6 +75,12 @@ std::string DefaultsFileFor(const std::vector<DbServerSpec>& servers, const std:
 // cannot be reached.
 Result<std::vector<std::string>> DatabasesNotInDump(const DatabaseDump& dump, const std::string& defaults_file);
 
+// Whether the server of `dump` (found in `servers` by label) takes the dump's largest statement
+// (DatabaseDump::max_statement_bytes; db::CheckMaxAllowedPacket): InvalidArgument naming the
+// max_allowed_packet to set otherwise. RestoreDatabases checks every server with it before it
+// touches any; rollback before it changes anything.
+Status CheckServerTakesDump(const DatabaseDump& dump, const std::vector<DbServerSpec>& servers);
+
 struct DatabaseRestoreResult {
   struct Server {
     std::string label;
@@ -90,7 +96,10 @@ struct DatabaseRestoreResult {
 // Restores the databases of `snapshot`: per database DROP DATABASE IF EXISTS and its schema,
 // then table data over `threads` connections, then routines, views, triggers, events. Every
 // name asked for must be in the snapshot (NotFound before anything is touched); a snapshot
-// without databases is NotFound. Server errors carry the server's message.
+// without databases is NotFound. Server errors carry the server's message. A routine, view,
+// trigger or event that a server refuses to create does not stop the others, nor the other
+// databases and servers: everything else is loaded, then Aborted lists each such object.
+// (An invalid view, kept as a comment by the dump, is not created at all.)
 Result<DatabaseRestoreResult> RestoreDatabases(const Repository& repo, const Snapshot& snapshot,
                                                const DatabaseRestoreOptions& options,
                                                db::LoadProgress* progress = nullptr);

@@ -62,6 +62,19 @@ CREATE TABLE audit_log (
   at DATETIME(6) NOT NULL
 ) ENGINE=InnoDB;
 
+-- Rows that break their CHECK constraints (written with the checks off, as an old server or a
+-- bulk load leaves them), and invalid JSON (a JSON column is a CHECK (JSON_VALID(…)) in MariaDB):
+-- they must come back as they were.
+CREATE TABLE checked (
+  id INT NOT NULL PRIMARY KEY,
+  qty INT CHECK (qty >= 0),
+  doc JSON,
+  CONSTRAINT c_small CHECK (qty < 1000)
+) ENGINE=InnoDB;
+SET check_constraint_checks = 0;
+INSERT INTO checked VALUES (1, -5, '{"ok": 1}'), (2, 5000, 'not json {'), (3, 1, '[1, 2]'), (4, NULL, NULL);
+SET check_constraint_checks = 1;
+
 -- No primary key at all (and duplicate rows).
 CREATE TABLE nopk (a INT, b VARCHAR(20)) ENGINE=InnoDB;
 
@@ -115,6 +128,17 @@ INSERT INTO types VALUES
    'ffffffff-ffff-ffff-ffff-ffffffffffff', '::ffff:192.0.2.1',
    ST_GeomFromText('POINT(0 0)'));
 
+-- FLOAT values that 6 significant digits (what the server prints) do not give back exactly.
+INSERT INTO types (id, t_float, t_double) VALUES
+  (5, 16777217, 16777217), (6, 0.12345670163631439, 0.12345670163631439), (7, 3.4028234e38, -1.0000001),
+  (8, 1.0000001, 1.401298464324817e-45), (9, -1.17549435e-38, 123456.789);
+CREATE TABLE floats (
+  id INT NOT NULL PRIMARY KEY,
+  f FLOAT NOT NULL, fu FLOAT UNSIGNED, fd FLOAT(7,4), f53 FLOAT(53)
+) ENGINE=InnoDB;
+INSERT INTO floats VALUES (1, 16777217, 0.1234567, 3.14159, 0.1), (2, -0.12345670163631439, 3.4028234e38, -999.99991, 1e-300),
+  (3, 1.401298464324817e-45, 0, 0.00005, -2.5), (4, 7.0000005, 1.0000001, 12.34567, 16777217);
+
 INSERT INTO nopk VALUES (1, 'one'), (1, 'one'), (NULL, NULL), (2, ''), (3, 'three');
 
 -- A trigger (must not fire on restored rows: audit_log would grow).
@@ -161,6 +185,9 @@ INSERT INTO messages (id, user_id, subject, body, size, received)
   FROM seq_1_to_120000;
 -- Fresh statistics: rewind decides on parts from the table's size estimate.
 ANALYZE TABLE messages;
+-- A table named like a part of `messages`: its data file must not take the part's name.
+CREATE TABLE `messages.000001` (id INT NOT NULL PRIMARY KEY, note VARCHAR(20)) ENGINE=InnoDB;
+INSERT INTO `messages.000001` VALUES (1, 'not a part'), (2, 'of messages');
 
 -- 2. Non-transactional engines, in a database with a latin1 default and odd names.
 CREATE DATABASE legacy DEFAULT CHARACTER SET latin1 COLLATE latin1_german1_ci;

@@ -27,7 +27,8 @@ step "the snapshot shows its databases; the 120k-row table is in parts"
 expect_rc 0 "$REWIND" snapshots --repo "$REPO" --json
 [[ $(jq -r '.[0].databases[0].label' "$WORK/last.out") == default ]] || check_failed "snapshots --json lacks databases"
 expect_rc 0 "$REWIND" ls --repo "$REPO" "$SNAP" databases/default/mail_app
-for f in schema.sql routines.sql views.sql triggers.sql events.sql data/types.sql data/messages.000001.sql; do
+for f in schema.sql routines.sql views.sql triggers.sql events.sql data/types.sql data/messages.000001.sql \
+  data/messages%2E000001.sql; do
   grep -qF "databases/default/mail_app/$f" "$WORK/last.out" || check_failed "ls lacks mail_app/$f"
 done
 parts=$(grep -c 'data/messages\.[0-9]*\.sql' "$WORK/last.out" || :)
