@@ -69,6 +69,12 @@ int RunRestoreDatabases(Context* ctx, const RestoreArgs& args) {
                  s.databases.size(), s.databases.size() == 1 ? "" : "s", s.label.c_str(), ref->id.substr(0, 12).c_str(),
                  names.c_str(), static_cast<unsigned long long>(s.statements), HumanBytes(s.bytes).c_str());
   }
+  if (!r->failed_objects.empty()) {
+    std::fprintf(stderr, "error: %zu object%s could not be created; everything else was restored:\n",
+                 r->failed_objects.size(), r->failed_objects.size() == 1 ? "" : "s");
+    for (const std::string& f : r->failed_objects) std::fprintf(stderr, "  %s\n", f.c_str());
+    return kExitError;
+  }
   std::fprintf(stderr, "done in %.1f s\n", secs);
   return kExitOk;
 }

@@ -158,12 +158,13 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
   std::vector<DatabaseRestoreResult::Server> db_done;
   std::vector<std::string> dry_run_notes;  // a server that could not be asked
   if (!args.files_only) {
-    opts.restore_databases = [&repo, db_opts, &db_done](const Snapshot& snap) -> Status {
-      if (snap.databases.empty()) return Status::OK();
+    opts.restore_databases = [&repo, db_opts,
+                              &db_done](const Snapshot& snap) -> Result<std::vector<std::string>> {
+      if (snap.databases.empty()) return std::vector<std::string>{};
       auto r = RestoreDatabases(*repo, snap, db_opts);
       if (!r.ok()) return r.status();
       db_done = r->servers;
-      return Status::OK();
+      return std::move(r->failed_objects);
     };
   }
   PrintingObserver observer(ctx->json);
@@ -249,6 +250,7 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
                         {"steps_applied", r.steps_applied},
                         {"verified", r.dry_run ? nlohmann::json(nullptr) : nlohmann::json(r.verified())},
                         {"remaining", remaining},
+                        {"databases_failed", r.databases_failed},
                         {"databases_restored", r.databases_restored},
                         {"databases", [&] {
                            nlohmann::json a = nlohmann::json::array();
@@ -305,11 +307,20 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
     } else {
       std::fprintf(stderr, "%s\n", Counts(r.plan).c_str());
     }
-    if (!r.verified()) {
+    if (!r.remaining.empty()) {
       std::fprintf(stderr, "error: %zu differences remain between %s and the snapshot:\n", r.remaining.size(),
                    r.target.c_str());
       for (const Change& c : r.remaining) std::printf("%s\n", ChangeLine(c).c_str());
-    } else {
+    }
+    if (!r.databases_failed.empty()) {
+      // Everything else was restored; running the step again would fail the same way.
+      std::fprintf(stderr,
+                   "error: %zu database object%s could not be created (everything else was rolled back; create "
+                   "them by hand or fix what they need):\n",
+                   r.databases_failed.size(), r.databases_failed.size() == 1 ? "" : "s");
+      for (const std::string& f : r.databases_failed) std::printf("%s\n", f.c_str());
+    }
+    if (r.verified()) {
       if (r.target.empty() || args.databases_only) {
         std::fprintf(stderr, "rolled the databases back to snapshot %s in %.1f s\n", r.snapshot_id.substr(0, 12).c_str(),
                      r.duration_s);

@@ -156,12 +156,7 @@ Result<DatabaseRestoreResult> RestoreDatabases(const Repository& repo, const Sna
     std::vector<std::string> left_alone = others.ok() ? std::move(*others) : std::vector<std::string>{};
     result.servers.push_back({d.label, st->databases, std::move(left_alone), st->files, st->statements, st->bytes});
   }
-  if (!failed.empty()) {
-    std::string msg = std::to_string(failed.size()) + (failed.size() == 1 ? " object" : " objects") +
-                      " could not be created; everything else was restored:";
-    for (const std::string& f : failed) msg += "\n  " + f;
-    return Status::Aborted(msg);
-  }
+  result.failed_objects = std::move(failed);
   return result;
 }
 

@@ -91,6 +91,10 @@ struct DatabaseRestoreResult {
     uint64_t files = 0, statements = 0, bytes = 0;
   };
   std::vector<Server> servers;
+  // Routines, views, triggers, events the servers refused to create ("server \"L\": `db`
+  // views.sql: view `v`: <error>"): everything else was restored. Callers report them and exit
+  // 2 (restore) or count them as differences that remain (rollback).
+  std::vector<std::string> failed_objects;
 };
 
 // Restores the databases of `snapshot`: per database DROP DATABASE IF EXISTS and its schema,

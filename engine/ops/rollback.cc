@@ -1039,9 +1039,11 @@ Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const 
   }
   if (j.databases && s.options.restore_databases) {
     s.Phase(6, "restoring the databases");
-    RW_RETURN_IF_ERROR(s.options.restore_databases(snap).WithContext(
+    auto failed = s.options.restore_databases(snap);
+    RW_RETURN_IF_ERROR(failed.status().WithContext(
         "restoring the databases (the files are rolled back; the journal is kept: `rewind rollback --resume` "
         "runs this step again)"));
+    s.result.databases_failed = std::move(*failed);
     s.result.databases_restored = true;
   }
   if (j.files) {

@@ -89,8 +89,10 @@ struct RollbackOptions {
                                 // stop command ran, to leave services as they were)
   // Called with a plan computed before anything is stopped or changed; false aborts (Aborted).
   std::function<bool(const RollbackPlan&)> confirm;
-  // The databases step (after the files, before verify); nullptr: no databases step.
-  std::function<Status(const Snapshot&)> restore_databases;
+  // The databases step (after the files, before verify); nullptr: no databases step. Returns
+  // the objects the servers refused to create (everything else restored): they count as
+  // differences that remain, the step is not repeated by a resume.
+  std::function<Result<std::vector<std::string>>(const Snapshot&)> restore_databases;
   // The servers whose databases the safety snapshot dumps too (so that the databases step can
   // be undone as well); no servers: the safety snapshot holds the files only.
   DatabaseBackupOptions safety_databases;
@@ -112,10 +114,11 @@ struct RollbackResult {
   bool start_cmd_run = false;
   // Verify: the differences that remain between the target and the snapshot (must be empty).
   std::vector<Change> remaining;
+  std::vector<std::string> databases_failed;  // objects the servers refused to create
   DiffStats verify;
   std::vector<std::string> notes;
   double duration_s = 0;
-  bool verified() const { return remaining.empty(); }
+  bool verified() const { return remaining.empty() && databases_failed.empty(); }
 };
 
 // Rolls `options.target` back to `snap`. Statuses: Corruption when the snapshot is not whole

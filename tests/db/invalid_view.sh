@@ -90,3 +90,20 @@ objects a b >"$WORK/got.txt"
 grep -v -P '^view\ta\tm_ext\t' "$WORK/want.txt" >"$WORK/want2.txt"
 compare_files "objects when m_ext cannot be created" "$WORK/want2.txt" "$WORK/got.txt"
 [[ $(mdb -N -B -e "SELECT GROUP_CONCAT(id ORDER BY id) FROM a.z_ok") == 1,2 ]] || check_failed "a.z_ok after the restore"
+
+step "a rollback whose databases step has an object the server refuses: done, named, exit 1, nothing pending"
+# A snapshot of a and b only: a.m_ext reads c.ext, and c is not in it. With c gone the view
+# cannot be created; the rest is rolled back, the rollback reports it (exit 1: differences
+# remain) and leaves no journal, so the next rollback is not blocked by one that cannot finish.
+mdb -e "CREATE DATABASE c; CREATE TABLE c.ext (id INT);"
+expect_rc 0 "$REWIND" restore --repo "$REPO" "$SNAP" --databases-only --db a --db b --mysql-defaults-file "$MDB_CNF"
+expect_rc 0 "$REWIND" backup --repo "$REPO" --databases a,b --mysql-defaults-file "$MDB_CNF" --tag ab
+mdb -e "DROP DATABASE c; DELETE FROM b.u;"
+expect_rc 1 "$REWIND" rollback --repo "$REPO" ab --databases-only --mysql-defaults-file "$MDB_CNF" --yes --json
+[[ $(json_get '.databases_failed | length') == 1 && $(json_get '.databases_failed[0]') == *'view `m_ext`'* ]] ||
+  check_failed "rollback --json does not name the refused view: $(jq -c .databases_failed "$WORK/last.out")"
+[[ $(json_get .verified) == false ]] || check_failed "a rollback with a refused object says verified"
+[[ -z $(ls -A "$REPO/rollback" 2>/dev/null) ]] || check_failed "the rollback left a journal: $(ls "$REPO/rollback")"
+[[ $(mdb -N -B -e "SELECT COUNT(*) FROM b.u") == 1 ]] || check_failed "b.u not rolled back"
+expect_rc 2 "$REWIND" rollback --repo "$REPO" --resume --yes
+expect_err_contains "no interrupted rollback"
