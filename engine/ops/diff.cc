@@ -316,8 +316,17 @@ class Differ {
 
   Status Dir(const std::string& path, const std::vector<TreeEntry>& olds, const std::vector<TreeEntry>& news,
              int new_fd, bool* structural) {
-    // Live: the files of this directory whose content must be compared are read in parallel.
+    // Live: the files of this directory whose content must be compared are read in parallel,
+    // and the subdirectories present on both sides are walked in parallel (the walk is one stat
+    // per entry, a directory at a time); their changes are held and come out in order.
+    struct Sub {
+      size_t a, b;
+      std::vector<Held> held;
+      DiffStats stats;
+      Status status;
+    };
     std::vector<Hashed> hashed;
+    std::vector<Sub> subs;
     if (live_) {
       std::vector<size_t> todo;
       for (size_t a = 0, b = 0; a < olds.size() && b < news.size();) {
@@ -328,6 +337,7 @@ class Differ {
           ++b;
         } else {
           if (NeedsHash(olds[a], news[b])) todo.push_back(b);
+          if (olds[a].type == EntryType::kDir && news[b].type == EntryType::kDir) subs.push_back({a, b, {}, {}, {}});
           ++a;
           ++b;
         }
@@ -336,29 +346,6 @@ class Differ {
         hashed.resize(news.size());
         tbb::parallel_for_each(todo.begin(), todo.end(),
                                [&](size_t b) { HashLive(new_fd, news[b].name, &hashed[b]); });
-      }
-    }
-    // Live: the subdirectories present on both sides are walked in parallel (the walk is one
-    // stat per entry, a directory at a time); their changes are held and come out in order.
-    struct Sub {
-      size_t a, b;
-      std::vector<Held> held;
-      DiffStats stats;
-      Status status;
-    };
-    std::vector<Sub> subs;
-    if (live_) {
-      for (size_t a = 0, b = 0; a < olds.size() && b < news.size();) {
-        int cmp = olds[a].name.compare(news[b].name);
-        if (cmp < 0) {
-          ++a;
-        } else if (cmp > 0) {
-          ++b;
-        } else {
-          if (olds[a].type == EntryType::kDir && news[b].type == EntryType::kDir) subs.push_back({a, b, {}, {}, {}});
-          ++a;
-          ++b;
-        }
       }
       if (subs.size() > 1) {
         tbb::parallel_for_each(subs.begin(), subs.end(), [&](Sub& sub) {
