@@ -111,6 +111,7 @@ void PrintPlan(FILE* out, const RollbackPlan& p, const std::string& target, cons
 }
 
 bool Ask(const RollbackPlan& plan, const std::string& target, const std::string& snap) {
+  std::fputs(LineReset(), stderr);
   PrintPlan(stderr, plan, target, snap);
   std::fprintf(stderr, "Roll %s back to snapshot %s now? A safety snapshot is taken first. [y/N] ", target.c_str(),
                snap.substr(0, 12).c_str());
@@ -169,11 +170,13 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
   }
   PrintingObserver observer(ctx->json);
   RollbackProgress progress;
+  std::atomic<bool> asking{false};
   const int64_t t0 = RealClock().MonotonicNs();
   std::string snap_id;
   Result<RollbackResult> result = Status::OK();
   {
     ProgressLine line([&] {
+      if (asking.load()) return std::string();
       char buf[160];
       std::snprintf(buf, sizeof buf, "[%5.1fs] %llu / %llu steps, %s written",
                     static_cast<double>(RealClock().MonotonicNs() - t0) / 1e9,
@@ -227,7 +230,12 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
       }
       if (!args.yes && !args.dry_run) {
         std::string target = args.target.empty() ? ref->snapshot.source : args.target;
-        opts.confirm = [target, id = ref->id](const RollbackPlan& plan) { return Ask(plan, target, id); };
+        opts.confirm = [target, id = ref->id, &asking](const RollbackPlan& plan) {
+          asking = true;  // the progress line must not draw over the question
+          bool yes = Ask(plan, target, id);
+          asking = false;
+          return yes;
+        };
       }
       result = Rollback(repo.get(), *ref, opts, &observer, &progress);
     }

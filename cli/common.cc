@@ -75,6 +75,7 @@ ProgressLine::ProgressLine(std::function<std::string()> line) : line_(std::move(
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       if (++ticks % 5 != 0) continue;
       std::string text = line_();
+      if (text.empty()) continue;  // nothing to show now (e.g. a question is on the screen)
       std::fprintf(stderr, "\r\033[K%s", text.c_str());
       std::fflush(stderr);
     }

@@ -53,6 +53,7 @@ std::unique_ptr<Repository> OpenRepo(const Context& ctx);
 // `line` is called from the progress thread and must be thread-safe.
 class ProgressLine {
  public:
+  // `line` is asked every half second; an empty string leaves the screen as it is.
   explicit ProgressLine(std::function<std::string()> line);
   ~ProgressLine();  // clears the line
 

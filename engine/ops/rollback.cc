@@ -1174,6 +1174,7 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
       r.duration_s = static_cast<double>(RealClock().MonotonicNs() - t0) / 1e9;
       return r;
     }
+    s.Phase(4, "waiting for the confirmation");
     if (!options.confirm(r.plan)) return Status::Aborted("not confirmed: nothing was changed");
   }
   // 2. Stop the services. From here on, a refusal starts them again.
