@@ -25,6 +25,11 @@ struct RestoreArgs {
 };
 
 // --databases-only: drops and reloads the snapshot's databases.
+// --include given and nothing restored: most likely a mistyped pattern, not a wish for nothing.
+bool NothingSelected(const std::vector<std::string>& includes, const RestoreStats& s) {
+  return !includes.empty() && s.files + s.dirs + s.symlinks + s.others == 0;
+}
+
 int RunRestoreDatabases(Context* ctx, const RestoreArgs& args) {
   if (!args.target.empty() || !args.archive.empty() || !args.includes.empty()) {
     return Fail("restore", Status::InvalidArgument("--databases-only restores no files: drop --target, --archive, --include"));
@@ -130,6 +135,11 @@ int RunRestore(Context* ctx, const RestoreArgs& args) {
     std::fprintf(stderr, "wrote %s archive of snapshot %s: %llu files, %llu directories, %s\n", ArchiveFormatName(format),
                  ref->id.substr(0, 12).c_str(), static_cast<unsigned long long>(stats.files),
                  static_cast<unsigned long long>(stats.dirs), HumanBytes(stats.bytes).c_str());
+    if (NothingSelected(args.includes, stats)) {
+      return Fail("restore", Status::NotFound("no entry of snapshot " + ref->id.substr(0, 12) +
+                                              " matches --include (`rewind ls` shows its paths, relative to its "
+                                              "source); the archive is empty"));
+    }
     return kExitOk;
   }
   RestoreOptions opts;
@@ -158,6 +168,11 @@ int RunRestore(Context* ctx, const RestoreArgs& args) {
     std::fprintf(stderr, "error: %llu entries could not be restored (listed above)\n",
                  static_cast<unsigned long long>(stats->errors));
     return kExitError;
+  }
+  if (NothingSelected(args.includes, *stats)) {
+    return Fail("restore", Status::NotFound("no entry of snapshot " + ref->id.substr(0, 12) +
+                                            " matches --include (`rewind ls` shows its paths, relative to its "
+                                            "source)"));
   }
   return kExitOk;
 }

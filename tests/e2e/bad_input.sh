@@ -234,6 +234,13 @@ expect_rc 2 "$REWIND" restore --repo "$REPO" "$SNAP" --target "$WORK/inc-abs" --
 expect_err_contains "write --include 'sub'"
 [[ ! -e $WORK/inc-abs ]] || fail "a refused restore created its target"
 
+step "--include that matches nothing: exit 2 says so (a typo, not a wish for nothing)"
+expect_rc 2 "$REWIND" restore --repo "$REPO" "$SNAP" --target "$WORK/inc-none" --include no-such-dir
+expect_err_contains "matches --include"
+expect_rc 2 "$REWIND" restore --repo "$REPO" "$SNAP" --archive "$WORK/inc-none.tar" --include no-such-dir
+expect_rc 0 "$REWIND" restore --repo "$REPO" "$SNAP" --target "$WORK/inc-some" --include sub
+[[ -f $WORK/inc-some/sub/two.txt && ! -e $WORK/inc-some/one.txt ]] || fail "--include sub restored the wrong entries"
+
 step "unknown snapshot: exit 2"
 expect_rc 2 "$REWIND" restore --repo "$REPO" deadbeefdeadbeef --target "$WORK/unknown-restore"
 [[ ! -e $WORK/unknown-restore || -z $(ls -A "$WORK/unknown-restore") ]] ||
