@@ -131,6 +131,7 @@ class Dumper {
  private:
   Status SetupSession(DbConnection* c);
   Status ListDatabases();
+  Status CheckObjectPrivileges();
   Status LockAndSnapshot();
   Status ReadTables(DbInfo* db);
   Status WriteSchema(DbInfo* db);
@@ -199,6 +200,59 @@ Status Dumper::ListDatabases() {
     DbInfo db;
     db.name = n;
     dbs_.push_back(std::move(db));
+  }
+  return Status::OK();
+}
+
+// The server hides what the backup user may not see instead of failing: without the TRIGGER
+// privilege on a table, SHOW TRIGGERS and information_schema.TRIGGERS leave its triggers out;
+// without EVENT on a database, information_schema.EVENTS leaves its events out. A snapshot made
+// so would silently lack them, and a rollback would drop the databases and reload them without.
+// Refused here, before anything is dumped, naming the privilege and the database, unless there
+// is provably nothing to miss: a database without tables has no triggers, and one whose rows of
+// mysql.event the user may read and finds none has no events. TRIGGER is looked up as the
+// server grants it, to the account or one of its enabled roles, globally, on a database pattern
+// or on the table (information_schema *_PRIVILEGES); EVENT is asked of the server (SHOW EVENTS
+// fails without it, error 1044, as it does for mariadb-dump).
+Status Dumper::CheckObjectPrivileges() {
+  RW_ASSIGN_OR_RETURN(auto me, control_.Query("SELECT CURRENT_USER()"));
+  const std::string account = me.empty() ? std::string("the backup user") : Str(me[0], 0);
+  // GRANTEE is 'user'@'host' for an account, 'role'@'' for a role.
+  const std::string grantees =
+      "(SELECT CONCAT('''', LEFT(CURRENT_USER(), LENGTH(CURRENT_USER()) - "
+      "LENGTH(SUBSTRING_INDEX(CURRENT_USER(), '@', -1)) - 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''') "
+      "UNION SELECT CONCAT('''', ROLE_NAME, '''@''''') FROM information_schema.ENABLED_ROLES)";
+  for (const DbInfo& db : dbs_) {
+    const std::string schema = control_.Quote(db.name);
+    RW_ASSIGN_OR_RETURN(auto hidden, control_.Query(
+        "SELECT COUNT(*), MIN(t.TABLE_NAME) FROM information_schema.TABLES t WHERE t.TABLE_SCHEMA=" + schema +
+        " AND t.TABLE_TYPE IN ('BASE TABLE','SYSTEM VERSIONED') AND NOT EXISTS (SELECT 1 FROM "
+        "information_schema.USER_PRIVILEGES u WHERE u.PRIVILEGE_TYPE='TRIGGER' AND u.GRANTEE IN " + grantees +
+        ") AND NOT EXISTS (SELECT 1 FROM information_schema.SCHEMA_PRIVILEGES s WHERE s.PRIVILEGE_TYPE='TRIGGER' AND "
+        "t.TABLE_SCHEMA LIKE s.TABLE_SCHEMA AND s.GRANTEE IN " + grantees + ") AND NOT EXISTS (SELECT 1 FROM "
+        "information_schema.TABLE_PRIVILEGES p WHERE p.PRIVILEGE_TYPE='TRIGGER' AND p.TABLE_SCHEMA=t.TABLE_SCHEMA AND "
+        "p.TABLE_NAME=t.TABLE_NAME AND p.GRANTEE IN " + grantees + ")"));
+    const std::string count = hidden.empty() ? "0" : Str(hidden[0], 0);
+    if (count != "0") {
+      return Status::Aborted("database " + Q(db.name) + ": " + account + " lacks the TRIGGER privilege on " + count +
+                             " of its tables (" + Q(Str(hidden[0], 1)) + (count == "1" ? "" : ", …") +
+                             "): the server hides their triggers, which the snapshot would silently lack. "
+                             "GRANT TRIGGER ON " + Q(db.name) + ".* (or ON *.*) to it and run again");
+    }
+    if (db.name == "mysql") continue;  // its events are the rows of mysql.event, dumped as data
+    Status events = control_.Exec("SHOW EVENTS FROM " + Q(db.name));
+    if (events.ok()) continue;
+    const unsigned err = control_.LastErrno();
+    if (err != 1044 /* ER_DBACCESS_DENIED_ERROR */ && err != 1142 /* ER_TABLEACCESS_DENIED_ERROR */ &&
+        err != 1227 /* ER_SPECIFIC_ACCESS_DENIED_ERROR */) {
+      return events;
+    }
+    auto stored = control_.Query("SELECT COUNT(*) FROM mysql.event WHERE db=" + schema);
+    if (stored.ok() && !stored->empty() && Str((*stored)[0], 0) == "0") continue;  // none to miss
+    return Status::Aborted("database " + Q(db.name) + ": " + account +
+                           " lacks the EVENT privilege: the server hides its events, which the snapshot would "
+                           "silently lack (SHOW EVENTS: " + events.message() + "). GRANT EVENT ON " + Q(db.name) +
+                           ".* (or ON *.*) to it and run again");
   }
   return Status::OK();
 }
@@ -411,6 +465,87 @@ void AppendInvalidView(std::string* out, const std::string& view, const std::str
   }
 }
 
+// Runs SHOW CREATE … of a routine, view, trigger or event with character_set_results=binary:
+// the definition comes as the server keeps it, in the character set of the client that created
+// the object (the character_set_client it shows), and the file replays it under that set.
+// Converted to utf8mb4 on the way out and then replayed under, say, latin1, every non-ASCII
+// character would be encoded twice ("café" created from a latin1 client came back "cafÃ©").
+// mariadb-dump reads them the same way. `then`, when given, runs next on the same session (SHOW
+// WARNINGS must follow SHOW CREATE VIEW directly).
+Result<std::vector<Row>> ShowCreateRaw(DbConnection* c, const std::string& sql,
+                                       const std::function<Status()>& then = nullptr) {
+  RW_RETURN_IF_ERROR(c->Exec("SET SESSION character_set_results=binary"));
+  Result<std::vector<Row>> rows = c->Query(sql);
+  Status after = rows.ok() && then ? then() : Status::OK();
+  Status reset = c->Exec("SET SESSION character_set_results=utf8mb4");
+  RW_RETURN_IF_ERROR(rows.status());
+  RW_RETURN_IF_ERROR(after);
+  RW_RETURN_IF_ERROR(reset);
+  return rows;
+}
+
+// A comment as the server writes it in SHOW CREATE PROCEDURE/FUNCTION/EVENT (append_unescaped).
+std::string ServerQuotedComment(std::string_view text) {
+  std::string out = "'";
+  for (char ch : text) {
+    switch (ch) {
+      case '\0': out += "\\0"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\\': out += "\\\\"; break;
+      case '\'': out += "''"; break;
+      default: out += ch;
+    }
+  }
+  return out + "'";
+}
+
+// The one part of a raw definition (ShowCreateRaw) that is not in the object's client character
+// set: the COMMENT of a routine or event, which the server keeps and writes in utf8 whatever the
+// client was. Replayed under that client set as is, a non-ASCII comment would come back
+// double-encoded (mariadb-dump's own output does that). `comment` is the comment (utf8mb4, from
+// information_schema), `before` and `after` what surrounds "COMMENT '…'" in the definition.
+// Rewrites it in the client set, where that set is single-byte and holds every character of it
+// (as it does for a comment typed in that client). Otherwise returns a note saying why the
+// comment is left as the server wrote it; "" when the definition is exact.
+Result<std::string> RecodeComment(DbConnection* c, const std::string& what, const std::string& comment,
+                                  const std::string& cs_client, const std::string& sql_mode,
+                                  std::string_view before, std::string_view after, std::string* create) {
+  if (std::all_of(comment.begin(), comment.end(), [](char ch) { return static_cast<unsigned char>(ch) < 0x80; })) {
+    return std::string();
+  }
+  if (cs_client.empty() || cs_client.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos) {
+    return what + ": its comment is not ASCII and its client character set \"" + cs_client +
+           "\" is unknown: the comment may come back mis-encoded";
+  }
+  const std::string lit = "_utf8mb4" + c->Quote(comment) + " COLLATE utf8mb4_bin";
+  RW_ASSIGN_OR_RETURN(auto rows, ShowCreateRaw(c,
+      "SELECT CONVERT(" + lit + " USING " + cs_client + "), CONVERT(CONVERT(" + lit + " USING " + cs_client +
+      ") USING utf8mb4) = " + lit + ", (SELECT MAXLEN FROM information_schema.CHARACTER_SETS "
+      "WHERE CHARACTER_SET_NAME='" + cs_client + "')"));
+  if (rows.empty()) return Status::IOError("converting the comment of " + what + " to " + cs_client + " returned nothing");
+  const std::string& recoded = Str(rows[0], 0);
+  if (recoded == comment) return std::string();  // a utf8 client: nothing to do
+  if (Str(rows[0], 1) != "1" || Str(rows[0], 2) != "1") {
+    return what + ": its comment is not ASCII and cannot be written in its client character set " + cs_client +
+           " (multi-byte, or the comment has characters it lacks): it comes back mis-encoded, as with mariadb-dump";
+  }
+  const std::string needle = std::string(before) + ServerQuotedComment(comment) + std::string(after);
+  size_t at = create->find(needle);
+  if (at == std::string::npos) {
+    return what + ": its comment is not where SHOW CREATE usually writes it: it comes back mis-encoded, as with mariadb-dump";
+  }
+  // The object's sql_mode parses the statement: without backslash escapes only '' is an escape.
+  std::string quoted = sql_mode.find("NO_BACKSLASH_ESCAPES") == std::string::npos
+                           ? ServerQuotedComment(recoded) : "'";
+  if (quoted == "'") {
+    for (char ch : recoded) quoted += ch == '\'' ? std::string("''") : std::string(1, ch);
+    quoted += "'";
+  }
+  create->replace(at, needle.size(), std::string(before) + quoted + std::string(after));
+  return std::string();
+}
+
 Status Dumper::WriteRoutines(DbInfo* db) {
   std::string out = LateHeader(*db, "routines");
   if (db->name == "mysql") {
@@ -421,19 +556,24 @@ Status Dumper::WriteRoutines(DbInfo* db) {
     return Status::OK();
   }
   RW_ASSIGN_OR_RETURN(auto list, control_.Query(
-      "SELECT ROUTINE_TYPE, ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA=" +
+      "SELECT ROUTINE_TYPE, ROUTINE_NAME, ROUTINE_COMMENT FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA=" +
       control_.Quote(db->name) + " AND ROUTINE_TYPE IN ('FUNCTION','PROCEDURE') ORDER BY ROUTINE_TYPE, ROUTINE_NAME"));
   for (const Row& r : list) {
     const std::string& type = Str(r, 0);
     const std::string& name = Str(r, 1);
-    RW_ASSIGN_OR_RETURN(auto sc, control_.Query("SHOW CREATE " + type + " " + Q(db->name) + "." + Q(name)));
+    RW_ASSIGN_OR_RETURN(auto sc, ShowCreateRaw(&control_, "SHOW CREATE " + type + " " + Q(db->name) + "." + Q(name)));
     if (sc.empty() || !sc[0][2]) {
       return Status::IOError("cannot read the definition of " + type + " " + Q(db->name) + "." + Q(name) +
                              " (missing privilege?)");
     }
+    std::string create = Str(sc[0], 2);
+    RW_ASSIGN_OR_RETURN(std::string note,
+                        RecodeComment(&control_, db->name + "." + name, Str(r, 2), Str(sc[0], 3), Str(sc[0], 1),
+                                      "\n    COMMENT ", "\n", &create));
+    if (!note.empty()) result_.notes.push_back(note);
     AppendObject(&out, "DROP " + type + " IF EXISTS " + Q(name), Str(sc[0], 1), Str(sc[0], 3), Str(sc[0], 4), nullptr,
-                 Str(sc[0], 2), control_);
-    NoteStatement(Str(sc[0], 2).size());
+                 create, control_);
+    NoteStatement(create.size());
   }
   RW_ASSIGN_OR_RETURN(TreeEntry e, WriteFile("routines.sql", out));
   db->files.push_back(std::move(e));
@@ -465,9 +605,12 @@ Status Dumper::WriteViews(DbInfo* db) {
   };
   for (const std::string& v : names) visit(v);
   for (const std::string& v : order) {
-    RW_ASSIGN_OR_RETURN(auto sc, control_.Query("SHOW CREATE VIEW " + Q(db->name) + "." + Q(v)));
+    std::string invalid;
+    RW_ASSIGN_OR_RETURN(auto sc, ShowCreateRaw(&control_, "SHOW CREATE VIEW " + Q(db->name) + "." + Q(v), [&]() -> Status {
+      RW_ASSIGN_OR_RETURN(invalid, InvalidViewReason(&control_));
+      return Status::OK();
+    }));
     if (sc.empty() || !sc[0][1]) return Status::IOError("cannot read the definition of view " + Q(db->name) + "." + Q(v));
-    RW_ASSIGN_OR_RETURN(std::string invalid, InvalidViewReason(&control_));
     if (!invalid.empty()) {
       AppendInvalidView(&out, v, invalid, Str(sc[0], 1));
       result_.notes.push_back(db->name + "." + v + ": invalid view (" + invalid +
@@ -490,7 +633,7 @@ Status Dumper::WriteTriggers(DbInfo* db) {
       " ORDER BY EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER"));
   for (const Row& r : list) {
     const std::string& name = Str(r, 0);
-    RW_ASSIGN_OR_RETURN(auto sc, control_.Query("SHOW CREATE TRIGGER " + Q(db->name) + "." + Q(name)));
+    RW_ASSIGN_OR_RETURN(auto sc, ShowCreateRaw(&control_, "SHOW CREATE TRIGGER " + Q(db->name) + "." + Q(name)));
     if (sc.empty() || !sc[0][2]) return Status::IOError("cannot read the definition of trigger " + Q(db->name) + "." + Q(name));
     AppendObject(&out, "DROP TRIGGER IF EXISTS " + Q(name), Str(sc[0], 1), Str(sc[0], 3), Str(sc[0], 4), nullptr,
                  Str(sc[0], 2), control_);
@@ -509,16 +652,20 @@ Status Dumper::WriteEvents(DbInfo* db) {
     return Status::OK();
   }
   RW_ASSIGN_OR_RETURN(auto list, control_.Query(
-      "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA=" + control_.Quote(db->name) +
+      "SELECT EVENT_NAME, EVENT_COMMENT FROM information_schema.EVENTS WHERE EVENT_SCHEMA=" + control_.Quote(db->name) +
       " ORDER BY EVENT_NAME"));
   for (const Row& r : list) {
     const std::string& name = Str(r, 0);
-    RW_ASSIGN_OR_RETURN(auto sc, control_.Query("SHOW CREATE EVENT " + Q(db->name) + "." + Q(name)));
+    RW_ASSIGN_OR_RETURN(auto sc, ShowCreateRaw(&control_, "SHOW CREATE EVENT " + Q(db->name) + "." + Q(name)));
     if (sc.empty() || !sc[0][3]) return Status::IOError("cannot read the definition of event " + Q(db->name) + "." + Q(name));
     std::string tz = Str(sc[0], 2);
-    AppendObject(&out, "DROP EVENT IF EXISTS " + Q(name), Str(sc[0], 1), Str(sc[0], 4), Str(sc[0], 5), &tz,
-                 Str(sc[0], 3), control_);
-    NoteStatement(Str(sc[0], 3).size());
+    std::string create = Str(sc[0], 3);
+    RW_ASSIGN_OR_RETURN(std::string note, RecodeComment(&control_, db->name + "." + name, Str(r, 1), Str(sc[0], 4),
+                                                        Str(sc[0], 1), " COMMENT ", " DO ", &create));
+    if (!note.empty()) result_.notes.push_back(note);
+    AppendObject(&out, "DROP EVENT IF EXISTS " + Q(name), Str(sc[0], 1), Str(sc[0], 4), Str(sc[0], 5), &tz, create,
+                 control_);
+    NoteStatement(create.size());
   }
   RW_ASSIGN_OR_RETURN(TreeEntry e, WriteFile("events.sql", out));
   db->files.push_back(std::move(e));
@@ -701,6 +848,7 @@ Result<DumpResult> Dumper::Run() {
   RW_RETURN_IF_ERROR(control_.Connect(opts_.connect));
   RW_RETURN_IF_ERROR(SetupSession(&control_));
   RW_RETURN_IF_ERROR(ListDatabases());
+  RW_RETURN_IF_ERROR(CheckObjectPrivileges());
   {
     RW_ASSIGN_OR_RETURN(auto engines, control_.Query("SELECT ENGINE FROM information_schema.ENGINES WHERE TRANSACTIONS='YES'"));
     for (const Row& r : engines) transactional_engines_.insert(Str(r, 0));

@@ -50,7 +50,7 @@ no_snapshot "option file without [client]"
 no_password_in_output "option file without [client]"
 
 step "missing privilege (no RELOAD for FLUSH TABLES WITH READ LOCK)"
-mdb -e "CREATE USER 'reader'@'localhost' IDENTIFIED BY 'reader-pw'; GRANT SELECT, SHOW VIEW ON *.* TO 'reader'@'localhost'"
+mdb -e "CREATE USER 'reader'@'localhost' IDENTIFIED BY 'reader-pw'; GRANT SELECT, SHOW VIEW, TRIGGER, EVENT ON *.* TO 'reader'@'localhost'"
 printf '[client]\nsocket=%s\nuser=reader\npassword=reader-pw\n' "$MDB_SOCK" >"$WORK/reader.cnf"
 expect_rc 2 "$REWIND" backup --repo "$REPO" --databases all --mysql-defaults-file "$WORK/reader.cnf"
 expect_err_contains "RELOAD"
