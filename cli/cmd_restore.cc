@@ -4,6 +4,7 @@
 #include "cli/common.h"
 #include "engine/base/bytes.h"
 #include "engine/base/clock.h"
+#include "engine/base/paths.h"
 #include "engine/ops/databases.h"
 #include "engine/ops/restore.h"
 #include "engine/ops/snapshots.h"
@@ -28,6 +29,10 @@ struct RestoreArgs {
 // --include given and nothing restored: most likely a mistyped pattern, not a wish for nothing.
 bool NothingSelected(const std::vector<std::string>& includes, const RestoreStats& s) {
   return !includes.empty() && s.files + s.dirs + s.symlinks + s.others == 0;
+}
+int FailNothingSelected(const std::string& snapshot_id) {
+  return Fail("restore", Status::NotFound("no entry of snapshot " + snapshot_id.substr(0, 12) +
+                                          " matches --include (`rewind ls` shows its paths, relative to its source)"));
 }
 
 int RunRestoreDatabases(Context* ctx, const RestoreArgs& args) {
@@ -119,11 +124,9 @@ int RunRestore(Context* ctx, const RestoreArgs& args) {
   // nothing (paths are relative to the source) and restore nothing, successfully.
   const std::string& source = ref->snapshot.source;
   for (const std::string& inc : args.includes) {
-    if (source.size() > 1 && inc.size() > source.size() + 1 && inc.compare(0, source.size(), source) == 0 &&
-        inc[source.size()] == '/') {
+    if (auto rel = source.empty() || source == "/" ? std::nullopt : PathWithin(source, inc); rel && !rel->empty()) {
       return Fail("restore", Status::InvalidArgument("--include " + inc + ": patterns are relative to the snapshot's "
-                                                     "source " + source + ": write --include '" +
-                                                     inc.substr(source.size() + 1) + "'"));
+                                                     "source " + source + ": write --include '" + *rel + "'"));
     }
   }
   PrintingObserver observer;
@@ -135,11 +138,7 @@ int RunRestore(Context* ctx, const RestoreArgs& args) {
     std::fprintf(stderr, "wrote %s archive of snapshot %s: %llu files, %llu directories, %s\n", ArchiveFormatName(format),
                  ref->id.substr(0, 12).c_str(), static_cast<unsigned long long>(stats.files),
                  static_cast<unsigned long long>(stats.dirs), HumanBytes(stats.bytes).c_str());
-    if (NothingSelected(args.includes, stats)) {
-      return Fail("restore", Status::NotFound("no entry of snapshot " + ref->id.substr(0, 12) +
-                                              " matches --include (`rewind ls` shows its paths, relative to its "
-                                              "source); the archive is empty"));
-    }
+    if (NothingSelected(args.includes, stats)) return FailNothingSelected(ref->id);
     return kExitOk;
   }
   RestoreOptions opts;
@@ -169,11 +168,7 @@ int RunRestore(Context* ctx, const RestoreArgs& args) {
                  static_cast<unsigned long long>(stats->errors));
     return kExitError;
   }
-  if (NothingSelected(args.includes, *stats)) {
-    return Fail("restore", Status::NotFound("no entry of snapshot " + ref->id.substr(0, 12) +
-                                            " matches --include (`rewind ls` shows its paths, relative to its "
-                                            "source)"));
-  }
+  if (NothingSelected(args.includes, *stats)) return FailNothingSelected(ref->id);
   return kExitOk;
 }
 

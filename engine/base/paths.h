@@ -15,4 +15,14 @@ inline std::optional<std::string> PathWithin(const std::string& dir, const std::
   return path.substr(prefix.size());
 }
 
+// True when `pred(prefix, is_whole)` holds for a '/'-separated relative path's ancestors, from
+// the top ("a", "a/b"), or for the path itself ("a/b/c", is_whole true).
+template <class Pred>
+bool AnyPrefixOf(const std::string& path, Pred&& pred) {
+  for (size_t slash = path.find('/'); slash != std::string::npos; slash = path.find('/', slash + 1)) {
+    if (pred(path.substr(0, slash), false)) return true;
+  }
+  return pred(path, true);
+}
+
 }  // namespace rw

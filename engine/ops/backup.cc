@@ -53,11 +53,9 @@ Result<BackupResult> Backup(Repository* repo, const BackupOptions& options,
     // every mail file.
     for (const std::string& rule : options.excludes) {
       for (const std::string& root : {resolved, options.source}) {
-        if (root.size() > 1 && rule.size() > root.size() && rule.compare(0, root.size(), root) == 0 &&
-            rule[root.size()] == '/') {
+        if (auto rel = root == "/" ? std::nullopt : PathWithin(root, rule); rel && !rel->empty()) {
           return Status::InvalidArgument("--exclude " + rule + ": rules are relative to the source " + root +
-                                         " (a leading / anchors a rule there): write --exclude " +
-                                         rule.substr(root.size()));
+                                         " (a leading / anchors a rule there): write --exclude /" + *rel);
         }
       }
     }

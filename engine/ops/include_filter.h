@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/base/paths.h"
 #include "engine/ops/snapshots.h"
 #include "excludes/excludes.h"
 
@@ -26,11 +27,9 @@ class IncludeFilter {
   }
   // The same for a path whose ancestors were not looked at: each is matched.
   bool SelectedPath(const std::string& path, bool is_dir) const {
-    if (all_) return true;
-    for (size_t slash = path.find('/'); slash != std::string::npos; slash = path.find('/', slash + 1)) {
-      if (set_.Match(path.substr(0, slash), true) >= 0) return true;
-    }
-    return set_.Match(path, is_dir) >= 0;
+    return all_ || AnyPrefixOf(path, [&](const std::string& p, bool whole) {
+             return set_.Match(p, whole ? is_dir : true) >= 0;
+           });
   }
 
  private:

@@ -295,21 +295,14 @@ bool ExcludedBySnapshot(const Snapshot& snap, const std::string& rel) {
   for (const std::string& rule : snap.excludes) {
     if (!rules.Add(rule, "snapshot").ok()) return false;
   }
-  for (size_t end = rel.find('/');; end = rel.find('/', end + 1)) {
-    if (rules.Match(rel.substr(0, end), true) >= 0) return true;
-    if (end == std::string::npos) return false;
-  }
+  return AnyPrefixOf(rel, [&](const std::string& p, bool) { return rules.Match(p, true) >= 0; });
 }
 
 // True when `path` is one of the entries the backup could not read, or below one (`unread` is
 // sorted).
 bool Unread(const std::vector<std::string>& unread, const std::string& path) {
   if (unread.empty() || path.empty()) return false;
-  for (size_t end = path.find('/');; end = path.find('/', end + 1)) {
-    const std::string prefix = path.substr(0, end);
-    if (std::binary_search(unread.begin(), unread.end(), prefix)) return true;
-    if (end == std::string::npos) return false;
-  }
+  return AnyPrefixOf(path, [&](const std::string& p, bool) { return std::binary_search(unread.begin(), unread.end(), p); });
 }
 
 // The plan from a diff of the snapshot against the target. `relink_after`: the diff cannot
@@ -962,6 +955,8 @@ Result<std::vector<std::string>> PendingJournals(Repository* repo) {
 Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const std::string& id, int root_fd,
               uint64_t start_step, bool resumed, TreeCache* trees) {
   RollbackProgress* progress = s.progress;
+  // The journal is written: from here on an interrupted rollback is one to resume.
+  SetInterruptHint("the rollback stopped part way: run `rewind rollback --resume` to finish it");
   // Replaced and removed files are freed by background threads while the rollback goes on;
   // this waits for them when Finish returns.
   restore_internal::DeferredClose released;
@@ -990,7 +985,6 @@ Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const 
     }
     progress->steps_total = j.steps.size();
     progress->steps_done = start_step;
-    SetInterruptHint("the rollback stopped part way: run `rewind rollback --resume` to finish it");
     auto last = std::chrono::steady_clock::now();
     constexpr size_t kMaxBatchSteps = 256;
     constexpr uint64_t kMaxBatchBytes = 128ull << 20;
@@ -1030,9 +1024,6 @@ Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const 
     }
     RW_RETURN_IF_ERROR(WriteProgress(s.repo, id, root_fd, j.steps.size()));
     for (const std::string& n : applier.notes()) s.result.notes.push_back(n);
-  }
-  if (j.databases && s.options.restore_databases) {
-    SetInterruptHint("the rollback stopped part way: run `rewind rollback --resume` to finish it");
   }
   if (j.databases && !s.options.restore_databases) {
     s.result.notes.push_back("the journal asks for the databases step, but this rewind has none: databases not restored");
