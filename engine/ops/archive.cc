@@ -90,6 +90,19 @@ Status CheckArchivePath(const std::string& path) {
 
 namespace {
 
+// fsync of the directory holding `path`, so that its new name survives a crash.
+Status FsyncParentDir(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus("open directory " + dir, errno);
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return ErrnoStatus("fsync directory " + dir, err);
+  return Status::OK();
+}
+
 struct ArchiveDeleter {
   void operator()(archive* a) const { archive_write_free(a); }
 };
@@ -427,8 +440,9 @@ Status RestoreToArchive(Repository* repo, const Snapshot& snapshot, const std::s
     case ArchiveFormat::kZip: rc = archive_write_set_format_zip(a.get()); break;
   }
   if (rc != ARCHIVE_OK) return ArchiveError(a.get(), "archive format");
-  // Names are raw bytes: keep them as they are instead of failing on non-UTF-8 ones.
-  if (format != ArchiveFormat::kZip) archive_write_set_format_option(a.get(), "pax", "hdrcharset", "BINARY");
+  // Names are raw bytes and libarchive converts from the C locale: a name that is not ASCII gets
+  // hdrcharset=BINARY in its own pax header and is stored as it is. Setting that for every entry
+  // made GNU tar, which does not know the keyword, warn once per entry.
   // Blocking is the sink's (see ArchiveSink): libarchive hands over every piece as it comes.
   archive_write_set_bytes_per_block(a.get(), 0);
   const bool to_stdout = path == "-";
@@ -458,8 +472,12 @@ Status RestoreToArchive(Repository* repo, const Snapshot& snapshot, const std::s
   }
   a.reset();  // libarchive's state goes before the descriptor
   if (!to_stdout) {
+    // Durable before it takes its name: a crash just after must not leave a short archive under
+    // the name the admin asked for (the temporary's name says what it is).
+    if (s.ok() && ::fsync(fd) != 0) s = ErrnoStatus("fsync archive " + tmp, errno);
     if (::close(fd) != 0 && s.ok()) s = ErrnoStatus("close archive " + tmp, errno);
     if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) s = ErrnoStatus("rename to " + path, errno);
+    if (s.ok()) s = FsyncParentDir(path);
     if (!s.ok()) ::unlink(tmp.c_str());
   }
   return s;

@@ -56,10 +56,11 @@ check_whole() {
       unzip -tq "$f" >"$WORK/reader.err" 2>&1 || { cat "$WORK/reader.err" >&2; check_failed "unzip -t: $what is damaged"; }
       unzip -Z1 "$f" >"$WORK/gnu.list" 2>"$WORK/reader.err" ;;
   esac || { head -c 1000 "$WORK/reader.err" >&2; check_failed "GNU tar / unzip could not list $what"; }
-  # GNU tar 1.34 does not know the pax keyword hdrcharset (POSIX.1-2008) that rewind writes so
-  # that names need not be UTF-8; it says so and goes on. Anything else it says is a failure.
-  if grep -v "Ignoring unknown extended header keyword 'hdrcharset'" "$WORK/reader.err" >"$WORK/reader.other"; then
-    head -c 1000 "$WORK/reader.other" >&2
+  # Not a word from the reader. GNU tar 1.34 does not know the pax keyword hdrcharset
+  # (POSIX.1-2008) and warns for each entry that has it: only names that are not ASCII may carry
+  # it, and this fixture's names are ASCII.
+  if [[ -s $WORK/reader.err ]]; then
+    head -c 1000 "$WORK/reader.err" >&2
     check_failed "GNU tar / unzip complained about $what"
   fi
   sorted_list <"$WORK/gnu.list" >"$WORK/gnu.sorted"
