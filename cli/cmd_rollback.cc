@@ -1,10 +1,14 @@
 // rewind rollback SNAP: put the installation back to a snapshot, in place (engine/ops/rollback.h).
-#include <chrono>
+#include <ftw.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <chrono>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "cli/common.h"
@@ -94,6 +98,45 @@ std::string Counts(const RollbackPlan& p) {
   return buf;
 }
 
+// What deleting a directory of the plan takes with it: the entries below it now, and the bytes of
+// the regular files among them. Counted only for people (the dry run and the question), by a walk
+// that follows no symlink and stays on the directory's file system (the rollback refuses to
+// delete a mount point); nothing is changed.
+struct Below {
+  uint64_t entries = 0, bytes = 0;
+};
+thread_local Below* below_sum = nullptr;
+
+int CountOne(const char*, const struct stat* st, int flag, struct FTW* ftw) {
+  if (ftw->level == 0) return FTW_CONTINUE;
+  below_sum->entries += 1;
+  if (flag == FTW_F && S_ISREG(st->st_mode)) below_sum->bytes += static_cast<uint64_t>(st->st_size);
+  return FTW_CONTINUE;
+}
+
+// One per path: the count for a directory, nothing for anything else.
+std::vector<std::optional<Below>> CountBelow(const std::string& target, const std::vector<std::string>& paths) {
+  std::vector<std::optional<Below>> out;
+  for (const std::string& rel : paths) {
+    const std::string path = target + "/" + rel;
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      out.emplace_back();
+      continue;
+    }
+    Below b;
+    below_sum = &b;
+    ::nftw(path.c_str(), CountOne, 64, FTW_PHYS | FTW_MOUNT | FTW_ACTIONRETVAL);
+    below_sum = nullptr;
+    out.emplace_back(b);
+  }
+  return out;
+}
+
+std::string BelowText(const Below& b) {
+  return std::to_string(b.entries) + (b.entries == 1 ? " entry" : " entries") + " inside, " + HumanBytes(b.bytes);
+}
+
 void PrintPlan(FILE* out, const RollbackPlan& p, const std::string& target, const std::string& snap) {
   std::fprintf(out, "rollback of %s to snapshot %s: %s\n", target.c_str(), snap.substr(0, 12).c_str(),
                Counts(p).c_str());
@@ -104,8 +147,36 @@ void PrintPlan(FILE* out, const RollbackPlan& p, const std::string& target, cons
   };
   list("create", p.create);
   list("rewrite", p.rewrite);
-  list("delete", p.remove);
-  list("replace", p.replace);
+  // A directory deleted (or replaced by what the snapshot has there) goes with everything below
+  // it: say how much, so that nobody learns it after.
+  auto list_deleted = [&](const char* what, const std::vector<std::string>& paths) {
+    if (paths.empty()) return;
+    const auto below = CountBelow(target, paths);
+    Below total;
+    size_t dirs = 0;
+    for (const auto& b : below) {
+      if (!b) continue;
+      dirs += 1;
+      total.entries += b->entries;
+      total.bytes += b->bytes;
+    }
+    if (dirs == 0) {
+      std::fprintf(out, "%s (%zu):\n", what, paths.size());
+    } else {
+      std::fprintf(out, "%s (%zu; %zu director%s now with %s):\n", what, paths.size(), dirs, dirs == 1 ? "y" : "ies",
+                   BelowText(total).c_str());
+    }
+    for (size_t i = 0; i < paths.size(); ++i) {
+      const std::string shown = PrintablePath(paths[i]);
+      if (below[i]) {
+        std::fprintf(out, "  %s/ (directory: %s)\n", shown.c_str(), BelowText(*below[i]).c_str());
+      } else {
+        std::fprintf(out, "  %s\n", shown.c_str());
+      }
+    }
+  };
+  list_deleted("delete", p.remove);
+  list_deleted("replace", p.replace);
   list("fix", p.fix);
   list("left as they are (the backup could not read them)", p.kept_unread);
 }
@@ -274,6 +345,24 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
                            return notes;
                          }()},
                         {"duration_s", r.duration_s}};
+    if (r.dry_run) {
+      // What each directory to delete or replace holds now (gone after the rollback: dry run only).
+      auto below = [&](const std::vector<std::string>& paths) {
+        nlohmann::json arr = nlohmann::json::array();
+        const auto counts = CountBelow(r.target, paths);
+        for (size_t i = 0; i < counts.size(); ++i) {
+          if (!counts[i]) continue;
+          nlohmann::json one = Paths({paths[i]})[0];
+          if (!one.is_object()) one = {{"path", one}};
+          one["entries"] = counts[i]->entries;
+          one["bytes"] = counts[i]->bytes;
+          arr.push_back(one);
+        }
+        return arr;
+      };
+      j["plan"]["delete_below"] = below(r.plan.remove);
+      j["plan"]["replace_below"] = below(r.plan.replace);
+    }
     std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else if (r.dry_run) {
     PrintPlan(stdout, r.plan, r.target, r.snapshot_id);

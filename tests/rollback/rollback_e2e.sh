@@ -73,6 +73,22 @@ for q in '.plan.delete | index("html/epos")' '.plan.rewrite | index("config/lice
          '.plan.fix | index("upgrade.sh")' '.plan.create | length > 2'; do
   [[ $(jq "$q" "$WORK/dry.json") != null ]] || check_failed "dry-run plan: $q is null"
 done
+# What a deleted or replaced directory takes with it, as find(1) counts it: every directory of
+# .plan.delete and .plan.replace once in *_below, with its entries and the bytes of its files.
+for kind in delete replace; do
+  : >"$WORK/below-expected"
+  while IFS= read -r p; do
+    [[ -d $SRC/$p && ! -L $SRC/$p ]] || continue
+    printf '%s %s %s\n' "$p" "$(find "$SRC/$p" -mindepth 1 | wc -l)" \
+      "$(find "$SRC/$p" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')" >>"$WORK/below-expected"
+  done < <(jq -r ".plan.$kind[]" "$WORK/dry.json")
+  jq -r ".plan.${kind}_below[] | \"\(.path) \(.entries) \(.bytes)\"" "$WORK/dry.json" >"$WORK/below-actual"
+  [[ -s $WORK/below-expected ]] || check_failed "the upgrade left no directory to $kind (fixture changed?)"
+  compare_files "dry-run plan: ${kind}_below vs find" "$WORK/below-expected" "$WORK/below-actual"
+done
+expect_rc 0 "$REWIND" rollback --repo "$REPO" pre --dry-run
+grep -qE '^  html/epos/ \(directory: 2 entries inside, 7 B\)$' "$WORK/last.out" ||
+  check_failed "dry-run text does not say what html/epos/ holds"
 expect_rc 0 "$REWIND" rollback --repo "$REPO" pre --dry-run
 grep -q 'dry run: nothing was changed' "$WORK/last.out" || check_failed "dry-run text does not say nothing changed"
 
