@@ -1171,6 +1171,11 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
   // 2. Stop the services. From here on, a refusal starts them again.
   bool stopped = false;
   auto refuse = [&](Status st) -> Status {
+    if (!r.safety_snapshot_id.empty()) {
+      // Not deleted: it is a whole snapshot of the state the rollback found, and left.
+      st = Status(st.code(), st.message() + " (the safety snapshot " + r.safety_snapshot_id.substr(0, 12) +
+                                 " taken before stays in the repository, tagged " + kSafetyTag + ")");
+    }
     if (stopped && !options.start_cmd.empty()) {
       Status started = RunShell("start command", options.start_cmd);
       st = st.WithContext(started.ok() ? "nothing was changed and the start command ran again"

@@ -68,10 +68,16 @@ expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --yes --stop-cmd "echo stop >>
   --start-cmd "echo start >>'$LOG'"
 expect_err_contains "damaged"
 note "$(tail -n 1 "$WORK/last.err" | cut -c1-200)"
+cp "$WORK/last.err" "$WORK/refused.err"
 [[ $(tr '\n' ' ' <"$LOG") == "stop start " ]] ||
   check_failed "services log '$(cat "$LOG")': expected the stop command, then the start command again"
 check_untouched "blob corrupted"
 note "snapshots: $nsnap before, $(snapshot_count "$REPO") after (the safety snapshot may stay: it is whole)"
+# The refusal came after the safety snapshot: it says that one stays, and names it.
+SAFETY=$("$REWIND" snapshots --repo "$REPO" --json | jq -r '[.[] | select(.tags | index("rollback-safety"))][-1].id // empty')
+[[ -n $SAFETY ]] || check_failed "no safety snapshot after the refusal"
+grep -qF "the safety snapshot ${SAFETY:0:12} taken before stays in the repository" "$WORK/refused.err" ||
+  check_failed "the refusal does not say that the safety snapshot ${SAFETY:0:12} stays"
 
 step "3. the pack of a tree is deleted: refused, nothing touched"
 cp "$WORK/pack.bak" "$REPO/$PACK"
