@@ -140,6 +140,11 @@ sed 's/^/     /' "$DEMO/backup.err" "$DEMO/backup.out"
 SNAP=$(grep -v '^[[:space:]]*$' "$DEMO/backup.out" | tail -n 1 | tr -d '[:space:]')
 echo "   (the last line on stdout is the new snapshot's id: $SNAP)"
 
+step "…and /etc/icewarp, which IceWarp keeps outside the installation root" \
+  "The installer reads icewarp.conf (IWS_VERSION) to tell an upgrade: it must come back with the" \
+  "installation. Its own snapshot, under its own tag."
+run "$REWIND" backup --source "$ETC" --tag pre-epos-etc
+
 step "The snapshots in the repository"
 run "$REWIND" snapshots
 
@@ -148,6 +153,7 @@ run "$REWIND" ls pre-epos databases
 
 step "Keep a copy of the installation and a dump of the databases, to compare at the end"
 run cp -a "$ROOT" "$DEMO/before-upgrade"
+run cp -a "$ETC" "$DEMO/before-upgrade-etc"
 shown mariadb-dump --databases "${DBS[@]}" ">" "$DEMO/before-upgrade.sql"
 dump "$DEMO/before-upgrade.sql"
 
@@ -163,6 +169,8 @@ step "\"The upgrade\": files change, appear and disappear; the database schema c
   user_inbox=$(find mail -type d -name inbox -print -quit)
   printf 'Subject: arrived after the backup\r\n\r\nhello\r\n' >"$user_inbox/new-after-backup.imap"
 )
+sed -i -e 's/^IWS_OLDVERSION=.*/IWS_OLDVERSION="13.0.3.10 (2024-01-15) RHEL8 x64"/' \
+  -e 's/^IWS_VERSION=.*/IWS_VERSION="14.0.0.1 (2026-11-02) RHEL8 x64"/' "$ETC/icewarp.conf"
 NEW_MAIL=$(cd "$ROOT" && find mail -name new-after-backup.imap)
 sql "ALTER TABLE icewarp.accounts ADD COLUMN epos_flags INT NOT NULL DEFAULT 0;
                 UPDATE icewarp.accounts SET quota_mb = 10240, epos_flags = 1 WHERE login = 'admin';
@@ -183,6 +191,11 @@ run "$REWIND" rollback pre-epos --yes --mysql-defaults-file "$MDB_CNF" || {
   exit 1
 }
 sql "SELECT login, quota_mb FROM icewarp.accounts"
+run "$REWIND" rollback pre-epos-etc --yes || {
+  echo "demo.sh: rollback of /etc/icewarp failed" >&2
+  exit 1
+}
+run grep '^IWS_VERSION=' "$ETC/icewarp.conf"
 
 step "Compare with the installation before the upgrade (diff -r) and the databases (mariadb-dump)" \
   "Excluded folders are left as they are: the mail that arrived after the backup is still there."
@@ -200,6 +213,13 @@ for entry in "$DEMO/before-upgrade"/* "$DEMO/before-upgrade"/.[!.]*; do
     same=0
   fi
 done
+if diff -r --no-dereference "$DEMO/before-upgrade-etc" "$ETC" >"$DEMO/diff.out" 2>&1; then
+  printf '     %-16s identical\n' "/etc/icewarp"
+else
+  printf '     %-16s DIFFERS:\n' "/etc/icewarp"
+  sed 's/^/       /' "$DEMO/diff.out" | head -n 20
+  same=0
+fi
 extra=$(comm -13 <(ls -A "$DEMO/before-upgrade") <(ls -A "$ROOT"))
 if [[ -n $extra ]]; then
   echo "     unexpected entries in the installation: $extra"
