@@ -1,6 +1,7 @@
 #include "engine/ops/snapshots.h"
 
 #include <algorithm>
+#include <set>
 #include <cctype>
 
 namespace rw {
@@ -50,12 +51,28 @@ Result<SnapshotRef> ResolveSnapshot(Repository* repo, std::string_view spec, boo
   }
   if (all.empty()) return Status::NotFound("the repository has no snapshots");
   if (spec == "latest" && latest_skips_safety) {
+    const SnapshotRef* newest = nullptr;
+    std::set<std::string> sources;  // of the snapshots a rollback could mean
     for (auto it = all.rbegin(); it != all.rend(); ++it) {
       const auto& tags = it->snapshot.tags;
-      if (std::find(tags.begin(), tags.end(), kSafetyTag) == tags.end()) return *it;
+      if (std::find(tags.begin(), tags.end(), kSafetyTag) != tags.end()) continue;
+      if (!newest) newest = &*it;
+      sources.insert(it->snapshot.source);
     }
-    return Status::NotFound(std::string("the repository has only safety snapshots (tag ") + kSafetyTag +
-                            "): name one by its id to roll back to it");
+    if (!newest) {
+      return Status::NotFound(std::string("the repository has only safety snapshots (tag ") + kSafetyTag +
+                              "): name one by its id to roll back to it");
+    }
+    // Snapshots of /opt/icewarp and of /etc/icewarp (or a databases-only one) side by side:
+    // the newest of them all is not what "latest" means to whoever rolls back one of them.
+    if (sources.size() > 1) {
+      std::string list;
+      for (const std::string& src : sources) list += (list.empty() ? "" : ", ") + (src.empty() ? "(databases only)" : src);
+      return Status::InvalidArgument("\"latest\" is ambiguous for a rollback: the repository holds snapshots of " +
+                                     std::to_string(sources.size()) + " sources (" + list +
+                                     "); name the snapshot by its tag or id (`rewind snapshots`)");
+    }
+    return *newest;
   }
   if (spec == "latest") return all.back();
   const SnapshotRef* tagged = nullptr;  // the newest snapshot with the tag

@@ -38,7 +38,9 @@ Result<std::vector<SnapshotRef>> LoadSnapshots(Repository* repo, std::vector<Dam
 // may be the newest or carry the tag (name the snapshot by id; `verify` reports the damage).
 // With `latest_skips_safety`, "latest" is the newest snapshot not tagged kSafetyTag: for
 // rollback, where "latest" taken twice would otherwise undo the first rollback (its safety
-// snapshot is then the newest). Ids and tags, kSafetyTag too, still name any snapshot.
+// snapshot is then the newest). Ids and tags, kSafetyTag too, still name any snapshot. There,
+// "latest" is also refused (InvalidArgument, listing them) when those snapshots have more than
+// one source (the installation and /etc/icewarp, or a databases-only snapshot beside them).
 Result<SnapshotRef> ResolveSnapshot(Repository* repo, std::string_view spec, bool latest_skips_safety = false);
 
 // The tag of the snapshot a rollback takes of the target before changing it.

@@ -632,6 +632,30 @@ TEST_F(RollbackTest, LatestForRollbackSkipsSafetySnapshots) {
   EXPECT_EQ(Slurp(src_ / "conf"), "before the upgrade");
 }
 
+// With snapshots of two sources (the installation and /etc/icewarp), "latest" for a rollback
+// would be whichever was taken last: refused, naming both sources; tags still resolve.
+TEST_F(RollbackTest, LatestForRollbackIsAmbiguousWithTwoSources) {
+  Put(src_ / "conf", "installation");
+  SnapshotRef pre = Backup("pre");
+  const fs::path etc = dir_ / "etc";
+  Put(etc / "icewarp.conf", "IWS_VERSION=13");
+  BackupOptions bo;
+  bo.source = etc.string();
+  bo.tags = {"pre-etc"};
+  ASSERT_TRUE(rw::Backup(repo_.get(), bo, nullptr, nullptr).ok());
+  auto latest = ResolveSnapshot(repo_.get(), "latest", /*latest_skips_safety=*/true);
+  ASSERT_FALSE(latest.ok());
+  EXPECT_EQ(latest.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(latest.status().message().find("ambiguous"), std::string::npos) << latest.status().ToString();
+  EXPECT_NE(latest.status().message().find(src_.string()), std::string::npos) << latest.status().ToString();
+  EXPECT_NE(latest.status().message().find(etc.string()), std::string::npos) << latest.status().ToString();
+  // Everywhere else, latest is still the newest; tags name each.
+  EXPECT_TRUE(ResolveSnapshot(repo_.get(), "latest").ok());
+  auto by_tag = ResolveSnapshot(repo_.get(), "pre", /*latest_skips_safety=*/true);
+  ASSERT_TRUE(by_tag.ok());
+  EXPECT_EQ(by_tag->id, pre.id);
+}
+
 // A --target that does not exist is refused (a typo), with nothing created and no safety
 // snapshot taken; the snapshot's own source is created again when it is gone.
 TEST_F(RollbackTest, MissingTargetIsRefusedUnlessItIsTheRecordedSource) {
