@@ -1,5 +1,7 @@
 // rewind diff SNAP SNAP2 | rewind diff SNAP --live DIR: what changed, one line per path.
 #include <cstdio>
+#include <climits>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -118,6 +120,15 @@ int RunDiff(Context* ctx, const DiffArgs& args) {
     return kExitOk;
   }
   for (const Change& c : changes) std::printf("%s\n", ChangeLine(c).c_str());
+  if (!args.live.empty() && !a->snapshot.source.empty()) {
+    // Legitimate (a restored copy against its snapshot), but with several sources in one
+    // repository, "latest" or a wrong tag compares two unrelated trees: say so.
+    char live[PATH_MAX];
+    if (::realpath(args.live.c_str(), live) && a->snapshot.source != live) {
+      std::fprintf(stderr, "note: snapshot %s was taken of %s, not of %s\n", a->id.substr(0, 12).c_str(),
+                   a->snapshot.source.c_str(), live);
+    }
+  }
   for (const SnapshotRef* r : {&*a, b ? &*b : nullptr}) {
     if (r && r->snapshot.incomplete) {
       std::fprintf(stderr,

@@ -64,6 +64,13 @@ SNAP=$(last_line)
 [[ $SNAP =~ ^[0-9a-f]{8,}$ ]] || fail "backup's last stdout line is not a snapshot id: '$SNAP'"
 note "snapshot $SNAP"
 
+step "diff --live of another directory than the snapshot's source: a note names both"
+mkdir -p "$WORK/other"
+expect_rc 0 "$REWIND" diff --repo "$REPO" good --live "$WORK/other"
+expect_err_contains "was taken of $SRC, not of $WORK/other"
+expect_rc 0 "$REWIND" diff --repo "$REPO" good --live "$SRC"
+if grep -q "was taken of" "$WORK/last.err"; then fail "diff --live of the snapshot's own source printed the note"; fi
+
 step "tags that could not name the snapshot, and a rule written as an absolute path: exit 2, nothing saved"
 n=$(snapshot_count "$REPO")
 expect_rc 2 "$REWIND" backup --repo "$REPO" --source "$SRC" --tag ""
