@@ -67,4 +67,21 @@ Status CheckMaxAllowedPacket(DbConnection* c, uint64_t statement_bytes);
 // "trigger `t`", "function `f`", …; "" for any other statement.
 std::string CreatedObject(std::string_view statement);
 
+// The DEFINER of such a CREATE statement (as SHOW CREATE writes it: DEFINER=`user`@`host`),
+// unquoted; false when it has none (or DEFINER=CURRENT_USER).
+bool ObjectDefiner(std::string_view statement, std::string* user, std::string* host);
+
+// Whether SHOW GRANTS (one statement a row) gives the session a global SUPER, SET USER or ALL
+// PRIVILEGES: what MariaDB asks to create an object for another definer.
+bool MayDefineForOthers(const std::vector<std::string>& grants);
+
+// Whether the account `c` is connected as may create every view, routine, trigger and event of
+// `databases` (of the dump `server_tree`) with its DEFINER: one defined by another account
+// takes SET USER (or SUPER) on MariaDB, else the server refuses it (error 1227) — after
+// LoadServer has dropped the database. InvalidArgument naming the first such objects, their
+// definers and the GRANT to give otherwise. Call it before anything is dropped. MySQL servers
+// are not checked.
+Status CheckDefiners(const Repository& repo, const BlobId& server_tree, const std::vector<std::string>& databases,
+                     DbConnection* c);
+
 }  // namespace rw::db
