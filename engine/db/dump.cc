@@ -27,13 +27,14 @@ namespace {
 
 // The session of schema and data files. CHECK constraints off (MariaDB 10.2.1 and later; MySQL
 // skips the /*M! comment): rows are loaded as they were, including those that break a
-// constraint (written with the checks off) and invalid JSON (a JSON column is a CHECK).
-constexpr const char* kSessionSetup =
+// constraint (written with the checks off) and invalid JSON (a JSON column is a CHECK). The
+// SQL_MODE is kSqlMode, as in every file.
+const std::string kSessionSetup = std::string(
     "SET NAMES utf8mb4;\n"
     "SET FOREIGN_KEY_CHECKS=0;\n"
     "SET UNIQUE_CHECKS=0;\n"
     "/*M!100201 SET check_constraint_checks=0 */;\n"
-    "SET SQL_MODE='NO_AUTO_VALUE_ON_ZERO';\n"
+    "SET SQL_MODE='") + kSqlMode + "';\n"
     "SET TIME_ZONE='+00:00';\n";
 
 struct TableInfo {
@@ -483,7 +484,7 @@ Status Dumper::WriteSchema(DbInfo* db) {
 
 std::string Dumper::LateHeader(const DbInfo& db, const char* what) {
   std::string out = std::string("-- rewind: ") + what + " of " + Q(db.name) + "\n";
-  out += "SET NAMES utf8mb4;\nSET TIME_ZONE='+00:00';\nSET SQL_MODE='NO_AUTO_VALUE_ON_ZERO';\n";
+  out += "SET NAMES utf8mb4;\nSET TIME_ZONE='+00:00';\nSET SQL_MODE='" + std::string(kSqlMode) + "';\n";
   out += "USE " + Q(db.name) + ";\n";
   return out;
 }
@@ -499,7 +500,7 @@ void AppendObject(std::string* out, const std::string& drop, const std::string& 
   if (!collation.empty()) *out += "SET collation_connection=" + collation + ";\n";
   if (time_zone) *out += "SET TIME_ZONE=" + c.Quote(*time_zone) + ";\n";
   *out += "DELIMITER ;;\n" + create + " ;;\nDELIMITER ;\n";
-  *out += "SET NAMES utf8mb4;\nSET TIME_ZONE='+00:00';\nSET SQL_MODE='NO_AUTO_VALUE_ON_ZERO';\n";
+  *out += "SET NAMES utf8mb4;\nSET TIME_ZONE='+00:00';\nSET SQL_MODE='" + std::string(kSqlMode) + "';\n";
 }
 
 // After SHOW CREATE VIEW: the server's message when the view is invalid (it names a table,

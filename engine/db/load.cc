@@ -62,7 +62,7 @@ Status ReadDbFiles(const Repository& repo, const Tree& server, const std::string
 // Session state for loading: what every dump file sets itself too (the sql_mode first, so that
 // a global ANSI_QUOTES or ORACLE mode never applies to anything this connection runs).
 Status PrepareSession(DbConnection* c) {
-  RW_RETURN_IF_ERROR(c->Exec("SET SESSION sql_mode='NO_AUTO_VALUE_ON_ZERO'"));
+  RW_RETURN_IF_ERROR(c->Exec("SET SESSION sql_mode='" + std::string(kSqlMode) + "'"));
   RW_RETURN_IF_ERROR(c->Exec("SET SESSION FOREIGN_KEY_CHECKS=0, SESSION UNIQUE_CHECKS=0, SESSION time_zone='+00:00'"));
   RW_RETURN_IF_ERROR(c->Exec("SET SESSION net_read_timeout=3600, SESSION net_write_timeout=3600"));
   // As the files' /*M!100201 comment: rows that break a CHECK constraint load as they were.
