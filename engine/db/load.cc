@@ -74,10 +74,19 @@ Status PrepareSession(DbConnection* c) {
 
 }  // namespace
 
+bool IsOlderDumpSqlMode(std::string_view statement) {
+  while (!statement.empty() && (statement[0] == ' ' || statement[0] == '\n' || statement[0] == '\r' ||
+                                statement[0] == '\t')) {
+    statement.remove_prefix(1);
+  }
+  return statement == "SET SQL_MODE='NO_AUTO_VALUE_ON_ZERO'";
+}
+
 Status ExecuteSqlBlobs(const Repository& repo, const std::vector<BlobId>& content, DbConnection* c,
-                       LoadProgress* progress, const StatementErrorFn& on_error) {
+                       LoadProgress* progress, const StatementErrorFn& on_error, bool table_file) {
+  const std::string sql_mode = "SET SQL_MODE='" + std::string(kSqlMode) + "'";
   SqlSplitter splitter([&](std::string_view stmt) -> Status {
-    Status s = c->Exec(stmt);
+    Status s = c->Exec(table_file && IsOlderDumpSqlMode(stmt) ? std::string_view(sql_mode) : stmt);
     if (!s.ok()) {
       // A statement the server refused leaves the connection usable; a lost one does not.
       if (!on_error || !c->connected() || c->LastErrno() == 2006 || c->LastErrno() == 2013) return s;
@@ -325,7 +334,7 @@ Result<LoadStats> LoadServer(const Repository& repo, const BlobId& server_tree,
   // 1. Schemas.
   for (const DbFiles& db : dbs) {
     if (db.name != "mysql") RW_RETURN_IF_ERROR(control.Exec("DROP DATABASE IF EXISTS " + QuoteIdent(db.name)));
-    RW_RETURN_IF_ERROR(ExecuteSqlBlobs(repo, db.schema->content, &control, progress)
+    RW_RETURN_IF_ERROR(ExecuteSqlBlobs(repo, db.schema->content, &control, progress, nullptr, /*table_file=*/true)
                            .WithContext("schema of " + QuoteIdent(db.name)));
     progress->files += 1;
   }
@@ -353,7 +362,8 @@ Result<LoadStats> LoadServer(const Repository& repo, const BlobId& server_tree,
           if (!first_error.ok() || next >= jobs.size()) break;
           k = next++;
         }
-        Status s = ExecuteSqlBlobs(repo, jobs[k].file->content, workers[i].get(), progress)
+        Status s = ExecuteSqlBlobs(repo, jobs[k].file->content, workers[i].get(), progress, nullptr,
+                                   /*table_file=*/true)
                        .WithContext("data of " + QuoteIdent(jobs[k].db->name) + " (" + jobs[k].file->name + ")");
         std::lock_guard<std::mutex> lock(mu);
         if (!s.ok()) {

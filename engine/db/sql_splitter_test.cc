@@ -223,6 +223,13 @@ TEST(ObjectDefiner, ReadsTheDefinerClauseOfTheHeadOnly) {
   EXPECT_FALSE(ObjectDefiner("DROP VIEW IF EXISTS `v`", &user, &host));
 }
 
+TEST(IsOlderDumpSqlMode, OnlyTheHeaderOfOlderSchemaAndDataFiles) {
+  EXPECT_TRUE(IsOlderDumpSqlMode("\nSET SQL_MODE='NO_AUTO_VALUE_ON_ZERO'"));
+  EXPECT_FALSE(IsOlderDumpSqlMode("\nSET SQL_MODE='NO_AUTO_VALUE_ON_ZERO,ALLOW_INVALID_DATES'"));
+  EXPECT_FALSE(IsOlderDumpSqlMode("SET SQL_MODE=''"));
+  EXPECT_FALSE(IsOlderDumpSqlMode("INSERT INTO t VALUES ('SET SQL_MODE=''NO_AUTO_VALUE_ON_ZERO''')"));
+}
+
 TEST(MayDefineForOthers, GlobalSuperSetUserOrAll) {
   EXPECT_TRUE(MayDefineForOthers({"GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost` WITH GRANT OPTION"}));
   EXPECT_TRUE(MayDefineForOthers({"GRANT USAGE ON *.* TO `o`@`localhost`", "GRANT SET USER ON *.* TO `r`"}));
