@@ -288,12 +288,13 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
         }
         opts.safety_databases.threads = args.db_threads;
       }
-      // Each server takes its dump's largest statement (max_allowed_packet), asked before
-      // anything changes: found out at the databases step, it would come after the files. A
-      // server that cannot be reached now is left to the databases step, as before.
+      // Each server takes its dump's largest statement (max_allowed_packet) and the definers of
+      // its objects (SET USER), asked before anything changes: found out at the databases step,
+      // it would come after the files. A server that cannot be reached now is left to the
+      // databases step, as before.
       if (!args.files_only) {
         for (const DatabaseDump& d : ref->snapshot.databases) {
-          Status s = CheckServerTakesDump(d, db_opts.servers);
+          Status s = CheckServerTakesDump(*repo, d, {}, db_opts.servers);
           if (s.ok() || s.code() == Code::kIOError) continue;
           if (!args.dry_run) return Fail("rollback", s.WithContext("nothing was rolled back"));
           dry_run_notes.push_back("the rollback would be refused: " + s.message());

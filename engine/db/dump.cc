@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <condition_variable>
 #include <cstring>
 #include <functional>
@@ -26,13 +27,14 @@ namespace {
 
 // The session of schema and data files. CHECK constraints off (MariaDB 10.2.1 and later; MySQL
 // skips the /*M! comment): rows are loaded as they were, including those that break a
-// constraint (written with the checks off) and invalid JSON (a JSON column is a CHECK).
-constexpr const char* kSessionSetup =
+// constraint (written with the checks off) and invalid JSON (a JSON column is a CHECK). The
+// SQL_MODE is kSqlMode, as in every file.
+const std::string kSessionSetup = std::string(
     "SET NAMES utf8mb4;\n"
     "SET FOREIGN_KEY_CHECKS=0;\n"
     "SET UNIQUE_CHECKS=0;\n"
     "/*M!100201 SET check_constraint_checks=0 */;\n"
-    "SET SQL_MODE='NO_AUTO_VALUE_ON_ZERO';\n"
+    "SET SQL_MODE='") + kSqlMode + "';\n"
     "SET TIME_ZONE='+00:00';\n";
 
 struct TableInfo {
@@ -132,6 +134,7 @@ class Dumper {
   Status SetupSession(DbConnection* c);
   Status ListDatabases();
   Status CheckObjectPrivileges();
+  Status CheckRoutines(const DbInfo& db, const std::string& account, const std::string& grantees);
   Status LockAndSnapshot();
   Status ReadTables(DbInfo* db);
   Status WriteSchema(DbInfo* db);
@@ -213,7 +216,7 @@ Status Dumper::ListDatabases() {
 // mysql.event the user may read and finds none has no events. TRIGGER is looked up as the
 // server grants it, to the account or one of its enabled roles, globally, on a database pattern
 // or on the table (information_schema *_PRIVILEGES); EVENT is asked of the server (SHOW EVENTS
-// fails without it, error 1044, as it does for mariadb-dump).
+// fails without it, error 1044, as it does for mariadb-dump). Routines: CheckRoutines.
 Status Dumper::CheckObjectPrivileges() {
   RW_ASSIGN_OR_RETURN(auto me, control_.Query("SELECT CURRENT_USER()"));
   const std::string account = me.empty() ? std::string("the backup user") : Str(me[0], 0);
@@ -239,7 +242,8 @@ Status Dumper::CheckObjectPrivileges() {
                              "): the server hides their triggers, which the snapshot would silently lack. "
                              "GRANT TRIGGER ON " + Q(db.name) + ".* (or ON *.*) to it and run again");
     }
-    if (db.name == "mysql") continue;  // its events are the rows of mysql.event, dumped as data
+    if (db.name == "mysql") continue;  // its routines and events are rows of mysql.proc and mysql.event
+    RW_RETURN_IF_ERROR(CheckRoutines(db, account, grantees));
     Status events = control_.Exec("SHOW EVENTS FROM " + Q(db.name));
     if (events.ok()) continue;
     const unsigned err = control_.LastErrno();
@@ -255,6 +259,71 @@ Status Dumper::CheckObjectPrivileges() {
                            ".* (or ON *.*) to it and run again");
   }
   return Status::OK();
+}
+
+// information_schema.ROUTINES, which WriteRoutines lists, shows the user only the functions and
+// procedures it has a privilege on, and SHOW CREATE gives the body of those it may only run
+// (EXECUTE) or alter as NULL: a user without SELECT on mysql.proc (mariadb-dump's documented
+// requirement) would get a snapshot without the others, and a rollback would reload the
+// database without them. Refused here, before anything is dumped, unless nothing is hidden:
+//  - the user reads mysql.proc (SELECT on it, on mysql.* or on *.*): the server then shows it
+//    every routine with its body; the count of mysql.proc rows confirms ROUTINES lists them all;
+//  - otherwise (or on a server without mysql.proc) ROUTINES lists every routine of the database
+//    only with EXECUTE, ALTER ROUTINE or CREATE ROUTINE on it (or global SELECT) held by the user
+//    or an enabled role; a database-level one counts only when every database row of that
+//    grantee matching the name holds it, since the server takes the first matching row and a
+//    pattern (`p%`.*) is shadowed by a row for the name itself. Then the body of each routine
+//    listed is asked of the server (the definer, say a database owner, reads its own).
+Status Dumper::CheckRoutines(const DbInfo& db, const std::string& account, const std::string& grantees) {
+  const std::string schema = control_.Quote(db.name);
+  const std::string grant = "GRANT SELECT ON `mysql`.`proc` (or SELECT ON *.*) to it and run again";
+  RW_ASSIGN_OR_RETURN(auto listed, control_.Query(
+      "SELECT ROUTINE_TYPE, ROUTINE_NAME, DEFINER FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA=" + schema +
+      " AND ROUTINE_TYPE IN ('FUNCTION','PROCEDURE') ORDER BY ROUTINE_TYPE, ROUTINE_NAME"));
+  auto stored = control_.Query("SELECT COUNT(*) FROM mysql.proc WHERE db=" + schema +
+                               " AND type IN ('FUNCTION','PROCEDURE')");
+  if (stored.ok()) {
+    const std::string count = stored->empty() ? "0" : Str((*stored)[0], 0);
+    if (count == std::to_string(listed.size())) return Status::OK();
+    return Status::Aborted("database " + Q(db.name) + ": mysql.proc holds " + count +
+                           " functions and procedures of it, but the server lists " + std::to_string(listed.size()) +
+                           " to " + account + " (information_schema.ROUTINES): the snapshot would silently lack the "
+                           "others. " + grant);
+  }
+  const unsigned err = control_.LastErrno();
+  if (err != 1044 /* ER_DBACCESS_DENIED_ERROR */ && err != 1142 /* ER_TABLEACCESS_DENIED_ERROR */ &&
+      err != 1146 /* ER_NO_SUCH_TABLE: MySQL 8 keeps routines in its data dictionary */) {
+    return stored.status();
+  }
+  const std::string privs = "('EXECUTE','ALTER ROUTINE','CREATE ROUTINE')";
+  RW_ASSIGN_OR_RETURN(auto scope, control_.Query(
+      "SELECT EXISTS (SELECT 1 FROM information_schema.USER_PRIVILEGES u WHERE u.GRANTEE IN " + grantees +
+      " AND (u.PRIVILEGE_TYPE IN " + privs + " OR u.PRIVILEGE_TYPE='SELECT')) OR EXISTS (SELECT 1 FROM (SELECT "
+      "s.GRANTEE, MAX(s.PRIVILEGE_TYPE IN " + privs + ") AS r FROM information_schema.SCHEMA_PRIVILEGES s WHERE "
+      "s.GRANTEE IN " + grantees + " AND " + schema + " LIKE BINARY s.TABLE_SCHEMA GROUP BY s.GRANTEE, "
+      "s.TABLE_SCHEMA) m GROUP BY m.GRANTEE HAVING MIN(m.r) = 1)"));
+  if (scope.empty() || Str(scope[0], 0) != "1") {
+    return Status::Aborted("database " + Q(db.name) + ": " + account + " may not read mysql.proc (error " +
+                           std::to_string(err) + ") and has no EXECUTE, ALTER ROUTINE or CREATE ROUTINE "
+                           "privilege on the database: the server hides the functions and procedures it has no "
+                           "privilege on, which the snapshot would silently lack. " + grant);
+  }
+  std::vector<std::string> unreadable;
+  std::string first_definer;
+  for (const Row& r : listed) {
+    std::string type = Str(r, 0);
+    RW_ASSIGN_OR_RETURN(auto sc, control_.Query("SHOW CREATE " + type + " " + Q(db.name) + "." + Q(Str(r, 1))));
+    if (!sc.empty() && sc[0].size() > 2 && sc[0][2]) continue;
+    std::transform(type.begin(), type.end(), type.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    if (unreadable.empty()) first_definer = Str(r, 2);
+    unreadable.push_back(type + " " + Q(Str(r, 1)));
+  }
+  if (unreadable.empty()) return Status::OK();
+  return Status::Aborted("database " + Q(db.name) + ": " + account + " may not read the definition of " +
+                         unreadable[0] + " (definer " + first_definer + ")" +
+                         (unreadable.size() == 1 ? std::string()
+                                                 : " and of " + std::to_string(unreadable.size() - 1) + " more") +
+                         ": the server shows it the routine without its body, which the snapshot needs. " + grant);
 }
 
 Status Dumper::LockAndSnapshot() {
@@ -415,7 +484,7 @@ Status Dumper::WriteSchema(DbInfo* db) {
 
 std::string Dumper::LateHeader(const DbInfo& db, const char* what) {
   std::string out = std::string("-- rewind: ") + what + " of " + Q(db.name) + "\n";
-  out += "SET NAMES utf8mb4;\nSET TIME_ZONE='+00:00';\nSET SQL_MODE='NO_AUTO_VALUE_ON_ZERO';\n";
+  out += "SET NAMES utf8mb4;\nSET TIME_ZONE='+00:00';\nSET SQL_MODE='" + std::string(kSqlMode) + "';\n";
   out += "USE " + Q(db.name) + ";\n";
   return out;
 }
@@ -431,7 +500,7 @@ void AppendObject(std::string* out, const std::string& drop, const std::string& 
   if (!collation.empty()) *out += "SET collation_connection=" + collation + ";\n";
   if (time_zone) *out += "SET TIME_ZONE=" + c.Quote(*time_zone) + ";\n";
   *out += "DELIMITER ;;\n" + create + " ;;\nDELIMITER ;\n";
-  *out += "SET NAMES utf8mb4;\nSET TIME_ZONE='+00:00';\nSET SQL_MODE='NO_AUTO_VALUE_ON_ZERO';\n";
+  *out += "SET NAMES utf8mb4;\nSET TIME_ZONE='+00:00';\nSET SQL_MODE='" + std::string(kSqlMode) + "';\n";
 }
 
 // After SHOW CREATE VIEW: the server's message when the view is invalid (it names a table,

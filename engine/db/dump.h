@@ -58,6 +58,13 @@ struct DumpResult {
 Result<DumpResult> DumpServer(const DumpOptions& options, SharedSink* sink, DumpProgress* progress);
 
 // File names inside a database directory, in load order.
+// The SQL_MODE every dump file sets for itself and restore connections start with (objects set
+// their own before they are created). ALLOW_INVALID_DATES: a DATE or DATETIME written under it
+// holds a day its month lacks ('2020-02-31'); loaded without it such a value became
+// '0000-00-00' (a warning: the mode is not strict) and a DEFAULT of one failed CREATE TABLE
+// (error 1067). It only skips the check of the day against the month: valid values and the
+// parsing of statements are as before.
+inline constexpr const char* kSqlMode = "NO_AUTO_VALUE_ON_ZERO,ALLOW_INVALID_DATES";
 inline constexpr const char* kSchemaFile = "schema.sql";
 inline constexpr const char* kDataDir = "data";
 // Routines come before views: a view may call a stored function (procedures are not checked

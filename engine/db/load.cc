@@ -3,6 +3,7 @@
 #include <mysql.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -61,7 +62,7 @@ Status ReadDbFiles(const Repository& repo, const Tree& server, const std::string
 // Session state for loading: what every dump file sets itself too (the sql_mode first, so that
 // a global ANSI_QUOTES or ORACLE mode never applies to anything this connection runs).
 Status PrepareSession(DbConnection* c) {
-  RW_RETURN_IF_ERROR(c->Exec("SET SESSION sql_mode='NO_AUTO_VALUE_ON_ZERO'"));
+  RW_RETURN_IF_ERROR(c->Exec("SET SESSION sql_mode='" + std::string(kSqlMode) + "'"));
   RW_RETURN_IF_ERROR(c->Exec("SET SESSION FOREIGN_KEY_CHECKS=0, SESSION UNIQUE_CHECKS=0, SESSION time_zone='+00:00'"));
   RW_RETURN_IF_ERROR(c->Exec("SET SESSION net_read_timeout=3600, SESSION net_write_timeout=3600"));
   // As the files' /*M!100201 comment: rows that break a CHECK constraint load as they were.
@@ -73,10 +74,19 @@ Status PrepareSession(DbConnection* c) {
 
 }  // namespace
 
+bool IsOlderDumpSqlMode(std::string_view statement) {
+  while (!statement.empty() && (statement[0] == ' ' || statement[0] == '\n' || statement[0] == '\r' ||
+                                statement[0] == '\t')) {
+    statement.remove_prefix(1);
+  }
+  return statement == "SET SQL_MODE='NO_AUTO_VALUE_ON_ZERO'";
+}
+
 Status ExecuteSqlBlobs(const Repository& repo, const std::vector<BlobId>& content, DbConnection* c,
-                       LoadProgress* progress, const StatementErrorFn& on_error) {
+                       LoadProgress* progress, const StatementErrorFn& on_error, bool table_file) {
+  const std::string sql_mode = "SET SQL_MODE='" + std::string(kSqlMode) + "'";
   SqlSplitter splitter([&](std::string_view stmt) -> Status {
-    Status s = c->Exec(stmt);
+    Status s = c->Exec(table_file && IsOlderDumpSqlMode(stmt) ? std::string_view(sql_mode) : stmt);
     if (!s.ok()) {
       // A statement the server refused leaves the connection usable; a lost one does not.
       if (!on_error || !c->connected() || c->LastErrno() == 2006 || c->LastErrno() == 2013) return s;
@@ -114,60 +124,184 @@ Status CheckMaxAllowedPacket(DbConnection* c, uint64_t statement_bytes) {
       "; and max_allowed_packet in the server's option file, [mysqld]) and run again: nothing was changed");
 }
 
-std::string CreatedObject(std::string_view stmt) {
-  // Past leading blanks and comment lines (the dump's own "-- …" lines).
+namespace {
+
+// The head of a dump's CREATE statement of a view, trigger, event, function or procedure: from
+// CREATE (past leading blanks and the dump's "-- …" comment lines) to the object's kind word,
+// whose name ("view", …) goes to *kind; the rest of the statement from its name on to *rest.
+// Empty when the statement creates none of them.
+std::string_view CreateHead(std::string_view stmt, const char** kind, std::string_view* rest) {
   size_t p = 0;
   for (;;) {
     while (p < stmt.size() && (stmt[p] == ' ' || stmt[p] == '\n' || stmt[p] == '\r' || stmt[p] == '\t')) ++p;
     if (stmt.compare(p, 2, "--") != 0 && stmt.compare(p, 1, "#") != 0) break;
     size_t e = stmt.find('\n', p);
-    if (e == std::string_view::npos) return "";
+    if (e == std::string_view::npos) return {};
     p = e + 1;
   }
-  if (stmt.compare(p, 7, "CREATE ") != 0) return "";
+  if (stmt.compare(p, 7, "CREATE ") != 0) return {};
   std::string_view head = stmt.substr(p, 2000);
   static const std::pair<const char*, const char*> kKinds[] = {
       {" VIEW ", "view"}, {" TRIGGER ", "trigger"}, {" EVENT ", "event"},
       {" FUNCTION ", "function"}, {" PROCEDURE ", "procedure"}};
   size_t best = std::string_view::npos;
-  const char* kind = nullptr;
   size_t skip = 0;
+  *kind = nullptr;
   for (const auto& [word, name] : kKinds) {
     size_t at = head.find(word);
     if (at < best) {
       best = at;
-      kind = name;
+      *kind = name;
       skip = std::strlen(word);
     }
   }
-  if (!kind) return "";
+  if (!*kind) return {};
+  *rest = head.substr(best + skip);
+  return head.substr(0, best);
+}
+
+// An identifier at the start of `s`, `quoted` (backticks doubled inside) or bare (up to a blank,
+// '(', '.' or '@'); `s` is advanced past it.
+std::string TakeIdent(std::string_view* s) {
+  std::string ident;
+  size_t i = 0;
+  if (!s->empty() && (*s)[0] == '`') {
+    for (i = 1; i < s->size(); ++i) {
+      if ((*s)[i] == '`') {
+        if (i + 1 < s->size() && (*s)[i + 1] == '`') {
+          ident += '`';
+          ++i;
+          continue;
+        }
+        ++i;
+        break;
+      }
+      ident += (*s)[i];
+    }
+  } else {
+    i = std::min(s->size(), s->find_first_of(" \t\r\n(.@"));
+    ident = std::string(s->substr(0, i));
+  }
+  s->remove_prefix(i);
+  return ident;
+}
+
+}  // namespace
+
+std::string CreatedObject(std::string_view stmt) {
+  const char* kind = nullptr;
+  std::string_view rest;
+  if (CreateHead(stmt, &kind, &rest).empty()) return "";
   // The name, maybe qualified (SHOW CREATE VIEW writes `db`.`v`): its last part.
-  std::string_view rest = head.substr(best + skip);
   std::string ident;
   for (;;) {
-    ident.clear();
-    size_t i = 0;
-    if (!rest.empty() && rest[0] == '`') {
-      for (i = 1; i < rest.size(); ++i) {
-        if (rest[i] == '`') {
-          if (i + 1 < rest.size() && rest[i + 1] == '`') {
-            ident += '`';
-            ++i;
-            continue;
-          }
-          ++i;
-          break;
-        }
-        ident += rest[i];
-      }
-    } else {
-      i = std::min(rest.size(), rest.find_first_of(" \t\r\n(."));
-      ident = std::string(rest.substr(0, i));
-    }
-    if (i >= rest.size() || rest[i] != '.') break;
-    rest.remove_prefix(i + 1);
+    ident = TakeIdent(&rest);
+    if (rest.empty() || rest[0] != '.') break;
+    rest.remove_prefix(1);
   }
   return std::string(kind) + " " + QuoteIdent(ident);
+}
+
+bool ObjectDefiner(std::string_view stmt, std::string* user, std::string* host) {
+  const char* kind = nullptr;
+  std::string_view rest;
+  std::string_view head = CreateHead(stmt, &kind, &rest);
+  // In the head only: a view's "SQL SECURITY DEFINER" has no '=', and the body may say anything.
+  size_t at = head.find(" DEFINER=");
+  if (at == std::string_view::npos) return false;
+  std::string_view d = head.substr(at + 9);
+  const bool quoted = !d.empty() && d[0] == '`';
+  *user = TakeIdent(&d);
+  host->clear();
+  if (!d.empty() && d[0] == '@') {
+    d.remove_prefix(1);
+    *host = TakeIdent(&d);
+  }
+  // CURRENT_USER (which SHOW CREATE never writes) is whoever creates the object.
+  std::string upper = *user;
+  std::transform(upper.begin(), upper.end(), upper.begin(), [](unsigned char ch) { return std::toupper(ch); });
+  return quoted || upper != "CURRENT_USER";
+}
+
+bool MayDefineForOthers(const std::vector<std::string>& grants) {
+  for (const std::string& g : grants) {
+    const std::string on_all = " ON *.* TO ";
+    size_t on = g.find(on_all);
+    if (g.compare(0, 6, "GRANT ") != 0 || on == std::string::npos) continue;
+    std::string_view privs = std::string_view(g).substr(6, on - 6);
+    while (!privs.empty()) {
+      size_t comma = privs.find(", ");
+      std::string_view p = privs.substr(0, comma);
+      if (p == "ALL PRIVILEGES" || p == "SUPER" || p == "SET USER") return true;
+      if (comma == std::string_view::npos) break;
+      privs.remove_prefix(comma + 2);
+    }
+  }
+  return false;
+}
+
+Status CheckDefiners(const Repository& repo, const BlobId& server_tree, const std::vector<std::string>& databases,
+                     DbConnection* c) {
+  // MySQL names the privilege SET_USER_ID (a dynamic one, or SUPER): not checked there.
+  if (c->ServerVersion().find("MariaDB") == std::string::npos) return Status::OK();
+  // SHOW GRANTS, not information_schema.USER_PRIVILEGES: that one hides the global privileges of
+  // the user's roles from a user without SELECT on mysql, and SHOW GRANTS lists those of the
+  // roles in force, the ones the server goes by.
+  RW_ASSIGN_OR_RETURN(auto grant_rows, c->Query("SHOW GRANTS"));
+  std::vector<std::string> grants;
+  for (const Row& r : grant_rows) {
+    if (!r.empty() && r[0]) grants.push_back(*r[0]);
+  }
+  if (MayDefineForOthers(grants)) return Status::OK();
+  RW_ASSIGN_OR_RETURN(auto me, c->Query("SELECT CURRENT_USER(), CURRENT_ROLE()"));
+  if (me.empty() || me[0].size() < 2 || !me[0][0]) return Status::IOError("SELECT CURRENT_USER() returned nothing");
+  const std::string account = *me[0][0];
+  const size_t at = account.rfind('@');
+  const std::string my_user = account.substr(0, at);
+  const std::string my_host = at == std::string::npos ? std::string() : account.substr(at + 1);
+  const std::string my_role = me[0][1] ? *me[0][1] : std::string();
+  auto same_host = [](const std::string& a, const std::string& b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](unsigned char x, unsigned char y) {
+             return std::tolower(x) == std::tolower(y);
+           });
+  };
+  RW_ASSIGN_OR_RETURN(Tree server, ReadTree(repo, server_tree));
+  std::vector<std::string> foreign;  // "view `db`.`v` (definer `u`@`h`)"
+  for (const std::string& name : databases) {
+    DbFiles db;
+    RW_RETURN_IF_ERROR(ReadDbFiles(repo, server, name, &db));
+    for (const TreeEntry* e : db.late) {
+      SqlSplitter splitter([&](std::string_view stmt) -> Status {
+        std::string user, host;
+        if (!ObjectDefiner(stmt, &user, &host)) return Status::OK();
+        // As the server decides: the user and host of CURRENT_USER() (host in any case), or the
+        // role in force.
+        if ((user == my_user && same_host(host, my_host)) || (!my_role.empty() && user == my_role)) {
+          return Status::OK();
+        }
+        std::string object = CreatedObject(stmt);
+        const size_t space = object.find(' ');
+        foreign.push_back(object.substr(0, space + 1) + QuoteIdent(name) + "." + object.substr(space + 1) +
+                          " (definer " + QuoteIdent(user) + "@" + QuoteIdent(host) + ")");
+        return Status::OK();
+      });
+      for (const BlobId& id : e->content) {
+        RW_ASSIGN_OR_RETURN(std::string chunk, repo.LoadBlob(id, BlobType::kData));
+        RW_RETURN_IF_ERROR(splitter.Feed(chunk));
+      }
+      RW_RETURN_IF_ERROR(splitter.Finish());
+    }
+  }
+  if (foreign.empty()) return Status::OK();
+  std::string list;
+  for (size_t i = 0; i < foreign.size() && i < 3; ++i) list += (i ? ", " : "") + foreign[i];
+  if (foreign.size() > 3) list += " and " + std::to_string(foreign.size() - 3) + " more";
+  return Status::InvalidArgument(
+      "the snapshot holds " + std::to_string(foreign.size()) + " object" + (foreign.size() == 1 ? "" : "s") +
+      " of other definers: " + list + ". " + account +
+      " lacks the SET USER privilege (or SUPER) that creating them for their definer takes: the server would "
+      "refuse them after the databases are dropped. GRANT SET USER ON *.* TO " + account +
+      " (or restore as an account that has it) and run again: nothing was changed");
 }
 
 Result<LoadStats> LoadServer(const Repository& repo, const BlobId& server_tree,
@@ -200,7 +334,7 @@ Result<LoadStats> LoadServer(const Repository& repo, const BlobId& server_tree,
   // 1. Schemas.
   for (const DbFiles& db : dbs) {
     if (db.name != "mysql") RW_RETURN_IF_ERROR(control.Exec("DROP DATABASE IF EXISTS " + QuoteIdent(db.name)));
-    RW_RETURN_IF_ERROR(ExecuteSqlBlobs(repo, db.schema->content, &control, progress)
+    RW_RETURN_IF_ERROR(ExecuteSqlBlobs(repo, db.schema->content, &control, progress, nullptr, /*table_file=*/true)
                            .WithContext("schema of " + QuoteIdent(db.name)));
     progress->files += 1;
   }
@@ -228,7 +362,8 @@ Result<LoadStats> LoadServer(const Repository& repo, const BlobId& server_tree,
           if (!first_error.ok() || next >= jobs.size()) break;
           k = next++;
         }
-        Status s = ExecuteSqlBlobs(repo, jobs[k].file->content, workers[i].get(), progress)
+        Status s = ExecuteSqlBlobs(repo, jobs[k].file->content, workers[i].get(), progress, nullptr,
+                                   /*table_file=*/true)
                        .WithContext("data of " + QuoteIdent(jobs[k].db->name) + " (" + jobs[k].file->name + ")");
         std::lock_guard<std::mutex> lock(mu);
         if (!s.ok()) {

@@ -50,10 +50,17 @@ Status WriteDatabaseSql(const Repository& repo, const BlobId& server_tree, const
 
 // Runs every statement of an SQL text held as content blobs (a dump file) on `c`. The first
 // statement that fails stops it and is returned, unless `on_error` is given: then each failing
-// statement is passed to it with its error, and the rest run.
+// statement is passed to it with its error, and the rest run. `table_file`: a schema or data
+// file, whose header, in a dump made before kSqlMode held ALLOW_INVALID_DATES, is run as today's
+// (IsOlderDumpSqlMode), so that its invalid dates load as they were too.
 using StatementErrorFn = std::function<void(std::string_view statement, const Status& error)>;
 Status ExecuteSqlBlobs(const Repository& repo, const std::vector<BlobId>& content, DbConnection* c,
-                       LoadProgress* progress, const StatementErrorFn& on_error = nullptr);
+                       LoadProgress* progress, const StatementErrorFn& on_error = nullptr, bool table_file = false);
+
+// Whether `statement` is the SET SQL_MODE that schema and data files of dumps made before
+// kSqlMode held ALLOW_INVALID_DATES start with ('NO_AUTO_VALUE_ON_ZERO'; they set no other).
+// Not for the late files: there an object's own sql_mode may be that one.
+bool IsOlderDumpSqlMode(std::string_view statement);
 
 // Whether the server `c` is connected to takes the statements of a dump whose largest is
 // `statement_bytes` long (DatabaseDump::max_statement_bytes; 0: not recorded, nothing checked):
@@ -66,5 +73,22 @@ Status CheckMaxAllowedPacket(DbConnection* c, uint64_t statement_bytes);
 // The object a CREATE statement of a dump's late files makes, for messages: "view `v`",
 // "trigger `t`", "function `f`", …; "" for any other statement.
 std::string CreatedObject(std::string_view statement);
+
+// The DEFINER of such a CREATE statement (as SHOW CREATE writes it: DEFINER=`user`@`host`),
+// unquoted; false when it has none (or DEFINER=CURRENT_USER).
+bool ObjectDefiner(std::string_view statement, std::string* user, std::string* host);
+
+// Whether SHOW GRANTS (one statement a row) gives the session a global SUPER, SET USER or ALL
+// PRIVILEGES: what MariaDB asks to create an object for another definer.
+bool MayDefineForOthers(const std::vector<std::string>& grants);
+
+// Whether the account `c` is connected as may create every view, routine, trigger and event of
+// `databases` (of the dump `server_tree`) with its DEFINER: one defined by another account
+// takes SET USER (or SUPER) on MariaDB, else the server refuses it (error 1227) — after
+// LoadServer has dropped the database. InvalidArgument naming the first such objects, their
+// definers and the GRANT to give otherwise. Call it before anything is dropped. MySQL servers
+// are not checked.
+Status CheckDefiners(const Repository& repo, const BlobId& server_tree, const std::vector<std::string>& databases,
+                     DbConnection* c);
 
 }  // namespace rw::db

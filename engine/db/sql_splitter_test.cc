@@ -204,6 +204,40 @@ TEST(CreatedObject, NamesTheObjectOfACreateStatement) {
   EXPECT_EQ(CreatedObject("SET SQL_MODE=''"), "");
 }
 
+TEST(ObjectDefiner, ReadsTheDefinerClauseOfTheHeadOnly) {
+  std::string user, host;
+  ASSERT_TRUE(ObjectDefiner("\nCREATE ALGORITHM=UNDEFINED DEFINER=`root`@`localhost` SQL SECURITY DEFINER VIEW "
+                            "`a`.`v` AS select 1", &user, &host));
+  EXPECT_EQ(user, "root");
+  EXPECT_EQ(host, "localhost");
+  ASSERT_TRUE(ObjectDefiner("-- x\nCREATE DEFINER=`o``k`@`%` TRIGGER t BEFORE INSERT ON t FOR EACH ROW SET @a=1",
+                            &user, &host));
+  EXPECT_EQ(user, "o`k");
+  EXPECT_EQ(host, "%");
+  ASSERT_TRUE(ObjectDefiner("CREATE DEFINER=`role` PROCEDURE `p`() SELECT 1", &user, &host));
+  EXPECT_EQ(user, "role");
+  EXPECT_EQ(host, "");
+  // A DEFINER= in the body is not the object's.
+  EXPECT_FALSE(ObjectDefiner("CREATE PROCEDURE `p`() SELECT 'CREATE DEFINER=`x`@`y` VIEW'", &user, &host));
+  EXPECT_FALSE(ObjectDefiner("CREATE DEFINER=CURRENT_USER FUNCTION `f`() RETURNS INT RETURN 1", &user, &host));
+  EXPECT_FALSE(ObjectDefiner("DROP VIEW IF EXISTS `v`", &user, &host));
+}
+
+TEST(IsOlderDumpSqlMode, OnlyTheHeaderOfOlderSchemaAndDataFiles) {
+  EXPECT_TRUE(IsOlderDumpSqlMode("\nSET SQL_MODE='NO_AUTO_VALUE_ON_ZERO'"));
+  EXPECT_FALSE(IsOlderDumpSqlMode("\nSET SQL_MODE='NO_AUTO_VALUE_ON_ZERO,ALLOW_INVALID_DATES'"));
+  EXPECT_FALSE(IsOlderDumpSqlMode("SET SQL_MODE=''"));
+  EXPECT_FALSE(IsOlderDumpSqlMode("INSERT INTO t VALUES ('SET SQL_MODE=''NO_AUTO_VALUE_ON_ZERO''')"));
+}
+
+TEST(MayDefineForOthers, GlobalSuperSetUserOrAll) {
+  EXPECT_TRUE(MayDefineForOthers({"GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost` WITH GRANT OPTION"}));
+  EXPECT_TRUE(MayDefineForOthers({"GRANT USAGE ON *.* TO `o`@`localhost`", "GRANT SET USER ON *.* TO `r`"}));
+  EXPECT_TRUE(MayDefineForOthers({"GRANT SELECT, SUPER ON *.* TO `o`@`localhost`"}));
+  EXPECT_FALSE(MayDefineForOthers({"GRANT USAGE ON *.* TO `o`@`localhost` IDENTIFIED BY PASSWORD '*AB'",
+                                   "GRANT ALL PRIVILEGES ON `app`.* TO `o`@`localhost`", "GRANT `r` TO `o`@`localhost`"}));
+}
+
 TEST(EncodeTableFileName, NoTableLooksLikeAnotherTablesPart) {
   EXPECT_EQ(EncodeTableFileName("users"), "users");
   EXPECT_EQ(EncodeTableFileName("big.000001"), "big%2E000001");

@@ -98,13 +98,14 @@ Result<std::vector<std::string>> DatabasesNotInDump(const DatabaseDump& dump, co
   return out;
 }
 
-Status CheckServerTakesDump(const DatabaseDump& dump, const std::vector<DbServerSpec>& servers) {
-  if (dump.max_statement_bytes == 0) return Status::OK();
+Status CheckServerTakesDump(const Repository& repo, const DatabaseDump& dump, const std::vector<std::string>& databases,
+                            const std::vector<DbServerSpec>& servers) {
   db::ConnectOptions connect;
   connect.defaults_file = DefaultsFileFor(servers, dump.label);
   db::DbConnection conn;
   Status s = conn.Connect(connect);
   if (s.ok()) s = db::CheckMaxAllowedPacket(&conn, dump.max_statement_bytes);
+  if (s.ok()) s = db::CheckDefiners(repo, dump.tree, databases.empty() ? dump.databases : databases, &conn);
   return s.WithContext("databases of server \"" + dump.label + "\"");
 }
 
@@ -134,9 +135,10 @@ Result<DatabaseRestoreResult> RestoreDatabases(const Repository& repo, const Sna
     for (const auto& list : names) found = found || std::find(list.begin(), list.end(), n) != list.end();
     if (!found) return Status::NotFound("database `" + n + "` is not in the snapshot");
   }
-  // Every server takes the largest statement of its dump, checked before any is touched.
+  // Every server takes the largest statement of its dump and its objects' definers, checked
+  // before any is touched.
   for (size_t i = 0; i < dumps.size(); ++i) {
-    if (!names[i].empty()) RW_RETURN_IF_ERROR(CheckServerTakesDump(*dumps[i], options.servers));
+    if (!names[i].empty()) RW_RETURN_IF_ERROR(CheckServerTakesDump(repo, *dumps[i], names[i], options.servers));
   }
   DatabaseRestoreResult result;
   std::vector<std::string> failed;  // objects the servers refused, "server \"L\": `db` views.sql: …"

@@ -75,11 +75,15 @@ std::string DefaultsFileFor(const std::vector<DbServerSpec>& servers, const std:
 // cannot be reached.
 Result<std::vector<std::string>> DatabasesNotInDump(const DatabaseDump& dump, const std::string& defaults_file);
 
-// Whether the server of `dump` (found in `servers` by label) takes the dump's largest statement
-// (DatabaseDump::max_statement_bytes; db::CheckMaxAllowedPacket): InvalidArgument naming the
-// max_allowed_packet to set otherwise. RestoreDatabases checks every server with it before it
-// touches any; rollback before it changes anything.
-Status CheckServerTakesDump(const DatabaseDump& dump, const std::vector<DbServerSpec>& servers);
+// Whether the server of `dump` (found in `servers` by label) takes what restoring `databases` of
+// it (empty: all) asks: the dump's largest statement (DatabaseDump::max_statement_bytes;
+// db::CheckMaxAllowedPacket), and views, routines, triggers and events defined by other
+// accounts, which the restoring account needs SET USER for (db::CheckDefiners).
+// InvalidArgument naming the setting or the privilege otherwise; IOError when the server
+// cannot be reached. RestoreDatabases checks every server with it before it touches any;
+// rollback before it changes anything.
+Status CheckServerTakesDump(const Repository& repo, const DatabaseDump& dump, const std::vector<std::string>& databases,
+                            const std::vector<DbServerSpec>& servers);
 
 struct DatabaseRestoreResult {
   struct Server {

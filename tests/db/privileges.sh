@@ -5,6 +5,11 @@
 # privilege and the database, no snapshot), unless there is provably nothing to miss (a database
 # without tables; no rows in mysql.event that the user can read). With the privileges, from a
 # role too, the backup restores every trigger and event (mariadb-dump identical).
+# Routines the same way: information_schema.ROUTINES lists only those the user has a privilege
+# on, so a user scoped to the database (no SELECT on mysql.proc, no routine privilege on it) got
+# a snapshot without its functions and procedures; refused now, and with SELECT on mysql.proc
+# they are in the snapshot. A database owner (ALL on it) sees every routine of it and reads the
+# ones it defines: allowed, unless another account defines one (refused, naming it).
 source "$(dirname "$0")/lib.sh" "$@"
 FIXTURE_DBS=(pv)
 
@@ -13,6 +18,8 @@ mdb -e "CREATE DATABASE pv; CREATE TABLE pv.t (id INT PRIMARY KEY, v INT);
         CREATE TRIGGER pv.tr BEFORE INSERT ON pv.t FOR EACH ROW SET NEW.v = NEW.id * 2;
         CREATE EVENT pv.ev ON SCHEDULE EVERY 1 DAY STARTS '2030-01-01 00:00:00' DISABLE DO DELETE FROM pv.t;
         INSERT INTO pv.t (id) VALUES (1);
+        CREATE PROCEDURE pv.pr() SELECT COUNT(*) FROM pv.t;
+        CREATE FUNCTION pv.fn() RETURNS INT DETERMINISTIC RETURN 42;
         CREATE DATABASE noev; CREATE TABLE noev.t (id INT PRIMARY KEY);
         CREATE DATABASE notab;
         CREATE USER bk@localhost IDENTIFIED BY 'bk-pw';
@@ -23,8 +30,15 @@ mdb -e "CREATE DATABASE pv; CREATE TABLE pv.t (id INT PRIMARY KEY, v INT);
         CREATE USER bk3@localhost IDENTIFIED BY 'bk3-pw';
         GRANT SELECT, RELOAD, LOCK TABLES, SHOW VIEW, PROCESS, BINLOG MONITOR ON *.* TO bk3@localhost;
         GRANT EVENT ON pv.* TO bk3@localhost; GRANT pv_objects TO bk3@localhost;
-        SET DEFAULT ROLE pv_objects FOR bk3@localhost;" || fail "setup"
-for u in bk bk2 bk3; do
+        SET DEFAULT ROLE pv_objects FOR bk3@localhost;
+        CREATE USER bk4@localhost IDENTIFIED BY 'bk4-pw'; GRANT RELOAD ON *.* TO bk4@localhost;
+        GRANT SELECT, LOCK TABLES, SHOW VIEW, TRIGGER, EVENT ON pv.* TO bk4@localhost;
+        -- EXECUTE on a pattern that matches pv gives nothing: the server takes the first database
+        -- row that matches (pv.* above), so bk4 still sees no routine of pv.
+        GRANT EXECUTE ON \`p%\`.* TO bk4@localhost;
+        CREATE DATABASE own; CREATE USER owner@localhost IDENTIFIED BY 'owner-pw';
+        GRANT ALL ON own.* TO owner@localhost; GRANT RELOAD ON *.* TO owner@localhost;" || fail "setup"
+for u in bk bk2 bk3 bk4 owner; do
   printf '[client]\nsocket=%s\nuser=%s\npassword=%s-pw\n' "$MDB_SOCK" "$u" "$u" >"$WORK/$u.cnf"
 done
 # What the server shows the user without TRIGGER and EVENT: no trigger, no event, no error.
@@ -32,6 +46,9 @@ done
   fail "fixture: bk sees the trigger"
 reference_dump "$WORK/before.sql"
 grep -q 'TRIGGER pv.tr ' "$WORK/before.sql" && grep -q 'EVENT `ev`' "$WORK/before.sql" || fail "fixture: no trigger or event"
+grep -q 'PROCEDURE `pr`' "$WORK/before.sql" && grep -q 'FUNCTION `fn`' "$WORK/before.sql" || fail "fixture: no routines"
+[[ $(mariadb --defaults-file="$WORK/bk4.cnf" -N -B -e "SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA='pv'") == 0 ]] ||
+  fail "fixture: bk4 sees the routines"
 REPO=$WORK/repo
 expect_rc 0 "$REWIND" init --repo "$REPO"
 no_snapshot() {
@@ -64,3 +81,38 @@ mdb -e "DROP DATABASE pv"
 expect_rc 0 "$REWIND" restore --repo "$REPO" "$SNAP" --databases-only --mysql-defaults-file "$MDB_CNF"
 reference_dump "$WORK/after.sql"
 compare_files "mariadb-dump before and after (backup by bk3)" "$WORK/before.sql" "$WORK/after.sql"
+
+step "routines hidden from a user scoped to the database (no SELECT on mysql.proc): refused, naming the grant"
+nsnap=$(snapshot_count "$REPO")
+expect_rc 2 "$REWIND" backup --repo "$REPO" --databases pv --mysql-defaults-file "$WORK/bk4.cnf"
+expect_err_contains "database \`pv\`: bk4@localhost"
+expect_err_contains "GRANT SELECT ON \`mysql\`.\`proc\`"
+expect_err_contains "no snapshot was saved"
+[[ $(snapshot_count "$REPO") == "$nsnap" ]] || check_failed "a snapshot was saved after: a backup that cannot see the routines"
+
+step "with SELECT on mysql.proc: the routines are in the snapshot and come back"
+mdb -e "GRANT SELECT ON mysql.proc TO bk4@localhost" || fail "grant"
+expect_rc 0 "$REWIND" backup --repo "$REPO" --databases pv --mysql-defaults-file "$WORK/bk4.cnf"
+SNAP=$(last_line)
+expect_rc 0 "$REWIND" dump --repo "$REPO" "$SNAP" --db pv
+grep -q 'PROCEDURE `pr`' "$WORK/last.out" && grep -q 'FUNCTION `fn`' "$WORK/last.out" ||
+  check_failed "rewind dump of bk4's snapshot lacks pv.pr or pv.fn"
+mdb -e "DROP DATABASE pv"
+expect_rc 0 "$REWIND" restore --repo "$REPO" "$SNAP" --databases-only --mysql-defaults-file "$MDB_CNF"
+reference_dump "$WORK/after4.sql"
+compare_files "mariadb-dump before and after (backup by bk4)" "$WORK/before.sql" "$WORK/after4.sql"
+
+step "a database owner (ALL on it, no mysql.proc) sees every routine of it and reads its own: allowed"
+mariadb --defaults-file="$WORK/owner.cnf" -e "CREATE TABLE own.t (id INT PRIMARY KEY);
+  CREATE PROCEDURE own.op() SELECT COUNT(*) FROM own.t;" || fail "owner's routine"
+expect_rc 0 "$REWIND" backup --repo "$REPO" --databases own --mysql-defaults-file "$WORK/owner.cnf"
+expect_rc 0 "$REWIND" dump --repo "$REPO" "$(last_line)" --db own
+grep -q 'PROCEDURE `op`' "$WORK/last.out" || check_failed "rewind dump of the owner's snapshot lacks own.op"
+
+step "a routine of another definer in the owner's database: refused before anything is dumped, naming it"
+mdb -e "CREATE FUNCTION own.rootf() RETURNS INT DETERMINISTIC RETURN 1" || fail "root's routine"
+nsnap=$(snapshot_count "$REPO")
+expect_rc 2 "$REWIND" backup --repo "$REPO" --databases own --mysql-defaults-file "$WORK/owner.cnf"
+expect_err_contains "database \`own\`: owner@localhost may not read the definition of function \`rootf\` (definer root@localhost)"
+expect_err_contains "GRANT SELECT ON \`mysql\`.\`proc\`"
+[[ $(snapshot_count "$REPO") == "$nsnap" ]] || check_failed "a snapshot was saved after: a backup that cannot read a routine"

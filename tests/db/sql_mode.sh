@@ -5,7 +5,10 @@
 # after dropping the database. Per global mode: the fixture backed up, dropped, restored;
 # mariadb-dump and CHECKSUM TABLE identical before and after; `rewind dump` loads with the stock
 # client (whose session starts in the global mode too). Routines, triggers and events keep the
-# sql_mode they were created under (mariadb-dump shows it).
+# sql_mode they were created under (mariadb-dump shows it). Dates written under
+# ALLOW_INVALID_DATES ('2020-02-31' in a DATE or DATETIME, also as a column's DEFAULT) come back
+# as they were: loaded without that mode they became '0000-00-00', and the DEFAULT failed the
+# restore after the database was dropped (error 1067).
 source "$(dirname "$0")/lib.sh" "$@"
 
 start_server s1
@@ -13,6 +16,15 @@ load_fixture
 # A routine created under a mode of its own: it must come back with that mode.
 mdb -e "SET SESSION sql_mode='ANSI_QUOTES,PIPES_AS_CONCAT';
         CREATE FUNCTION mail_app.\"ansi_fn\"() RETURNS VARCHAR(20) DETERMINISTIC RETURN 'a' || 'b';"
+mdb -e "SET SESSION sql_mode='ALLOW_INVALID_DATES';
+        CREATE TABLE legacy.invalid_dates (id INT PRIMARY KEY, d DATE NOT NULL DEFAULT '2019-02-30',
+          dt DATETIME(3), z DATE);
+        INSERT INTO legacy.invalid_dates VALUES (1, '2020-02-31', '2021-04-31 12:34:56.789', '2020-00-15'),
+          (2, '2020-02-29', '2020-02-29 00:00:00', '0000-00-00');
+        INSERT INTO legacy.invalid_dates (id) VALUES (3);" || fail "the invalid dates"
+invalid_dates() { mdb -N -B -e "SELECT id, d, dt, z FROM legacy.invalid_dates ORDER BY id"; }
+invalid_dates >"$WORK/dates.txt"
+grep -q "2020-02-31	2021-04-31 12:34:56.789" "$WORK/dates.txt" || fail "the server did not keep the invalid dates"
 reference_dump "$WORK/before.sql"
 checksums "$WORK/before.sum"
 grep -q "ANSI_QUOTES" "$WORK/before.sql" || fail "the fixture's ansi_fn does not show its own sql_mode"
@@ -27,6 +39,8 @@ for mode in "ANSI,PAD_CHAR_TO_FULL_LENGTH" "ORACLE"; do
   SNAP=$(last_line)
   drop_fixture
   expect_rc 0 "$REWIND" restore --repo "$REPO" "$SNAP" --databases-only --mysql-defaults-file "$MDB_CNF"
+  invalid_dates >"$WORK/dates.after"
+  compare_files "the invalid dates before and after (global $mode)" "$WORK/dates.txt" "$WORK/dates.after"
   reference_dump "$WORK/after.sql"
   checksums "$WORK/after.sum"
   compare_files "mariadb-dump before and after (global $mode)" "$WORK/before.sql" "$WORK/after.sql"
@@ -39,6 +53,8 @@ for mode in "ANSI,PAD_CHAR_TO_FULL_LENGTH" "ORACLE"; do
     expect_rc 0 "$REWIND" dump --repo "$REPO" "$SNAP" --db "$d"
     mdb <"$WORK/last.out" || check_failed "the stock client does not load rewind dump --db $d under global $mode"
   done
+  invalid_dates >"$WORK/dates.after"
+  compare_files "the invalid dates before and after dump|mariadb (global $mode)" "$WORK/dates.txt" "$WORK/dates.after"
   reference_dump "$WORK/after2.sql"
   checksums "$WORK/after2.sum"
   compare_files "mariadb-dump before and after dump|mariadb (global $mode)" "$WORK/before.sql" "$WORK/after2.sql"
