@@ -296,7 +296,11 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
         for (const DatabaseDump& d : ref->snapshot.databases) {
           Status s = CheckServerTakesDump(*repo, d, {}, db_opts.servers);
           if (s.ok() || s.code() == Code::kIOError) continue;
-          if (!args.dry_run) return Fail("rollback", s.WithContext("nothing was rolled back"));
+          if (!args.dry_run) {
+            // The server checks' messages end with "nothing was changed" already.
+            const bool says = s.message().find("nothing was changed") != std::string::npos;
+            return Fail("rollback", says ? s : s.WithContext("nothing was rolled back"));
+          }
           dry_run_notes.push_back("the rollback would be refused: " + s.message());
         }
       }

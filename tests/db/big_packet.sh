@@ -38,7 +38,8 @@ expect_err_contains "nothing was changed"
 step "rollback refuses too, before it changes anything (no safety snapshot, no journal to resume)"
 nsnap=$(ls "$REPO/snapshots" | wc -l)
 expect_rc 2 "$REWIND" rollback --repo "$REPO" "$SNAP" --databases-only --mysql-defaults-file "$MDB_CNF" --yes
-expect_err_contains "nothing was rolled back"
+expect_err_contains "nothing was changed"
+[[ $(grep -o "nothing was" "$WORK/last.err" | wc -l) == 1 ]] || check_failed "the refusal says \"nothing was …\" more than once"
 expect_err_contains "needs max_allowed_packet of at least"
 grep -q -- "--resume" "$WORK/last.err" && check_failed "the refused rollback left something to resume"
 [[ $(ls "$REPO/snapshots" | wc -l) == "$nsnap" ]] || check_failed "the refused rollback made a safety snapshot"

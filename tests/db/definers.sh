@@ -52,7 +52,8 @@ step "rollback by the owner refuses the same way, before it changes anything"
 nsnap=$(snapshot_count "$REPO")
 expect_rc 2 "$REWIND" rollback --repo "$REPO" "$SNAP" --databases-only --mysql-defaults-file "$WORK/owner.cnf" \
   --no-safety-snapshot --yes
-expect_err_contains "nothing was rolled back"
+expect_err_contains "nothing was changed"
+[[ $(grep -o "nothing was" "$WORK/last.err" | wc -l) == 1 ]] || check_failed "the refusal says \"nothing was …\" more than once"
 expect_err_contains "SET USER"
 grep -q -- "--resume" "$WORK/last.err" && check_failed "the refused rollback left something to resume"
 [[ $(snapshot_count "$REPO") == "$nsnap" ]] || check_failed "the refused rollback made a snapshot"
