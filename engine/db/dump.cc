@@ -23,6 +23,300 @@ bool IsSystemDatabase(std::string_view name) {
          name == "performance_schema";
 }
 
+bool DatabasePatternMatches(std::string_view pattern, std::string_view name) {
+  // mysys wild_compare: backtracks to the last `%` on a mismatch.
+  size_t p = 0, n = 0, star_p = std::string_view::npos, star_n = 0;
+  while (n < name.size()) {
+    if (p < pattern.size() && pattern[p] == '%') {
+      star_p = ++p;
+      star_n = n;
+      continue;
+    }
+    if (p < pattern.size()) {
+      size_t lit = p;
+      bool any = pattern[p] == '_';
+      if (pattern[p] == '\\' && p + 1 < pattern.size()) lit = ++p;
+      if (any || pattern[lit] == name[n]) {
+        ++p;
+        ++n;
+        continue;
+      }
+    }
+    if (star_p == std::string_view::npos) return false;
+    p = star_p;
+    n = ++star_n;
+  }
+  while (p < pattern.size() && pattern[p] == '%') ++p;
+  return p == pattern.size();
+}
+
+int DatabasePatternRank(std::string_view pattern) {
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] == '\\' && i + 1 < pattern.size()) {
+      ++i;
+    } else if (pattern[i] == '%' || pattern[i] == '_') {
+      return static_cast<int>(std::min<size_t>(i + 1, 127));
+    }
+  }
+  return pattern.empty() ? 0 : 128;
+}
+
+bool AccountGrants::Privileges::HasAny(const std::vector<std::string>& any_of) const {
+  if (all) return !any_of.empty();
+  for (const std::string& p : any_of) {
+    if (std::find(names.begin(), names.end(), p) != names.end()) return true;
+  }
+  return false;
+}
+
+namespace {
+
+// A token of a SHOW GRANTS line: a word (keyword, unquoted name), a `quoted` name, a 'string'
+// or one character of punctuation.
+struct GrantToken {
+  enum Kind { kWord, kName, kString, kPunct } kind;
+  std::string text;
+  bool Is(std::string_view word) const {
+    if (kind != kWord || text.size() != word.size()) return false;
+    for (size_t i = 0; i < word.size(); ++i) {
+      if (std::toupper(static_cast<unsigned char>(text[i])) != word[i]) return false;
+    }
+    return true;
+  }
+  bool IsPunct(char c) const { return kind == kPunct && text.size() == 1 && text[0] == c; }
+};
+
+bool TokenizeGrant(std::string_view line, std::vector<GrantToken>* out) {
+  size_t i = 0;
+  while (i < line.size()) {
+    const unsigned char c = static_cast<unsigned char>(line[i]);
+    if (std::isspace(c)) {
+      ++i;
+    } else if (c == '`' || c == '\'' || c == '"') {
+      GrantToken t{c == '`' ? GrantToken::kName : GrantToken::kString, {}};
+      ++i;
+      for (;;) {
+        if (i >= line.size()) return false;
+        if (line[i] == static_cast<char>(c)) {
+          if (i + 1 < line.size() && line[i + 1] == static_cast<char>(c)) {
+            t.text += line[i];
+            i += 2;
+            continue;
+          }
+          ++i;
+          break;
+        }
+        if (c != '`' && line[i] == '\\' && i + 1 < line.size()) ++i;
+        t.text += line[i++];
+      }
+      out->push_back(std::move(t));
+    } else if (std::isalnum(c) || c == '_' || c == '$' || c >= 0x80) {
+      size_t b = i;
+      while (i < line.size()) {
+        const unsigned char d = static_cast<unsigned char>(line[i]);
+        if (!(std::isalnum(d) || d == '_' || d == '$' || d >= 0x80)) break;
+        ++i;
+      }
+      out->push_back({GrantToken::kWord, std::string(line.substr(b, i - b))});
+    } else {
+      out->push_back({GrantToken::kPunct, std::string(1, static_cast<char>(c))});
+      ++i;
+    }
+  }
+  return true;
+}
+
+void MergePrivileges(const AccountGrants::Privileges& from, AccountGrants::Privileges* to) {
+  to->all = to->all || from.all;
+  for (const std::string& n : from.names) {
+    if (std::find(to->names.begin(), to->names.end(), n) == to->names.end()) to->names.push_back(n);
+  }
+}
+
+template <typename K>
+void MergeRow(const K& key, const AccountGrants::Privileges& p,
+              std::vector<std::pair<K, AccountGrants::Privileges>>* rows) {
+  for (auto& r : *rows) {
+    if (r.first == key) {
+      MergePrivileges(p, &r.second);
+      return;
+    }
+  }
+  rows->emplace_back(key, p);
+}
+
+}  // namespace
+
+std::string AccountGrants::Norm(const std::string& name) const {
+  if (!lower_case_names_) return name;
+  std::string s = name;
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  return s;
+}
+
+// A line is GRANT <privileges> ON <what> TO <grantee> […], where <privileges> is ALL PRIVILEGES,
+// USAGE or a list of names, a column list after some ("SELECT (`a`, `b`)": column privileges,
+// which grant nothing on the table, left out); <what> is *.*, `db`.*, `db`.`table`, or a routine
+// or proxied user (left out); <grantee> is `user`@`host`, `role` or PUBLIC. Role grants
+// ("GRANT `role` TO …") and SET DEFAULT ROLE lines have no ON and grant nothing themselves (the
+// enabled roles' own lines follow). REVOKE … ON `db`.* FROM …: a partial revoke (MySQL).
+Result<AccountGrants> AccountGrants::Parse(const std::vector<std::string>& lines, bool lower_case_names) {
+  AccountGrants g;
+  g.lower_case_names_ = lower_case_names;
+  for (const std::string& line : lines) {
+    std::vector<GrantToken> t;
+    const bool tokenized = TokenizeGrant(line, &t);
+    if (tokenized && (t.empty() || !(t[0].Is("GRANT") || t[0].Is("REVOKE")))) continue;
+    const auto bad = [&line] { return Status::InvalidArgument("cannot read this line of SHOW GRANTS: " + line); };
+    if (!tokenized) return bad();
+    const bool revoke = t[0].Is("REVOKE");
+    // The ON that ends the privileges, outside a column list.
+    size_t on = 0;
+    int depth = 0;
+    for (size_t i = 1; i < t.size() && on == 0; ++i) {
+      if (t[i].IsPunct('(')) ++depth;
+      if (t[i].IsPunct(')')) --depth;
+      if (depth == 0 && (t[i].Is("ON") || t[i].Is("TO") || t[i].Is("FROM"))) on = t[i].Is("ON") ? i : t.size();
+    }
+    if (on == 0) return bad();
+    if (on == t.size()) continue;  // a role granted: no privileges of its own
+    Privileges privs;
+    std::string name;
+    bool columns = false;
+    depth = 0;
+    for (size_t i = 1; i <= on; ++i) {
+      if (i == on || (depth == 0 && t[i].IsPunct(','))) {
+        if (name.empty()) return bad();
+        if (name == "ALL" || name == "ALL PRIVILEGES") {
+          privs.all = true;
+        } else if (!columns && name != "USAGE") {
+          privs.names.push_back(name);
+        }
+        name.clear();
+        columns = false;
+        continue;
+      }
+      if (t[i].IsPunct('(')) {
+        ++depth;
+        columns = true;
+      } else if (t[i].IsPunct(')')) {
+        --depth;
+      } else if (depth == 0) {
+        if (t[i].kind != GrantToken::kWord) return bad();
+        std::string w = t[i].text;
+        std::transform(w.begin(), w.end(), w.begin(), [](unsigned char ch) { return std::toupper(ch); });
+        name += (name.empty() ? "" : " ") + w;
+      }
+    }
+    // What: *.* | db.* | db.table | FUNCTION/PROCEDURE/PACKAGE [BODY] db.name | a proxied user.
+    size_t i = on + 1;
+    const auto ident = [&](size_t k) {
+      return k < t.size() && (t[k].kind == GrantToken::kName || t[k].kind == GrantToken::kWord) &&
+             !t[k].Is("TO") && !t[k].Is("FROM");
+    };
+    enum { kGlobal, kDatabase, kTable, kOther } level = kOther;
+    std::string db, table;
+    if (i + 2 < t.size() && t[i].IsPunct('*') && t[i + 1].IsPunct('.') && t[i + 2].IsPunct('*')) {
+      level = kGlobal;
+      i += 3;
+    } else if (ident(i) && !t[i].Is("FUNCTION") && !t[i].Is("PROCEDURE") && !t[i].Is("PACKAGE") &&
+               i + 2 < t.size() && t[i + 1].IsPunct('.')) {
+      db = t[i].text;
+      if (t[i + 2].IsPunct('*')) {
+        level = kDatabase;
+      } else if (ident(i + 2)) {
+        level = kTable;
+        table = t[i + 2].text;
+      } else {
+        return bad();
+      }
+      i += 3;
+    } else if (t[i].Is("FUNCTION") || t[i].Is("PROCEDURE") || t[i].Is("PACKAGE") ||
+               privs.names == std::vector<std::string>{"PROXY"}) {
+      continue;  // routine grants and proxies: nothing the checks ask about
+    } else {
+      return bad();
+    }
+    if (i >= t.size() || !(t[i].Is(revoke ? "FROM" : "TO"))) return bad();
+    ++i;
+    Grantee* who = nullptr;
+    if (i < t.size() && t[i].Is("PUBLIC")) {
+      who = &g.public_;
+    } else if (i < t.size() && t[i].kind != GrantToken::kPunct) {
+      who = i + 1 < t.size() && t[i + 1].IsPunct('@') ? &g.account_ : &g.roles_;
+    } else {
+      return bad();
+    }
+    if (revoke) {
+      if (level == kDatabase) MergeRow(g.Norm(db), privs, &who->revoked);
+      continue;  // a global REVOKE is not listed; others are not partial revokes
+    }
+    switch (level) {
+      case kGlobal: MergePrivileges(privs, &who->global); break;
+      case kDatabase: MergeRow(g.Norm(db), privs, &who->databases); break;
+      case kTable: MergeRow(std::make_pair(g.Norm(db), g.Norm(table)), privs, &who->tables); break;
+      case kOther: break;
+    }
+  }
+  return g;
+}
+
+bool AccountGrants::Global(const std::vector<std::string>& any_of, const std::string* db) const {
+  for (const Grantee* g : {&account_, &roles_, &public_}) {
+    for (const std::string& p : any_of) {
+      if (!g->global.HasAny({p})) continue;
+      bool revoked = false;
+      if (db) {
+        for (const auto& r : g->revoked) revoked = revoked || (r.first == Norm(*db) && r.second.HasAny({p}));
+      }
+      if (!revoked) return true;
+    }
+  }
+  return false;
+}
+
+bool AccountGrants::OnDatabase(const std::vector<std::string>& any_of, const std::string& db, std::string* why) const {
+  if (Global(any_of, &db)) return true;
+  const std::string name = Norm(db);
+  for (const Grantee* g : {&account_, &roles_, &public_}) {
+    int top = -1;
+    for (const auto& r : g->databases) {
+      if (DatabasePatternMatches(r.first, name)) top = std::max(top, DatabasePatternRank(r.first));
+    }
+    if (top < 0) continue;
+    bool held = true;
+    const std::string* taken = nullptr;
+    for (const auto& r : g->databases) {
+      if (!DatabasePatternMatches(r.first, name) || DatabasePatternRank(r.first) != top) continue;
+      if (!r.second.HasAny(any_of)) {
+        held = false;
+        taken = &r.first;
+      }
+    }
+    if (held) return true;
+    for (const auto& r : g->databases) {
+      if (!why || !why->empty() || !DatabasePatternMatches(r.first, name) || !r.second.HasAny(any_of)) continue;
+      *why = "its grant ON " + QuoteIdent(r.first) + ".* does not count: for " + QuoteIdent(db) +
+             (DatabasePatternRank(r.first) < top
+                  ? " the server takes its grant ON " + QuoteIdent(*taken) + ".* instead, which lacks it"
+                  : " the server may take its grant ON " + QuoteIdent(*taken) +
+                        ".* instead, as specific, which lacks it");
+    }
+  }
+  return false;
+}
+
+bool AccountGrants::OnTable(const std::vector<std::string>& any_of, const std::string& db, const std::string& table,
+                            std::string* why) const {
+  const auto key = std::make_pair(Norm(db), Norm(table));
+  for (const Grantee* g : {&account_, &roles_, &public_}) {
+    for (const auto& r : g->tables) {
+      if (r.first == key && r.second.HasAny(any_of)) return true;
+    }
+  }
+  return OnDatabase(any_of, db, why);
+}
+
 namespace {
 
 // The session of schema and data files. CHECK constraints off (MariaDB 10.2.1 and later; MySQL
@@ -134,7 +428,8 @@ class Dumper {
   Status SetupSession(DbConnection* c);
   Status ListDatabases();
   Status CheckObjectPrivileges();
-  Status CheckRoutines(const DbInfo& db, const std::string& account, const std::string& grantees);
+  Result<AccountGrants> ReadGrants(const std::string& account);
+  Status CheckRoutines(const DbInfo& db, const std::string& account, const AccountGrants& grants);
   Status LockAndSnapshot();
   Status ReadTables(DbInfo* db);
   Status WriteSchema(DbInfo* db);
@@ -214,36 +509,35 @@ Status Dumper::ListDatabases() {
 // Refused here, before anything is dumped, naming the privilege and the database, unless there
 // is provably nothing to miss: a database without tables has no triggers, and one whose rows of
 // mysql.event the user may read and finds none has no events. TRIGGER is looked up as the
-// server grants it, to the account or one of its enabled roles, globally, on a database pattern
-// or on the table (information_schema *_PRIVILEGES); EVENT is asked of the server (SHOW EVENTS
-// fails without it, error 1044, as it does for mariadb-dump). Routines: CheckRoutines.
+// server grants it (ReadGrants: SHOW GRANTS, for information_schema's *_PRIVILEGES hide the
+// rows of the account's roles and of PUBLIC from an account without SELECT on `mysql`), to the
+// account, its enabled roles or PUBLIC, globally, on the database (the server's most specific
+// matching row: a grant ON `p%`.* does not count when the account also has one ON `pv`.*) or
+// on the table; EVENT is asked of the server (SHOW EVENTS fails without it, error 1044, as it
+// does for mariadb-dump). Routines: CheckRoutines.
 Status Dumper::CheckObjectPrivileges() {
   RW_ASSIGN_OR_RETURN(auto me, control_.Query("SELECT CURRENT_USER()"));
   const std::string account = me.empty() ? std::string("the backup user") : Str(me[0], 0);
-  // GRANTEE is 'user'@'host' for an account, 'role'@'' for a role.
-  const std::string grantees =
-      "(SELECT CONCAT('''', LEFT(CURRENT_USER(), LENGTH(CURRENT_USER()) - "
-      "LENGTH(SUBSTRING_INDEX(CURRENT_USER(), '@', -1)) - 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''') "
-      "UNION SELECT CONCAT('''', ROLE_NAME, '''@''''') FROM information_schema.ENABLED_ROLES)";
+  RW_ASSIGN_OR_RETURN(const AccountGrants grants, ReadGrants(account));
   for (const DbInfo& db : dbs_) {
     const std::string schema = control_.Quote(db.name);
-    RW_ASSIGN_OR_RETURN(auto hidden, control_.Query(
-        "SELECT COUNT(*), MIN(t.TABLE_NAME) FROM information_schema.TABLES t WHERE t.TABLE_SCHEMA=" + schema +
-        " AND t.TABLE_TYPE IN ('BASE TABLE','SYSTEM VERSIONED') AND NOT EXISTS (SELECT 1 FROM "
-        "information_schema.USER_PRIVILEGES u WHERE u.PRIVILEGE_TYPE='TRIGGER' AND u.GRANTEE IN " + grantees +
-        ") AND NOT EXISTS (SELECT 1 FROM information_schema.SCHEMA_PRIVILEGES s WHERE s.PRIVILEGE_TYPE='TRIGGER' AND "
-        "t.TABLE_SCHEMA LIKE s.TABLE_SCHEMA AND s.GRANTEE IN " + grantees + ") AND NOT EXISTS (SELECT 1 FROM "
-        "information_schema.TABLE_PRIVILEGES p WHERE p.PRIVILEGE_TYPE='TRIGGER' AND p.TABLE_SCHEMA=t.TABLE_SCHEMA AND "
-        "p.TABLE_NAME=t.TABLE_NAME AND p.GRANTEE IN " + grantees + ")"));
-    const std::string count = hidden.empty() ? "0" : Str(hidden[0], 0);
-    if (count != "0") {
-      return Status::Aborted("database " + Q(db.name) + ": " + account + " lacks the TRIGGER privilege on " + count +
-                             " of its tables (" + Q(Str(hidden[0], 1)) + (count == "1" ? "" : ", …") +
+    RW_ASSIGN_OR_RETURN(auto tables, control_.Query(
+        "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA=" + schema +
+        " AND TABLE_TYPE IN ('BASE TABLE','SYSTEM VERSIONED') ORDER BY TABLE_NAME"));
+    std::vector<std::string> hidden;
+    std::string why;
+    for (const Row& t : tables) {
+      if (!grants.OnTable({"TRIGGER"}, db.name, Str(t, 0), &why)) hidden.push_back(Str(t, 0));
+    }
+    if (!hidden.empty()) {
+      return Status::Aborted("database " + Q(db.name) + ": " + account + " lacks the TRIGGER privilege on " +
+                             std::to_string(hidden.size()) + " of its tables (" + Q(hidden[0]) +
+                             (hidden.size() == 1 ? "" : ", …") + (why.empty() ? "" : "; " + why) +
                              "): the server hides their triggers, which the snapshot would silently lack. "
                              "GRANT TRIGGER ON " + Q(db.name) + ".* (or ON *.*) to it and run again");
     }
     if (db.name == "mysql") continue;  // its routines and events are rows of mysql.proc and mysql.event
-    RW_RETURN_IF_ERROR(CheckRoutines(db, account, grantees));
+    RW_RETURN_IF_ERROR(CheckRoutines(db, account, grants));
     Status events = control_.Exec("SHOW EVENTS FROM " + Q(db.name));
     if (events.ok()) continue;
     const unsigned err = control_.LastErrno();
@@ -261,6 +555,21 @@ Status Dumper::CheckObjectPrivileges() {
   return Status::OK();
 }
 
+// SHOW GRANTS of the session's account (MariaDB: with its enabled roles' and PUBLIC's), with
+// identifiers quoted whatever the session's sql_quote_show_create, read by AccountGrants.
+Result<AccountGrants> Dumper::ReadGrants(const std::string& account) {
+  RW_RETURN_IF_ERROR(control_.Exec("SET SESSION sql_quote_show_create=1"));
+  RW_ASSIGN_OR_RETURN(auto rows, control_.Query("SHOW GRANTS"));
+  RW_ASSIGN_OR_RETURN(auto lctn, control_.Query("SELECT @@lower_case_table_names"));
+  std::vector<std::string> lines;
+  for (const Row& r : rows) lines.push_back(Str(r, 0));
+  auto grants = AccountGrants::Parse(lines, !lctn.empty() && Str(lctn[0], 0) != "0");
+  if (!grants.ok()) {
+    return Status::Aborted("cannot tell which privileges " + account + " holds: " + grants.status().message());
+  }
+  return grants;
+}
+
 // information_schema.ROUTINES, which WriteRoutines lists, shows the user only the functions and
 // procedures it has a privilege on, and SHOW CREATE gives the body of those it may only run
 // (EXECUTE) or alter as NULL: a user without SELECT on mysql.proc (mariadb-dump's documented
@@ -269,12 +578,12 @@ Status Dumper::CheckObjectPrivileges() {
 //  - the user reads mysql.proc (SELECT on it, on mysql.* or on *.*): the server then shows it
 //    every routine with its body; the count of mysql.proc rows confirms ROUTINES lists them all;
 //  - otherwise (or on a server without mysql.proc) ROUTINES lists every routine of the database
-//    only with EXECUTE, ALTER ROUTINE or CREATE ROUTINE on it (or global SELECT) held by the user
-//    or an enabled role; a database-level one counts only when every database row of that
-//    grantee matching the name holds it, since the server takes the first matching row and a
-//    pattern (`p%`.*) is shadowed by a row for the name itself. Then the body of each routine
-//    listed is asked of the server (the definer, say a database owner, reads its own).
-Status Dumper::CheckRoutines(const DbInfo& db, const std::string& account, const std::string& grantees) {
+//    only with EXECUTE, ALTER ROUTINE or CREATE ROUTINE on it (or global SELECT) held by the user,
+//    an enabled role or PUBLIC, as AccountGrants decides (the server takes the most specific
+//    database row that matches: a pattern, `p%`.*, is shadowed by a row for the name itself).
+//    Then the body of each routine listed is asked of the server (the definer, say a database
+//    owner, reads its own).
+Status Dumper::CheckRoutines(const DbInfo& db, const std::string& account, const AccountGrants& grants) {
   const std::string schema = control_.Quote(db.name);
   const std::string grant = "GRANT SELECT ON `mysql`.`proc` (or SELECT ON *.*) to it and run again";
   RW_ASSIGN_OR_RETURN(auto listed, control_.Query(
@@ -295,14 +604,8 @@ Status Dumper::CheckRoutines(const DbInfo& db, const std::string& account, const
       err != 1146 /* ER_NO_SUCH_TABLE: MySQL 8 keeps routines in its data dictionary */) {
     return stored.status();
   }
-  const std::string privs = "('EXECUTE','ALTER ROUTINE','CREATE ROUTINE')";
-  RW_ASSIGN_OR_RETURN(auto scope, control_.Query(
-      "SELECT EXISTS (SELECT 1 FROM information_schema.USER_PRIVILEGES u WHERE u.GRANTEE IN " + grantees +
-      " AND (u.PRIVILEGE_TYPE IN " + privs + " OR u.PRIVILEGE_TYPE='SELECT')) OR EXISTS (SELECT 1 FROM (SELECT "
-      "s.GRANTEE, MAX(s.PRIVILEGE_TYPE IN " + privs + ") AS r FROM information_schema.SCHEMA_PRIVILEGES s WHERE "
-      "s.GRANTEE IN " + grantees + " AND " + schema + " LIKE BINARY s.TABLE_SCHEMA GROUP BY s.GRANTEE, "
-      "s.TABLE_SCHEMA) m GROUP BY m.GRANTEE HAVING MIN(m.r) = 1)"));
-  if (scope.empty() || Str(scope[0], 0) != "1") {
+  const std::vector<std::string> privs = {"EXECUTE", "ALTER ROUTINE", "CREATE ROUTINE"};
+  if (!grants.OnDatabase(privs, db.name) && !grants.Global({"SELECT"})) {
     return Status::Aborted("database " + Q(db.name) + ": " + account + " may not read mysql.proc (error " +
                            std::to_string(err) + ") and has no EXECUTE, ALTER ROUTINE or CREATE ROUTINE "
                            "privilege on the database: the server hides the functions and procedures it has no "

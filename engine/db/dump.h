@@ -16,6 +16,8 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "engine/base/status.h"
@@ -52,6 +54,56 @@ struct DumpResult {
   uint64_t max_statement_bytes = 0;  // the largest statement written (see DatabaseDump)
   std::vector<std::string> notes;  // not errors: what the dump leaves out ("db.table: …")
 };
+
+// What the server grants the session's account, read from SHOW GRANTS (exposed for tests;
+// the backup's privilege checks use it). information_schema's *_PRIVILEGES tables show an
+// account without SELECT on the `mysql` database only its own rows, not those of its roles
+// nor of PUBLIC; SHOW GRANTS lists, on MariaDB, the account's rows, those of every enabled
+// role and PUBLIC's. Held is decided as the server does: the account, its enabled roles (whose
+// rows the server merges per database name: one role) and PUBLIC each grant on their own; of
+// each one's database rows that match a name, the server takes the most specific one alone (a
+// name without wildcards, then the one whose first `%` or `_` comes latest), so a row for
+// `pv`.* hides one for `p%`.*; when two rows tie, both must hold it. Names are compared as the
+// server does: bytes, case-sensitively unless lower_case_table_names (then lower-cased).
+class AccountGrants {
+ public:
+  // The lines of SHOW GRANTS. InvalidArgument naming a GRANT or REVOKE line it cannot read.
+  static Result<AccountGrants> Parse(const std::vector<std::string>& lines, bool lower_case_names);
+
+  // Whether one of `any_of` (upper-case names: "TRIGGER", "EXECUTE", …) is held globally
+  // (ON *.*; not one revoked for that database, MySQL's partial revokes, when `db` is given).
+  bool Global(const std::vector<std::string>& any_of, const std::string* db = nullptr) const;
+  // … globally or on database `db`. `why`, when not held: set to why a grant that names the
+  // privilege on a pattern matching `db` does not count, or left alone.
+  bool OnDatabase(const std::vector<std::string>& any_of, const std::string& db, std::string* why = nullptr) const;
+  // … globally, on `db` or on its table `table`.
+  bool OnTable(const std::vector<std::string>& any_of, const std::string& db, const std::string& table,
+               std::string* why = nullptr) const;
+
+  struct Privileges {
+    bool all = false;  // ALL PRIVILEGES
+    std::vector<std::string> names;
+    bool HasAny(const std::vector<std::string>& any_of) const;
+  };
+  struct Grantee {
+    Privileges global;
+    std::vector<std::pair<std::string, Privileges>> databases;  // pattern → privileges, one per pattern
+    std::vector<std::pair<std::pair<std::string, std::string>, Privileges>> tables;
+    std::vector<std::pair<std::string, Privileges>> revoked;  // partial revokes (MySQL): database → privileges
+  };
+
+ private:
+  std::string Norm(const std::string& name) const;
+  bool lower_case_names_ = false;
+  Grantee account_, roles_, public_;
+};
+
+// Whether database name `name` matches the pattern of a database grant as the server matches
+// it: `%` any bytes, `_` one byte, `\` takes the next byte as it is; case-sensitive.
+bool DatabasePatternMatches(std::string_view pattern, std::string_view name);
+// The rank the server sorts database grant rows by (higher first): 128 for a name without
+// wildcards, else the position (from 1) of the first `%` or `_`, at most 127; 0 when empty.
+int DatabasePatternRank(std::string_view pattern);
 
 // Dumps into `sink`. Fails (nothing referenced) on any server error: connection refused, wrong
 // password, missing privilege, the lock not had in time, the server gone mid-dump.

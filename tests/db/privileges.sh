@@ -10,6 +10,11 @@
 # a snapshot without its functions and procedures; refused now, and with SELECT on mysql.proc
 # they are in the snapshot. A database owner (ALL on it) sees every routine of it and reads the
 # ones it defines: allowed, unless another account defines one (refused, naming it).
+# The privileges are read as the server applies them (SHOW GRANTS): a TRIGGER grant on a
+# pattern, `p%`.*, does not reach pv when the account has a row for pv.* itself (the server
+# takes that one alone and hides pv's trigger): refused; the backup used to exit 0 without the
+# trigger. And what an account holds through its default role, hidden from information_schema's
+# *_PRIVILEGES for an account without SELECT on the mysql database, counts: it used to be refused.
 source "$(dirname "$0")/lib.sh" "$@"
 FIXTURE_DBS=(pv)
 
@@ -37,8 +42,22 @@ mdb -e "CREATE DATABASE pv; CREATE TABLE pv.t (id INT PRIMARY KEY, v INT);
         -- row that matches (pv.* above), so bk4 still sees no routine of pv.
         GRANT EXECUTE ON \`p%\`.* TO bk4@localhost;
         CREATE DATABASE own; CREATE USER owner@localhost IDENTIFIED BY 'owner-pw';
-        GRANT ALL ON own.* TO owner@localhost; GRANT RELOAD ON *.* TO owner@localhost;" || fail "setup"
-for u in bk bk2 bk3 bk4 owner; do
+        GRANT ALL ON own.* TO owner@localhost; GRANT RELOAD ON *.* TO owner@localhost;
+        -- TRIGGER on a pattern only, the rest on pv.* itself: for pv the server takes the pv.* row
+        -- alone, which lacks TRIGGER. SELECT on mysql.proc for pv's routines.
+        CREATE USER bk5@localhost IDENTIFIED BY 'bk5-pw'; GRANT RELOAD ON *.* TO bk5@localhost;
+        GRANT SELECT, LOCK TABLES, SHOW VIEW, EVENT ON pv.* TO bk5@localhost;
+        GRANT TRIGGER ON \`p%\`.* TO bk5@localhost; GRANT SELECT ON mysql.proc TO bk5@localhost;
+        -- Every privilege on pv through the default role, none on the mysql database.
+        CREATE ROLE pv_backup; GRANT SELECT, LOCK TABLES, SHOW VIEW, TRIGGER, EVENT ON pv.* TO pv_backup;
+        CREATE USER bk6@localhost IDENTIFIED BY 'bk6-pw'; GRANT RELOAD ON *.* TO bk6@localhost;
+        GRANT SELECT ON mysql.proc TO bk6@localhost; GRANT pv_backup TO bk6@localhost;
+        SET DEFAULT ROLE pv_backup FOR bk6@localhost;
+        -- A database owned through a role.
+        CREATE DATABASE own2; CREATE ROLE own2_owner; GRANT ALL ON own2.* TO own2_owner;
+        CREATE USER owner2@localhost IDENTIFIED BY 'owner2-pw'; GRANT RELOAD ON *.* TO owner2@localhost;
+        GRANT own2_owner TO owner2@localhost; SET DEFAULT ROLE own2_owner FOR owner2@localhost;" || fail "setup"
+for u in bk bk2 bk3 bk4 bk5 bk6 owner owner2; do
   printf '[client]\nsocket=%s\nuser=%s\npassword=%s-pw\n' "$MDB_SOCK" "$u" "$u" >"$WORK/$u.cnf"
 done
 # What the server shows the user without TRIGGER and EVENT: no trigger, no event, no error.
@@ -49,6 +68,17 @@ grep -q 'TRIGGER pv.tr ' "$WORK/before.sql" && grep -q 'EVENT `ev`' "$WORK/befor
 grep -q 'PROCEDURE `pr`' "$WORK/before.sql" && grep -q 'FUNCTION `fn`' "$WORK/before.sql" || fail "fixture: no routines"
 [[ $(mariadb --defaults-file="$WORK/bk4.cnf" -N -B -e "SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA='pv'") == 0 ]] ||
   fail "fixture: bk4 sees the routines"
+# bk5: its TRIGGER on `p%`.* does not reach pv, whose own row lacks it: the trigger is hidden.
+[[ $(mariadb --defaults-file="$WORK/bk5.cnf" -N -B -e "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA='pv'") == 0 &&
+   -z $(mariadb --defaults-file="$WORK/bk5.cnf" -N -B -e "SHOW TRIGGERS FROM pv") ]] ||
+  fail "fixture: bk5 sees the trigger"
+mariadb --defaults-file="$WORK/bk5.cnf" -N -B -e "SHOW GRANTS" | grep -qF 'GRANT TRIGGER ON `p%`.* TO `bk5`@`localhost`' ||
+  fail "fixture: bk5 lacks TRIGGER on \`p%\`.*"
+# bk6 sees the trigger (TRIGGER through its role), but information_schema shows it no TRIGGER row.
+[[ $(mariadb --defaults-file="$WORK/bk6.cnf" -N -B -e "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA='pv'") == 1 ]] ||
+  fail "fixture: bk6 does not see the trigger"
+[[ $(mariadb --defaults-file="$WORK/bk6.cnf" -N -B -e "SELECT COUNT(*) FROM information_schema.SCHEMA_PRIVILEGES WHERE PRIVILEGE_TYPE='TRIGGER'") == 0 ]] ||
+  note "information_schema shows bk6 its role's TRIGGER row (this server does not hide it)"
 REPO=$WORK/repo
 expect_rc 0 "$REWIND" init --repo "$REPO"
 no_snapshot() {
@@ -81,6 +111,35 @@ mdb -e "DROP DATABASE pv"
 expect_rc 0 "$REWIND" restore --repo "$REPO" "$SNAP" --databases-only --mysql-defaults-file "$MDB_CNF"
 reference_dump "$WORK/after.sql"
 compare_files "mariadb-dump before and after (backup by bk3)" "$WORK/before.sql" "$WORK/after.sql"
+
+step "TRIGGER on \`p%\`.* only, the rest on pv.*: the server hides pv's trigger; refused, naming TRIGGER and pv"
+nsnap=$(snapshot_count "$REPO")
+note "\$ rewind backup --repo $REPO --databases pv --mysql-defaults-file $WORK/bk5.cnf"
+capture "$REWIND" backup --repo "$REPO" --databases pv --mysql-defaults-file "$WORK/bk5.cnf"
+if [[ $RC == 0 ]]; then
+  capture "$REWIND" dump --repo "$REPO" latest --db pv
+  if grep -q 'TRIGGER pv.tr ' "$WORK/last.out"; then
+    note "its snapshot has the trigger pv.tr"
+  else
+    note "its snapshot lacks the trigger pv.tr (rewind dump --repo R latest --db pv)"
+  fi
+  fail "the backup by bk5 (TRIGGER only on \`p%\`.*) exited 0, expected 2"
+fi
+[[ $RC == 2 ]] || { _show_last; fail "the backup by bk5 exited $RC, expected 2"; }
+expect_err_contains "database \`pv\`: bk5@localhost lacks the TRIGGER privilege"
+expect_err_contains "its grant ON \`p%\`.* does not count"
+expect_err_contains "no snapshot was saved"
+[[ $(snapshot_count "$REPO") == "$nsnap" ]] || check_failed "a snapshot was saved after: a backup that cannot see the trigger"
+
+step "TRIGGER and the rest only through the default role, no SELECT on the mysql database: the backup has the trigger"
+expect_rc 0 "$REWIND" backup --repo "$REPO" --databases pv --mysql-defaults-file "$WORK/bk6.cnf"
+SNAP=$(last_line)
+expect_rc 0 "$REWIND" dump --repo "$REPO" "$SNAP" --db pv
+grep -q 'TRIGGER pv.tr ' "$WORK/last.out" || check_failed "rewind dump of bk6's snapshot lacks the trigger pv.tr"
+mdb -e "DROP DATABASE pv"
+expect_rc 0 "$REWIND" restore --repo "$REPO" "$SNAP" --databases-only --mysql-defaults-file "$MDB_CNF"
+reference_dump "$WORK/after6.sql"
+compare_files "mariadb-dump before and after (backup by bk6)" "$WORK/before.sql" "$WORK/after6.sql"
 
 step "routines hidden from a user scoped to the database (no SELECT on mysql.proc): refused, naming the grant"
 nsnap=$(snapshot_count "$REPO")
@@ -116,3 +175,12 @@ expect_rc 2 "$REWIND" backup --repo "$REPO" --databases own --mysql-defaults-fil
 expect_err_contains "database \`own\`: owner@localhost may not read the definition of function \`rootf\` (definer root@localhost)"
 expect_err_contains "GRANT SELECT ON \`mysql\`.\`proc\`"
 [[ $(snapshot_count "$REPO") == "$nsnap" ]] || check_failed "a snapshot was saved after: a backup that cannot read a routine"
+
+step "a database owned through the default role (ALL on it, no mysql.proc, no SELECT on mysql): allowed"
+mariadb --defaults-file="$WORK/owner2.cnf" -e "CREATE TABLE own2.t (id INT PRIMARY KEY, v INT);
+  CREATE TRIGGER own2.tr2 BEFORE INSERT ON own2.t FOR EACH ROW SET NEW.v = 1;
+  CREATE PROCEDURE own2.op2() SELECT COUNT(*) FROM own2.t;" || fail "owner2's objects"
+expect_rc 0 "$REWIND" backup --repo "$REPO" --databases own2 --mysql-defaults-file "$WORK/owner2.cnf"
+expect_rc 0 "$REWIND" dump --repo "$REPO" "$(last_line)" --db own2
+grep -q 'PROCEDURE `op2`' "$WORK/last.out" && grep -q 'TRIGGER own2.tr2 ' "$WORK/last.out" ||
+  check_failed "rewind dump of owner2's snapshot lacks own2.op2 or own2.tr2"
