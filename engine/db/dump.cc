@@ -430,6 +430,7 @@ class Dumper {
   Status CheckObjectPrivileges();
   Result<AccountGrants> ReadGrants(const std::string& account);
   Status CheckRoutines(const DbInfo& db, const std::string& account, const AccountGrants& grants);
+  Status CheckTables(const DbInfo& db, const std::string& account, const AccountGrants& grants);
   Status LockAndSnapshot();
   Status ReadTables(DbInfo* db);
   Status WriteSchema(DbInfo* db);
@@ -514,13 +515,14 @@ Status Dumper::ListDatabases() {
 // account, its enabled roles or PUBLIC, globally, on the database (the server's most specific
 // matching row: a grant ON `p%`.* does not count when the account also has one ON `pv`.*) or
 // on the table; EVENT is asked of the server (SHOW EVENTS fails without it, error 1044, as it
-// does for mariadb-dump). Routines: CheckRoutines.
+// does for mariadb-dump). Tables and views: CheckTables. Routines: CheckRoutines.
 Status Dumper::CheckObjectPrivileges() {
   RW_ASSIGN_OR_RETURN(auto me, control_.Query("SELECT CURRENT_USER()"));
   const std::string account = me.empty() ? std::string("the backup user") : Str(me[0], 0);
   RW_ASSIGN_OR_RETURN(const AccountGrants grants, ReadGrants(account));
   for (const DbInfo& db : dbs_) {
     const std::string schema = control_.Quote(db.name);
+    RW_RETURN_IF_ERROR(CheckTables(db, account, grants));
     RW_ASSIGN_OR_RETURN(auto tables, control_.Query(
         "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA=" + schema +
         " AND TABLE_TYPE IN ('BASE TABLE','SYSTEM VERSIONED') ORDER BY TABLE_NAME"));
@@ -627,6 +629,49 @@ Status Dumper::CheckRoutines(const DbInfo& db, const std::string& account, const
                          (unreadable.size() == 1 ? std::string()
                                                  : " and of " + std::to_string(unreadable.size() - 1) + " more") +
                          ": the server shows it the routine without its body, which the snapshot needs. " + grant);
+}
+
+// information_schema.TABLES and VIEWS, which the dump lists tables and views from, show the
+// account only those it holds a privilege on, unless it holds a table privilege (SELECT,
+// INSERT, UPDATE, DELETE, CREATE, DROP, REFERENCES, INDEX, ALTER, CREATE VIEW, SHOW VIEW, TRIGGER,
+// DELETE HISTORY; not LOCK TABLES, EVENT nor the routine ones) globally or on the database
+// (checked on MariaDB 10.11, one privilege at a time). And information_schema.COLUMNS shows only
+// the columns it holds SELECT, INSERT, UPDATE or REFERENCES on, which are all the dump reads: a
+// table listed without SELECT on it would be dumped without its rows, one with SELECT on some
+// columns without the others. A snapshot made so would silently lack them, and a rollback would
+// drop the database and reload it without. Refused here, before anything is dumped, unless the
+// account holds SELECT globally or on the database, or holds a table privilege there (so every
+// table and view is listed) and SELECT on each table and view listed; held as AccountGrants
+// decides (account, enabled roles, PUBLIC; the most specific database row; column grants count
+// for nothing).
+Status Dumper::CheckTables(const DbInfo& db, const std::string& account, const AccountGrants& grants) {
+  static const std::vector<std::string> kListAll = {"SELECT", "INSERT", "UPDATE", "DELETE", "CREATE",
+                                                    "DROP", "REFERENCES", "INDEX", "ALTER", "CREATE VIEW",
+                                                    "SHOW VIEW", "TRIGGER", "DELETE HISTORY"};
+  const std::string grant = "GRANT SELECT ON " + Q(db.name) + ".* (or ON *.*) to it and run again";
+  std::string why;
+  if (grants.OnDatabase({"SELECT"}, db.name, &why)) return Status::OK();
+  if (!grants.OnDatabase(kListAll, db.name)) {
+    return Status::Aborted("database " + Q(db.name) + ": " + account +
+                           " lacks the SELECT privilege on the database" + (why.empty() ? "" : " (" + why + ")") +
+                           ": the server lists only the tables and views it holds a privilege on, so the snapshot "
+                           "would silently lack the others (a rollback would drop them). " + grant);
+  }
+  RW_ASSIGN_OR_RETURN(auto listed, control_.Query(
+      "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA=" + control_.Quote(db.name) +
+      " ORDER BY TABLE_NAME"));
+  std::vector<std::string> unreadable;
+  for (const Row& t : listed) {
+    if (!grants.OnTable({"SELECT"}, db.name, Str(t, 0))) unreadable.push_back(Str(t, 0));
+  }
+  if (unreadable.empty()) return Status::OK();
+  return Status::Aborted("database " + Q(db.name) + ": " + account + " lacks the SELECT privilege on " +
+                         Q(unreadable[0]) +
+                         (unreadable.size() == 1 ? std::string()
+                                                 : " and " + std::to_string(unreadable.size() - 1) + " more") +
+                         (why.empty() ? "" : " (" + why + ")") +
+                         ": the server shows it such a table without its rows (and with SELECT on some columns "
+                         "only, without the others), which the snapshot would silently lack. " + grant);
 }
 
 Status Dumper::LockAndSnapshot() {

@@ -15,6 +15,14 @@
 # takes that one alone and hides pv's trigger): refused; the backup used to exit 0 without the
 # trigger. And what an account holds through its default role, hidden from information_schema's
 # *_PRIVILEGES for an account without SELECT on the mysql database, counts: it used to be refused.
+# Tables and views the same way: information_schema.TABLES and .VIEWS list only those the account
+# has a privilege on, unless it holds one of the table privileges (SELECT, SHOW VIEW, TRIGGER, …)
+# on the whole database. An account with SELECT only on the table tp.t1 (LOCK TABLES and EVENT
+# on tp.*) got a snapshot without tp.t2 and the view tp.v2, and exited 0: a rollback would have
+# dropped them. Refused now, naming SELECT, tp and the GRANT. And information_schema.COLUMNS
+# shows only the columns the account holds a privilege on: with SHOW VIEW on tp.* (every table is
+# listed) but SELECT only on the column t2.id, the backup exited 0 and its t2 had no column v.
+# Refused now, naming t2; with SELECT on each table and view the backup has all of them.
 source "$(dirname "$0")/lib.sh" "$@"
 FIXTURE_DBS=(pv)
 
@@ -56,8 +64,21 @@ mdb -e "CREATE DATABASE pv; CREATE TABLE pv.t (id INT PRIMARY KEY, v INT);
         -- A database owned through a role.
         CREATE DATABASE own2; CREATE ROLE own2_owner; GRANT ALL ON own2.* TO own2_owner;
         CREATE USER owner2@localhost IDENTIFIED BY 'owner2-pw'; GRANT RELOAD ON *.* TO owner2@localhost;
-        GRANT own2_owner TO owner2@localhost; SET DEFAULT ROLE own2_owner FOR owner2@localhost;" || fail "setup"
-for u in bk bk2 bk3 bk4 bk5 bk6 owner owner2; do
+        GRANT own2_owner TO owner2@localhost; SET DEFAULT ROLE own2_owner FOR owner2@localhost;
+        -- SELECT only on the table tp.t1 (and its view v1); the rest the dump needs on tp.*.
+        CREATE DATABASE tp; CREATE TABLE tp.t1 (id INT PRIMARY KEY); CREATE TABLE tp.t2 (id INT PRIMARY KEY, v INT);
+        INSERT INTO tp.t1 VALUES (1); INSERT INTO tp.t2 VALUES (2, 20);
+        CREATE VIEW tp.v1 AS SELECT id FROM tp.t1; CREATE VIEW tp.v2 AS SELECT id FROM tp.t2;
+        CREATE USER bk7@localhost IDENTIFIED BY 'bk7-pw'; GRANT RELOAD ON *.* TO bk7@localhost;
+        GRANT LOCK TABLES, EVENT ON tp.* TO bk7@localhost; GRANT SELECT ON mysql.proc TO bk7@localhost;
+        GRANT SELECT, SHOW VIEW, TRIGGER ON tp.t1 TO bk7@localhost; GRANT SELECT, SHOW VIEW ON tp.v1 TO bk7@localhost;
+        -- SHOW VIEW and TRIGGER on tp.*, so the server lists every table and view; SELECT per table,
+        -- on t2 only on its column id (information_schema.COLUMNS shows it t2.id alone).
+        CREATE USER bk8@localhost IDENTIFIED BY 'bk8-pw'; GRANT RELOAD ON *.* TO bk8@localhost;
+        GRANT LOCK TABLES, EVENT, SHOW VIEW, TRIGGER ON tp.* TO bk8@localhost; GRANT SELECT ON mysql.proc TO bk8@localhost;
+        GRANT SELECT ON tp.t1 TO bk8@localhost; GRANT SELECT ON tp.v1 TO bk8@localhost; GRANT SELECT ON tp.v2 TO bk8@localhost;
+        GRANT SELECT (id) ON tp.t2 TO bk8@localhost;" || fail "setup"
+for u in bk bk2 bk3 bk4 bk5 bk6 bk7 bk8 owner owner2; do
   printf '[client]\nsocket=%s\nuser=%s\npassword=%s-pw\n' "$MDB_SOCK" "$u" "$u" >"$WORK/$u.cnf"
 done
 # What the server shows the user without TRIGGER and EVENT: no trigger, no event, no error.
@@ -79,6 +100,12 @@ mariadb --defaults-file="$WORK/bk5.cnf" -N -B -e "SHOW GRANTS" | grep -qF 'GRANT
   fail "fixture: bk6 does not see the trigger"
 [[ $(mariadb --defaults-file="$WORK/bk6.cnf" -N -B -e "SELECT COUNT(*) FROM information_schema.SCHEMA_PRIVILEGES WHERE PRIVILEGE_TYPE='TRIGGER'") == 0 ]] ||
   note "information_schema shows bk6 its role's TRIGGER row (this server does not hide it)"
+# bk7 is shown only tp.t1 and tp.v1, bk8 every table and view of tp.
+[[ $(mariadb --defaults-file="$WORK/bk7.cnf" -N -B -e "SELECT GROUP_CONCAT(TABLE_NAME ORDER BY TABLE_NAME) FROM information_schema.TABLES WHERE TABLE_SCHEMA='tp'") == t1,v1 &&
+   $(mariadb --defaults-file="$WORK/bk7.cnf" -N -B -e "SELECT GROUP_CONCAT(TABLE_NAME) FROM information_schema.VIEWS WHERE TABLE_SCHEMA='tp'") == v1 ]] ||
+  fail "fixture: bk7 is not shown exactly tp.t1 and tp.v1"
+[[ $(mariadb --defaults-file="$WORK/bk8.cnf" -N -B -e "SELECT GROUP_CONCAT(TABLE_NAME ORDER BY TABLE_NAME) FROM information_schema.TABLES WHERE TABLE_SCHEMA='tp'") == t1,t2,v1,v2 ]] ||
+  fail "fixture: bk8 is not shown every table and view of tp"
 REPO=$WORK/repo
 expect_rc 0 "$REWIND" init --repo "$REPO"
 no_snapshot() {
@@ -184,3 +211,51 @@ expect_rc 0 "$REWIND" backup --repo "$REPO" --databases own2 --mysql-defaults-fi
 expect_rc 0 "$REWIND" dump --repo "$REPO" "$(last_line)" --db own2
 grep -q 'PROCEDURE `op2`' "$WORK/last.out" && grep -q 'TRIGGER own2.tr2 ' "$WORK/last.out" ||
   check_failed "rewind dump of owner2's snapshot lacks own2.op2 or own2.tr2"
+
+step "SELECT only on the table tp.t1: the server hides tp.t2 and tp.v2; refused, naming SELECT, tp and the GRANT"
+nsnap=$(snapshot_count "$REPO")
+note "\$ rewind backup --repo $REPO --databases tp --mysql-defaults-file $WORK/bk7.cnf"
+capture "$REWIND" backup --repo "$REPO" --databases tp --mysql-defaults-file "$WORK/bk7.cnf"
+if [[ $RC == 0 ]]; then
+  capture "$REWIND" dump --repo "$REPO" latest --db tp
+  for o in 'TABLE `t1`' 'TABLE `t2`' 'VIEW `tp`.`v1`' 'VIEW `tp`.`v2`'; do
+    grep -q "$o" "$WORK/last.out" && note "its snapshot has $o" || note "its snapshot LACKS $o (rewind dump --repo R latest --db tp)"
+  done
+  fail "the backup by bk7 (SELECT only on tp.t1) exited 0, expected 2"
+fi
+[[ $RC == 2 ]] || { _show_last; fail "the backup by bk7 exited $RC, expected 2"; }
+expect_err_contains "database \`tp\`: bk7@localhost lacks the SELECT privilege on the database"
+expect_err_contains "GRANT SELECT ON \`tp\`.* (or ON *.*)"
+expect_err_contains "no snapshot was saved"
+[[ $(snapshot_count "$REPO") == "$nsnap" ]] || check_failed "a snapshot was saved after: a backup that cannot see tp.t2"
+expect_rc 2 "$REWIND" backup --repo "$REPO" --databases all --mysql-defaults-file "$WORK/bk7.cnf"
+expect_err_contains "lacks the SELECT privilege"
+[[ $(snapshot_count "$REPO") == "$nsnap" ]] || check_failed "a snapshot was saved after: a backup of all databases that cannot see tp.t2"
+
+step "every table listed (SHOW VIEW on tp.*) but SELECT only on the column tp.t2.id: refused, naming t2"
+note "\$ rewind backup --repo $REPO --databases tp --mysql-defaults-file $WORK/bk8.cnf"
+capture "$REWIND" backup --repo "$REPO" --databases tp --mysql-defaults-file "$WORK/bk8.cnf"
+if [[ $RC == 0 ]]; then
+  capture "$REWIND" dump --repo "$REPO" latest --db tp
+  note "its snapshot's rows of t2: $(grep 'INSERT INTO `tp`.`t2`' "$WORK/last.out" || echo none)"
+  fail "the backup by bk8 (SELECT only on the column tp.t2.id) exited 0, expected 2"
+fi
+[[ $RC == 2 ]] || { _show_last; fail "the backup by bk8 exited $RC, expected 2"; }
+expect_err_contains "database \`tp\`: bk8@localhost lacks the SELECT privilege on \`t2\`"
+expect_err_contains "no snapshot was saved"
+[[ $(snapshot_count "$REPO") == "$nsnap" ]] || check_failed "a snapshot was saved after: a backup without SELECT on tp.t2"
+
+step "SELECT on each table and view of tp, SHOW VIEW on tp.*: the backup has all of them and restores them"
+mdb -e "GRANT SELECT ON tp.t2 TO bk8@localhost" || fail "grant"
+expect_rc 0 "$REWIND" backup --repo "$REPO" --databases tp --mysql-defaults-file "$WORK/bk8.cnf"
+SNAP=$(last_line)
+expect_rc 0 "$REWIND" dump --repo "$REPO" "$SNAP" --db tp
+for o in 'TABLE `t1`' 'TABLE `t2`' 'VIEW `tp`.`v1`' 'VIEW `tp`.`v2`'; do
+  grep -q "$o" "$WORK/last.out" || check_failed "rewind dump of bk8's snapshot lacks $o"
+done
+FIXTURE_DBS=(tp)
+reference_dump "$WORK/before_tp.sql"
+mdb -e "DROP DATABASE tp"
+expect_rc 0 "$REWIND" restore --repo "$REPO" "$SNAP" --databases-only --mysql-defaults-file "$MDB_CNF"
+reference_dump "$WORK/after_tp.sql"
+compare_files "mariadb-dump of tp before and after (backup by bk8)" "$WORK/before_tp.sql" "$WORK/after_tp.sql"
