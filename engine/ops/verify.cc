@@ -37,10 +37,13 @@ class Verifier {
       : repo_(repo), options_(options), progress_(progress) {}
 
   Result<VerifyReport> Run() {
-    for (const std::string& d : repo_->damaged_index_files()) {
-      report_.damage.push_back("index file " + d + " (rebuild with `rewind repair index`)");
-    }
+    // Listing the snapshots loads the index files a backup wrote since the repository was opened.
     RW_RETURN_IF_ERROR(CheckSnapshots());
+    std::vector<std::string> index_damage;  // reported first
+    for (const std::string& d : repo_->damaged_index_files()) {
+      index_damage.push_back("index file " + d + " (rebuild with `rewind repair index`)");
+    }
+    report_.damage.insert(report_.damage.begin(), index_damage.begin(), index_damage.end());
     // Trees and packs are checked at the same time: they share only bad_ (locked).
     Status packs;
     tbb::task_group group;

@@ -185,7 +185,8 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<Storage> st
   repo->storage_ = std::move(storage);
   repo->path_ = repo->storage_->Describe("");
   RW_RETURN_IF_ERROR(repo->LoadConfig());
-  RW_RETURN_IF_ERROR(repo->LoadIndex(options.tolerate_index_damage));
+  repo->tolerate_index_damage_ = options.tolerate_index_damage;
+  RW_RETURN_IF_ERROR(repo->LoadIndex());
   return repo;
 }
 
@@ -207,33 +208,47 @@ Status Repository::LoadConfig() {
   return Status::OK();
 }
 
-Status Repository::LoadIndex(bool tolerate_damage) {
-  auto names = storage_->List("index");
-  if (!names.ok()) return names.status();
-  for (const std::string& name : *names) {
-    const std::string where = "index file " + storage_->Describe("index/" + name);
-    auto data = storage_->ReadFile("index/" + name);
-    Status problem;
-    Result<std::vector<IndexEntry>> entries = Status::Corruption("unread");
-    if (!data.ok()) {
-      problem = data.status();
-    } else if (Sha256(*data).Hex() != name) {
-      problem = Status::Corruption("content does not match its name (damaged)");
-    } else {
-      entries = DecodeIndex(*data);
-      if (!entries.ok()) problem = entries.status();
-    }
-    if (!problem.ok()) {
-      if (!tolerate_damage) {
-        return problem.WithContext(where + " (run `rewind verify`, then `rewind repair index`)");
+Status Repository::LoadIndex() {
+  // An index file listed here and gone when read was removed by `repair index`, which wrote the
+  // file replacing it first: listed again, that one is there (a few times: repairs can follow
+  // each other). Only a file still listed after that is reported as unreadable.
+  constexpr int kListings = 4;
+  for (int listing = 1;; ++listing) {
+    auto names = storage_->List("index");
+    if (!names.ok()) return names.status();
+    bool vanished = false;
+    for (const std::string& name : *names) {
+      if (index_files_read_.count(name)) continue;
+      const std::string where = "index file " + storage_->Describe("index/" + name);
+      auto data = storage_->ReadFile("index/" + name);
+      if (!data.ok() && data.status().code() == Code::kNotFound && listing < kListings) {
+        vanished = true;
+        continue;
       }
-      damaged_index_files_.push_back(name + ": " + problem.message());
-      continue;
+      Status problem;
+      Result<std::vector<IndexEntry>> entries = Status::Corruption("unread");
+      if (!data.ok()) {
+        problem = data.status();
+      } else if (Sha256(*data).Hex() != name) {
+        problem = Status::Corruption("content does not match its name (damaged)");
+      } else {
+        entries = DecodeIndex(*data);
+        if (!entries.ok()) problem = entries.status();
+      }
+      if (!problem.ok()) {
+        if (!tolerate_index_damage_) {
+          return problem.WithContext(where + " (run `rewind verify`, then `rewind repair index`)");
+        }
+        index_files_read_.insert(name);
+        damaged_index_files_.push_back(name + ": " + problem.message());
+        continue;
+      }
+      index_files_read_.insert(name);
+      index_files_.push_back(name);
+      AddToIndex(*entries);
     }
-    index_files_.push_back(name);
-    index_.InsertMany(entries->data(), entries->size());
+    if (!vanished) return Status::OK();
   }
-  return Status::OK();
 }
 
 std::vector<IndexEntry> Repository::IndexEntries() const {
@@ -379,7 +394,13 @@ Result<std::string> Repository::SaveSnapshotDoc(std::string_view doc) {
   return id;
 }
 
-Result<std::vector<std::string>> Repository::ListSnapshotIds() { return storage_->List("snapshots"); }
+Result<std::vector<std::string>> Repository::ListSnapshotIds() {
+  RW_ASSIGN_OR_RETURN(auto ids, storage_->List("snapshots"));
+  // The index was loaded when the repository was opened; a backup that saved one of these
+  // snapshots since then wrote its index file before it (I2).
+  RW_RETURN_IF_ERROR(LoadIndex());
+  return ids;
+}
 
 Result<std::string> Repository::LoadSnapshotDoc(const std::string& id) {
   auto read = storage_->ReadFile("snapshots/" + id);

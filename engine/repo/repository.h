@@ -183,6 +183,10 @@ class Repository {
 
   // Snapshots: stored as snapshots/<sha256 of doc>. Returns the id.
   Result<std::string> SaveSnapshotDoc(std::string_view doc);
+  // Lists the snapshots, then loads the index files written since the index was loaded (by a
+  // backup that ran meanwhile: its index file is written before its snapshot, format.md I2), so
+  // that every blob of every snapshot listed can be found. Not thread-safe with itself, nor with
+  // index_files() and damaged_index_files().
   Result<std::vector<std::string>> ListSnapshotIds();
   // Reads and checks that the name matches the content hash.
   Result<std::string> LoadSnapshotDoc(const std::string& id);
@@ -209,13 +213,16 @@ class Repository {
  private:
   Repository() = default;
   Status LoadConfig();
-  Status LoadIndex(bool tolerate_damage);
+  // Loads the index files not loaded yet (all of them at Open).
+  Status LoadIndex();
 
   std::string path_;
   std::unique_ptr<Storage> storage_;
   RepoConfig config_;
   mutable std::mutex index_mu_;
   BlobIndex index_;
+  bool tolerate_index_damage_ = false;
+  std::unordered_set<std::string> index_files_read_;  // loaded or found damaged
   std::vector<std::string> damaged_index_files_;
   std::vector<std::string> index_files_;
 };

@@ -18,6 +18,7 @@
 
 #include "engine/format/checksum.h"
 #include "engine/format/format_constants.h"
+#include "engine/format/index_codec.h"
 #include "engine/format/pack.h"
 #include "engine/storage/forwarding_storage.h"
 
@@ -455,6 +456,112 @@ TEST_F(RepositoryTest, SnapshotNamesAreContentHashes) {
   EXPECT_EQ(*ids, std::vector<std::string>{*id});
   Write(path_ + "/snapshots/" + *id, "{\"x\":2}");
   EXPECT_EQ(repo->LoadSnapshotDoc(*id).status().code(), Code::kCorruption);
+}
+
+// What a backup leaves in the repository, from another process: one blob (packed, then an
+// index file naming it), then a snapshot document naming the blob. Returns the child's exit
+// status (0: all written).
+int BackUpOneBlobInAnotherProcess(const std::string& path, const std::string& raw) {
+  pid_t child = ::fork();
+  if (child == 0) {
+    int rc = 0;
+    {
+      auto repo = Repository::Open(path);
+      if (!repo.ok()) _exit(1);
+      BlobSink sink(repo->get());
+      const BlobId id = Sha256(raw);
+      if (!sink.Add(BlobType::kData, id, CompressBlob(raw, 3), raw.size()).ok() || !sink.Commit().ok()) rc = 2;
+      if (rc == 0 && !(*repo)->SaveSnapshotDoc("{\"blob\":\"" + id.Hex() + "\"}\n").ok()) rc = 3;
+    }
+    _exit(rc);
+  }
+  int status = 0;
+  if (child < 0 || ::waitpid(child, &status, 0) != child) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// A command opens the repository (loading the index), then lists the snapshots; a backup that
+// saved a snapshot in between wrote its index file first (I2). The listing loads that index
+// file: every blob of every snapshot listed is found. Before, the blobs of such a snapshot were
+// "not in the index": `verify` run during a backup reported damage (exit 1), `restore latest`
+// failed with "blob … is not in the index".
+TEST_F(RepositoryTest, SnapshotSavedSinceOpenHasItsBlobsFoundOnceListed) {
+  auto repo = OpenOrDie();
+  ASSERT_NE(repo, nullptr);
+  const std::string raw = "a file backed up while another command had the repository open";
+  ASSERT_EQ(BackUpOneBlobInAnotherProcess(path_, raw), 0);
+  auto ids = repo->ListSnapshotIds();
+  ASSERT_TRUE(ids.ok()) << ids.status().ToString();
+  ASSERT_EQ(ids->size(), 1u);
+  auto doc = repo->LoadSnapshotDoc((*ids)[0]);
+  ASSERT_TRUE(doc.ok());
+  EXPECT_NE(doc->find(Sha256(raw).Hex()), std::string::npos);
+  EXPECT_TRUE(repo->Has(Sha256(raw))) << "the blob of a listed snapshot is not in the index";
+  auto got = repo->LoadBlob(Sha256(raw), BlobType::kData);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*got, raw);
+  EXPECT_EQ(repo->index_files().size(), 1u);
+  // Listing again reads nothing twice.
+  ASSERT_TRUE(repo->ListSnapshotIds().ok());
+  EXPECT_EQ(repo->index_files().size(), 1u);
+  EXPECT_EQ(repo->IndexSize(), 1u);
+}
+
+// The real local storage; right after its first listing of index/, `repair index` runs (as
+// another process would at that moment): it writes one index file holding every entry of the
+// files listed, then removes them. Only the repair is done here; every call goes through.
+class RepairAfterFirstIndexListing final : public ForwardingStorage {
+ public:
+  using ForwardingStorage::ForwardingStorage;
+  Result<std::vector<std::string>> List(const std::string& dir) override {
+    auto names = ForwardingStorage::List(dir);
+    if (dir != "index" || repaired_ || !names.ok()) return names;
+    repaired_ = true;
+    std::vector<IndexEntry> all;
+    for (const std::string& name : *names) {
+      auto data = ForwardingStorage::ReadFile("index/" + name);
+      EXPECT_TRUE(data.ok());
+      auto entries = DecodeIndex(data.ok() ? *data : "");
+      EXPECT_TRUE(entries.ok());
+      if (entries.ok()) all.insert(all.end(), entries->begin(), entries->end());
+    }
+    const std::string merged = EncodeIndex(all);
+    const std::string merged_name = Sha256(merged).Hex();
+    EXPECT_TRUE(ForwardingStorage::WriteFileAtomic("index/" + merged_name, merged).ok());
+    for (const std::string& name : *names) {
+      if (name != merged_name) EXPECT_TRUE(ForwardingStorage::Remove("index/" + name).ok());
+    }
+    return names;
+  }
+
+ private:
+  bool repaired_ = false;
+};
+
+// An index file removed by `repair index` between the listing of index/ and its reading is not
+// damage: the listing is made again and the repair's file read instead. Before, a backup started
+// while a repair finished failed with "cannot open repository: index file … No such file
+// (run `rewind verify`, then `rewind repair index`)", and verify reported that file as damage.
+TEST_F(RepositoryTest, IndexFileReplacedByARepairWhileOpeningIsNotDamage) {
+  std::vector<std::string> raws = {"first backup", "second backup"};
+  for (const std::string& raw : raws) ASSERT_EQ(BackUpOneBlobInAnotherProcess(path_, raw), 0);
+  ASSERT_EQ(std::distance(fs::directory_iterator(path_ + "/index"), fs::directory_iterator()), 2);
+  for (bool tolerate : {false, true}) {  // a backup's open, then verify's (the files replaced again)
+    if (tolerate) {
+      for (const std::string& raw : raws) ASSERT_EQ(BackUpOneBlobInAnotherProcess(path_, raw + " again"), 0);
+    }
+    OpenOptions options;
+    options.tolerate_index_damage = tolerate;
+    auto repo = Repository::Open(std::make_unique<RepairAfterFirstIndexListing>(NewLocalStorage(path_)), options);
+    ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+    EXPECT_TRUE((*repo)->damaged_index_files().empty()) << (*repo)->damaged_index_files()[0];
+    for (const std::string& raw : raws) {
+      auto got = (*repo)->LoadBlob(Sha256(raw), BlobType::kData);
+      ASSERT_TRUE(got.ok()) << got.status().ToString();
+      EXPECT_EQ(*got, raw);
+    }
+  }
+  EXPECT_EQ(std::distance(fs::directory_iterator(path_ + "/index"), fs::directory_iterator()), 1);
 }
 
 TEST_F(RepositoryTest, SharedLocksCoexistExclusiveDoesNot) {
