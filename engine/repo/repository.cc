@@ -1,6 +1,7 @@
 #include "engine/repo/repository.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -119,7 +120,24 @@ Result<RepoConfig> DecodeConfig(const std::string& text, const std::string& wher
 
 bool ProcessAlive(int pid) {
   if (pid <= 0) return false;
-  return ::kill(pid, 0) == 0 || errno == EPERM;
+  if (::kill(pid, 0) != 0 && errno != EPERM) return false;
+  // A zombie (killed, and its parent has not waited for it: a parent that never does, or a
+  // container's init that reaps nothing) can be signalled but holds nothing any more. Its state
+  // is the first field after the command name in parentheses, which may itself hold ") ".
+  // (A process whose main thread ended before its other threads also shows Z; rewind's main
+  // thread ends only with the process.)
+  char path[32];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return true;  // no /proc: the signal's answer stands
+  char buf[512];
+  const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return true;
+  buf[n] = '\0';
+  const char* close_paren = std::strrchr(buf, ')');
+  if (!close_paren || close_paren[1] != ' ') return true;
+  return close_paren[2] != 'Z' && close_paren[2] != 'X';
 }
 
 }  // namespace
@@ -525,6 +543,8 @@ Result<std::vector<LockInfo>> Repository::ListLocks() {
       info.exclusive = true;
     }
     info.stale = info.hostname == host && !ProcessAlive(info.pid);
+    // A process that released its lock and ended since its file was read above left no lock.
+    if (info.stale && !storage_->Exists("locks/" + name)) continue;
     out.push_back(std::move(info));
   }
   return out;

@@ -610,6 +610,106 @@ TEST_F(RepositoryTest, StaleLockIsReportedNotBrokenThenRemovedByUnlock) {
   EXPECT_TRUE(repo->Lock(false, "backup").ok());
 }
 
+// A process that takes an exclusive lock in the repository at `path`, says so on `ready` (one
+// byte), then waits: it releases its lock and ends normally when `go` is written to or closed.
+pid_t ExclusiveHolder(const std::string& path, int ready[2], int go[2]) {
+  pid_t child = ::fork();
+  if (child != 0) {
+    ::close(ready[1]);
+    ::close(go[0]);
+    return child;
+  }
+  ::close(ready[0]);
+  ::close(go[1]);
+  int rc = 0;
+  {
+    auto repo = Repository::Open(path);
+    if (!repo.ok()) _exit(1);
+    auto lock = (*repo)->Lock(true, "repair index");
+    if (!lock.ok()) _exit(2);
+    char c = 1;
+    if (::write(ready[1], &c, 1) != 1) rc = 3;
+    (void)!::read(go[0], &c, 1);
+  }  // the lock is released here
+  _exit(rc);
+}
+
+// The real local storage; when the lock file of process `pid` has been read, that process is
+// told to release its lock and end, and is waited for (it is gone before the reader goes on).
+class HolderEndsAfterItsLockIsRead final : public ForwardingStorage {
+ public:
+  HolderEndsAfterItsLockIsRead(std::unique_ptr<Storage> base, pid_t pid, int go)
+      : ForwardingStorage(std::move(base)), pid_(pid), go_(go) {}
+  Result<std::string> ReadFile(const std::string& rel) override {
+    auto text = ForwardingStorage::ReadFile(rel);
+    if (go_ >= 0 && rel.rfind("locks/", 0) == 0 && text.ok() &&
+        text->find("\"pid\":" + std::to_string(pid_) + ",") != std::string::npos) {
+      ::close(go_);
+      go_ = -1;
+      int status = 0;
+      ended = ::waitpid(pid_, &status, 0) == pid_ && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    }
+    return text;
+  }
+  bool ended = false;
+
+ private:
+  pid_t pid_;
+  int go_;
+};
+
+// A lock released (and its process ended) between the reading of its file and the check of its
+// process is not stale: it is gone. Before, the command was refused with "repository is locked
+// by a stale lock … that process is gone — … run `rewind unlock`", although the lock was already
+// removed (seen with a backup started as a `repair index` ended), and `unlock` found nothing.
+TEST_F(RepositoryTest, LockReleasedWhileBeingCheckedIsNotStale) {
+  int ready[2], go[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  ASSERT_EQ(::pipe(go), 0);
+  pid_t holder = ExclusiveHolder(path_, ready, go);
+  ASSERT_GT(holder, 0);
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1) << "the holder could not lock";
+  ::close(ready[0]);
+  auto storage = std::make_unique<HolderEndsAfterItsLockIsRead>(NewLocalStorage(path_), holder, go[1]);
+  HolderEndsAfterItsLockIsRead* seen = storage.get();
+  auto repo = Repository::Open(std::move(storage));
+  ASSERT_TRUE(repo.ok());
+  auto lock = (*repo)->Lock(false, "backup");
+  EXPECT_TRUE(seen->ended) << "the holder did not end when its lock had been read";
+  EXPECT_TRUE(lock.ok()) << lock.status().ToString();
+}
+
+// A process killed while its parent does not wait for it (a parent that never reaps, or a
+// container whose init reaps nothing) stays a zombie: `kill(pid, 0)` still succeeds, but it
+// holds nothing any more. Its lock is stale: reported as such, and removed by `unlock`. Before,
+// it was "in use" by a live process for as long as the zombie lasted, and `unlock` kept it.
+TEST_F(RepositoryTest, LockOfAKilledProcessNotYetReapedIsStale) {
+  int ready[2], go[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  ASSERT_EQ(::pipe(go), 0);
+  pid_t holder = ExclusiveHolder(path_, ready, go);
+  ASSERT_GT(holder, 0);
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1) << "the holder could not lock";
+  ::close(ready[0]);
+  ASSERT_EQ(::kill(holder, SIGKILL), 0);
+  siginfo_t info{};
+  ASSERT_EQ(::waitid(P_PID, holder, &info, WEXITED | WNOWAIT), 0);  // a zombie now, not reaped
+  ASSERT_EQ(::kill(holder, 0), 0);
+  auto repo = OpenOrDie();
+  auto lock = repo->Lock(false, "backup");
+  ASSERT_FALSE(lock.ok());
+  EXPECT_NE(lock.status().message().find("stale"), std::string::npos) << lock.status().message();
+  auto removed = repo->RemoveStaleLocks();
+  ASSERT_TRUE(removed.ok()) << removed.status().ToString();
+  ASSERT_EQ(removed->size(), 1u);
+  EXPECT_EQ((*removed)[0].pid, holder);
+  EXPECT_TRUE(repo->Lock(false, "backup").ok());
+  ::close(go[1]);
+  ::waitpid(holder, nullptr, 0);
+}
+
 // An empty (unreadable) lock file and a lock of another host are not stale: `unlock` keeps
 // them, `unlock --all` (RemoveAllLocks) removes them, and the repository can be locked again.
 TEST_F(RepositoryTest, UnreadableAndForeignLocksAreRemovedOnlyByRemoveAll) {
