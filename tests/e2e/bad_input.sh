@@ -151,12 +151,19 @@ write_lock "$LIVE"
 expect_rc 2 "$REWIND" backup --repo "$REPO" --source "$SRC"
 expect_err_contains "$LIVE"
 note "exit 2, names pid $LIVE"
-capture "$REWIND" unlock --repo "$REPO"
-if [[ ! -e $LOCK ]]; then
-  note "WARNING: 'rewind unlock' removed a lock held by a live process (rc $RC)"
-else
-  note "'rewind unlock' left the live lock in place (rc $RC)"
-fi
+# A refused restore changes nothing: its new target is not created (it was, empty, before the
+# lock was asked for).
+expect_rc 2 "$REWIND" restore --repo "$REPO" "$SNAP" --target "$WORK/locked-restore"
+expect_err_contains "$LIVE"
+[[ ! -e $WORK/locked-restore ]] || fail "the refused restore created its target $WORK/locked-restore"
+expect_rc 2 "$REWIND" restore --repo "$REPO" "$SNAP" --archive "$WORK/locked.tar"
+expect_err_contains "$LIVE"
+[[ ! -e $WORK/locked.tar ]] || fail "the refused restore created its archive $WORK/locked.tar"
+note "restore to a directory or an archive: exit 2, nothing created"
+expect_rc 0 "$REWIND" unlock --repo "$REPO"
+[[ -e $LOCK ]] || fail "'rewind unlock' removed a lock held by a live process"
+grep -qF "kept lock of \`test\` (pid $LIVE" "$WORK/last.out" || { _show_last; fail "unlock does not say it kept the live lock"; }
+note "'rewind unlock' left the live lock in place and said so"
 rm -f "$LOCK"
 kill "$LIVE"
 wait "$LIVE" 2>/dev/null || :
