@@ -134,12 +134,13 @@ expect_rc 2 "$REWIND" snapshots --repo "$CREPO"
 expect_err_contains "$CREPO/config: damaged: not JSON"
 grep -qF "json.exception" "$WORK/last.err" && fail "the message carries the JSON library's exception id"
 
-# write_lock PID: an exclusive lock held by PID on this host, as another process would write it.
+# write_lock PID [EXCLUSIVE]: a lock held by PID on this host (exclusive unless EXCLUSIVE is
+# false), as another process would write it.
 write_lock() {
   mkdir -p "$REPO/locks"
   LOCK=$REPO/locks/$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-  printf '{"hostname": "%s", "pid": %d, "since_ns": %s, "command": "test", "exclusive": true}\n' \
-    "$(uname -n)" "$1" "$(date +%s%N)" >"$LOCK"
+  printf '{"hostname": "%s", "pid": %d, "since_ns": %s, "command": "test", "exclusive": %s}\n' \
+    "$(uname -n)" "$1" "$(date +%s%N)" "${2:-true}" >"$LOCK"
   note "lock file $(basename "$LOCK"): $(cat "$LOCK")"
 }
 
@@ -180,6 +181,19 @@ note "exit 2: $(grep -i stale "$WORK/last.err" | head -n 1)"
 expect_rc 0 "$REWIND" unlock --repo "$REPO"
 [[ ! -e $LOCK ]] || fail "'rewind unlock' left the stale lock $(basename "$LOCK")"
 note "unlock removed it"
+
+step "stale shared lock (a backup killed with SIGKILL): blocks no backup; verify names it in a note"
+write_lock "$DEAD" false
+expect_rc 0 "$REWIND" verify --repo "$REPO"
+grep -q "^note: stale lock .*$(basename "$LOCK").*pid $DEAD.*rewind unlock" "$WORK/last.out" ||
+  { _show_last; fail "verify does not report the stale lock $(basename "$LOCK")"; }
+note "$(grep '^note: stale lock' "$WORK/last.out")"
+expect_rc 0 "$REWIND" verify --repo "$REPO" --json
+[[ $(jq '[.notes[] | select(startswith("stale lock"))] | length' "$WORK/last.out") == 1 ]] ||
+  { _show_last; fail "verify --json does not list the stale lock in its notes"; }
+[[ -e $LOCK ]] || fail "verify removed the stale lock"
+expect_rc 0 "$REWIND" unlock --repo "$REPO"
+[[ ! -e $LOCK ]] || fail "'rewind unlock' left the stale lock $(basename "$LOCK")"
 expect_rc 0 "$REWIND" backup --repo "$REPO" --source "$SRC"
 [[ -z $(ls -A "$REPO/locks") ]] || fail "backup left a lock behind: $(ls "$REPO/locks")"
 note "backup runs again and leaves no lock behind"
