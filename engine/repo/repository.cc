@@ -516,10 +516,14 @@ RepoLock::~RepoLock() { (void)Release(); }
 Status RepoLock::Release() {
   if (file_.empty()) return Status::OK();
   Status s = repo_->storage().Remove("locks/" + file_);
+  Forget();
+  return s;
+}
+
+void RepoLock::Forget() {
   file_.clear();
   if (signal_slot_ >= 0) g_lock_slots[signal_slot_].state.store(0);
   signal_slot_ = -1;
-  return s;
 }
 
 Result<std::vector<LockInfo>> Repository::ListLocks() {
@@ -575,8 +579,13 @@ Result<std::unique_ptr<RepoLock>> Repository::Lock(bool exclusive, std::string_v
             {"command", std::string(command)}, {"exclusive", exclusive}};
   // Replacement characters for bytes that are not UTF-8 (a command line naming such a path).
   const std::string doc = j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-  RW_RETURN_IF_ERROR(storage_->CreateExclusive("locks/" + name, doc).WithContext("cannot lock the repository"));
+  // Known to the signal handler before the file exists: a SIGINT, SIGTERM or SIGHUP that comes
+  // while it is created and synced still removes it.
   auto lock = std::make_unique<RepoLock>(this, name);
+  if (Status created = storage_->CreateExclusive("locks/" + name, doc); !created.ok()) {
+    lock->Forget();
+    return created.WithContext("cannot lock the repository");
+  }
   RW_ASSIGN_OR_RETURN(auto locks, ListLocks());
   for (const LockInfo& other : locks) {
     if (other.file == name) continue;

@@ -49,11 +49,11 @@ struct LockInfo {
 class Repository;
 
 // A held lock; released (its file removed) on destruction or Release().
-// A held repository lock. While it is held, SIGINT, SIGTERM, SIGHUP and SIGPIPE (unless the
-// process ignores them) remove its lock file and then end the process as the signal would
-// have: an interrupted backup or rollback (Ctrl-C, `systemctl stop`, a closed SSH session, a
-// `| head` that stopped reading) leaves no stale lock, and `rollback --resume` needs no `unlock`
-// first. SIGKILL still leaves one.
+// A held repository lock. While it is held (or being taken), SIGINT, SIGTERM, SIGHUP and
+// SIGPIPE (unless the process ignores them) remove its lock file and then end the process as
+// the signal would have: an interrupted backup or rollback (Ctrl-C, `systemctl stop`, a closed
+// SSH session, a `| head` that stopped reading) leaves no stale lock, and `rollback --resume`
+// needs no `unlock` first. SIGKILL still leaves one.
 // What the signal handler above prints after its message while a lock is held (a static
 // string, or nullptr for nothing): e.g. that an interrupted rollback must be resumed.
 void SetInterruptHint(const char* text);
@@ -65,6 +65,8 @@ class RepoLock {
   RepoLock(const RepoLock&) = delete;
   RepoLock& operator=(const RepoLock&) = delete;
   Status Release();
+  // Lets go of a lock whose file was never created (nothing is removed).
+  void Forget();
 
  private:
   Repository* repo_;

@@ -710,6 +710,42 @@ TEST_F(RepositoryTest, LockOfAKilledProcessNotYetReapedIsStale) {
   ::waitpid(holder, nullptr, 0);
 }
 
+// The real local storage; a SIGTERM comes right after the lock file is created (as from Ctrl-C
+// or `systemctl stop` at that moment), before Lock() has returned.
+class TermRightAfterTheLockFileIsCreated final : public ForwardingStorage {
+ public:
+  using ForwardingStorage::ForwardingStorage;
+  Status CreateExclusive(const std::string& rel, std::string_view data) override {
+    Status s = ForwardingStorage::CreateExclusive(rel, data);
+    ::raise(SIGTERM);
+    return s;
+  }
+};
+
+// SIGINT, SIGTERM and SIGHUP release the lock (format.md §8), also when they come while it is
+// being taken. Before, one that came between the creation of the lock file and the end of
+// Lock() (the lock file and its directory being fsynced) ended the process with the file left:
+// a stale lock after a Ctrl-C, which `rollback --resume` and `repair index` then refused.
+TEST_F(RepositoryTest, SigtermWhileTheLockIsTakenLeavesNoLock) {
+  pid_t child = ::fork();
+  if (child == 0) {
+    auto repo = Repository::Open(std::make_unique<TermRightAfterTheLockFileIsCreated>(NewLocalStorage(path_)));
+    if (!repo.ok()) _exit(1);
+    auto lock = (*repo)->Lock(true, "rollback");
+    _exit(lock.ok() ? 2 : 3);  // not reached: the SIGTERM ends the process
+  }
+  ASSERT_GT(child, 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "exit status " << WEXITSTATUS(status);
+  EXPECT_EQ(WTERMSIG(status), SIGTERM);
+  std::vector<std::string> left;
+  for (auto& e : fs::directory_iterator(path_ + "/locks")) {
+    if (e.path().filename().string()[0] != '.') left.push_back(e.path().filename());  // temporaries may stay
+  }
+  EXPECT_TRUE(left.empty()) << "lock file left: " << left[0];
+}
+
 // An empty (unreadable) lock file and a lock of another host are not stale: `unlock` keeps
 // them, `unlock --all` (RemoveAllLocks) removes them, and the repository can be locked again.
 TEST_F(RepositoryTest, UnreadableAndForeignLocksAreRemovedOnlyByRemoveAll) {
