@@ -529,7 +529,8 @@ class RepairAfterFirstIndexListing final : public ForwardingStorage {
     const std::string merged_name = Sha256(merged).Hex();
     EXPECT_TRUE(ForwardingStorage::WriteFileAtomic("index/" + merged_name, merged).ok());
     for (const std::string& name : *names) {
-      if (name != merged_name) EXPECT_TRUE(ForwardingStorage::Remove("index/" + name).ok());
+      if (name == merged_name) continue;
+      EXPECT_TRUE(ForwardingStorage::Remove("index/" + name).ok());
     }
     return names;
   }
