@@ -118,26 +118,60 @@ Result<RepoConfig> DecodeConfig(const std::string& text, const std::string& wher
   return c;
 }
 
-bool ProcessAlive(int pid) {
-  if (pid <= 0) return false;
-  if (::kill(pid, 0) != 0 && errno != EPERM) return false;
-  // A zombie (killed, and its parent has not waited for it: a parent that never does, or a
-  // container's init that reaps nothing) can be signalled but holds nothing any more. Its state
-  // is the first field after the command name in parentheses, which may itself hold ") ".
-  // (A process whose main thread ended before its other threads also shows Z; rewind's main
-  // thread ends only with the process.)
+// What /proc/<pid>/stat says of a process: its state letter (field 3) and its start time in
+// clock ticks since boot (field 22). False when it cannot be read (no /proc, or hidden). The
+// fields are counted after the command name in parentheses, which may itself hold ") ".
+bool ReadProcStat(int pid, char* state, uint64_t* start_ticks) {
   char path[32];
   std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
   int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return true;  // no /proc: the signal's answer stands
-  char buf[512];
+  if (fd < 0) return false;
+  char buf[1024];
   const ssize_t n = ::read(fd, buf, sizeof buf - 1);
   ::close(fd);
-  if (n <= 0) return true;
+  if (n <= 0) return false;
   buf[n] = '\0';
-  const char* close_paren = std::strrchr(buf, ')');
-  if (!close_paren || close_paren[1] != ' ') return true;
-  return close_paren[2] != 'Z' && close_paren[2] != 'X';
+  const char* p = std::strrchr(buf, ')');
+  if (!p || p[1] != ' ') return false;
+  p += 2;
+  *state = *p;
+  for (int field = 3; field < 22; ++field) {  // to the start of field 22
+    p = std::strchr(p, ' ');
+    if (!p) return false;
+    ++p;
+  }
+  char* end = nullptr;
+  *start_ticks = std::strtoull(p, &end, 10);
+  return end != p;
+}
+
+// This process's pid namespace ("pid:[4026531836]"), or "" when it cannot be read.
+std::string PidNamespace() {
+  char buf[64];
+  const ssize_t n = ::readlink("/proc/self/ns/pid", buf, sizeof buf);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
+// Whether the process that wrote lock `l` (of this host) may still run.
+bool HolderAlive(const LockInfo& l) {
+  if (l.pid <= 0) return false;
+  if (::kill(l.pid, 0) != 0 && errno != EPERM) return false;
+  char state = '?';
+  uint64_t start = 0;
+  if (!ReadProcStat(l.pid, &state, &start)) return true;  // the signal's answer stands
+  // A zombie (killed, and its parent has not waited for it: a parent that never does, or a
+  // container's init that reaps nothing) can be signalled but holds nothing any more. (A
+  // process whose main thread ended before its other threads also shows Z; rewind's main
+  // thread ends only with the process.)
+  if (state == 'Z' || state == 'X') return false;
+  // Another process under the same pid (after a power cut and a reboot, or once pids wrapped
+  // around) started at another time. Compared only within the pid namespace the lock was
+  // written in: a lock written in a container names a pid of that container's.
+  if (l.start_ticks != 0 && !l.pid_namespace.empty() && l.pid_namespace == PidNamespace() &&
+      start != l.start_ticks) {
+    return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -542,11 +576,13 @@ Result<std::vector<LockInfo>> Repository::ListLocks() {
       info.since_ns = j.value("since_ns", int64_t{0});
       info.command = j.value("command", "");
       info.exclusive = j.value("exclusive", true);
+      info.start_ticks = j.value("start_ticks", uint64_t{0});
+      info.pid_namespace = j.value("pid_namespace", "");
     } catch (const std::exception&) {
       info.command = "(unreadable lock file)";
       info.exclusive = true;
     }
-    info.stale = info.hostname == host && !ProcessAlive(info.pid);
+    info.stale = info.hostname == host && !HolderAlive(info);
     // A process that released its lock and ended since its file was read above left no lock.
     if (info.stale && !storage_->Exists("locks/" + name)) continue;
     out.push_back(std::move(info));
@@ -577,6 +613,14 @@ Result<std::unique_ptr<RepoLock>> Repository::Lock(bool exclusive, std::string_v
   json j = {{"hostname", Hostname()},       {"pid", static_cast<int>(::getpid())},
             {"since_ns", RealClock().NowNs()}, {"since", FormatRfc3339Ns(RealClock().NowNs())},
             {"command", std::string(command)}, {"exclusive", exclusive}};
+  // When this process started and in which pid namespace: a process that has its pid later on
+  // (after a reboot) is not taken for it.
+  char state = '?';
+  uint64_t start = 0;
+  if (std::string ns = PidNamespace(); !ns.empty() && ReadProcStat(static_cast<int>(::getpid()), &state, &start)) {
+    j["start_ticks"] = start;
+    j["pid_namespace"] = ns;
+  }
   // Replacement characters for bytes that are not UTF-8 (a command line naming such a path).
   const std::string doc = j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
   // Known to the signal handler before the file exists: a SIGINT, SIGTERM or SIGHUP that comes

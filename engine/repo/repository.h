@@ -43,6 +43,8 @@ struct LockInfo {
   int64_t since_ns = 0;
   std::string command;
   bool exclusive = false;
+  uint64_t start_ticks = 0;   // when the process started (clock ticks since boot), 0: not recorded
+  std::string pid_namespace;  // the pid namespace `pid` is in ("pid:[4026531836]"), "": not recorded
   bool stale = false;  // same host and the process is gone
 };
 
