@@ -190,10 +190,24 @@ Status Repository::Init(const std::string& path, const InitOptions& options) {
     if (!S_ISDIR(st.st_mode)) return Status::AlreadyExists(path + ": exists and is not a directory");
     DIR* d = ::opendir(path.c_str());
     if (!d) return ErrnoStatus("open " + path, errno);
+    // What an init interrupted before its config was written leaves (its empty directories and
+    // the config's temporary) counts as empty: the other commands send the user back here.
+    auto left_by_init = [&](const std::string& n) {
+      if (n.rfind(".config.", 0) == 0) return true;
+      if (n != "data" && n != "index" && n != "snapshots" && n != "locks") return false;
+      DIR* sub = ::opendir((path + "/" + n).c_str());
+      if (!sub) return false;
+      bool sub_empty = true;
+      while (dirent* e = ::readdir(sub)) {
+        if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) sub_empty = false;
+      }
+      ::closedir(sub);
+      return sub_empty;
+    };
     bool empty = true;
     while (dirent* e = ::readdir(d)) {
       std::string n = e->d_name;
-      if (n != "." && n != "..") empty = false;
+      if (n != "." && n != ".." && !left_by_init(n)) empty = false;
     }
     ::closedir(d);
     if (!empty) {

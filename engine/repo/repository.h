@@ -119,7 +119,9 @@ struct InitOptions {
 
 class Repository {
  public:
-  // Creates a new repository at `path` (created if missing; must be empty if present).
+  // Creates a new repository at `path` (created if missing; must be empty if present, or hold
+  // only what an init interrupted before its config was written left: empty data/, index/,
+  // snapshots/, locks/ and the config's temporary).
   // InvalidArgument for a level outside 1..19.
   static Status Init(const std::string& path, const InitOptions& options = {});
   // Opens, checks the config's format version, loads the index. NotFound / InvalidArgument with

@@ -58,6 +58,24 @@ expect_rc 0 "$REWIND" init --repo "$WORK/levels" --zstd-level 5 --db-zstd-level 
 grep -q '"compression":{"algorithm":"zstd","database_level":2,"level":5}' "$WORK/levels/config" ||
   fail "init did not record the levels: $(cat "$WORK/levels/config")"
 
+step "init over what an interrupted init left (its empty directories, no config): init completes it"
+# What `rewind init` killed before its config was written leaves (seen with SIGKILL at each
+# of its mkdir, fsync and rename calls): the other commands say "no config file; create one
+# with \`rewind init\`", so init must not refuse it as "not empty".
+mkdir -p "$WORK/half-init/data" "$WORK/half-init/index" "$WORK/half-init/snapshots"
+expect_rc 2 "$REWIND" snapshots --repo "$WORK/half-init"
+expect_err_contains "rewind init"
+expect_rc 0 "$REWIND" init --repo "$WORK/half-init"
+expect_rc 0 "$REWIND" snapshots --repo "$WORK/half-init"
+note "init completed it"
+mkdir -p "$WORK/not-half-init/data"
+printf 'x\n' >"$WORK/not-half-init/data/somefile"
+expect_rc 2 "$REWIND" init --repo "$WORK/not-half-init"
+expect_err_contains "not empty"
+[[ $(ls -A "$WORK/not-half-init") == data && $(ls -A "$WORK/not-half-init/data") == somefile ]] ||
+  fail "init changed a directory it refused"
+note "a directory holding anything else is still refused, untouched"
+
 step "a first good snapshot"
 expect_rc 0 "$REWIND" backup --repo "$REPO" --source "$SRC" --tag good
 SNAP=$(last_line)
