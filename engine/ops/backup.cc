@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <optional>
 
@@ -139,12 +140,22 @@ Result<BackupResult> Backup(Repository* repo, const BackupOptions& options,
   snap.stats.bytes_added = sink.bytes_added();
   snap.stats.duration_s = static_cast<double>(RealClock().MonotonicNs() - start) / 1e9;
   snap.incomplete = snap.stats.errors > 0;
-  RW_ASSIGN_OR_RETURN(out.snapshot_id, repo->SaveSnapshotDoc(EncodeSnapshot(snap)));
-  if (lock) SetInterruptHint(nullptr);
+  const std::string doc = EncodeSnapshot(snap);
+  // What an interruption from here on says names the snapshot (a buffer of its own: the signal
+  // handler prints it as it is, and the hint is set after the text is complete).
+  static char saving[160], saved[160];
+  const std::string id = Sha256(doc).Hex().substr(0, 12);
+  std::snprintf(saving, sizeof saving, "the snapshot %s was being saved: `rewind snapshots` shows whether it was",
+                id.c_str());
+  std::snprintf(saved, sizeof saved, "the snapshot %s was saved", id.c_str());
+  if (lock) SetInterruptHint(saving);
+  RW_ASSIGN_OR_RETURN(out.snapshot_id, repo->SaveSnapshotDoc(doc));
+  if (lock) SetInterruptHint(saved);
   if (Status released = lock ? lock->Release() : Status::OK(); !released.ok()) {
     out.warnings.push_back("the snapshot is saved, but its lock could not be removed (" +
                            released.ToString() + "); once no rewind runs, `rewind unlock` removes it");
   }
+  if (lock) SetInterruptHint(nullptr);
   return out;
 }
 

@@ -342,10 +342,11 @@ Result<RestoreStats> RestoreToDirectory(Repository* repo, const Snapshot& snapsh
   if (!progress) progress = &local_progress;
   if (!snapshot.tree) return Status::InvalidArgument("the snapshot holds no files");
   RW_ASSIGN_OR_RETURN(IncludeFilter filter, IncludeFilter::Make(options.includes));
-  RW_ASSIGN_OR_RETURN(int root_fd, restore_internal::OpenEmptyTarget(options.target));
-  auto root = std::make_shared<DirFd>(root_fd);
+  // Locked first: a restore refused for a lock creates no target.
   std::string lock_note;
   RW_ASSIGN_OR_RETURN(auto lock, repo->LockForReading("restore", &lock_note));
+  RW_ASSIGN_OR_RETURN(int root_fd, restore_internal::OpenEmptyTarget(options.target));
+  auto root = std::make_shared<DirFd>(root_fd);
   if (!lock_note.empty()) observer->OnNote("", lock_note);
 
   RestoreStats stats;

@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "engine/base/clock.h"
 #include "engine/format/checksum.h"
 #include "engine/format/pack.h"
 #include "engine/ops/snapshots.h"
@@ -37,10 +38,13 @@ class Verifier {
       : repo_(repo), options_(options), progress_(progress) {}
 
   Result<VerifyReport> Run() {
-    for (const std::string& d : repo_->damaged_index_files()) {
-      report_.damage.push_back("index file " + d + " (rebuild with `rewind repair index`)");
-    }
+    // Listing the snapshots loads the index files a backup wrote since the repository was opened.
     RW_RETURN_IF_ERROR(CheckSnapshots());
+    std::vector<std::string> index_damage;  // reported first
+    for (const std::string& d : repo_->damaged_index_files()) {
+      index_damage.push_back("index file " + d + " (rebuild with `rewind repair index`)");
+    }
+    report_.damage.insert(report_.damage.begin(), index_damage.begin(), index_damage.end());
     // Trees and packs are checked at the same time: they share only bad_ (locked).
     Status packs;
     tbb::task_group group;
@@ -312,7 +316,19 @@ Result<VerifyReport> VerifyRepository(Repository* repo, const VerifyOptions& opt
   RW_ASSIGN_OR_RETURN(auto lock, repo->LockForReading("verify", &lock_note));
   Verifier v(repo, options, progress);
   auto report = v.Run();
-  if (report.ok() && !lock_note.empty()) report->notes.insert(report->notes.begin(), lock_note);
+  if (!report.ok()) return report;
+  if (!lock_note.empty()) report->notes.insert(report->notes.begin(), lock_note);
+  // A stale shared lock (a backup, verify or restore killed with SIGKILL) blocks no backup, so
+  // nothing else would tell of it before a rollback is refused for it.
+  if (auto locks = repo->ListLocks(); locks.ok()) {
+    for (const LockInfo& l : *locks) {
+      if (!l.stale) continue;
+      report->notes.push_back("stale lock " + repo->storage().Describe("locks/" + l.file) + " of `" + l.command +
+                              "` (pid " + std::to_string(l.pid) + ", since " + FormatRfc3339Ns(l.since_ns) +
+                              "): that process is gone; a rollback or `repair index` is refused until "
+                              "`rewind unlock` removes it");
+    }
+  }
   return report;
 }
 

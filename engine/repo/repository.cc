@@ -1,6 +1,7 @@
 #include "engine/repo/repository.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -117,9 +118,60 @@ Result<RepoConfig> DecodeConfig(const std::string& text, const std::string& wher
   return c;
 }
 
-bool ProcessAlive(int pid) {
-  if (pid <= 0) return false;
-  return ::kill(pid, 0) == 0 || errno == EPERM;
+// What /proc/<pid>/stat says of a process: its state letter (field 3) and its start time in
+// clock ticks since boot (field 22). False when it cannot be read (no /proc, or hidden). The
+// fields are counted after the command name in parentheses, which may itself hold ") ".
+bool ReadProcStat(int pid, char* state, uint64_t* start_ticks) {
+  char path[32];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[1024];
+  const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  const char* p = std::strrchr(buf, ')');
+  if (!p || p[1] != ' ') return false;
+  p += 2;
+  *state = *p;
+  for (int field = 3; field < 22; ++field) {  // to the start of field 22
+    p = std::strchr(p, ' ');
+    if (!p) return false;
+    ++p;
+  }
+  char* end = nullptr;
+  *start_ticks = std::strtoull(p, &end, 10);
+  return end != p;
+}
+
+// This process's pid namespace ("pid:[4026531836]"), or "" when it cannot be read.
+std::string PidNamespace() {
+  char buf[64];
+  const ssize_t n = ::readlink("/proc/self/ns/pid", buf, sizeof buf);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
+// Whether the process that wrote lock `l` (of this host) may still run.
+bool HolderAlive(const LockInfo& l) {
+  if (l.pid <= 0) return false;
+  if (::kill(l.pid, 0) != 0 && errno != EPERM) return false;
+  char state = '?';
+  uint64_t start = 0;
+  if (!ReadProcStat(l.pid, &state, &start)) return true;  // the signal's answer stands
+  // A zombie (killed, and its parent has not waited for it: a parent that never does, or a
+  // container's init that reaps nothing) can be signalled but holds nothing any more. (A
+  // process whose main thread ended before its other threads also shows Z; rewind's main
+  // thread ends only with the process.)
+  if (state == 'Z' || state == 'X') return false;
+  // Another process under the same pid (after a power cut and a reboot, or once pids wrapped
+  // around) started at another time. Compared only within the pid namespace the lock was
+  // written in: a lock written in a container names a pid of that container's.
+  if (l.start_ticks != 0 && !l.pid_namespace.empty() && l.pid_namespace == PidNamespace() &&
+      start != l.start_ticks) {
+    return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -138,10 +190,24 @@ Status Repository::Init(const std::string& path, const InitOptions& options) {
     if (!S_ISDIR(st.st_mode)) return Status::AlreadyExists(path + ": exists and is not a directory");
     DIR* d = ::opendir(path.c_str());
     if (!d) return ErrnoStatus("open " + path, errno);
+    // What an init interrupted before its config was written leaves (its empty directories and
+    // the config's temporary) counts as empty: the other commands send the user back here.
+    auto left_by_init = [&](const std::string& n) {
+      if (n.rfind(".config.", 0) == 0) return true;
+      if (n != "data" && n != "index" && n != "snapshots" && n != "locks") return false;
+      DIR* sub = ::opendir((path + "/" + n).c_str());
+      if (!sub) return false;
+      bool sub_empty = true;
+      while (dirent* e = ::readdir(sub)) {
+        if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) sub_empty = false;
+      }
+      ::closedir(sub);
+      return sub_empty;
+    };
     bool empty = true;
     while (dirent* e = ::readdir(d)) {
       std::string n = e->d_name;
-      if (n != "." && n != "..") empty = false;
+      if (n != "." && n != ".." && !left_by_init(n)) empty = false;
     }
     ::closedir(d);
     if (!empty) {
@@ -185,7 +251,8 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<Storage> st
   repo->storage_ = std::move(storage);
   repo->path_ = repo->storage_->Describe("");
   RW_RETURN_IF_ERROR(repo->LoadConfig());
-  RW_RETURN_IF_ERROR(repo->LoadIndex(options.tolerate_index_damage));
+  repo->tolerate_index_damage_ = options.tolerate_index_damage;
+  RW_RETURN_IF_ERROR(repo->LoadIndex());
   return repo;
 }
 
@@ -207,33 +274,47 @@ Status Repository::LoadConfig() {
   return Status::OK();
 }
 
-Status Repository::LoadIndex(bool tolerate_damage) {
-  auto names = storage_->List("index");
-  if (!names.ok()) return names.status();
-  for (const std::string& name : *names) {
-    const std::string where = "index file " + storage_->Describe("index/" + name);
-    auto data = storage_->ReadFile("index/" + name);
-    Status problem;
-    Result<std::vector<IndexEntry>> entries = Status::Corruption("unread");
-    if (!data.ok()) {
-      problem = data.status();
-    } else if (Sha256(*data).Hex() != name) {
-      problem = Status::Corruption("content does not match its name (damaged)");
-    } else {
-      entries = DecodeIndex(*data);
-      if (!entries.ok()) problem = entries.status();
-    }
-    if (!problem.ok()) {
-      if (!tolerate_damage) {
-        return problem.WithContext(where + " (run `rewind verify`, then `rewind repair index`)");
+Status Repository::LoadIndex() {
+  // An index file listed here and gone when read was removed by `repair index`, which wrote the
+  // file replacing it first: listed again, that one is there (a few times: repairs can follow
+  // each other). Only a file still listed after that is reported as unreadable.
+  constexpr int kListings = 4;
+  for (int listing = 1;; ++listing) {
+    auto names = storage_->List("index");
+    if (!names.ok()) return names.status();
+    bool vanished = false;
+    for (const std::string& name : *names) {
+      if (index_files_read_.count(name)) continue;
+      const std::string where = "index file " + storage_->Describe("index/" + name);
+      auto data = storage_->ReadFile("index/" + name);
+      if (!data.ok() && data.status().code() == Code::kNotFound && listing < kListings) {
+        vanished = true;
+        continue;
       }
-      damaged_index_files_.push_back(name + ": " + problem.message());
-      continue;
+      Status problem;
+      Result<std::vector<IndexEntry>> entries = Status::Corruption("unread");
+      if (!data.ok()) {
+        problem = data.status();
+      } else if (Sha256(*data).Hex() != name) {
+        problem = Status::Corruption("content does not match its name (damaged)");
+      } else {
+        entries = DecodeIndex(*data);
+        if (!entries.ok()) problem = entries.status();
+      }
+      if (!problem.ok()) {
+        if (!tolerate_index_damage_) {
+          return problem.WithContext(where + " (run `rewind verify`, then `rewind repair index`)");
+        }
+        index_files_read_.insert(name);
+        damaged_index_files_.push_back(name + ": " + problem.message());
+        continue;
+      }
+      index_files_read_.insert(name);
+      index_files_.push_back(name);
+      AddToIndex(*entries);
     }
-    index_files_.push_back(name);
-    index_.InsertMany(entries->data(), entries->size());
+    if (!vanished) return Status::OK();
   }
-  return Status::OK();
 }
 
 std::vector<IndexEntry> Repository::IndexEntries() const {
@@ -379,7 +460,13 @@ Result<std::string> Repository::SaveSnapshotDoc(std::string_view doc) {
   return id;
 }
 
-Result<std::vector<std::string>> Repository::ListSnapshotIds() { return storage_->List("snapshots"); }
+Result<std::vector<std::string>> Repository::ListSnapshotIds() {
+  RW_ASSIGN_OR_RETURN(auto ids, storage_->List("snapshots"));
+  // The index was loaded when the repository was opened; a backup that saved one of these
+  // snapshots since then wrote its index file before it (I2).
+  RW_RETURN_IF_ERROR(LoadIndex());
+  return ids;
+}
 
 Result<std::string> Repository::LoadSnapshotDoc(const std::string& id) {
   auto read = storage_->ReadFile("snapshots/" + id);
@@ -477,10 +564,14 @@ RepoLock::~RepoLock() { (void)Release(); }
 Status RepoLock::Release() {
   if (file_.empty()) return Status::OK();
   Status s = repo_->storage().Remove("locks/" + file_);
+  Forget();
+  return s;
+}
+
+void RepoLock::Forget() {
   file_.clear();
   if (signal_slot_ >= 0) g_lock_slots[signal_slot_].state.store(0);
   signal_slot_ = -1;
-  return s;
 }
 
 Result<std::vector<LockInfo>> Repository::ListLocks() {
@@ -499,11 +590,15 @@ Result<std::vector<LockInfo>> Repository::ListLocks() {
       info.since_ns = j.value("since_ns", int64_t{0});
       info.command = j.value("command", "");
       info.exclusive = j.value("exclusive", true);
+      info.start_ticks = j.value("start_ticks", uint64_t{0});
+      info.pid_namespace = j.value("pid_namespace", "");
     } catch (const std::exception&) {
       info.command = "(unreadable lock file)";
       info.exclusive = true;
     }
-    info.stale = info.hostname == host && !ProcessAlive(info.pid);
+    info.stale = info.hostname == host && !HolderAlive(info);
+    // A process that released its lock and ended since its file was read above left no lock.
+    if (info.stale && !storage_->Exists("locks/" + name)) continue;
     out.push_back(std::move(info));
   }
   return out;
@@ -532,10 +627,23 @@ Result<std::unique_ptr<RepoLock>> Repository::Lock(bool exclusive, std::string_v
   json j = {{"hostname", Hostname()},       {"pid", static_cast<int>(::getpid())},
             {"since_ns", RealClock().NowNs()}, {"since", FormatRfc3339Ns(RealClock().NowNs())},
             {"command", std::string(command)}, {"exclusive", exclusive}};
+  // When this process started and in which pid namespace: a process that has its pid later on
+  // (after a reboot) is not taken for it.
+  char state = '?';
+  uint64_t start = 0;
+  if (std::string ns = PidNamespace(); !ns.empty() && ReadProcStat(static_cast<int>(::getpid()), &state, &start)) {
+    j["start_ticks"] = start;
+    j["pid_namespace"] = ns;
+  }
   // Replacement characters for bytes that are not UTF-8 (a command line naming such a path).
   const std::string doc = j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-  RW_RETURN_IF_ERROR(storage_->CreateExclusive("locks/" + name, doc).WithContext("cannot lock the repository"));
+  // Known to the signal handler before the file exists: a SIGINT, SIGTERM or SIGHUP that comes
+  // while it is created and synced still removes it.
   auto lock = std::make_unique<RepoLock>(this, name);
+  if (Status created = storage_->CreateExclusive("locks/" + name, doc); !created.ok()) {
+    lock->Forget();
+    return created.WithContext("cannot lock the repository");
+  }
   RW_ASSIGN_OR_RETURN(auto locks, ListLocks());
   for (const LockInfo& other : locks) {
     if (other.file == name) continue;

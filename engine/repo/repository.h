@@ -43,17 +43,19 @@ struct LockInfo {
   int64_t since_ns = 0;
   std::string command;
   bool exclusive = false;
+  uint64_t start_ticks = 0;   // when the process started (clock ticks since boot), 0: not recorded
+  std::string pid_namespace;  // the pid namespace `pid` is in ("pid:[4026531836]"), "": not recorded
   bool stale = false;  // same host and the process is gone
 };
 
 class Repository;
 
 // A held lock; released (its file removed) on destruction or Release().
-// A held repository lock. While it is held, SIGINT, SIGTERM, SIGHUP and SIGPIPE (unless the
-// process ignores them) remove its lock file and then end the process as the signal would
-// have: an interrupted backup or rollback (Ctrl-C, `systemctl stop`, a closed SSH session, a
-// `| head` that stopped reading) leaves no stale lock, and `rollback --resume` needs no `unlock`
-// first. SIGKILL still leaves one.
+// A held repository lock. While it is held (or being taken), SIGINT, SIGTERM, SIGHUP and
+// SIGPIPE (unless the process ignores them) remove its lock file and then end the process as
+// the signal would have: an interrupted backup or rollback (Ctrl-C, `systemctl stop`, a closed
+// SSH session, a `| head` that stopped reading) leaves no stale lock, and `rollback --resume`
+// needs no `unlock` first. SIGKILL still leaves one.
 // What the signal handler above prints after its message while a lock is held (a static
 // string, or nullptr for nothing): e.g. that an interrupted rollback must be resumed.
 void SetInterruptHint(const char* text);
@@ -65,6 +67,8 @@ class RepoLock {
   RepoLock(const RepoLock&) = delete;
   RepoLock& operator=(const RepoLock&) = delete;
   Status Release();
+  // Lets go of a lock whose file was never created (nothing is removed).
+  void Forget();
 
  private:
   Repository* repo_;
@@ -115,7 +119,9 @@ struct InitOptions {
 
 class Repository {
  public:
-  // Creates a new repository at `path` (created if missing; must be empty if present).
+  // Creates a new repository at `path` (created if missing; must be empty if present, or hold
+  // only what an init interrupted before its config was written left: empty data/, index/,
+  // snapshots/, locks/ and the config's temporary).
   // InvalidArgument for a level outside 1..19.
   static Status Init(const std::string& path, const InitOptions& options = {});
   // Opens, checks the config's format version, loads the index. NotFound / InvalidArgument with
@@ -183,6 +189,10 @@ class Repository {
 
   // Snapshots: stored as snapshots/<sha256 of doc>. Returns the id.
   Result<std::string> SaveSnapshotDoc(std::string_view doc);
+  // Lists the snapshots, then loads the index files written since the index was loaded (by a
+  // backup that ran meanwhile: its index file is written before its snapshot, format.md I2), so
+  // that every blob of every snapshot listed can be found. Not thread-safe with itself, nor with
+  // index_files() and damaged_index_files().
   Result<std::vector<std::string>> ListSnapshotIds();
   // Reads and checks that the name matches the content hash.
   Result<std::string> LoadSnapshotDoc(const std::string& id);
@@ -209,13 +219,16 @@ class Repository {
  private:
   Repository() = default;
   Status LoadConfig();
-  Status LoadIndex(bool tolerate_damage);
+  // Loads the index files not loaded yet (all of them at Open).
+  Status LoadIndex();
 
   std::string path_;
   std::unique_ptr<Storage> storage_;
   RepoConfig config_;
   mutable std::mutex index_mu_;
   BlobIndex index_;
+  bool tolerate_index_damage_ = false;
+  std::unordered_set<std::string> index_files_read_;  // loaded or found damaged
   std::vector<std::string> damaged_index_files_;
   std::vector<std::string> index_files_;
 };

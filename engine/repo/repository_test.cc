@@ -18,6 +18,7 @@
 
 #include "engine/format/checksum.h"
 #include "engine/format/format_constants.h"
+#include "engine/format/index_codec.h"
 #include "engine/format/pack.h"
 #include "engine/storage/forwarding_storage.h"
 
@@ -457,6 +458,113 @@ TEST_F(RepositoryTest, SnapshotNamesAreContentHashes) {
   EXPECT_EQ(repo->LoadSnapshotDoc(*id).status().code(), Code::kCorruption);
 }
 
+// What a backup leaves in the repository, from another process: one blob (packed, then an
+// index file naming it), then a snapshot document naming the blob. Returns the child's exit
+// status (0: all written).
+int BackUpOneBlobInAnotherProcess(const std::string& path, const std::string& raw) {
+  pid_t child = ::fork();
+  if (child == 0) {
+    int rc = 0;
+    {
+      auto repo = Repository::Open(path);
+      if (!repo.ok()) _exit(1);
+      BlobSink sink(repo->get());
+      const BlobId id = Sha256(raw);
+      if (!sink.Add(BlobType::kData, id, CompressBlob(raw, 3), raw.size()).ok() || !sink.Commit().ok()) rc = 2;
+      if (rc == 0 && !(*repo)->SaveSnapshotDoc("{\"blob\":\"" + id.Hex() + "\"}\n").ok()) rc = 3;
+    }
+    _exit(rc);
+  }
+  int status = 0;
+  if (child < 0 || ::waitpid(child, &status, 0) != child) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// A command opens the repository (loading the index), then lists the snapshots; a backup that
+// saved a snapshot in between wrote its index file first (I2). The listing loads that index
+// file: every blob of every snapshot listed is found. Before, the blobs of such a snapshot were
+// "not in the index": `verify` run during a backup reported damage (exit 1), `restore latest`
+// failed with "blob … is not in the index".
+TEST_F(RepositoryTest, SnapshotSavedSinceOpenHasItsBlobsFoundOnceListed) {
+  auto repo = OpenOrDie();
+  ASSERT_NE(repo, nullptr);
+  const std::string raw = "a file backed up while another command had the repository open";
+  ASSERT_EQ(BackUpOneBlobInAnotherProcess(path_, raw), 0);
+  auto ids = repo->ListSnapshotIds();
+  ASSERT_TRUE(ids.ok()) << ids.status().ToString();
+  ASSERT_EQ(ids->size(), 1u);
+  auto doc = repo->LoadSnapshotDoc((*ids)[0]);
+  ASSERT_TRUE(doc.ok());
+  EXPECT_NE(doc->find(Sha256(raw).Hex()), std::string::npos);
+  EXPECT_TRUE(repo->Has(Sha256(raw))) << "the blob of a listed snapshot is not in the index";
+  auto got = repo->LoadBlob(Sha256(raw), BlobType::kData);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*got, raw);
+  EXPECT_EQ(repo->index_files().size(), 1u);
+  // Listing again reads nothing twice.
+  ASSERT_TRUE(repo->ListSnapshotIds().ok());
+  EXPECT_EQ(repo->index_files().size(), 1u);
+  EXPECT_EQ(repo->IndexSize(), 1u);
+}
+
+// The real local storage; right after its first listing of index/, `repair index` runs (as
+// another process would at that moment): it writes one index file holding every entry of the
+// files listed, then removes them. Only the repair is done here; every call goes through.
+class RepairAfterFirstIndexListing final : public ForwardingStorage {
+ public:
+  using ForwardingStorage::ForwardingStorage;
+  Result<std::vector<std::string>> List(const std::string& dir) override {
+    auto names = ForwardingStorage::List(dir);
+    if (dir != "index" || repaired_ || !names.ok()) return names;
+    repaired_ = true;
+    std::vector<IndexEntry> all;
+    for (const std::string& name : *names) {
+      auto data = ForwardingStorage::ReadFile("index/" + name);
+      EXPECT_TRUE(data.ok());
+      auto entries = DecodeIndex(data.ok() ? *data : "");
+      EXPECT_TRUE(entries.ok());
+      if (entries.ok()) all.insert(all.end(), entries->begin(), entries->end());
+    }
+    const std::string merged = EncodeIndex(all);
+    const std::string merged_name = Sha256(merged).Hex();
+    EXPECT_TRUE(ForwardingStorage::WriteFileAtomic("index/" + merged_name, merged).ok());
+    for (const std::string& name : *names) {
+      if (name == merged_name) continue;
+      EXPECT_TRUE(ForwardingStorage::Remove("index/" + name).ok());
+    }
+    return names;
+  }
+
+ private:
+  bool repaired_ = false;
+};
+
+// An index file removed by `repair index` between the listing of index/ and its reading is not
+// damage: the listing is made again and the repair's file read instead. Before, a backup started
+// while a repair finished failed with "cannot open repository: index file … No such file
+// (run `rewind verify`, then `rewind repair index`)", and verify reported that file as damage.
+TEST_F(RepositoryTest, IndexFileReplacedByARepairWhileOpeningIsNotDamage) {
+  std::vector<std::string> raws = {"first backup", "second backup"};
+  for (const std::string& raw : raws) ASSERT_EQ(BackUpOneBlobInAnotherProcess(path_, raw), 0);
+  ASSERT_EQ(std::distance(fs::directory_iterator(path_ + "/index"), fs::directory_iterator()), 2);
+  for (bool tolerate : {false, true}) {  // a backup's open, then verify's (the files replaced again)
+    if (tolerate) {
+      for (const std::string& raw : raws) ASSERT_EQ(BackUpOneBlobInAnotherProcess(path_, raw + " again"), 0);
+    }
+    OpenOptions options;
+    options.tolerate_index_damage = tolerate;
+    auto repo = Repository::Open(std::make_unique<RepairAfterFirstIndexListing>(NewLocalStorage(path_)), options);
+    ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+    EXPECT_TRUE((*repo)->damaged_index_files().empty()) << (*repo)->damaged_index_files()[0];
+    for (const std::string& raw : raws) {
+      auto got = (*repo)->LoadBlob(Sha256(raw), BlobType::kData);
+      ASSERT_TRUE(got.ok()) << got.status().ToString();
+      EXPECT_EQ(*got, raw);
+    }
+  }
+  EXPECT_EQ(std::distance(fs::directory_iterator(path_ + "/index"), fs::directory_iterator()), 1);
+}
+
 TEST_F(RepositoryTest, SharedLocksCoexistExclusiveDoesNot) {
   auto repo = OpenOrDie();
   auto a = repo->Lock(false, "backup one");
@@ -501,6 +609,142 @@ TEST_F(RepositoryTest, StaleLockIsReportedNotBrokenThenRemovedByUnlock) {
   ASSERT_EQ(removed->size(), 1u);
   EXPECT_EQ((*removed)[0].pid, child);
   EXPECT_TRUE(repo->Lock(false, "backup").ok());
+}
+
+// A process that takes an exclusive lock in the repository at `path`, says so on `ready` (one
+// byte), then waits: it releases its lock and ends normally when `go` is written to or closed.
+pid_t ExclusiveHolder(const std::string& path, int ready[2], int go[2]) {
+  pid_t child = ::fork();
+  if (child != 0) {
+    ::close(ready[1]);
+    ::close(go[0]);
+    return child;
+  }
+  ::close(ready[0]);
+  ::close(go[1]);
+  int rc = 0;
+  {
+    auto repo = Repository::Open(path);
+    if (!repo.ok()) _exit(1);
+    auto lock = (*repo)->Lock(true, "repair index");
+    if (!lock.ok()) _exit(2);
+    char c = 1;
+    if (::write(ready[1], &c, 1) != 1) rc = 3;
+    (void)!::read(go[0], &c, 1);
+  }  // the lock is released here
+  _exit(rc);
+}
+
+// The real local storage; when the lock file of process `pid` has been read, that process is
+// told to release its lock and end, and is waited for (it is gone before the reader goes on).
+class HolderEndsAfterItsLockIsRead final : public ForwardingStorage {
+ public:
+  HolderEndsAfterItsLockIsRead(std::unique_ptr<Storage> base, pid_t pid, int go)
+      : ForwardingStorage(std::move(base)), pid_(pid), go_(go) {}
+  Result<std::string> ReadFile(const std::string& rel) override {
+    auto text = ForwardingStorage::ReadFile(rel);
+    if (go_ >= 0 && rel.rfind("locks/", 0) == 0 && text.ok() &&
+        text->find("\"pid\":" + std::to_string(pid_) + ",") != std::string::npos) {
+      ::close(go_);
+      go_ = -1;
+      int status = 0;
+      ended = ::waitpid(pid_, &status, 0) == pid_ && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    }
+    return text;
+  }
+  bool ended = false;
+
+ private:
+  pid_t pid_;
+  int go_;
+};
+
+// A lock released (and its process ended) between the reading of its file and the check of its
+// process is not stale: it is gone. Before, the command was refused with "repository is locked
+// by a stale lock … that process is gone — … run `rewind unlock`", although the lock was already
+// removed (seen with a backup started as a `repair index` ended), and `unlock` found nothing.
+TEST_F(RepositoryTest, LockReleasedWhileBeingCheckedIsNotStale) {
+  int ready[2], go[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  ASSERT_EQ(::pipe(go), 0);
+  pid_t holder = ExclusiveHolder(path_, ready, go);
+  ASSERT_GT(holder, 0);
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1) << "the holder could not lock";
+  ::close(ready[0]);
+  auto storage = std::make_unique<HolderEndsAfterItsLockIsRead>(NewLocalStorage(path_), holder, go[1]);
+  HolderEndsAfterItsLockIsRead* seen = storage.get();
+  auto repo = Repository::Open(std::move(storage));
+  ASSERT_TRUE(repo.ok());
+  auto lock = (*repo)->Lock(false, "backup");
+  EXPECT_TRUE(seen->ended) << "the holder did not end when its lock had been read";
+  EXPECT_TRUE(lock.ok()) << lock.status().ToString();
+}
+
+// A process killed while its parent does not wait for it (a parent that never reaps, or a
+// container whose init reaps nothing) stays a zombie: `kill(pid, 0)` still succeeds, but it
+// holds nothing any more. Its lock is stale: reported as such, and removed by `unlock`. Before,
+// it was "in use" by a live process for as long as the zombie lasted, and `unlock` kept it.
+TEST_F(RepositoryTest, LockOfAKilledProcessNotYetReapedIsStale) {
+  int ready[2], go[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  ASSERT_EQ(::pipe(go), 0);
+  pid_t holder = ExclusiveHolder(path_, ready, go);
+  ASSERT_GT(holder, 0);
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1) << "the holder could not lock";
+  ::close(ready[0]);
+  ASSERT_EQ(::kill(holder, SIGKILL), 0);
+  siginfo_t info{};
+  ASSERT_EQ(::waitid(P_PID, holder, &info, WEXITED | WNOWAIT), 0);  // a zombie now, not reaped
+  ASSERT_EQ(::kill(holder, 0), 0);
+  auto repo = OpenOrDie();
+  auto lock = repo->Lock(false, "backup");
+  ASSERT_FALSE(lock.ok());
+  EXPECT_NE(lock.status().message().find("stale"), std::string::npos) << lock.status().message();
+  auto removed = repo->RemoveStaleLocks();
+  ASSERT_TRUE(removed.ok()) << removed.status().ToString();
+  ASSERT_EQ(removed->size(), 1u);
+  EXPECT_EQ((*removed)[0].pid, holder);
+  EXPECT_TRUE(repo->Lock(false, "backup").ok());
+  ::close(go[1]);
+  ::waitpid(holder, nullptr, 0);
+}
+
+// The real local storage; a SIGTERM comes right after the lock file is created (as from Ctrl-C
+// or `systemctl stop` at that moment), before Lock() has returned.
+class TermRightAfterTheLockFileIsCreated final : public ForwardingStorage {
+ public:
+  using ForwardingStorage::ForwardingStorage;
+  Status CreateExclusive(const std::string& rel, std::string_view data) override {
+    Status s = ForwardingStorage::CreateExclusive(rel, data);
+    ::raise(SIGTERM);
+    return s;
+  }
+};
+
+// SIGINT, SIGTERM and SIGHUP release the lock (format.md §8), also when they come while it is
+// being taken. Before, one that came between the creation of the lock file and the end of
+// Lock() (the lock file and its directory being fsynced) ended the process with the file left:
+// a stale lock after a Ctrl-C, which `rollback --resume` and `repair index` then refused.
+TEST_F(RepositoryTest, SigtermWhileTheLockIsTakenLeavesNoLock) {
+  pid_t child = ::fork();
+  if (child == 0) {
+    auto repo = Repository::Open(std::make_unique<TermRightAfterTheLockFileIsCreated>(NewLocalStorage(path_)));
+    if (!repo.ok()) _exit(1);
+    auto lock = (*repo)->Lock(true, "rollback");
+    _exit(lock.ok() ? 2 : 3);  // not reached: the SIGTERM ends the process
+  }
+  ASSERT_GT(child, 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "exit status " << WEXITSTATUS(status);
+  EXPECT_EQ(WTERMSIG(status), SIGTERM);
+  std::vector<std::string> left;
+  for (auto& e : fs::directory_iterator(path_ + "/locks")) {
+    if (e.path().filename().string()[0] != '.') left.push_back(e.path().filename());  // temporaries may stay
+  }
+  EXPECT_TRUE(left.empty()) << "lock file left: " << left[0];
 }
 
 // An empty (unreadable) lock file and a lock of another host are not stale: `unlock` keeps

@@ -58,6 +58,24 @@ expect_rc 0 "$REWIND" init --repo "$WORK/levels" --zstd-level 5 --db-zstd-level 
 grep -q '"compression":{"algorithm":"zstd","database_level":2,"level":5}' "$WORK/levels/config" ||
   fail "init did not record the levels: $(cat "$WORK/levels/config")"
 
+step "init over what an interrupted init left (its empty directories, no config): init completes it"
+# What `rewind init` killed before its config was written leaves (seen with SIGKILL at each
+# of its mkdir, fsync and rename calls): the other commands say "no config file; create one
+# with \`rewind init\`", so init must not refuse it as "not empty".
+mkdir -p "$WORK/half-init/data" "$WORK/half-init/index" "$WORK/half-init/snapshots"
+expect_rc 2 "$REWIND" snapshots --repo "$WORK/half-init"
+expect_err_contains "rewind init"
+expect_rc 0 "$REWIND" init --repo "$WORK/half-init"
+expect_rc 0 "$REWIND" snapshots --repo "$WORK/half-init"
+note "init completed it"
+mkdir -p "$WORK/not-half-init/data"
+printf 'x\n' >"$WORK/not-half-init/data/somefile"
+expect_rc 2 "$REWIND" init --repo "$WORK/not-half-init"
+expect_err_contains "not empty"
+[[ $(ls -A "$WORK/not-half-init") == data && $(ls -A "$WORK/not-half-init/data") == somefile ]] ||
+  fail "init changed a directory it refused"
+note "a directory holding anything else is still refused, untouched"
+
 step "a first good snapshot"
 expect_rc 0 "$REWIND" backup --repo "$REPO" --source "$SRC" --tag good
 SNAP=$(last_line)
@@ -141,12 +159,13 @@ expect_rc 2 "$REWIND" snapshots --repo "$CREPO"
 expect_err_contains "$CREPO/config: damaged: not JSON"
 grep -qF "json.exception" "$WORK/last.err" && fail "the message carries the JSON library's exception id"
 
-# write_lock PID: an exclusive lock held by PID on this host, as another process would write it.
+# write_lock PID [EXCLUSIVE]: a lock held by PID on this host (exclusive unless EXCLUSIVE is
+# false), as another process would write it.
 write_lock() {
   mkdir -p "$REPO/locks"
   LOCK=$REPO/locks/$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-  printf '{"hostname": "%s", "pid": %d, "since_ns": %s, "command": "test", "exclusive": true}\n' \
-    "$(uname -n)" "$1" "$(date +%s%N)" >"$LOCK"
+  printf '{"hostname": "%s", "pid": %d, "since_ns": %s, "command": "test", "exclusive": %s}\n' \
+    "$(uname -n)" "$1" "$(date +%s%N)" "${2:-true}" >"$LOCK"
   note "lock file $(basename "$LOCK"): $(cat "$LOCK")"
 }
 
@@ -158,12 +177,19 @@ write_lock "$LIVE"
 expect_rc 2 "$REWIND" backup --repo "$REPO" --source "$SRC"
 expect_err_contains "$LIVE"
 note "exit 2, names pid $LIVE"
-capture "$REWIND" unlock --repo "$REPO"
-if [[ ! -e $LOCK ]]; then
-  note "WARNING: 'rewind unlock' removed a lock held by a live process (rc $RC)"
-else
-  note "'rewind unlock' left the live lock in place (rc $RC)"
-fi
+# A refused restore changes nothing: its new target is not created (it was, empty, before the
+# lock was asked for).
+expect_rc 2 "$REWIND" restore --repo "$REPO" "$SNAP" --target "$WORK/locked-restore"
+expect_err_contains "$LIVE"
+[[ ! -e $WORK/locked-restore ]] || fail "the refused restore created its target $WORK/locked-restore"
+expect_rc 2 "$REWIND" restore --repo "$REPO" "$SNAP" --archive "$WORK/locked.tar"
+expect_err_contains "$LIVE"
+[[ ! -e $WORK/locked.tar ]] || fail "the refused restore created its archive $WORK/locked.tar"
+note "restore to a directory or an archive: exit 2, nothing created"
+expect_rc 0 "$REWIND" unlock --repo "$REPO"
+[[ -e $LOCK ]] || fail "'rewind unlock' removed a lock held by a live process"
+grep -qF "kept lock of \`test\` (pid $LIVE" "$WORK/last.out" || { _show_last; fail "unlock does not say it kept the live lock"; }
+note "'rewind unlock' left the live lock in place and said so"
 rm -f "$LOCK"
 kill "$LIVE"
 wait "$LIVE" 2>/dev/null || :
@@ -180,6 +206,19 @@ note "exit 2: $(grep -i stale "$WORK/last.err" | head -n 1)"
 expect_rc 0 "$REWIND" unlock --repo "$REPO"
 [[ ! -e $LOCK ]] || fail "'rewind unlock' left the stale lock $(basename "$LOCK")"
 note "unlock removed it"
+
+step "stale shared lock (a backup killed with SIGKILL): blocks no backup; verify names it in a note"
+write_lock "$DEAD" false
+expect_rc 0 "$REWIND" verify --repo "$REPO"
+grep -q "^note: stale lock .*$(basename "$LOCK").*pid $DEAD.*rewind unlock" "$WORK/last.out" ||
+  { _show_last; fail "verify does not report the stale lock $(basename "$LOCK")"; }
+note "$(grep '^note: stale lock' "$WORK/last.out")"
+expect_rc 0 "$REWIND" verify --repo "$REPO" --json
+[[ $(jq '[.notes[] | select(startswith("stale lock"))] | length' "$WORK/last.out") == 1 ]] ||
+  { _show_last; fail "verify --json does not list the stale lock in its notes"; }
+[[ -e $LOCK ]] || fail "verify removed the stale lock"
+expect_rc 0 "$REWIND" unlock --repo "$REPO"
+[[ ! -e $LOCK ]] || fail "'rewind unlock' left the stale lock $(basename "$LOCK")"
 expect_rc 0 "$REWIND" backup --repo "$REPO" --source "$SRC"
 [[ -z $(ls -A "$REPO/locks") ]] || fail "backup left a lock behind: $(ls "$REPO/locks")"
 note "backup runs again and leaves no lock behind"
