@@ -1,6 +1,7 @@
 #include <cstdio>
 
 #include "cli/common.h"
+#include "engine/base/bytes.h"
 #include "engine/ops/repair.h"
 
 namespace rw::cli {
@@ -24,6 +25,11 @@ void RegisterRepair(CLI::App& app, Context* ctx) {
                   static_cast<unsigned long long>(report->packs), static_cast<unsigned long long>(report->blobs),
                   report->new_index_file.substr(0, 12).c_str(),
                   static_cast<unsigned long long>(report->old_index_files));
+      if (report->temporaries_removed > 0) {
+        std::printf("removed %llu temporary file%s (%s) that interrupted writes left\n",
+                    static_cast<unsigned long long>(report->temporaries_removed),
+                    report->temporaries_removed == 1 ? "" : "s", HumanBytes(report->temporary_bytes).c_str());
+      }
       std::printf("run `rewind verify --read-data` to check every snapshot against it\n");
       return kExitOk;
     };

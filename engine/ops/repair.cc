@@ -13,6 +13,18 @@ Result<RepairReport> RepairIndex(Repository* repo) {
   RW_ASSIGN_OR_RETURN(auto lock, repo->Lock(true, "repair index"));
   Storage& storage = repo->storage();
   RepairReport report;
+  // Alone in the repository: every temporary there is a killed writer's (a pack's can be as
+  // large as a pack), never read by anything.
+  RW_ASSIGN_OR_RETURN(auto temp_dirs, repo->TemporaryDirs());
+  for (const std::string& dir : temp_dirs) {
+    RW_ASSIGN_OR_RETURN(auto temps, storage.ListTemporaries(dir));
+    if (temps.empty()) continue;
+    RW_RETURN_IF_ERROR(storage.RemoveTemporaries(dir).WithContext("removing temporaries"));
+    for (const auto& t : temps) {
+      report.temporaries_removed += 1;
+      report.temporary_bytes += t.second;
+    }
+  }
   RW_ASSIGN_OR_RETURN(Repository::PackFiles files, repo->ListPackFiles());
   const std::vector<BlobId>& packs = files.packs;
   std::mutex mu;

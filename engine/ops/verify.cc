@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "engine/base/bytes.h"
 #include "engine/base/clock.h"
 #include "engine/format/checksum.h"
 #include "engine/format/pack.h"
@@ -328,6 +329,17 @@ Result<VerifyReport> VerifyRepository(Repository* repo, const VerifyOptions& opt
                               "): that process is gone; a rollback or `repair index` is refused until "
                               "`rewind unlock` removes it");
     }
+  }
+  // Temporaries: a killed writer's take space (a pack's up to the pack size) and nothing else
+  // would ever tell of them; a running backup's are in use. Not damage either way.
+  if (auto temps = repo->ListTemporaryFiles(); temps.ok() && !temps->empty()) {
+    uint64_t bytes = 0;
+    for (const auto& t : *temps) bytes += t.second;
+    report->notes.push_back(std::to_string(temps->size()) + " temporary file" + (temps->size() == 1 ? "" : "s") +
+                            " (" + HumanBytes(bytes) + ", first: " + repo->storage().Describe(temps->front().first) +
+                            "): left by an interrupted write, or being written by a backup running now; "
+                            "`rewind repair index` removes them (it waits for no backup: it needs the "
+                            "repository alone)");
   }
   return report;
 }

@@ -341,6 +341,26 @@ Result<Repository::PackFiles> Repository::ListPackFiles() const {
   return out;
 }
 
+Result<std::vector<std::string>> Repository::TemporaryDirs() const {
+  std::vector<std::string> dirs = {"index", "snapshots"};
+  auto data = storage_->ListDirs("data");
+  if (!data.ok() && data.status().code() != Code::kNotFound) return data.status();
+  if (data.ok()) {
+    for (const std::string& d : *data) dirs.push_back("data/" + d);
+  }
+  return dirs;
+}
+
+Result<std::vector<std::pair<std::string, uint64_t>>> Repository::ListTemporaryFiles() const {
+  std::vector<std::pair<std::string, uint64_t>> out;
+  RW_ASSIGN_OR_RETURN(auto dirs, TemporaryDirs());
+  for (const std::string& dir : dirs) {
+    RW_ASSIGN_OR_RETURN(auto temps, storage_->ListTemporaries(dir));
+    for (auto& [name, size] : temps) out.emplace_back(dir + "/" + name, size);
+  }
+  return out;
+}
+
 Status Repository::CheckIndexedPacksPresent() const {
   std::vector<BlobId> indexed;
   {

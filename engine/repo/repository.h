@@ -145,6 +145,13 @@ class Repository {
     std::vector<std::string> strays;
   };
   Result<PackFiles> ListPackFiles() const;
+  // The hidden temporaries (format.md §9, I1) in data/*/, index/ and snapshots/: repository paths
+  // and sizes. A writer killed before its rename leaves one (a pack's: up to the pack size); a
+  // running backup is writing the others. locks/ and rollback/ are not looked at (their owners
+  // clear them).
+  Result<std::vector<std::pair<std::string, uint64_t>>> ListTemporaryFiles() const;
+  // The directories ListTemporaryFiles looks in.
+  Result<std::vector<std::string>> TemporaryDirs() const;
   // Every pack the index names is in data/: Corruption naming the missing ones otherwise (a
   // backup that trusted such an index would save a snapshot whose blobs are gone). One
   // directory listing per data/ subdirectory; no pack is read.

@@ -82,6 +82,9 @@ class FaultyStorage final : public Storage {
   }
   Status Remove(const std::string& rel) override;
   Status RemoveTemporaries(const std::string& dir) override { return base_->RemoveTemporaries(dir); }
+  Result<std::vector<std::pair<std::string, uint64_t>>> ListTemporaries(const std::string& dir) override {
+    return base_->ListTemporaries(dir);
+  }
   Status MakeDir(const std::string& rel) override;
   bool Exists(const std::string& rel) override { return base_->Exists(rel); }
   std::string Describe(const std::string& rel) const override { return base_->Describe(rel); }

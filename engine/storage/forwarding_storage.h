@@ -43,6 +43,9 @@ class ForwardingStorage : public Storage {
   Result<std::vector<std::string>> ListDirs(const std::string& dir) override { return base_->ListDirs(dir); }
   Status Remove(const std::string& rel) override { return base_->Remove(rel); }
   Status RemoveTemporaries(const std::string& dir) override { return base_->RemoveTemporaries(dir); }
+  Result<std::vector<std::pair<std::string, uint64_t>>> ListTemporaries(const std::string& dir) override {
+    return base_->ListTemporaries(dir);
+  }
   Status MakeDir(const std::string& rel) override { return base_->MakeDir(rel); }
   bool Exists(const std::string& rel) override { return base_->Exists(rel); }
   std::string Describe(const std::string& rel) const override { return base_->Describe(rel); }

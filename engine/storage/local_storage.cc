@@ -257,6 +257,26 @@ class LocalStorage final : public Storage {
     return names;
   }
 
+  Result<std::vector<std::pair<std::string, uint64_t>>> ListTemporaries(const std::string& dir) override {
+    std::vector<std::pair<std::string, uint64_t>> out;
+    std::string path = Abs(dir);
+    DIR* d = ::opendir(path.c_str());
+    if (!d) {
+      if (errno == ENOENT) return out;
+      return ErrnoStatus("list " + path, errno);
+    }
+    while (dirent* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n.size() < 2 || n[0] != '.' || n == "..") continue;
+      struct stat st {};
+      if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
+      out.emplace_back(n, static_cast<uint64_t>(st.st_size));
+    }
+    ::closedir(d);
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
   Status RemoveTemporaries(const std::string& dir) override {
     std::string path = Abs(dir);
     DIR* d = ::opendir(path.c_str());

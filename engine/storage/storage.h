@@ -87,6 +87,10 @@ class Storage {
   // left directly inside `dir`. Only for a caller that holds the exclusive lock of the files
   // there (rollback/). A missing `dir` is fine.
   virtual Status RemoveTemporaries(const std::string& dir) = 0;
+  // The temporaries (names starting with '.') directly inside `dir` and their sizes, sorted by
+  // name: what a writer killed in WriteFileAtomic or WriteBulkFileAtomic left there, or what one
+  // still running is writing. A missing `dir` has none.
+  virtual Result<std::vector<std::pair<std::string, uint64_t>>> ListTemporaries(const std::string& dir) = 0;
   virtual Status MakeDir(const std::string& rel) = 0;
   virtual bool Exists(const std::string& rel) = 0;
   // A path a human can use in a message: "/backup/rewind/data/3f/3fa1…".

@@ -223,6 +223,22 @@ expect_rc 0 "$REWIND" backup --repo "$REPO" --source "$SRC"
 [[ -z $(ls -A "$REPO/locks") ]] || fail "backup left a lock behind: $(ls "$REPO/locks")"
 note "backup runs again and leaves no lock behind"
 
+step "temporaries of killed writers (a pack's, an index file's): verify notes them, repair index removes them"
+PDIR=$(find "$REPO/data" -mindepth 1 -maxdepth 1 -type d | head -n 1)
+head -c 1048576 /dev/urandom >"$PDIR/.pack.tmp-killed"
+printf 'partial' >"$REPO/index/.index.tmp-killed"
+expect_rc 0 "$REWIND" verify --repo "$REPO" --json
+[[ $(jq '[.notes[] | select(startswith("2 temporary files"))] | length' "$WORK/last.out") == 1 ]] ||
+  { _show_last; fail "verify --json does not note the 2 temporary files"; }
+note "$(jq -r '.notes[] | select(contains("temporary"))' "$WORK/last.out" | cut -c1-160)"
+[[ -e $PDIR/.pack.tmp-killed ]] || fail "verify removed a temporary"
+expect_rc 0 "$REWIND" repair index --repo "$REPO"
+grep -q "removed 2 temporary files (1.0 MiB" "$WORK/last.out" || { _show_last; fail "repair index does not say it removed the 2 temporaries"; }
+[[ ! -e $PDIR/.pack.tmp-killed && ! -e $REPO/index/.index.tmp-killed ]] || fail "repair index left a temporary"
+expect_rc 0 "$REWIND" verify --repo "$REPO" --read-data --json
+[[ $(jq '[.notes[] | select(contains("temporary"))] | length' "$WORK/last.out") == 0 ]] ||
+  fail "verify still notes temporaries after the repair"
+
 step "an unreadable file (backup as nobody): exit 3, names it, snapshot marked incomplete"
 NSRC=$WORK/nobody-src
 NREPO=$WORK/nobody-repo

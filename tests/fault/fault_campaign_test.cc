@@ -73,6 +73,9 @@ class RecordingStorage final : public Storage {
     Record("Remove " + rel);
     return base_->Remove(rel);
   }
+  Result<std::vector<std::pair<std::string, uint64_t>>> ListTemporaries(const std::string& dir) override {
+    return base_->ListTemporaries(dir);
+  }
   Status RemoveTemporaries(const std::string& dir) override {
     Record("RemoveTemporaries " + dir);
     return base_->RemoveTemporaries(dir);
