@@ -200,26 +200,21 @@ run grep '^IWS_VERSION=' "$ETC/icewarp.conf"
 step "Compare with the installation before the upgrade (diff -r) and the databases (mariadb-dump)" \
   "Excluded folders are left as they are: the mail that arrived after the backup is still there."
 same=1
-for entry in "$DEMO/before-upgrade"/* "$DEMO/before-upgrade"/.[!.]*; do
-  [[ -e $entry || -L $entry ]] || continue
-  name=${entry##*/}
-  if [[ " ${EXCLUDED[*]} " == *" $name "* ]]; then
-    continue
-  elif diff -r --no-dereference "$entry" "$ROOT/$name" >"$DEMO/diff.out" 2>&1; then
-    printf '     %-16s identical\n' "$name"
+compare() {  # compare LABEL BEFORE NOW: diff -r, one line (and the first differences)
+  if diff -r --no-dereference "$2" "$3" >"$DEMO/diff.out" 2>&1; then
+    printf '     %-16s identical\n' "$1"
   else
-    printf '     %-16s DIFFERS:\n' "$name"
+    printf '     %-16s DIFFERS:\n' "$1"
     sed 's/^/       /' "$DEMO/diff.out" | head -n 20
     same=0
   fi
+}
+for entry in "$DEMO/before-upgrade"/* "$DEMO/before-upgrade"/.[!.]*; do
+  [[ -e $entry || -L $entry ]] || continue
+  name=${entry##*/}
+  [[ " ${EXCLUDED[*]} " == *" $name "* ]] || compare "$name" "$entry" "$ROOT/$name"
 done
-if diff -r --no-dereference "$DEMO/before-upgrade-etc" "$ETC" >"$DEMO/diff.out" 2>&1; then
-  printf '     %-16s identical\n' "/etc/icewarp"
-else
-  printf '     %-16s DIFFERS:\n' "/etc/icewarp"
-  sed 's/^/       /' "$DEMO/diff.out" | head -n 20
-  same=0
-fi
+compare /etc/icewarp "$DEMO/before-upgrade-etc" "$ETC"
 extra=$(comm -13 <(ls -A "$DEMO/before-upgrade") <(ls -A "$ROOT"))
 if [[ -n $extra ]]; then
   echo "     unexpected entries in the installation: $extra"

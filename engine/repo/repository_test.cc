@@ -635,6 +635,20 @@ pid_t ExclusiveHolder(const std::string& path, int ready[2], int go[2]) {
   _exit(rc);
 }
 
+// Starts an ExclusiveHolder and waits until it holds its lock: its pid, and in *go the end to
+// write to or close to let it go; -1 when it could not be started or could not lock.
+pid_t LockedExclusiveHolder(const std::string& path, int* go) {
+  int ready[2], go_pipe[2];
+  if (::pipe(ready) != 0 || ::pipe(go_pipe) != 0) return -1;
+  pid_t holder = ExclusiveHolder(path, ready, go_pipe);
+  if (holder <= 0) return -1;
+  char c = 0;
+  const bool locked = ::read(ready[0], &c, 1) == 1;
+  ::close(ready[0]);
+  *go = go_pipe[1];
+  return locked ? holder : -1;
+}
+
 // The real local storage; when the lock file of process `pid` has been read, that process is
 // told to release its lock and end, and is waited for (it is gone before the reader goes on).
 class HolderEndsAfterItsLockIsRead final : public ForwardingStorage {
@@ -664,15 +678,10 @@ class HolderEndsAfterItsLockIsRead final : public ForwardingStorage {
 // by a stale lock … that process is gone — … run `rewind unlock`", although the lock was already
 // removed (seen with a backup started as a `repair index` ended), and `unlock` found nothing.
 TEST_F(RepositoryTest, LockReleasedWhileBeingCheckedIsNotStale) {
-  int ready[2], go[2];
-  ASSERT_EQ(::pipe(ready), 0);
-  ASSERT_EQ(::pipe(go), 0);
-  pid_t holder = ExclusiveHolder(path_, ready, go);
-  ASSERT_GT(holder, 0);
-  char c = 0;
-  ASSERT_EQ(::read(ready[0], &c, 1), 1) << "the holder could not lock";
-  ::close(ready[0]);
-  auto storage = std::make_unique<HolderEndsAfterItsLockIsRead>(NewLocalStorage(path_), holder, go[1]);
+  int go = -1;
+  pid_t holder = LockedExclusiveHolder(path_, &go);
+  ASSERT_GT(holder, 0) << "the holder could not be started or could not lock";
+  auto storage = std::make_unique<HolderEndsAfterItsLockIsRead>(NewLocalStorage(path_), holder, go);
   HolderEndsAfterItsLockIsRead* seen = storage.get();
   auto repo = Repository::Open(std::move(storage));
   ASSERT_TRUE(repo.ok());
@@ -686,14 +695,9 @@ TEST_F(RepositoryTest, LockReleasedWhileBeingCheckedIsNotStale) {
 // holds nothing any more. Its lock is stale: reported as such, and removed by `unlock`. Before,
 // it was "in use" by a live process for as long as the zombie lasted, and `unlock` kept it.
 TEST_F(RepositoryTest, LockOfAKilledProcessNotYetReapedIsStale) {
-  int ready[2], go[2];
-  ASSERT_EQ(::pipe(ready), 0);
-  ASSERT_EQ(::pipe(go), 0);
-  pid_t holder = ExclusiveHolder(path_, ready, go);
-  ASSERT_GT(holder, 0);
-  char c = 0;
-  ASSERT_EQ(::read(ready[0], &c, 1), 1) << "the holder could not lock";
-  ::close(ready[0]);
+  int go = -1;
+  pid_t holder = LockedExclusiveHolder(path_, &go);
+  ASSERT_GT(holder, 0) << "the holder could not be started or could not lock";
   ASSERT_EQ(::kill(holder, SIGKILL), 0);
   siginfo_t info{};
   ASSERT_EQ(::waitid(P_PID, holder, &info, WEXITED | WNOWAIT), 0);  // a zombie now, not reaped
@@ -707,7 +711,7 @@ TEST_F(RepositoryTest, LockOfAKilledProcessNotYetReapedIsStale) {
   ASSERT_EQ(removed->size(), 1u);
   EXPECT_EQ((*removed)[0].pid, holder);
   EXPECT_TRUE(repo->Lock(false, "backup").ok());
-  ::close(go[1]);
+  ::close(go);
   ::waitpid(holder, nullptr, 0);
 }
 
