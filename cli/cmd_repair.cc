@@ -9,7 +9,8 @@ namespace rw::cli {
 void RegisterRepair(CLI::App& app, Context* ctx) {
   CLI::App* sub = app.add_subcommand("repair", "repair a damaged repository");
   sub->require_subcommand(1);
-  CLI::App* index = sub->add_subcommand("index", "rebuild the index from the packs alone");
+  CLI::App* index = sub->add_subcommand("index", "rebuild the index from the packs alone (and remove the temporary files that interrupted "
+                                                 "writes left)");
   AddRepoOption(index, ctx);
   index->callback([ctx] {
     ctx->run = [ctx] {
