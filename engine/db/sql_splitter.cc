@@ -5,6 +5,68 @@
 
 namespace rw::db {
 
+namespace {
+
+bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// Consumes `word` (case-insensitive) at the start of `s`.
+bool Eat(std::string_view* s, std::string_view word) {
+  if (s->size() < word.size() || strncasecmp(s->data(), word.data(), word.size()) != 0) return false;
+  s->remove_prefix(word.size());
+  return true;
+}
+
+void SkipSpace(std::string_view* s) {
+  while (!s->empty() && IsSpace(s->front())) s->remove_prefix(1);
+}
+
+}  // namespace
+
+// `statement` is "SET [SESSION |@@SESSION.|@@]SQL_MODE = '…'" (possibly inside /*!NNNNN … */, as
+// mariadb-dump writes it): the modes of the statements after it.
+void SqlSplitter::FollowSqlMode(std::string_view s) {
+  SkipSpace(&s);
+  if (Eat(&s, "/*!")) {
+    while (!s.empty() && std::isdigit(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+    SkipSpace(&s);
+  }
+  if (!Eat(&s, "SET") || s.empty() || !IsSpace(s.front())) return;
+  SkipSpace(&s);
+  if (!Eat(&s, "@@SESSION.") && !Eat(&s, "@@")) {
+    if (Eat(&s, "SESSION") && !s.empty() && IsSpace(s.front())) SkipSpace(&s);
+  }
+  if (!Eat(&s, "SQL_MODE")) return;
+  SkipSpace(&s);
+  if (!Eat(&s, "=")) return;
+  SkipSpace(&s);
+  if (s.empty() || (s.front() != '\'' && s.front() != '"')) return;
+  const char q = s.front();
+  s.remove_prefix(1);
+  const size_t end = s.find(q);
+  if (end == std::string_view::npos) return;
+  bool nbe = false, ansi = false;
+  std::string_view modes = s.substr(0, end);
+  while (!modes.empty()) {
+    size_t comma = modes.find(',');
+    std::string_view m = modes.substr(0, comma);
+    auto is = [&](std::string_view name) { return m.size() == name.size() && strncasecmp(m.data(), name.data(), m.size()) == 0; };
+    if (is("NO_BACKSLASH_ESCAPES")) nbe = true;
+    // The combination modes that include ANSI_QUOTES (the server expands them; this is in case).
+    if (is("ANSI_QUOTES") || is("ANSI") || is("ORACLE") || is("DB2") || is("MSSQL") || is("POSTGRESQL") ||
+        is("MAXDB")) {
+      ansi = true;
+    }
+    modes = comma == std::string_view::npos ? std::string_view() : modes.substr(comma + 1);
+  }
+  no_backslash_escapes_ = nbe;
+  ansi_quotes_ = ansi;
+}
+
+Status SqlSplitter::Emit(std::string_view statement) {
+  FollowSqlMode(statement);
+  return sink_(statement);
+}
+
 Status SqlSplitter::Feed(std::string_view data) {
   buf_.append(data);
   return Scan(false);
@@ -13,7 +75,7 @@ Status SqlSplitter::Feed(std::string_view data) {
 Status SqlSplitter::Finish() {
   RW_RETURN_IF_ERROR(Scan(true));
   if (content_ && start_ < buf_.size()) {
-    RW_RETURN_IF_ERROR(sink_(std::string_view(buf_).substr(start_)));
+    RW_RETURN_IF_ERROR(Emit(std::string_view(buf_).substr(start_)));
   }
   buf_.clear();
   start_ = pos_ = 0;
@@ -58,7 +120,7 @@ Status SqlSplitter::Scan(bool eof) {
           if (n - pos_ < delimiter_.size()) {
             if (!eof) goto need_more;
           } else if (buf_.compare(pos_, delimiter_.size(), delimiter_) == 0) {
-            if (content_) RW_RETURN_IF_ERROR(sink_(std::string_view(b + start_, pos_ - start_)));
+            if (content_) RW_RETURN_IF_ERROR(Emit(std::string_view(b + start_, pos_ - start_)));
             pos_ += delimiter_.size();
             start_ = pos_;
             content_ = false;
@@ -98,8 +160,9 @@ Status SqlSplitter::Scan(bool eof) {
       case State::kSingle:
       case State::kDouble: {
         char q = state_ == State::kSingle ? '\'' : '"';
-        // Fast path: skip to the next quote or backslash.
-        while (pos_ < n && b[pos_] != q && b[pos_] != '\\') ++pos_;
+        const char escape = no_backslash_escapes_ || (q == '"' && ansi_quotes_) ? q : '\\';
+        // Fast path: skip to the next quote or backslash (where it escapes).
+        while (pos_ < n && b[pos_] != q && b[pos_] != escape) ++pos_;
         if (pos_ >= n) break;
         if (b[pos_] == '\\') {
           if (pos_ + 1 >= n) {

@@ -3,6 +3,10 @@
 // the start of a statement sets) outside quotes ('…', "…", `…`) and comments (-- …, # …,
 // /* … */; /*! … */ and /*M! … */ are kept as statement text). Statements made only of comments and blanks
 // are dropped. Fed in pieces of any size.
+// Like the client, which reads the session's sql_mode back from the server after each
+// statement, it follows the SET SQL_MODE statements it passes: under NO_BACKSLASH_ESCAPES a
+// backslash in a string is a plain character ('ends in \' is a whole string), and under
+// ANSI_QUOTES (or a mode that implies it) "…" is an identifier, where a backslash never escapes.
 #pragma once
 
 #include <functional>
@@ -23,6 +27,8 @@ class SqlSplitter {
 
  private:
   Status Scan(bool eof);
+  Status Emit(std::string_view statement);
+  void FollowSqlMode(std::string_view statement);
   enum class State { kNormal, kSingle, kDouble, kBacktick, kLineComment, kBlockComment };
   Sink sink_;
   std::string buf_;
@@ -31,6 +37,8 @@ class SqlSplitter {
   State state_ = State::kNormal;
   bool content_ = false;  // the current statement has non-comment text
   std::string delimiter_ = ";";
+  bool no_backslash_escapes_ = false;  // in force for '…' (and "…" strings)
+  bool ansi_quotes_ = false;           // "…" is an identifier
 };
 
 }  // namespace rw::db

@@ -54,6 +54,43 @@ TEST(SqlSplitter, QuotesCommentsAndDelimiters) {
   }
 }
 
+// routines.sql sets each routine's own sql_mode before it: under NO_BACKSLASH_ESCAPES a string
+// may end in a backslash ('ends in \'), and under ANSI_QUOTES "…" is an identifier, where a
+// backslash does not escape either. The client follows the session's mode; so does the splitter.
+TEST(SqlSplitter, FollowsTheSqlModeForBackslashesAndDoubleQuotes) {
+  const std::string text =
+      "SET SQL_MODE='STRICT_TRANS_TABLES,NO_BACKSLASH_ESCAPES';\n"
+      "DELIMITER ;;\n"
+      "CREATE PROCEDURE p() BEGIN SELECT 'ends in \\'; SELECT 'x;y'; END ;;\n"
+      "DELIMITER ;\n"
+      "SELECT \"dq \\\";\n"
+      "SET SQL_MODE='NO_AUTO_VALUE_ON_ZERO';\n"
+      "SELECT 'it\\'s; one';\n"
+      "SET @@SESSION.sql_mode = 'ANSI_QUOTES';\n"
+      "SELECT 1 AS \"a\\\", 'b\\';c';\n"
+      "/*!50003 SET sql_mode = 'no_backslash_escapes' */;\n"
+      "SELECT 'z\\';\n"
+      "SET SESSION sql_mode='';\n"
+      "SELECT \"q\\\";\";\n";
+  const std::vector<std::string> want = {
+      "SET SQL_MODE='STRICT_TRANS_TABLES,NO_BACKSLASH_ESCAPES'",
+      "CREATE PROCEDURE p() BEGIN SELECT 'ends in \\'; SELECT 'x;y'; END ",
+      "SELECT \"dq \\\"",
+      "SET SQL_MODE='NO_AUTO_VALUE_ON_ZERO'",
+      "SELECT 'it\\'s; one'",
+      "SET @@SESSION.sql_mode = 'ANSI_QUOTES'",
+      "SELECT 1 AS \"a\\\", 'b\\';c'",
+      "/*!50003 SET sql_mode = 'no_backslash_escapes' */",
+      "SELECT 'z\\'",
+      "SET SESSION sql_mode=''",
+      "SELECT \"q\\\";\"",
+  };
+  for (size_t piece : {1, 2, 3, 7, 64, 100000}) {
+    auto got = Split(text, piece);
+    EXPECT_EQ(got, want) << "piece " << piece;
+  }
+}
+
 }  // namespace
 }  // namespace rw::db
 

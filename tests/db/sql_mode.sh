@@ -8,7 +8,8 @@
 # sql_mode they were created under (mariadb-dump shows it). Dates written under
 # ALLOW_INVALID_DATES ('2020-02-31' in a DATE or DATETIME, also as a column's DEFAULT) come back
 # as they were: loaded without that mode they became '0000-00-00', and the DEFAULT failed the
-# restore after the database was dropped (error 1067).
+# restore after the database was dropped (error 1067). A routine created under
+# NO_BACKSLASH_ESCAPES whose string ends in a backslash is restored (it failed after the DROP).
 source "$(dirname "$0")/lib.sh" "$@"
 
 start_server s1
@@ -16,6 +17,15 @@ load_fixture
 # A routine created under a mode of its own: it must come back with that mode.
 mdb -e "SET SESSION sql_mode='ANSI_QUOTES,PIPES_AS_CONCAT';
         CREATE FUNCTION mail_app.\"ansi_fn\"() RETURNS VARCHAR(20) DETERMINISTIC RETURN 'a' || 'b';"
+# Under NO_BACKSLASH_ESCAPES a string may end in a backslash: restore's splitter took the
+# quote after it for an escaped one, ran two routines together and failed after the DROP.
+mdb -e "SET SESSION sql_mode='NO_BACKSLASH_ESCAPES';
+        CREATE FUNCTION mail_app.nbe_fn() RETURNS VARCHAR(20) DETERMINISTIC RETURN 'ends in \\';
+        DELIMITER ;;
+        CREATE PROCEDURE mail_app.nbe_proc() BEGIN SELECT 'in \\'; SELECT 'x;y'; END ;;
+        DELIMITER ;" || fail "the NO_BACKSLASH_ESCAPES routines"
+nbe_hex=$(mdb -N -B -e "SELECT HEX(mail_app.nbe_fn())")
+[[ $nbe_hex == 656E647320696E205C ]] || fail "nbe_fn() returns $nbe_hex, not 'ends in \\'"
 mdb -e "SET SESSION sql_mode='ALLOW_INVALID_DATES';
         CREATE TABLE legacy.invalid_dates (id INT PRIMARY KEY, d DATE NOT NULL DEFAULT '2019-02-30',
           dt DATETIME(3), z DATE);
@@ -46,6 +56,7 @@ for mode in "ANSI,PAD_CHAR_TO_FULL_LENGTH" "ORACLE"; do
   compare_files "mariadb-dump before and after (global $mode)" "$WORK/before.sql" "$WORK/after.sql"
   compare_files "CHECKSUM TABLE before and after (global $mode)" "$WORK/before.sum" "$WORK/after.sum"
   [[ $(mdb -N -B -e "SELECT mail_app.ansi_fn()") == ab ]] || check_failed "ansi_fn lost its sql_mode"
+  [[ $(mdb -N -B -e "SELECT HEX(mail_app.nbe_fn())") == "$nbe_hex" ]] || check_failed "nbe_fn() changed (global $mode)"
 
   step "global sql_mode=$mode: rewind dump | mariadb"
   drop_fixture
