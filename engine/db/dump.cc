@@ -340,6 +340,9 @@ struct TableInfo {
   uint64_t data_length = 0;
   std::vector<std::string> columns;  // not generated
   std::vector<std::string> selects;  // per column, what the dump SELECTs (see ReadTables)
+  // Per column: "" or, for text in a character set utf8mb4 does not carry (see
+  // CarriedByUtf8mb4), the introducer its raw bytes are written with ("_cp1250 ").
+  std::vector<std::string> introducers;
   std::vector<std::string> pk;       // primary key columns
   bool pk_integer = false;           // one integer column: parts by ranges
   bool pk_unsigned = false;
@@ -408,13 +411,29 @@ void AppendHex(const char* v, unsigned long len, std::string* out) {
   }
 }
 
-// Whether a column's values are written as hex: binary strings, BLOBs, BIT, geometry.
-enum class ValueKind { kNumber, kHex, kText };
+// Whether a column's values are written as hex: binary strings, BLOBs, BIT, geometry; text
+// read as its raw bytes (TableInfo::introducers) as kIntroducedHex.
+enum class ValueKind { kNumber, kHex, kIntroducedHex, kText };
 ValueKind KindOf(const DbConnection::Field& f) {
   if (f.type == MYSQL_TYPE_BIT) return ValueKind::kHex;
   if (IsNumericType(f.type)) return ValueKind::kNumber;
   if (IsStringType(f.type) && f.charsetnr == 63) return ValueKind::kHex;
   return ValueKind::kText;
+}
+
+// Whether a text column in character set `charset` (information_schema's name) comes back byte
+// for byte when the dump reads it converted to utf8mb4 (the connection's set) and the restore
+// stores that text back. utf8mb3 (`utf8` before MariaDB 10.6 and MySQL 8.0.30) is a subset of
+// utf8mb4; latin1 maps every one of its 256 bytes to a character of its own (MariaDB's latin1 is
+// cp1252 with 0x81 0x8D 0x8F 0x90 0x9D as U+0081 …; checked by db.column_charset). Every other
+// set may hold bytes that convert to `?` (ascii ≥ 0x80; cp1250 0x81 0x83 0x88 0x90 0x98; big5,
+// sjis, gbk sequences that are well formed but map to no character; …): their columns are read
+// as raw bytes and written as introduced hex. Any set not named here takes that path, exact for
+// all and only slower (its values are twice their size in the dump). The introducer makes the
+// server check the bytes are well formed in the set (error 1300 otherwise); INSERT never stores
+// ill-formed ones (MariaDB 10.11: `?` instead, warning 1366), so a column holds none.
+bool CarriedByUtf8mb4(std::string_view charset) {
+  return charset == "utf8mb4" || charset == "utf8mb3" || charset == "utf8" || charset == "latin1";
 }
 
 class Dumper {
@@ -754,20 +773,40 @@ Status Dumper::ReadTables(DbInfo* db) {
     db->tables.push_back(std::move(t));
   }
   RW_ASSIGN_OR_RETURN(auto cols, control_.Query(
-      "SELECT TABLE_NAME, COLUMN_NAME, IS_GENERATED, DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA=" +
-      schema + " ORDER BY TABLE_NAME, ORDINAL_POSITION"));
+      "SELECT TABLE_NAME, COLUMN_NAME, IS_GENERATED, DATA_TYPE, CHARACTER_SET_NAME FROM information_schema.COLUMNS "
+      "WHERE TABLE_SCHEMA=" + schema + " ORDER BY TABLE_NAME, ORDINAL_POSITION"));
+  // Text types whose values can be read as bytes and stored back from them. Not ENUM and SET:
+  // SHOW CREATE TABLE writes their members converted to utf8mb4 (a cp1250 member "b\x81" as
+  // "b?", even under character_set_results=binary), so the restored column matches the value
+  // read as text ("b?") and not the original bytes.
+  static const std::set<std::string> kTextTypes = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext"};
   for (const Row& r : cols) {
     auto it = by_name.find(Str(r, 0));
     if (it == by_name.end()) continue;
     if (Str(r, 2) == "ALWAYS") continue;  // generated: the server computes it
     TableInfo& t = db->tables[it->second];
     t.columns.push_back(Str(r, 1));
+    const std::string& name = Str(r, 1);
+    std::string introducer;
+    if (kTextTypes.count(Str(r, 3)) && r[4] && !CarriedByUtf8mb4(*r[4])) {
+      const std::string& charset = *r[4];
+      if (charset.empty() || !std::all_of(charset.begin(), charset.end(), [](unsigned char ch) {
+            return std::isalnum(ch) || ch == '_';
+          })) {
+        return Status::NotSupported("column " + Q(db->name) + "." + Q(t.name) + "." + Q(name) +
+                                    ": character set name " + Q(charset) + " cannot be written as an introducer");
+      }
+      introducer = "_" + charset + " ";
+    }
     // The server prints a FLOAT with 6 significant digits (16777216 as 16777200): read as a
     // DOUBLE it prints the float's exact value, which the column stores back unchanged. `* 1e0`
     // makes it a DOUBLE exactly (the sign of a zero too) where CAST(… AS DOUBLE) is missing
-    // (MySQL before 8.0.17).
-    if (Str(r, 3) == "float") t.selects.push_back(Q(Str(r, 1)) + " * 1e0");
-    else t.selects.push_back(Q(Str(r, 1)));
+    // (MySQL before 8.0.17). Both expressions are left unaliased, so that the primary-key names
+    // in the data query's WHERE and ORDER BY still mean the columns.
+    if (Str(r, 3) == "float") t.selects.push_back(Q(name) + " * 1e0");
+    else if (!introducer.empty()) t.selects.push_back("CAST(" + Q(name) + " AS BINARY)");
+    else t.selects.push_back(Q(name));
+    t.introducers.push_back(std::move(introducer));
   }
   RW_ASSIGN_OR_RETURN(auto pks, control_.Query(
       "SELECT s.TABLE_NAME, s.COLUMN_NAME, c.DATA_TYPE, c.COLUMN_TYPE FROM information_schema.STATISTICS s "
@@ -1208,7 +1247,10 @@ Status Dumper::DumpTask(DbConnection* c, const Task& task, TreeEntry* out) {
     RW_RETURN_IF_ERROR(c->Stream(
         sql,
         [&](const std::vector<DbConnection::Field>& fields) {
-          for (const auto& f : fields) kinds.push_back(KindOf(f));
+          for (size_t i = 0; i < fields.size(); ++i) {
+            const bool raw = i < t.introducers.size() && !t.introducers[i].empty();
+            kinds.push_back(raw ? ValueKind::kIntroducedHex : KindOf(fields[i]));
+          }
           return Status::OK();
         },
         [&](char** row, unsigned long* len) -> Status {
@@ -1231,6 +1273,14 @@ Status Dumper::DumpTask(DbConnection* c, const Task& task, TreeEntry* out) {
               case ValueKind::kHex:
                 if (len[i] == 0) buf += "''";
                 else AppendHex(row[i], len[i], &buf);
+                break;
+              case ValueKind::kIntroducedHex:  // `_cp1250 0x81…`: stored as these bytes in that set
+                if (len[i] == 0) {
+                  buf += "''";
+                } else {
+                  buf += t.introducers[i];
+                  AppendHex(row[i], len[i], &buf);
+                }
                 break;
               case ValueKind::kText:
                 buf += '\'';
