@@ -859,8 +859,14 @@ Status Dumper::WriteSchema(DbInfo* db) {
                                 "mariadb-dump without --dump-history); after a restore its history starts anew");
       }
       if (t.sequence) {
-        RW_ASSIGN_OR_RETURN(auto next, control_.Query("SELECT NEXT_NOT_CACHED_VALUE FROM " + Q(db->name) + "." + Q(t.name)));
-        if (!next.empty() && next[0][0]) out += "DO SETVAL(" + Q(t.name) + ", " + *next[0][0] + ", 0);\n";
+        // Where it stands, and how often a CYCLE sequence has wrapped (SETVAL's fourth argument,
+        // the round; left out when 0, as before, so that such dumps are unchanged).
+        RW_ASSIGN_OR_RETURN(auto next, control_.Query("SELECT NEXT_NOT_CACHED_VALUE, CYCLE_COUNT FROM " +
+                                                      Q(db->name) + "." + Q(t.name)));
+        if (!next.empty() && next[0][0]) {
+          const bool wrapped = next[0].size() > 1 && next[0][1] && *next[0][1] != "0";
+          out += "DO SETVAL(" + Q(t.name) + ", " + *next[0][0] + ", 0" + (wrapped ? ", " + *next[0][1] : "") + ");\n";
+        }
       }
     }
   }
