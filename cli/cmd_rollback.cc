@@ -28,7 +28,7 @@ struct RollbackArgs {
   std::string snapshot;
   std::string target;
   bool files_only = false, databases_only = false;
-  bool dry_run = false, no_safety = false, yes = false, resume = false;
+  bool dry_run = false, no_safety = false, yes = false, resume = false, allow_running = false;
   std::string stop_cmd, start_cmd;
   std::vector<std::string> defaults_files, labels;  // database servers (as for restore)
   int db_threads = 2;
@@ -215,6 +215,7 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
   opts.files = !args.databases_only;
   opts.dry_run = args.dry_run;
   opts.safety_snapshot = !args.no_safety;
+  opts.allow_running = args.allow_running;
   opts.stop_cmd = args.stop_cmd;
   opts.start_cmd = args.start_cmd;
   // Tests (tests/rollback/rollback_crash.sh) slow the apply down so that kills land inside it.
@@ -452,6 +453,8 @@ void RegisterRollback(CLI::App& app, Context* ctx) {
   sub->add_flag("--dry-run", args->dry_run, "print the plan and change nothing (reads the data the plan needs: exit 2 when the rollback would be refused)");
   sub->add_flag("--no-safety-snapshot", args->no_safety, "do not back up the current state first");
   sub->add_option("--stop-cmd", args->stop_cmd, "shell command that stops the services (before any change)");
+  sub->add_flag("--allow-running", args->allow_running,
+                "roll back even while processes run from the target or have files in it open (refused otherwise)");
   sub->add_option("--start-cmd", args->start_cmd, "shell command that starts them again (after the verify)");
   sub->add_flag("-y,--yes", args->yes, "do not ask (required when not on a terminal)");
   sub->add_flag("--resume", args->resume, "finish an interrupted rollback from its journal");

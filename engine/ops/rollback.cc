@@ -33,6 +33,7 @@
 #include "engine/format/pack.h"
 #include "engine/ops/backup.h"
 #include "engine/ops/diff_internal.h"
+#include "engine/ops/processes.h"
 #include "engine/ops/restore_internal.h"
 #include "engine/pipeline/fs_meta.h"
 #include "excludes/excludes.h"
@@ -296,6 +297,30 @@ bool ExcludedBySnapshot(const Snapshot& snap, const std::string& rel) {
     if (!rules.Add(rule, "snapshot").ok()) return false;
   }
   return AnyPrefixOf(rel, [&](const std::string& p, bool) { return rules.Match(p, true) >= 0; });
+}
+
+// DESIGN: refuse while IceWarp's services run. They keep files of the installation open
+// (SQLite databases, settings) and write them: a rollback under them would be torn or undone.
+// Refused when another process runs an executable from the target, or has a file in it open or
+// mapped outside the snapshot's excluded folders (a log open in logs/ is IceWarp's too, but
+// its executable already says so; an administrator's `less` of a log does not matter).
+Status CheckNothingRuns(const Snapshot& snap, const std::string& target, std::vector<std::string>* notes) {
+  ExcludeSet rules;
+  for (const std::string& rule : snap.excludes) {
+    if (!rules.Add(rule, "snapshot").ok()) return Status::OK();
+  }
+  ProcessScan scan = FindProcessesUsing(target, [&](const std::string& rel) {
+    return AnyPrefixOf(rel, [&](const std::string& p, bool whole) { return rules.Match(p, !whole) >= 0; });
+  });
+  if (scan.uninspected > 0) {
+    notes->push_back(std::to_string(scan.uninspected) + " processes of other users could not be checked for files open in " +
+                     target + " (run as root to check them)");
+  }
+  if (scan.users.empty()) return Status::OK();
+  return Status::Aborted(std::to_string(scan.users.size()) + (scan.users.size() == 1 ? " process uses " : " processes use ") +
+                         target + ": " + DescribeProcessUses(scan.users) +
+                         ". Stop the services first (--stop-cmd, e.g. '" + target +
+                         "/icewarpd.sh --stop'), or give --allow-running to roll back under them");
 }
 
 // True when `path` is one of the entries the backup could not read, or below one (`unread` is
@@ -1161,6 +1186,10 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
       if (options.files) {
         s.Phase(4, "reading the data the plan needs");
         if (Status st = CheckPlanBlobs(repo, r.plan.steps); !st.ok() && r.refused.empty()) r.refused = st.message();
+        // Without a stop command the services are still up now, and the rollback would refuse.
+        if (!options.allow_running && options.stop_cmd.empty() && r.refused.empty()) {
+          if (Status st = CheckNothingRuns(snap.snapshot, r.target, &r.notes); !st.ok()) r.refused = st.message();
+        }
       }
       r.duration_s = static_cast<double>(RealClock().MonotonicNs() - t0) / 1e9;
       return r;
@@ -1188,6 +1217,10 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
     s.Phase(2, "running the stop command");
     RW_RETURN_IF_ERROR(RunShell("stop command", options.stop_cmd).WithContext("nothing was changed"));
     stopped = true;
+  }
+  // Nothing of the installation may be running any more.
+  if (options.files && !options.allow_running) {
+    if (Status st = CheckNothingRuns(snap.snapshot, r.target, &r.notes); !st.ok()) return refuse(st);
   }
   // 3. Safety snapshot of what is there now, with the snapshot's exclusion rules.
   const bool safety_dbs = databases && !options.safety_databases.servers.empty();
@@ -1305,6 +1338,12 @@ Result<RollbackResult> ResumeRollback(Repository* repo, const std::string& snaps
   if (!stop.empty()) {
     s.Phase(2, "running the stop command");
     RW_RETURN_IF_ERROR(RunShell("stop command", stop));
+  }
+  if (j.files && !options.allow_running) {
+    char resolved[PATH_MAX];
+    const std::string target = ::realpath(j.target.c_str(), resolved) ? std::string(resolved) : j.target;
+    RW_RETURN_IF_ERROR(CheckNothingRuns(snap.snapshot, target, &r.notes)
+                           .WithContext("the rollback is still pending (stop them, then run `rewind rollback --resume` again)"));
   }
   RW_ASSIGN_OR_RETURN(uint64_t done, ReadProgress(repo, id));
   if (done > j.steps.size()) done = j.steps.size();

@@ -84,6 +84,9 @@ struct RollbackOptions {
   bool files = true;            // false: --databases-only
   bool dry_run = false;         // plan only: no stop command, no safety snapshot, no change
   bool safety_snapshot = true;
+  // Roll back even while other processes run from the target or have files in it open (not
+  // the excluded folders): without it such a rollback is refused, after the stop command.
+  bool allow_running = false;
   std::string stop_cmd;         // run with /bin/sh -c before any change; empty: none
   std::string start_cmd;        // run after a verified rollback (also after a refusal once the
                                 // stop command ran, to leave services as they were)
@@ -122,7 +125,9 @@ struct RollbackResult {
 };
 
 // Rolls `options.target` back to `snap`. Statuses: Corruption when the snapshot is not whole
-// (nothing touched); Aborted when the stop command fails or the plan is not confirmed;
+// (nothing touched); Aborted when the stop command fails, the plan is not confirmed, or other
+// processes still run from the target or hold its files (CheckNothingRuns, unless
+// allow_running);
 // FailedPrecondition-like InvalidArgument when an interrupted rollback is pending (resume it);
 // Locked; an I/O error while applying leaves the journal for ResumeRollback. Differences left
 // after the apply are not an error: see RollbackResult::remaining.

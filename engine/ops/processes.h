@@ -1,0 +1,32 @@
+// Which processes use a directory tree: what a rollback checks before it changes an
+// installation in place (DESIGN: refuse while IceWarp's services run). Read from /proc.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace rw {
+
+struct ProcessUse {
+  int pid = 0;
+  std::string name;  // /proc/PID/comm
+  std::string what;  // "runs /opt/icewarp/smtp", "has /opt/icewarp/config/accounts.db open", …
+};
+
+struct ProcessScan {
+  std::vector<ProcessUse> users;  // by pid
+  int uninspected = 0;            // processes whose files a caller other than root may not read
+};
+
+// The processes other than this one that run an executable under `root` (an absolute, resolved
+// directory), or have a file under it open or mapped, leaving out files under what `skip`
+// (given a path relative to `root`) says the caller does not touch. One entry per process:
+// the first use found (executable, then open files, then mappings).
+ProcessScan FindProcessesUsing(const std::string& root, const std::function<bool(const std::string& rel)>& skip);
+
+// "pid 1234 smtp (runs /opt/icewarp/smtp), pid 1240 cal (has … open)" for at most `max` of them,
+// then "and N more".
+std::string DescribeProcessUses(const std::vector<ProcessUse>& users, size_t max = 5);
+
+}  // namespace rw

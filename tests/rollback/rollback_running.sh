@@ -1,0 +1,120 @@
+#!/bin/bash
+# DESIGN: a rollback refuses while IceWarp's services run. A process that runs an executable
+# from the installation, or has one of its files open, makes rollback (and its --dry-run, and
+# --resume) refuse with exit 2, naming the process, before anything is changed: no safety
+# snapshot, no journal, the tree as it was. Files open in an excluded folder (a log in logs/)
+# do not count. --stop-cmd that stops them lets it go on; so does --allow-running. A --resume
+# of a killed rollback refuses the same way and keeps its journal.
+# usage: rollback_running.sh REWIND DEMO_GEN
+source "$(dirname "$0")/../e2e/lib.sh"
+source "$(dirname "$0")/lib_rollback.sh"
+need_tools bsdtar
+
+SRC=$WORK/inst
+REPO=$WORK/repo
+mkdir -p "$SRC/config" "$SRC/logs/smtp"
+echo "v1" >"$SRC/config/settings.cfg"
+cp "$(command -v sleep)" "$SRC/smtp"  # an IceWarp service: its executable is in the installation
+echo "log" >"$SRC/logs/smtp/2026.log"
+expect_rc 0 "$REWIND" init --repo "$REPO"
+expect_rc 0 "$REWIND" backup --repo "$REPO" --source "$SRC" --exclude logs --tag pre
+echo "v2, after the upgrade" >"$SRC/config/settings.cfg"
+mtree_kept "$SRC" "$WORK/upgraded.mtree"
+n=$(snapshot_count "$REPO")
+
+# wait_for PID PATTERN: until /proc/PID shows PATTERN in its exe or open files (2 s at most).
+wait_for() {
+  local i
+  for ((i = 0; i < 40; i++)); do
+    local seen
+    seen=$(readlink "/proc/$1/exe" 2>/dev/null; ls -l "/proc/$1/fd" 2>/dev/null) || :
+    [[ $seen == *"$2"* ]] && return 0
+    sleep 0.05
+  done
+  fail "process $1 never showed $2"
+}
+unchanged() {  # unchanged WHAT: the target and the repository as before the refusal
+  mtree_kept "$SRC" "$WORK/now.mtree"
+  compare_files "target after $1" "$WORK/upgraded.mtree" "$WORK/now.mtree"
+  [[ $(snapshot_count "$REPO") == "$n" ]] || check_failed "$1 left a snapshot (a safety snapshot was taken)"
+  [[ -z $(ls "$REPO/rollback" 2>/dev/null | grep journal) ]] || check_failed "$1 left a journal"
+}
+
+step "a service runs from the installation: refused, nothing changed"
+"$SRC/smtp" 600 &
+SVC=$!
+BG_PIDS+=" $SVC"
+wait_for "$SVC" "$SRC/smtp"
+expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --yes
+expect_err_contains "pid $SVC smtp (runs $SRC/smtp)"
+expect_err_contains "--allow-running"
+unchanged "the refusal"
+expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --dry-run --json
+[[ $(jq -r .refused "$WORK/last.out") == *"pid $SVC smtp (runs $SRC/smtp)"* ]] ||
+  check_failed "--dry-run --json does not say why it would refuse: $(jq -r .refused "$WORK/last.out")"
+unchanged "the dry run"
+
+step "the stop command stops it: rolled back"
+expect_rc 0 "$REWIND" rollback --repo "$REPO" pre --yes --stop-cmd "kill $SVC; while kill -0 $SVC 2>/dev/null; do sleep 0.05; done"
+[[ $(cat "$SRC/config/settings.cfg") == v1 ]] || check_failed "settings.cfg not rolled back"
+
+step "a file of the installation held open (not a log): refused; a log held open: not"
+echo "v3" >"$SRC/config/settings.cfg"
+mtree_kept "$SRC" "$WORK/upgraded.mtree"
+n=$(snapshot_count "$REPO")
+(exec 3<"$SRC/config/settings.cfg"; exec sleep 600) &
+HOLDER=$!
+BG_PIDS+=" $HOLDER"
+wait_for "$HOLDER" "$SRC/config/settings.cfg"
+expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --yes
+expect_err_contains "pid $HOLDER sleep (has $SRC/config/settings.cfg open)"
+unchanged "the refusal for an open file"
+kill "$HOLDER"
+wait "$HOLDER" 2>/dev/null || :
+(exec 3>>"$SRC/logs/smtp/2026.log"; exec sleep 600) &
+LOGGER=$!
+BG_PIDS+=" $LOGGER"
+wait_for "$LOGGER" "$SRC/logs/smtp/2026.log"
+expect_rc 0 "$REWIND" rollback --repo "$REPO" pre --yes
+[[ $(cat "$SRC/config/settings.cfg") == v1 ]] || check_failed "settings.cfg not rolled back with a log open"
+
+step "--allow-running rolls back under a running service"
+echo "v4" >"$SRC/config/settings.cfg"
+"$SRC/smtp" 600 &
+SVC2=$!
+BG_PIDS+=" $SVC2"
+wait_for "$SVC2" "$SRC/smtp"
+expect_rc 0 "$REWIND" rollback --repo "$REPO" pre --yes --allow-running
+[[ $(cat "$SRC/config/settings.cfg") == v1 ]] || check_failed "--allow-running did not roll back"
+kill "$SVC2"
+wait "$SVC2" 2>/dev/null || :
+
+step "--resume refuses while a service runs, keeps the journal, and finishes once it is stopped"
+for i in $(seq 1 60); do echo "file $i v1" >"$SRC/config/f$i.cfg"; done
+expect_rc 0 "$REWIND" backup --repo "$REPO" --source "$SRC" --exclude logs --tag many
+for i in $(seq 1 60); do echo "file $i v2" >"$SRC/config/f$i.cfg"; done
+# Slowed to 100 ms a step (60 writes on 2 threads: 3 s), killed 0.5 s into the apply.
+REWIND_TEST_ROLLBACK_STEP_DELAY_US=100000 "$REWIND" rollback --repo "$REPO" many --yes --no-safety-snapshot \
+  >"$WORK/killed.out" 2>&1 &
+RB=$!
+for ((i = 0; i < 200; i++)); do
+  grep -q "applying the plan" "$WORK/killed.out" && break
+  sleep 0.05
+done
+sleep 0.5
+kill -KILL "$RB"
+wait "$RB" 2>/dev/null || :
+[[ -n $(ls "$REPO/rollback" 2>/dev/null | grep journal) ]] || fail "the killed rollback left no journal"
+expect_rc 0 "$REWIND" unlock --repo "$REPO"
+"$SRC/smtp" 600 &
+SVC3=$!
+BG_PIDS+=" $SVC3"
+wait_for "$SVC3" "$SRC/smtp"
+expect_rc 2 "$REWIND" rollback --repo "$REPO" --resume --yes
+expect_err_contains "pid $SVC3 smtp (runs $SRC/smtp)"
+expect_err_contains "rollback --resume"
+[[ -n $(ls "$REPO/rollback" 2>/dev/null | grep journal) ]] || check_failed "the refused resume dropped the journal"
+expect_rc 0 "$REWIND" rollback --repo "$REPO" --resume --yes --stop-cmd "kill $SVC3; while kill -0 $SVC3 2>/dev/null; do sleep 0.05; done"
+for i in 1 30 60; do
+  [[ $(cat "$SRC/config/f$i.cfg") == "file $i v1" ]] || check_failed "f$i.cfg not rolled back by the resume"
+done
