@@ -112,9 +112,11 @@ no_snapshot() {
   [[ $(snapshot_count "$REPO") == 0 ]] || check_failed "a snapshot was saved after: $1"
 }
 
-step "no TRIGGER privilege: refused, naming TRIGGER and the database"
+step "no TRIGGER and no EVENT privilege: refused, naming both (not one per run) and the database"
 expect_rc 2 "$REWIND" backup --repo "$REPO" --databases pv --mysql-defaults-file "$WORK/bk.cnf"
-expect_err_contains "database \`pv\`: bk@localhost lacks the TRIGGER privilege"
+expect_err_contains "2 privilege problems"
+expect_err_contains "(1) database \`pv\`: bk@localhost lacks the TRIGGER privilege"
+expect_err_contains "(2) database \`pv\`: bk@localhost lacks the EVENT privilege"
 expect_err_contains "no snapshot was saved"
 no_snapshot "a backup without TRIGGER"
 expect_rc 2 "$REWIND" backup --repo "$REPO" --databases all --mysql-defaults-file "$WORK/bk.cnf"
