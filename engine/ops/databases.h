@@ -85,6 +85,14 @@ Result<std::vector<std::string>> DatabasesNotInDump(const DatabaseDump& dump, co
 Status CheckServerTakesDump(const Repository& repo, const DatabaseDump& dump, const std::vector<std::string>& databases,
                             const std::vector<DbServerSpec>& servers);
 
+// Whether other connections use the databases of `dump` on its server (found in `servers` by
+// label): a rollback drops and reloads them, and a client still connected to one (an IceWarp
+// service on this or another host, its connection pool idle or not) would write into the old
+// state or fail half way. Aborted naming each connection (id, account, host, database,
+// command, seconds); IOError when the server cannot be reached. An account without the PROCESS
+// privilege sees only its own connections, so only root-like accounts see them all.
+Status CheckNoOtherSessions(const DatabaseDump& dump, const std::vector<DbServerSpec>& servers);
+
 struct DatabaseRestoreResult {
   struct Server {
     std::string label;

@@ -1191,6 +1191,10 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
           if (Status st = CheckNothingRuns(snap.snapshot, r.target, &r.notes); !st.ok()) r.refused = st.message();
         }
       }
+      if (databases && options.check_databases_idle && !options.allow_running && options.stop_cmd.empty() &&
+          r.refused.empty()) {
+        if (Status st = options.check_databases_idle(snap.snapshot); !st.ok()) r.refused = st.message();
+      }
       r.duration_s = static_cast<double>(RealClock().MonotonicNs() - t0) / 1e9;
       return r;
     }
@@ -1218,9 +1222,15 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
     RW_RETURN_IF_ERROR(RunShell("stop command", options.stop_cmd).WithContext("nothing was changed"));
     stopped = true;
   }
-  // Nothing of the installation may be running any more.
-  if (options.files && !options.allow_running) {
-    if (Status st = CheckNothingRuns(snap.snapshot, r.target, &r.notes); !st.ok()) return refuse(st);
+  // Nothing of the installation may be running any more, nor using its databases.
+  if (!options.allow_running) {
+    auto unchanged = [&](Status st) { return stopped ? refuse(st) : refuse(st.WithContext("nothing was changed")); };
+    if (options.files) {
+      if (Status st = CheckNothingRuns(snap.snapshot, r.target, &r.notes); !st.ok()) return unchanged(st);
+    }
+    if (databases && options.check_databases_idle && !snap.snapshot.databases.empty()) {
+      if (Status st = options.check_databases_idle(snap.snapshot); !st.ok()) return unchanged(st);
+    }
   }
   // 3. Safety snapshot of what is there now, with the snapshot's exclusion rules.
   const bool safety_dbs = databases && !options.safety_databases.servers.empty();
@@ -1339,11 +1349,16 @@ Result<RollbackResult> ResumeRollback(Repository* repo, const std::string& snaps
     s.Phase(2, "running the stop command");
     RW_RETURN_IF_ERROR(RunShell("stop command", stop));
   }
-  if (j.files && !options.allow_running) {
-    char resolved[PATH_MAX];
-    const std::string target = ::realpath(j.target.c_str(), resolved) ? std::string(resolved) : j.target;
-    RW_RETURN_IF_ERROR(CheckNothingRuns(snap.snapshot, target, &r.notes)
-                           .WithContext("the rollback is still pending (stop them, then run `rewind rollback --resume` again)"));
+  if (!options.allow_running) {
+    const char* pending = "the rollback is still pending (stop them, then run `rewind rollback --resume` again)";
+    if (j.files) {
+      char resolved[PATH_MAX];
+      const std::string target = ::realpath(j.target.c_str(), resolved) ? std::string(resolved) : j.target;
+      RW_RETURN_IF_ERROR(CheckNothingRuns(snap.snapshot, target, &r.notes).WithContext(pending));
+    }
+    if (j.databases && options.restore_databases && options.check_databases_idle) {
+      RW_RETURN_IF_ERROR(options.check_databases_idle(snap.snapshot).WithContext(pending));
+    }
   }
   RW_ASSIGN_OR_RETURN(uint64_t done, ReadProgress(repo, id));
   if (done > j.steps.size()) done = j.steps.size();

@@ -99,6 +99,10 @@ struct RollbackOptions {
   // The servers whose databases the safety snapshot dumps too (so that the databases step can
   // be undone as well); no servers: the safety snapshot holds the files only.
   DatabaseBackupOptions safety_databases;
+  // Whether the databases of the snapshot are free to be dropped (no other connection uses
+  // them: CheckNoOtherSessions), asked with the check of processes, after the stop command;
+  // not asked with allow_running. nullptr: not asked.
+  std::function<Status(const Snapshot&)> check_databases_idle;
   int checkpoint_ms = 500;      // how often applied progress is made durable in the journal
   int step_delay_us = 0;        // tests only: a pause after each applied step, so that a kill
                                 // lands while the plan is being applied

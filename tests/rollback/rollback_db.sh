@@ -13,6 +13,8 @@
 #      left them; `epos_new` (created after the snapshot) is left alone and the output names it
 #   5. rollback to the safety snapshot (tag rollback-safety) gives the upgraded files and
 #      databases back
+# Before 4: with a client still connected to one of the snapshot's databases, the rollback (and
+# its --dry-run) refuses, naming the connection, and changes nothing.
 # usage: rollback_db.sh REWIND DEMO_GEN
 # shellcheck source=../db/lib.sh
 source "$(dirname "$0")/../db/lib.sh" "$@"
@@ -166,6 +168,35 @@ compare_files "databases before and after --dry-run" "$WORK/upgraded.dbs" "$WORK
 dbdump "$WORK/after-dry.sql" "${UPG_DBS[@]}"
 compare_files "mariadb-dump before and after --dry-run" "$WORK/upgraded.sql" "$WORK/after-dry.sql"
 [[ $(snapshot_count "$REPO") == "$nsnap" ]] || check_failed "--dry-run added a snapshot"
+
+step "a client still connected to a database of the snapshot: refused, nothing changed"
+# IceWarp on another host sharing the server keeps such connections (idle, a database chosen).
+mkfifo "$WORK/client.in"
+mariadb --defaults-file="$MDB_CNF" icewarp <"$WORK/client.in" >/dev/null 2>&1 &
+CLIENT=$!
+BG_PIDS+=" $CLIENT"
+exec 7>"$WORK/client.in"  # the client's standard input stays open: it waits, connected
+for ((i = 0; i < 100; i++)); do
+  [[ $(mdb -N -B -e "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB='icewarp'") -ge 1 ]] && break
+  sleep 0.05
+done
+expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --yes --mysql-defaults-file "$MDB_CNF"
+expect_err_contains "1 connection uses databases of server"
+expect_err_contains "in \`icewarp\` (Sleep"
+expect_err_contains "nothing was changed"
+mtree "$SRC" >"$WORK/after-refusal.mtree"
+compare_files "mtree before and after the refusal" "$WORK/upgraded-all.mtree" "$WORK/after-refusal.mtree"
+dbdump "$WORK/after-refusal.sql" "${UPG_DBS[@]}"
+compare_files "mariadb-dump before and after the refusal" "$WORK/upgraded.sql" "$WORK/after-refusal.sql"
+[[ $(snapshot_count "$REPO") == "$nsnap" ]] || check_failed "the refused rollback added a snapshot"
+expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --dry-run --mysql-defaults-file "$MDB_CNF"
+expect_err_contains "the rollback would be refused: 1 connection uses databases"
+exec 7>&-  # end of its input: the client disconnects and exits
+wait "$CLIENT" 2>/dev/null || :
+for ((i = 0; i < 100; i++)); do
+  [[ $(mdb -N -B -e "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB='icewarp'") == 0 ]] && break
+  sleep 0.05
+done
 
 step "rollback pre --yes --mysql-defaults-file"
 t0=$(date +%s.%N)
