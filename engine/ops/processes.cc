@@ -1,13 +1,21 @@
 #include "engine/ops/processes.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <optional>
+#include <set>
+#include <unordered_set>
+#include <utility>
 
 #include "engine/base/paths.h"
 
@@ -31,50 +39,166 @@ std::optional<std::string> ReadLink(const std::string& path, int* err) {
   return buf;
 }
 
+bool AllDigits(const char* s) {
+  if (!*s) return false;
+  for (; *s; ++s) {
+    if (!std::isdigit(static_cast<unsigned char>(*s))) return false;
+  }
+  return true;
+}
+
+// What the tree under the root holds, outside the skipped folders, by identity (device and
+// inode): what a process holds through another path also counts (the installation
+// bind-mounted elsewhere, or a container's volume, whose /proc links show the path in the
+// container's own mount namespace).
+struct TreeIds {
+  std::set<std::pair<dev_t, ino_t>> ids;
+  std::unordered_set<ino_t> inos;  // a cheap first filter (fdinfo gives the inode number)
+  bool Has(dev_t dev, ino_t ino) const { return inos.count(ino) && ids.count({dev, ino}); }
+};
+
+void Walk(int dirfd, const std::string& rel, const std::function<bool(const std::string&, bool)>& skip,
+          TreeIds* out) {
+  DIR* d = ::fdopendir(dirfd);
+  if (!d) {
+    ::close(dirfd);
+    return;
+  }
+  while (dirent* de = ::readdir(d)) {
+    const char* n = de->d_name;
+    if (n[0] == '.' && (n[1] == 0 || (n[1] == '.' && n[2] == 0))) continue;
+    struct stat st {};
+    if (::fstatat(::dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    const bool is_dir = S_ISDIR(st.st_mode);
+    const std::string child = rel.empty() ? std::string(n) : rel + "/" + n;
+    if (skip && skip(child, is_dir)) continue;
+    out->ids.insert({st.st_dev, st.st_ino});
+    out->inos.insert(st.st_ino);
+    if (is_dir) {
+      int fd = ::openat(::dirfd(d), n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd >= 0) Walk(fd, child, skip, out);
+    }
+  }
+  ::closedir(d);
+}
+
+TreeIds CollectTreeIds(const std::string& root, const std::function<bool(const std::string&, bool)>& skip) {
+  TreeIds t;
+  struct stat st {};
+  if (::stat(root.c_str(), &st) != 0) return t;
+  t.ids.insert({st.st_dev, st.st_ino});
+  t.inos.insert(st.st_ino);
+  int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) Walk(fd, "", skip, &t);
+  return t;
+}
+
+// The inode number /proc/PID/fdinfo/N shows (Linux 5.14 and later), without asking the file
+// system (a stat of /proc/PID/fd/N would, and hangs on a dead NFS server, as lsof does).
+std::optional<ino_t> FdInfoIno(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.compare(0, 4, "ino:") == 0) return static_cast<ino_t>(std::strtoull(line.c_str() + 4, nullptr, 10));
+  }
+  return std::nullopt;
+}
+
+// This process's ancestors: a script of the installation that runs rewind (its shell holds the
+// script open) waits for it and does not count for its open files.
+std::set<int> Ancestors() {
+  std::set<int> out;
+  int pid = static_cast<int>(::getppid());
+  for (int i = 0; i < 64 && pid > 1 && out.insert(pid).second; ++i) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    size_t paren = text.rfind(')');  // "pid (comm) state ppid …": comm may hold anything
+    if (paren == std::string::npos) break;
+    char state = 0;
+    int ppid = 0;
+    if (std::sscanf(text.c_str() + paren + 1, " %c %d", &state, &ppid) != 2) break;
+    pid = ppid;
+  }
+  return out;
+}
+
 }  // namespace
 
-ProcessScan FindProcessesUsing(const std::string& root, const std::function<bool(const std::string& rel)>& skip) {
+ProcessScan FindProcessesUsing(const std::string& root,
+                               const std::function<bool(const std::string& rel, bool is_dir)>& skip) {
   ProcessScan scan;
   DIR* proc = ::opendir("/proc");
   if (!proc) return scan;
   const int self = static_cast<int>(::getpid());
+  const std::set<int> ancestors = Ancestors();
+  int err = 0;
+  // Paths in /proc are as the process's mount namespace sees them: they name the root's files
+  // only in ours. Elsewhere the identity of the file decides.
+  const std::optional<std::string> own_ns = ReadLink("/proc/self/ns/mnt", &err);
+  const TreeIds tree = CollectTreeIds(root, skip);
   // Not being allowed to look is counted for an unprivileged caller (running as root would
   // show them). Root is refused only by a security module or a sandbox's init: nothing to do.
   const bool root_user = ::geteuid() == 0;
-  // The path relative to `root` when `path` is under it and not skipped.
-  auto used = [&](const std::string& path) -> bool {
+  // The path under `root` (in this mount namespace), not skipped.
+  auto under = [&](const std::string& path, bool is_dir) -> bool {
     if (path.empty() || path[0] != '/') return false;  // socket:[…], pipe:[…], anon_inode:…
     auto rel = PathWithin(root, path);
-    return rel && !(skip && !rel->empty() && skip(*rel));
+    return rel && !(skip && !rel->empty() && skip(*rel, is_dir));
   };
   while (dirent* de = ::readdir(proc)) {
     const std::string name = de->d_name;
-    if (name.empty() || !std::all_of(name.begin(), name.end(), [](unsigned char c) { return std::isdigit(c); })) {
-      continue;
-    }
+    if (!AllDigits(name.c_str())) continue;
     const int pid = std::atoi(name.c_str());
     if (pid == self) continue;
-    const std::string dir = "/proc/" + name;
+    std::string dir = "/proc/" + name;
     ProcessUse use;
     use.pid = pid;
-    int err = 0;
     auto exe = ReadLink(dir + "/exe", &err);
     if (!exe && err == EACCES) {
       if (!root_user) ++scan.uninspected;
       continue;
     }
-    if (!exe) continue;  // a kernel thread, or gone
-    // The executable counts wherever it is under the root, skipped folders too (IceWarp's
-    // php-fpm runs from php/).
-    if (auto rel = PathWithin(root, *exe)) {
-      use.what = "runs " + *exe;
+    if (!exe && err == ENOENT) {
+      // A zombie thread-group leader (its main thread called pthread_exit) whose other threads
+      // still run: they have the executable, the files and the mappings.
+      if (DIR* tasks = ::opendir((dir + "/task").c_str())) {
+        while (dirent* t = ::readdir(tasks)) {
+          if (!AllDigits(t->d_name) || name == t->d_name) continue;
+          const std::string tdir = dir + "/task/" + t->d_name;
+          if ((exe = ReadLink(tdir + "/exe", &err))) {
+            dir = tdir;
+            break;
+          }
+        }
+        ::closedir(tasks);
+      }
     }
-    if (use.what.empty()) {
+    if (!exe) continue;  // a kernel thread, or gone
+    const std::optional<std::string> ns = ReadLink(dir + "/ns/mnt", &err);
+    const bool same_ns = !own_ns || !ns || *ns == *own_ns;
+    // The executable counts wherever it is under the root, skipped folders too (IceWarp's
+    // php-fpm runs from php/). In another namespace its mapping below decides.
+    if (same_ns && PathWithin(root, *exe)) use.what = "runs " + *exe;
+    const bool ancestor = ancestors.count(pid) > 0;
+    if (use.what.empty() && !ancestor) {
       if (DIR* fds = ::opendir((dir + "/fd").c_str())) {
         while (dirent* f = ::readdir(fds)) {
           if (f->d_name[0] == '.') continue;
-          auto target = ReadLink(dir + "/fd/" + f->d_name, &err);
-          if (target && used(*target)) {
+          const std::string link = dir + "/fd/" + f->d_name;
+          auto target = ReadLink(link, &err);
+          if (!target) continue;
+          bool hit = false;
+          if (same_ns && target->size() > 0 && (*target)[0] == '/' && PathWithin(root, *target)) {
+            // Under the root: a directory in a skipped folder, or that folder itself, is skipped
+            // as a file in it is (`find mail/` holds mail/ open).
+            struct stat st {};
+            const bool is_dir = ::stat(link.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+            hit = under(*target, is_dir);
+          } else if (auto ino = FdInfoIno(dir + "/fdinfo/" + f->d_name); !ino || tree.inos.count(*ino)) {
+            struct stat st {};
+            hit = ::stat(link.c_str(), &st) == 0 && tree.Has(st.st_dev, st.st_ino);
+          }
+          if (hit) {
             use.what = "has " + *target + " open";
             break;
           }
@@ -85,7 +209,7 @@ ProcessScan FindProcessesUsing(const std::string& root, const std::function<bool
         continue;
       }
     }
-    if (use.what.empty()) {
+    if (use.what.empty() && !ancestor) {
       std::ifstream maps(dir + "/maps");
       std::string line;
       while (std::getline(maps, line)) {
@@ -97,8 +221,18 @@ ProcessScan FindProcessesUsing(const std::string& root, const std::function<bool
         if (path.size() > deleted.size() && path.compare(path.size() - deleted.size(), deleted.size(), deleted) == 0) {
           path.resize(path.size() - deleted.size());
         }
-        if (used(path)) {
-          use.what = "maps " + path;
+        bool hit = same_ns && under(path, false);
+        if (!hit) {
+          char addr[64], perms[8], offset[32];
+          unsigned major = 0, minor = 0;
+          unsigned long long ino = 0;
+          if (std::sscanf(line.c_str(), "%63s %7s %31s %x:%x %llu", addr, perms, offset, &major, &minor, &ino) == 6 &&
+              ino != 0) {
+            hit = tree.Has(makedev(major, minor), static_cast<ino_t>(ino));
+          }
+        }
+        if (hit) {
+          use.what = (exe && path == *exe ? "runs " : "maps ") + path;
           break;
         }
       }

@@ -20,10 +20,16 @@ struct ProcessScan {
 };
 
 // The processes other than this one that run an executable under `root` (an absolute, resolved
-// directory), or have a file under it open or mapped, leaving out files under what `skip`
-// (given a path relative to `root`) says the caller does not touch. One entry per process:
-// the first use found (executable, then open files, then mappings).
-ProcessScan FindProcessesUsing(const std::string& root, const std::function<bool(const std::string& rel)>& skip);
+// directory), or have a file under it open or mapped, leaving out what `skip` (given a path
+// relative to `root` and whether it is a directory) says the caller does not touch, and what is
+// below it. A file counts by its path in this mount namespace, and by its identity (device and
+// inode, from a walk of the tree) through any other path or namespace (a bind mount, a
+// container's volume). A process whose main thread exited is seen through its other threads.
+// This process's ancestors count only by their executable (a script of the installation that
+// runs rewind holds itself open). One entry per process: the first use found (executable, then
+// open files, then mappings).
+ProcessScan FindProcessesUsing(const std::string& root,
+                               const std::function<bool(const std::string& rel, bool is_dir)>& skip);
 
 // "pid 1234 smtp (runs /opt/icewarp/smtp), pid 1240 cal (has … open)" for at most `max` of them,
 // then "and N more".

@@ -309,8 +309,10 @@ Status CheckNothingRuns(const Snapshot& snap, const std::string& target, std::ve
   for (const std::string& rule : snap.excludes) {
     if (!rules.Add(rule, "snapshot").ok()) return Status::OK();
   }
-  ProcessScan scan = FindProcessesUsing(target, [&](const std::string& rel) {
-    return AnyPrefixOf(rel, [&](const std::string& p, bool whole) { return rules.Match(p, !whole) >= 0; });
+  // The folders above `rel` are directories; `rel` itself is one when the process holds a
+  // directory open (`find logs/` holds logs/).
+  ProcessScan scan = FindProcessesUsing(target, [&](const std::string& rel, bool is_dir) {
+    return AnyPrefixOf(rel, [&](const std::string& p, bool whole) { return rules.Match(p, whole ? is_dir : true) >= 0; });
   });
   if (scan.uninspected > 0) {
     notes->push_back(std::to_string(scan.uninspected) + " processes of other users could not be checked for files open in " +

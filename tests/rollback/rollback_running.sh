@@ -118,3 +118,81 @@ expect_rc 0 "$REWIND" rollback --repo "$REPO" --resume --yes --stop-cmd "kill $S
 for i in 1 30 60; do
   [[ $(cat "$SRC/config/f$i.cfg") == "file $i v1" ]] || check_failed "f$i.cfg not rolled back by the resume"
 done
+
+# Review: what the check used to get wrong (each confirmed against 29e5479).
+# stopped PID: kills a helper and waits for it.
+stopped() { kill "$1" 2>/dev/null || :; wait "$1" 2>/dev/null || :; }
+
+step "a folder the snapshot excludes, itself held open (\`find logs/\` holds logs/): not counted; a kept folder: refused"
+mkdir -p "$SRC/logs/smtp/2026"
+# The icewarp profile's rules match directories only ("/logs/"): logs/ itself is one.
+expect_rc 0 "$REWIND" backup --repo "$REPO" --source "$SRC" --profile icewarp --tag prof
+(exec 3<"$SRC/logs"; exec sleep 600) &
+H=$!
+BG_PIDS+=" $H"
+wait_for "$H" "$SRC/logs"
+expect_rc 0 "$REWIND" rollback --repo "$REPO" prof --dry-run
+stopped "$H"
+find "$SRC/logs" -name 2026 -exec sleep 600 \; &
+H=$!
+BG_PIDS+=" $H"
+wait_for "$H" "$SRC/logs/smtp"
+expect_rc 0 "$REWIND" rollback --repo "$REPO" prof --dry-run
+for c in $(cat "/proc/$H/task/$H/children" 2>/dev/null); do stopped "$c"; done  # find's sleep
+stopped "$H"
+(exec 3<"$SRC/config"; exec sleep 600) &
+H=$!
+BG_PIDS+=" $H"
+wait_for "$H" "$SRC/config"
+expect_rc 2 "$REWIND" rollback --repo "$REPO" prof --dry-run
+expect_err_contains "pid $H sleep (has $SRC/config open)"
+stopped "$H"
+
+step "a script of the installation that runs rewind (its shell holds the script open): not counted"
+printf '#!/bin/bash\nexec 9<"$0"\n"$1" rollback --repo "$2" pre --dry-run\n' >"$SRC/rollback.sh"
+chmod +x "$SRC/rollback.sh"
+expect_rc 0 "$SRC/rollback.sh" "$REWIND" "$REPO"
+rm "$SRC/rollback.sh"
+
+step "a service whose main thread exited while its other threads run: refused"
+if command -v cc >/dev/null; then
+  printf '#include <pthread.h>\n#include <unistd.h>\nstatic void* run(void* a) { (void)a; sleep(600); return 0; }\nint main(void) { pthread_t t; pthread_create(&t, 0, run, 0); pthread_exit(0); }\n' >"$WORK/leader.c"
+  cc -pthread -o "$SRC/leader" "$WORK/leader.c"
+  "$SRC/leader" &
+  H=$!
+  BG_PIDS+=" $H"
+  for ((i = 0; i < 40; i++)); do
+    grep -q '^State:.*Z' "/proc/$H/status" 2>/dev/null && break
+    sleep 0.05
+  done
+  grep -q '^State:.*Z' "/proc/$H/status" || fail "the leader's main thread did not exit"
+  expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --dry-run
+  expect_err_contains "pid $H leader (runs $SRC/leader)"
+  stopped "$H"
+  rm "$SRC/leader"
+else
+  note "(no cc: step left out)"
+fi
+
+step "another mount namespace: the installation bind-mounted elsewhere counts, another file at the same path does not"
+if [[ $(id -u) == 0 ]] && unshare -m --propagation private true 2>/dev/null; then
+  mkdir -p "$WORK/alias"
+  unshare -m --propagation private sh -c \
+    "mount --bind '$SRC' '$WORK/alias' && exec sleep 600 3<'$WORK/alias/config/settings.cfg'" &
+  H=$!
+  BG_PIDS+=" $H"
+  wait_for "$H" "$WORK/alias/config/settings.cfg"
+  expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --dry-run
+  expect_err_contains "pid $H sleep (has $WORK/alias/config/settings.cfg open)"
+  stopped "$H"
+  unshare -m --propagation private sh -c \
+    "mount -t tmpfs other '$SRC' && mkdir '$SRC/config' && echo other >'$SRC/config/other.db' && exec sleep 600 3<'$SRC/config/other.db'" &
+  H=$!
+  BG_PIDS+=" $H"
+  wait_for "$H" "$SRC/config/other.db"
+  [[ ! -e $SRC/config/other.db ]] || fail "the tmpfs shows in this namespace"
+  expect_rc 0 "$REWIND" rollback --repo "$REPO" pre --dry-run
+  stopped "$H"
+else
+  note "(not root, or no unshare: step left out)"
+fi
