@@ -927,6 +927,32 @@ struct Session {
   }
 };
 
+// Step 2's checks: no process uses `target` (when not empty: CheckNothingRuns) and, with
+// `databases`, no other connection uses the snapshot's databases (options.check_databases_idle).
+// After a stop command (`stopped`) they are asked again for up to options.stop_grace_ms while
+// they fail: a stop command may return before the services have exited and closed their
+// connections.
+Status WaitUntilIdle(Session& s, const Snapshot& snap, const std::string& target, bool databases, bool stopped) {
+  std::vector<std::string> notes;
+  auto check = [&]() -> Status {
+    notes.clear();
+    if (!target.empty()) RW_RETURN_IF_ERROR(CheckNothingRuns(snap, target, &notes));
+    if (databases && s.options.check_databases_idle) RW_RETURN_IF_ERROR(s.options.check_databases_idle(snap));
+    return Status::OK();
+  };
+  Status st = check();
+  if (!st.ok() && stopped && s.options.stop_grace_ms > 0) {
+    s.Phase(2, "waiting for the services to exit");
+    const int64_t until = RealClock().MonotonicNs() + int64_t{s.options.stop_grace_ms} * 1000000;
+    while (!st.ok() && RealClock().MonotonicNs() < until) {
+      ::usleep(250 * 1000);
+      st = check();
+    }
+  }
+  for (std::string& n : notes) s.result.notes.push_back(std::move(n));
+  return st;
+}
+
 std::string JournalPath(const std::string& id) { return "rollback/" + id + ".journal"; }
 std::string ProgressPath(const std::string& id) { return "rollback/" + id + ".progress"; }
 
@@ -1226,13 +1252,9 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
   }
   // Nothing of the installation may be running any more, nor using its databases.
   if (!options.allow_running) {
-    auto unchanged = [&](Status st) { return stopped ? refuse(st) : refuse(st.WithContext("nothing was changed")); };
-    if (options.files) {
-      if (Status st = CheckNothingRuns(snap.snapshot, r.target, &r.notes); !st.ok()) return unchanged(st);
-    }
-    if (databases && options.check_databases_idle && !snap.snapshot.databases.empty()) {
-      if (Status st = options.check_databases_idle(snap.snapshot); !st.ok()) return unchanged(st);
-    }
+    Status st = WaitUntilIdle(s, snap.snapshot, options.files ? r.target : "",
+                              databases && !snap.snapshot.databases.empty(), stopped);
+    if (!st.ok()) return stopped ? refuse(st) : refuse(st.WithContext("nothing was changed"));
   }
   // 3. Safety snapshot of what is there now, with the snapshot's exclusion rules.
   const bool safety_dbs = databases && !options.safety_databases.servers.empty();
@@ -1352,15 +1374,15 @@ Result<RollbackResult> ResumeRollback(Repository* repo, const std::string& snaps
     RW_RETURN_IF_ERROR(RunShell("stop command", stop));
   }
   if (!options.allow_running) {
-    const char* pending = "the rollback is still pending (stop them, then run `rewind rollback --resume` again)";
+    std::string target;
     if (j.files) {
       char resolved[PATH_MAX];
-      const std::string target = ::realpath(j.target.c_str(), resolved) ? std::string(resolved) : j.target;
-      RW_RETURN_IF_ERROR(CheckNothingRuns(snap.snapshot, target, &r.notes).WithContext(pending));
+      target = ::realpath(j.target.c_str(), resolved) ? std::string(resolved) : j.target;
     }
-    if (j.databases && options.restore_databases && options.check_databases_idle) {
-      RW_RETURN_IF_ERROR(options.check_databases_idle(snap.snapshot).WithContext(pending));
-    }
+    RW_RETURN_IF_ERROR(WaitUntilIdle(s, snap.snapshot, target, j.databases && options.restore_databases != nullptr,
+                                     !stop.empty())
+                           .WithContext("the rollback is still pending (stop them, then run `rewind rollback "
+                                        "--resume` again)"));
   }
   RW_ASSIGN_OR_RETURN(uint64_t done, ReadProgress(repo, id));
   if (done > j.steps.size()) done = j.steps.size();

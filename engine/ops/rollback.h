@@ -88,6 +88,9 @@ struct RollbackOptions {
   // the excluded folders): without it such a rollback is refused, after the stop command.
   bool allow_running = false;
   std::string stop_cmd;         // run with /bin/sh -c before any change; empty: none
+  // After the stop command, how long processes and connections still using the installation
+  // are waited for (checked every 250 ms) before the rollback refuses.
+  int stop_grace_ms = 10000;
   std::string start_cmd;        // run after a verified rollback (also after a refusal once the
                                 // stop command ran, to leave services as they were)
   // Called with a plan computed before anything is stopped or changed; false aborts (Aborted).

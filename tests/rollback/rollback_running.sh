@@ -3,7 +3,8 @@
 # from the installation, or has one of its files open, makes rollback (and its --dry-run, and
 # --resume) refuse with exit 2, naming the process, before anything is changed: no safety
 # snapshot, no journal, the tree as it was. Files open in an excluded folder (a log in logs/)
-# do not count. --stop-cmd that stops them lets it go on; so does --allow-running. A --resume
+# do not count. --stop-cmd that stops them lets it go on (what it leaves running is waited for
+# 10 s); so does --allow-running. A --resume
 # of a killed rollback refuses the same way and keeps its journal.
 # usage: rollback_running.sh REWIND DEMO_GEN
 source "$(dirname "$0")/../e2e/lib.sh"
@@ -57,6 +58,17 @@ unchanged "the dry run"
 step "the stop command stops it: rolled back"
 expect_rc 0 "$REWIND" rollback --repo "$REPO" pre --yes --stop-cmd "kill $SVC; while kill -0 $SVC 2>/dev/null; do sleep 0.05; done"
 [[ $(cat "$SRC/config/settings.cfg") == v1 ]] || check_failed "settings.cfg not rolled back"
+
+step "a stop command that returns before the service has exited: waited for, then rolled back"
+echo "v2b" >"$SRC/config/settings.cfg"
+"$SRC/smtp" 600 &
+SVC1=$!
+BG_PIDS+=" $SVC1"
+wait_for "$SVC1" "$SRC/smtp"
+# As an init script that only signals: the service goes 1.5 s after the command returned.
+expect_rc 0 "$REWIND" rollback --repo "$REPO" pre --yes --stop-cmd "(sleep 1.5; kill $SVC1) >/dev/null 2>&1 &"
+grep -q "waiting for the services to exit" "$WORK/last.err" || check_failed "no 'waiting for the services to exit' phase"
+[[ $(cat "$SRC/config/settings.cfg") == v1 ]] || check_failed "settings.cfg not rolled back after the wait"
 
 step "a file of the installation held open (not a log): refused; a log held open: not"
 echo "v3" >"$SRC/config/settings.cfg"
