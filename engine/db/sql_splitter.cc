@@ -1,5 +1,6 @@
 #include "engine/db/sql_splitter.h"
 
+#include <algorithm>
 #include <cctype>
 #include <strings.h>
 
@@ -62,8 +63,60 @@ void SqlSplitter::FollowSqlMode(std::string_view s) {
   ansi_quotes_ = ansi;
 }
 
+// `statement` is "SET NAMES x [COLLATE y]", "SET CHARACTER SET x" or "SET [SESSION |@@…]
+// character_set_client = x" (possibly inside /*!NNNNN … */): the client character set of the
+// statements after it.
+void SqlSplitter::FollowCharset(std::string_view s) {
+  SkipSpace(&s);
+  if (Eat(&s, "/*!")) {
+    while (!s.empty() && std::isdigit(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+    SkipSpace(&s);
+  }
+  if (!Eat(&s, "SET") || s.empty() || !IsSpace(s.front())) return;
+  SkipSpace(&s);
+  if (Eat(&s, "NAMES")) {
+  } else if (Eat(&s, "CHARACTER SET") || Eat(&s, "CHARSET")) {
+  } else {
+    if (!Eat(&s, "@@SESSION.") && !Eat(&s, "@@")) {
+      if (Eat(&s, "SESSION") && !s.empty() && IsSpace(s.front())) SkipSpace(&s);
+    }
+    if (!Eat(&s, "character_set_client")) return;
+    SkipSpace(&s);
+    if (!Eat(&s, "=")) return;
+  }
+  SkipSpace(&s);
+  if (!s.empty() && (s.front() == '\'' || s.front() == '"' || s.front() == '`')) s.remove_prefix(1);
+  size_t end = 0;
+  while (end < s.size() && (std::isalnum(static_cast<unsigned char>(s[end])) || s[end] == '_')) ++end;
+  std::string_view cs = s.substr(0, end);
+  auto is = [&](std::string_view name) { return cs.size() == name.size() && strncasecmp(cs.data(), name.data(), cs.size()) == 0; };
+  if (is("sjis") || is("cp932")) multibyte_ = MultiByte::kSjis;
+  else if (is("big5")) multibyte_ = MultiByte::kBig5;
+  else if (is("gbk")) multibyte_ = MultiByte::kGbk;
+  else if (is("gb18030")) multibyte_ = MultiByte::kGb18030;
+  else if (end > 0) multibyte_ = MultiByte::kNone;  // utf8mb4, latin1, ujis, euckr, …: no such trail bytes
+}
+
+size_t SqlSplitter::MultiByteLength(size_t at) const {
+  const auto c = static_cast<unsigned char>(buf_[at]);
+  switch (multibyte_) {
+    case MultiByte::kNone: return 0;
+    case MultiByte::kSjis: return (c >= 0x81 && c <= 0x9F) || (c >= 0xE0 && c <= 0xFC) ? 2 : 0;
+    case MultiByte::kBig5: return c >= 0xA1 && c <= 0xF9 ? 2 : 0;
+    case MultiByte::kGbk: return c >= 0x81 && c <= 0xFE ? 2 : 0;
+    case MultiByte::kGb18030: {
+      if (c < 0x81 || c > 0xFE) return 0;
+      // Four bytes when the second is a digit (0x30-0x39), else two.
+      if (at + 1 < buf_.size() && buf_[at + 1] >= 0x30 && buf_[at + 1] <= 0x39) return 4;
+      return 2;
+    }
+  }
+  return 0;
+}
+
 Status SqlSplitter::Emit(std::string_view statement) {
   FollowSqlMode(statement);
+  FollowCharset(statement);
   return sink_(statement);
 }
 
@@ -116,6 +169,12 @@ Status SqlSplitter::Scan(bool eof) {
             }
           }
         }
+        if (size_t mb = MultiByteLength(pos_); mb > 0) {
+          if (pos_ + mb > n && !eof) goto need_more;
+          pos_ = std::min(n, pos_ + mb);
+          content_ = true;
+          continue;
+        }
         if (c == delimiter_[0]) {
           if (n - pos_ < delimiter_.size()) {
             if (!eof) goto need_more;
@@ -161,9 +220,22 @@ Status SqlSplitter::Scan(bool eof) {
       case State::kDouble: {
         char q = state_ == State::kSingle ? '\'' : '"';
         const char escape = no_backslash_escapes_ || (q == '"' && ansi_quotes_) ? q : '\\';
-        // Fast path: skip to the next quote or backslash (where it escapes).
-        while (pos_ < n && b[pos_] != q && b[pos_] != escape) ++pos_;
+        // Fast path: skip to the next quote or backslash (where it escapes), or the next
+        // character of two or more bytes in a multi-byte client set.
+        const bool mb = multibyte_ != MultiByte::kNone;
+        while (pos_ < n && b[pos_] != q && b[pos_] != escape && !(mb && static_cast<unsigned char>(b[pos_]) >= 0x80)) {
+          ++pos_;
+        }
         if (pos_ >= n) break;
+        if (size_t len = MultiByteLength(pos_); len > 0) {
+          if (pos_ + len > n && !eof) goto need_more;
+          pos_ = std::min(n, pos_ + len);
+          break;
+        }
+        if (b[pos_] != q && b[pos_] != escape) {  // a byte >= 0x80 that starts no character of two
+          ++pos_;
+          break;
+        }
         if (b[pos_] == '\\') {
           if (pos_ + 1 >= n) {
             if (!eof) goto need_more;
@@ -184,8 +256,18 @@ Status SqlSplitter::Scan(bool eof) {
         break;
       }
       case State::kBacktick: {
-        while (pos_ < n && b[pos_] != '`') ++pos_;
+        const bool mb = multibyte_ != MultiByte::kNone;
+        while (pos_ < n && b[pos_] != '`' && !(mb && static_cast<unsigned char>(b[pos_]) >= 0x80)) ++pos_;
         if (pos_ >= n) break;
+        if (size_t len = MultiByteLength(pos_); len > 0) {
+          if (pos_ + len > n && !eof) goto need_more;
+          pos_ = std::min(n, pos_ + len);
+          break;
+        }
+        if (b[pos_] != '`') {
+          ++pos_;
+          break;
+        }
         if (pos_ + 1 >= n && !eof) goto need_more;
         if (pos_ + 1 < n && b[pos_ + 1] == '`') {
           pos_ += 2;

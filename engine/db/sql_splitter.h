@@ -7,6 +7,9 @@
 // statement, it follows the SET SQL_MODE statements it passes: under NO_BACKSLASH_ESCAPES a
 // backslash in a string is a plain character ('ends in \' is a whole string), and under
 // ANSI_QUOTES (or a mode that implies it) "…" is an identifier, where a backslash never escapes.
+// It also follows SET NAMES / SET CHARACTER SET / SET character_set_client: in sjis, cp932, big5,
+// gbk and gb18030 the second byte of a character may be 0x5C or 0x60 ('表' in sjis is 95 5C),
+// which is then part of the character, not a backslash or a backtick (as for the client).
 #pragma once
 
 #include <functional>
@@ -29,6 +32,10 @@ class SqlSplitter {
   Status Scan(bool eof);
   Status Emit(std::string_view statement);
   void FollowSqlMode(std::string_view statement);
+  void FollowCharset(std::string_view statement);
+  // The length of the multi-byte character starting at buf_[at] in the client character set,
+  // or 0 when it is a single byte (or no multi-byte set is in force).
+  size_t MultiByteLength(size_t at) const;
   enum class State { kNormal, kSingle, kDouble, kBacktick, kLineComment, kBlockComment };
   Sink sink_;
   std::string buf_;
@@ -39,6 +46,7 @@ class SqlSplitter {
   std::string delimiter_ = ";";
   bool no_backslash_escapes_ = false;  // in force for '…' (and "…" strings)
   bool ansi_quotes_ = false;           // "…" is an identifier
+  enum class MultiByte { kNone, kSjis, kBig5, kGbk, kGb18030 } multibyte_ = MultiByte::kNone;
 };
 
 }  // namespace rw::db

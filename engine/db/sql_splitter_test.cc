@@ -91,6 +91,41 @@ TEST(SqlSplitter, FollowsTheSqlModeForBackslashesAndDoubleQuotes) {
   }
 }
 
+// A routine made by an sjis (big5, gbk, gb18030) client is dumped in that set after SET
+// character_set_client: the second byte of a character may be 0x5C or 0x60 ('表' is 95 5C in
+// sjis), part of the character and not a backslash or a backtick, as the client reads it.
+TEST(SqlSplitter, FollowsTheClientCharacterSetForMultiByteCharacters) {
+  const std::string text =
+      "SET character_set_client=sjis;\n"
+      "SELECT '\x95\x5c';\n"                // sjis 表: ends in 0x5C
+      "SELECT `\x81\x60` FROM t;\n"         // sjis 〜 in an identifier: ends in 0x60
+      "SET NAMES big5;\n"
+      "SELECT '\xa4\x5c', \"\xa5\x5c\";\n"  // big5 characters ending in 0x5C
+      "/*!40101 SET character_set_client = gbk */;\n"
+      "SELECT '\x81\x5c';\n"
+      "SET NAMES gb18030 COLLATE gb18030_chinese_ci;\n"
+      "SELECT '\x81\x30\x81\x30\x81\x5c';\n"  // a 4-byte and a 2-byte character
+      "SET NAMES utf8mb4;\n"
+      "SELECT 'it\\'s; one';\n";              // back to bytes: the backslash escapes
+  const std::vector<std::string> want = {
+      "SET character_set_client=sjis",
+      "SELECT '\x95\x5c'",
+      "SELECT `\x81\x60` FROM t",
+      "SET NAMES big5",
+      "SELECT '\xa4\x5c', \"\xa5\x5c\"",
+      "/*!40101 SET character_set_client = gbk */",
+      "SELECT '\x81\x5c'",
+      "SET NAMES gb18030 COLLATE gb18030_chinese_ci",
+      "SELECT '\x81\x30\x81\x30\x81\x5c'",
+      "SET NAMES utf8mb4",
+      "SELECT 'it\\'s; one'",
+  };
+  for (size_t piece : {1, 2, 3, 7, 64, 100000}) {
+    auto got = Split(text, piece);
+    EXPECT_EQ(got, want) << "piece " << piece;
+  }
+}
+
 }  // namespace
 }  // namespace rw::db
 
