@@ -19,7 +19,7 @@ struct RestoreArgs {
   std::string archive;
   std::string format;
   std::vector<std::string> includes;
-  bool databases_only = false;
+  bool databases_only = false, allow_running = false;
   std::vector<std::string> dbs, defaults_files, labels;
   std::string label;
   int db_threads = 2;
@@ -56,6 +56,24 @@ int RunRestoreDatabases(Context* ctx, const RestoreArgs& args) {
   if (opts.label.empty() && args.labels.size() == 1 && args.defaults_files.size() <= 1) opts.label = args.labels[0];
   opts.databases = args.dbs;
   opts.threads = args.db_threads;
+  // No other connection may use a database about to be dropped (IceWarp still running, here
+  // or on another host sharing the server). A server that cannot be reached is left to
+  // RestoreDatabases, which says so.
+  if (!args.allow_running) {
+    for (const DatabaseDump& d : ref->snapshot.databases) {
+      if (!opts.label.empty() && d.label != opts.label) continue;
+      DatabaseDump only = d;
+      if (!opts.databases.empty()) {
+        only.databases.clear();
+        for (const std::string& n : d.databases) {
+          if (std::find(opts.databases.begin(), opts.databases.end(), n) != opts.databases.end()) only.databases.push_back(n);
+        }
+      }
+      Status s = CheckNoOtherSessions(only, opts.servers);
+      if (s.code() == Code::kIOError) continue;
+      if (!s.ok()) return Fail("restore", s.WithContext("nothing was changed"));
+    }
+  }
   db::LoadProgress progress;
   const int64_t t0 = RealClock().MonotonicNs();
   Result<DatabaseRestoreResult> r = [&] {
@@ -188,6 +206,8 @@ void RegisterRestore(CLI::App& app, Context* ctx) {
   sub->add_flag("--databases-only", args->databases_only,
                 "drop and reload the snapshot's MySQL/MariaDB databases instead of restoring files");
   sub->add_option("--db", args->dbs, "with --databases-only: only this database (repeatable)");
+  sub->add_flag("--allow-running", args->allow_running,
+                "with --databases-only: go on while other connections use the databases (refused otherwise)");
   sub->add_option("--mysql-defaults-file", args->defaults_files,
                   "MySQL option file ([client]) of the server to load into; once per server, paired with --db-label");
   sub->add_option("--db-label", args->labels, "the snapshot's server label each --mysql-defaults-file is for");

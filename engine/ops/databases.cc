@@ -132,9 +132,9 @@ Status CheckNoOtherSessions(const DatabaseDump& dump, const std::vector<DbServer
   }
   if (rows.size() > 5) list += " and " + std::to_string(rows.size() - 5) + " more";
   return Status::Aborted(std::to_string(rows.size()) + (rows.size() == 1 ? " connection uses" : " connections use") +
-                         " databases of server \"" + dump.label + "\" that the rollback drops and reloads: " + list +
+                         " databases of server \"" + dump.label + "\" that would be dropped and reloaded: " + list +
                          ". Stop what uses them (IceWarp on every host that shares the database), or give "
-                         "--allow-running to roll back under them");
+                         "--allow-running to go on under them");
 }
 
 Result<DatabaseRestoreResult> RestoreDatabases(const Repository& repo, const Snapshot& snapshot,

@@ -86,7 +86,8 @@ Status CheckServerTakesDump(const Repository& repo, const DatabaseDump& dump, co
                             const std::vector<DbServerSpec>& servers);
 
 // Whether other connections use the databases of `dump` on its server (found in `servers` by
-// label): a rollback drops and reloads them, and a client still connected to one (an IceWarp
+// label): a rollback or `restore --databases-only` drops and reloads them, and a client still
+// connected to one (an IceWarp
 // service on this or another host, its connection pool idle or not) would write into the old
 // state or fail half way. Aborted naming each connection (id, account, host, database,
 // command, seconds); IOError when the server cannot be reached. An account without the PROCESS

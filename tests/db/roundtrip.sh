@@ -3,7 +3,8 @@
 # restored with restore --databases-only; mariadb-dump before and after is identical and
 # CHECKSUM TABLE agrees for every table (every sequence's state too, cycle count included).
 # Also: --db restores one database alone, the snapshot lists its databases, the large table was
-# dumped in parts, verify --read-data is clean.
+# dumped in parts, verify --read-data is clean; a restore is refused, changing nothing, while a
+# client is connected to a database it would drop.
 source "$(dirname "$0")/lib.sh" "$@"
 
 start_server s1
@@ -40,6 +41,32 @@ done
 parts=$(grep -c 'data/messages\.[0-9]*\.sql' "$WORK/last.out" || :)
 note "messages dumped in $parts parts"
 ((parts >= 4)) || check_failed "the large table was not split (parts: $parts)"
+
+step "a client still connected to mail_app: restore --databases-only refused, nothing changed"
+mkfifo "$WORK/client.in"
+mariadb --defaults-file="$MDB_CNF" mail_app <"$WORK/client.in" >/dev/null 2>&1 &
+CLIENT=$!
+BG_PIDS+=" $CLIENT"
+exec 7>"$WORK/client.in"  # its input stays open: it waits, connected
+for ((i = 0; i < 100; i++)); do
+  [[ $(mdb -N -B -e "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB='mail_app'") -ge 1 ]] && break
+  sleep 0.05
+done
+mdb -e "CREATE TABLE mail_app.after_backup (x INT PRIMARY KEY); INSERT INTO mail_app.after_backup VALUES (1)" ||
+  fail "the table made after the backup"
+checksums "$WORK/late.sum"
+expect_rc 2 "$REWIND" restore --repo "$REPO" pre-epos --databases-only --mysql-defaults-file "$MDB_CNF"
+expect_err_contains "1 connection uses databases of server"
+expect_err_contains "in \`mail_app\` (Sleep"
+expect_err_contains "nothing was changed"
+checksums "$WORK/refused.sum"
+compare_files "CHECKSUM TABLE after the refused restore" "$WORK/late.sum" "$WORK/refused.sum"
+# --db of another database: that one is not in use.
+expect_rc 0 "$REWIND" restore --repo "$REPO" pre-epos --databases-only --db legacy --mysql-defaults-file "$MDB_CNF"
+exec 7>&-  # the client disconnects
+wait "$CLIENT" 2>/dev/null || :
+[[ $(mdb -N -B -e "SELECT COUNT(*) FROM mail_app.after_backup") == 1 ]] || check_failed "the refused restore dropped mail_app"
+mdb -e "DROP TABLE mail_app.after_backup"
 
 step "drop every fixture database, restore --databases-only"
 drop_fixture
