@@ -21,52 +21,19 @@ void SkipSpace(std::string_view* s) {
   while (!s->empty() && IsSpace(s->front())) s->remove_prefix(1);
 }
 
-}  // namespace
-
-// `statement` is "SET [SESSION |@@SESSION.|@@]SQL_MODE = '…'" (possibly inside /*!NNNNN … */, as
-// mariadb-dump writes it): the modes of the statements after it.
-void SqlSplitter::FollowSqlMode(std::string_view s) {
-  SkipSpace(&s);
-  if (Eat(&s, "/*!")) {
-    while (!s.empty() && std::isdigit(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-    SkipSpace(&s);
-  }
-  if (!Eat(&s, "SET") || s.empty() || !IsSpace(s.front())) return;
-  SkipSpace(&s);
-  if (!Eat(&s, "@@SESSION.") && !Eat(&s, "@@")) {
-    if (Eat(&s, "SESSION") && !s.empty() && IsSpace(s.front())) SkipSpace(&s);
-  }
-  if (!Eat(&s, "SQL_MODE")) return;
-  SkipSpace(&s);
-  if (!Eat(&s, "=")) return;
-  SkipSpace(&s);
-  if (s.empty() || (s.front() != '\'' && s.front() != '"')) return;
-  const char q = s.front();
-  s.remove_prefix(1);
-  const size_t end = s.find(q);
-  if (end == std::string_view::npos) return;
-  bool nbe = false, ansi = false;
-  std::string_view modes = s.substr(0, end);
-  while (!modes.empty()) {
-    size_t comma = modes.find(',');
-    std::string_view m = modes.substr(0, comma);
-    auto is = [&](std::string_view name) { return m.size() == name.size() && strncasecmp(m.data(), name.data(), m.size()) == 0; };
-    if (is("NO_BACKSLASH_ESCAPES")) nbe = true;
-    // The combination modes that include ANSI_QUOTES (the server expands them; this is in case).
-    if (is("ANSI_QUOTES") || is("ANSI") || is("ORACLE") || is("DB2") || is("MSSQL") || is("POSTGRESQL") ||
-        is("MAXDB")) {
-      ansi = true;
-    }
-    modes = comma == std::string_view::npos ? std::string_view() : modes.substr(comma + 1);
-  }
-  no_backslash_escapes_ = nbe;
-  ansi_quotes_ = ansi;
+// Case-insensitive equality.
+bool Is(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
 }
 
-// `statement` is "SET NAMES x [COLLATE y]", "SET CHARACTER SET x" or "SET [SESSION |@@…]
-// character_set_client = x" (possibly inside /*!NNNNN … */): the client character set of the
-// statements after it.
-void SqlSplitter::FollowCharset(std::string_view s) {
+}  // namespace
+
+// `statement` may set what the splitter follows (as the dumps write it, possibly inside
+// /*!NNNNN … */ as mariadb-dump does):
+//   SET [SESSION |@@SESSION.|@@]SQL_MODE = '…'                  the modes after it;
+//   SET NAMES x [COLLATE y], SET CHARACTER SET x,
+//   SET [SESSION |@@SESSION.|@@]character_set_client = x        the client character set.
+void SqlSplitter::FollowSet(std::string_view s) {
   SkipSpace(&s);
   if (Eat(&s, "/*!")) {
     while (!s.empty() && std::isdigit(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
@@ -74,26 +41,49 @@ void SqlSplitter::FollowCharset(std::string_view s) {
   }
   if (!Eat(&s, "SET") || s.empty() || !IsSpace(s.front())) return;
   SkipSpace(&s);
-  if (Eat(&s, "NAMES")) {
-  } else if (Eat(&s, "CHARACTER SET") || Eat(&s, "CHARSET")) {
-  } else {
+  bool charset = Eat(&s, "NAMES") || Eat(&s, "CHARACTER SET") || Eat(&s, "CHARSET");
+  bool sql_mode = false;
+  if (!charset) {
     if (!Eat(&s, "@@SESSION.") && !Eat(&s, "@@")) {
       if (Eat(&s, "SESSION") && !s.empty() && IsSpace(s.front())) SkipSpace(&s);
     }
-    if (!Eat(&s, "character_set_client")) return;
+    sql_mode = Eat(&s, "SQL_MODE");
+    charset = !sql_mode && Eat(&s, "character_set_client");
+    if (!sql_mode && !charset) return;
     SkipSpace(&s);
     if (!Eat(&s, "=")) return;
   }
   SkipSpace(&s);
+  if (sql_mode) {
+    if (s.empty() || (s.front() != '\'' && s.front() != '"')) return;
+    const char q = s.front();
+    s.remove_prefix(1);
+    const size_t end = s.find(q);
+    if (end == std::string_view::npos) return;
+    bool nbe = false, ansi = false;
+    std::string_view modes = s.substr(0, end);
+    while (!modes.empty()) {
+      const size_t comma = modes.find(',');
+      const std::string_view m = modes.substr(0, comma);
+      if (Is(m, "NO_BACKSLASH_ESCAPES")) nbe = true;
+      // The combination modes that include ANSI_QUOTES (the server expands them; this is in case).
+      for (std::string_view a : {"ANSI_QUOTES", "ANSI", "ORACLE", "DB2", "MSSQL", "POSTGRESQL", "MAXDB"}) {
+        if (Is(m, a)) ansi = true;
+      }
+      modes = comma == std::string_view::npos ? std::string_view() : modes.substr(comma + 1);
+    }
+    no_backslash_escapes_ = nbe;
+    ansi_quotes_ = ansi;
+    return;
+  }
   if (!s.empty() && (s.front() == '\'' || s.front() == '"' || s.front() == '`')) s.remove_prefix(1);
   size_t end = 0;
   while (end < s.size() && (std::isalnum(static_cast<unsigned char>(s[end])) || s[end] == '_')) ++end;
-  std::string_view cs = s.substr(0, end);
-  auto is = [&](std::string_view name) { return cs.size() == name.size() && strncasecmp(cs.data(), name.data(), cs.size()) == 0; };
-  if (is("sjis") || is("cp932")) multibyte_ = MultiByte::kSjis;
-  else if (is("big5")) multibyte_ = MultiByte::kBig5;
-  else if (is("gbk")) multibyte_ = MultiByte::kGbk;
-  else if (is("gb18030")) multibyte_ = MultiByte::kGb18030;
+  const std::string_view cs = s.substr(0, end);
+  if (Is(cs, "sjis") || Is(cs, "cp932")) multibyte_ = MultiByte::kSjis;
+  else if (Is(cs, "big5")) multibyte_ = MultiByte::kBig5;
+  else if (Is(cs, "gbk")) multibyte_ = MultiByte::kGbk;
+  else if (Is(cs, "gb18030")) multibyte_ = MultiByte::kGb18030;
   else if (end > 0) multibyte_ = MultiByte::kNone;  // utf8mb4, latin1, ujis, euckr, …: no such trail bytes
 }
 
@@ -115,8 +105,7 @@ size_t SqlSplitter::MultiByteLength(size_t at) const {
 }
 
 Status SqlSplitter::Emit(std::string_view statement) {
-  FollowSqlMode(statement);
-  FollowCharset(statement);
+  FollowSet(statement);
   return sink_(statement);
 }
 

@@ -31,8 +31,7 @@ class SqlSplitter {
  private:
   Status Scan(bool eof);
   Status Emit(std::string_view statement);
-  void FollowSqlMode(std::string_view statement);
-  void FollowCharset(std::string_view statement);
+  void FollowSet(std::string_view statement);
   // The length of the multi-byte character starting at buf_[at] in the client character set,
   // or 0 when it is a single byte (or no multi-byte set is in force).
   size_t MultiByteLength(size_t at) const;

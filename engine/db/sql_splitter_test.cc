@@ -24,6 +24,13 @@ std::vector<std::string> Split(const std::string& text, size_t piece) {
   return out;
 }
 
+// The same statements whatever the sizes of the pieces the text is fed in.
+void ExpectSplitsInAnyPieces(const std::string& text, const std::vector<std::string>& want) {
+  for (size_t piece : {1, 2, 3, 7, 64, 100000}) {
+    EXPECT_EQ(Split(text, piece), want) << "piece " << piece;
+  }
+}
+
 TEST(SqlSplitter, QuotesCommentsAndDelimiters) {
   const std::string text =
       "-- header; not a statement\n"
@@ -48,10 +55,7 @@ TEST(SqlSplitter, QuotesCommentsAndDelimiters) {
       "SELECT 3",
       "SELECT 4",
   };
-  for (size_t piece : {1, 2, 3, 7, 64, 100000}) {
-    auto got = Split(text, piece);
-    EXPECT_EQ(got, want) << "piece " << piece;
-  }
+  ExpectSplitsInAnyPieces(text, want);
 }
 
 // routines.sql sets each routine's own sql_mode before it: under NO_BACKSLASH_ESCAPES a string
@@ -85,10 +89,7 @@ TEST(SqlSplitter, FollowsTheSqlModeForBackslashesAndDoubleQuotes) {
       "SET SESSION sql_mode=''",
       "SELECT \"q\\\";\"",
   };
-  for (size_t piece : {1, 2, 3, 7, 64, 100000}) {
-    auto got = Split(text, piece);
-    EXPECT_EQ(got, want) << "piece " << piece;
-  }
+  ExpectSplitsInAnyPieces(text, want);
 }
 
 // A routine made by an sjis (big5, gbk, gb18030) client is dumped in that set after SET
@@ -120,10 +121,7 @@ TEST(SqlSplitter, FollowsTheClientCharacterSetForMultiByteCharacters) {
       "SET NAMES utf8mb4",
       "SELECT 'it\\'s; one'",
   };
-  for (size_t piece : {1, 2, 3, 7, 64, 100000}) {
-    auto got = Split(text, piece);
-    EXPECT_EQ(got, want) << "piece " << piece;
-  }
+  ExpectSplitsInAnyPieces(text, want);
 }
 
 }  // namespace
