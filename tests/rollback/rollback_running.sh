@@ -34,6 +34,13 @@ wait_for() {
   done
   fail "process $1 never showed $2"
 }
+# started PATTERN: the job just put in the background is stopped at exit; its pid is in BG once
+# /proc shows PATTERN in its executable or open files.
+started() {
+  BG=$!
+  BG_PIDS+=" $BG"
+  wait_for "$BG" "$1"
+}
 unchanged() {  # unchanged WHAT: the target and the repository as before the refusal
   mtree_kept "$SRC" "$WORK/now.mtree"
   compare_files "target after $1" "$WORK/upgraded.mtree" "$WORK/now.mtree"
@@ -43,9 +50,8 @@ unchanged() {  # unchanged WHAT: the target and the repository as before the ref
 
 step "a service runs from the installation: refused, nothing changed"
 "$SRC/smtp" 600 &
-SVC=$!
-BG_PIDS+=" $SVC"
-wait_for "$SVC" "$SRC/smtp"
+started "$SRC/smtp"
+SVC=$BG
 expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --yes
 expect_err_contains "pid $SVC smtp (runs $SRC/smtp)"
 expect_err_contains "--allow-running"
@@ -62,9 +68,8 @@ expect_rc 0 "$REWIND" rollback --repo "$REPO" pre --yes --stop-cmd "kill $SVC; w
 step "a stop command that returns before the service has exited: waited for, then rolled back"
 echo "v2b" >"$SRC/config/settings.cfg"
 "$SRC/smtp" 600 &
-SVC1=$!
-BG_PIDS+=" $SVC1"
-wait_for "$SVC1" "$SRC/smtp"
+started "$SRC/smtp"
+SVC1=$BG
 # As an init script that only signals: the service goes 1.5 s after the command returned.
 expect_rc 0 "$REWIND" rollback --repo "$REPO" pre --yes --stop-cmd "(sleep 1.5; kill $SVC1) >/dev/null 2>&1 &"
 grep -q "waiting for the services to exit" "$WORK/last.err" || check_failed "no 'waiting for the services to exit' phase"
@@ -75,27 +80,24 @@ echo "v3" >"$SRC/config/settings.cfg"
 mtree_kept "$SRC" "$WORK/upgraded.mtree"
 n=$(snapshot_count "$REPO")
 (exec 3<"$SRC/config/settings.cfg"; exec sleep 600) &
-HOLDER=$!
-BG_PIDS+=" $HOLDER"
-wait_for "$HOLDER" "$SRC/config/settings.cfg"
+started "$SRC/config/settings.cfg"
+HOLDER=$BG
 expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --yes
 expect_err_contains "pid $HOLDER sleep (has $SRC/config/settings.cfg open)"
 unchanged "the refusal for an open file"
 kill "$HOLDER"
 wait "$HOLDER" 2>/dev/null || :
 (exec 3>>"$SRC/logs/smtp/2026.log"; exec sleep 600) &
-LOGGER=$!
-BG_PIDS+=" $LOGGER"
-wait_for "$LOGGER" "$SRC/logs/smtp/2026.log"
+started "$SRC/logs/smtp/2026.log"
+LOGGER=$BG
 expect_rc 0 "$REWIND" rollback --repo "$REPO" pre --yes
 [[ $(cat "$SRC/config/settings.cfg") == v1 ]] || check_failed "settings.cfg not rolled back with a log open"
 
 step "--allow-running rolls back under a running service"
 echo "v4" >"$SRC/config/settings.cfg"
 "$SRC/smtp" 600 &
-SVC2=$!
-BG_PIDS+=" $SVC2"
-wait_for "$SVC2" "$SRC/smtp"
+started "$SRC/smtp"
+SVC2=$BG
 expect_rc 0 "$REWIND" rollback --repo "$REPO" pre --yes --allow-running
 [[ $(cat "$SRC/config/settings.cfg") == v1 ]] || check_failed "--allow-running did not roll back"
 kill "$SVC2"
@@ -119,9 +121,8 @@ wait "$RB" 2>/dev/null || :
 [[ -n $(ls "$REPO/rollback" 2>/dev/null | grep journal) ]] || fail "the killed rollback left no journal"
 expect_rc 0 "$REWIND" unlock --repo "$REPO"
 "$SRC/smtp" 600 &
-SVC3=$!
-BG_PIDS+=" $SVC3"
-wait_for "$SVC3" "$SRC/smtp"
+started "$SRC/smtp"
+SVC3=$BG
 expect_rc 2 "$REWIND" rollback --repo "$REPO" --resume --yes
 expect_err_contains "pid $SVC3 smtp (runs $SRC/smtp)"
 expect_err_contains "rollback --resume"
@@ -140,22 +141,19 @@ mkdir -p "$SRC/logs/smtp/2026"
 # The icewarp profile's rules match directories only ("/logs/"): logs/ itself is one.
 expect_rc 0 "$REWIND" backup --repo "$REPO" --source "$SRC" --profile icewarp --tag prof
 (exec 3<"$SRC/logs"; exec sleep 600) &
-H=$!
-BG_PIDS+=" $H"
-wait_for "$H" "$SRC/logs"
+started "$SRC/logs"
+H=$BG
 expect_rc 0 "$REWIND" rollback --repo "$REPO" prof --dry-run
 stopped "$H"
 find "$SRC/logs" -name 2026 -exec sleep 600 \; &
-H=$!
-BG_PIDS+=" $H"
-wait_for "$H" "$SRC/logs/smtp"
+started "$SRC/logs/smtp"
+H=$BG
 expect_rc 0 "$REWIND" rollback --repo "$REPO" prof --dry-run
 for c in $(cat "/proc/$H/task/$H/children" 2>/dev/null); do stopped "$c"; done  # find's sleep
 stopped "$H"
 (exec 3<"$SRC/config"; exec sleep 600) &
-H=$!
-BG_PIDS+=" $H"
-wait_for "$H" "$SRC/config"
+started "$SRC/config"
+H=$BG
 expect_rc 2 "$REWIND" rollback --repo "$REPO" prof --dry-run
 expect_err_contains "pid $H sleep (has $SRC/config open)"
 stopped "$H"
@@ -191,17 +189,15 @@ if [[ $(id -u) == 0 ]] && unshare -m --propagation private true 2>/dev/null; the
   mkdir -p "$WORK/alias"
   unshare -m --propagation private sh -c \
     "mount --bind '$SRC' '$WORK/alias' && exec sleep 600 3<'$WORK/alias/config/settings.cfg'" &
-  H=$!
-  BG_PIDS+=" $H"
-  wait_for "$H" "$WORK/alias/config/settings.cfg"
+  started "$WORK/alias/config/settings.cfg"
+  H=$BG
   expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --dry-run
   expect_err_contains "pid $H sleep (has $WORK/alias/config/settings.cfg open)"
   stopped "$H"
   unshare -m --propagation private sh -c \
     "mount -t tmpfs other '$SRC' && mkdir '$SRC/config' && echo other >'$SRC/config/other.db' && exec sleep 600 3<'$SRC/config/other.db'" &
-  H=$!
-  BG_PIDS+=" $H"
-  wait_for "$H" "$SRC/config/other.db"
+  started "$SRC/config/other.db"
+  H=$BG
   [[ ! -e $SRC/config/other.db ]] || fail "the tmpfs shows in this namespace"
   expect_rc 0 "$REWIND" rollback --repo "$REPO" pre --dry-run
   stopped "$H"
