@@ -174,6 +174,13 @@ uint32_t MetaDiff(const TreeEntry& o, const TreeEntry& n, bool compare_xattrs) {
   return bits;
 }
 
+Status SnapshotExcludes(const Snapshot& snap, ExcludeSet* out) {
+  for (const std::string& rule : snap.excludes) {
+    RW_RETURN_IF_ERROR(out->Add(rule, "snapshot").WithContext("the snapshot's exclusion rules"));
+  }
+  return Status::OK();
+}
+
 }  // namespace diff_internal
 
 namespace {
@@ -614,9 +621,7 @@ Status DiffLiveAt(const Repository& repo, const Snapshot& old_snap, int dir_fd, 
   if (!stats) stats = &local;
   if (!old_snap.tree) return Status::InvalidArgument("the snapshot holds no files");
   ExcludeSet excludes;
-  for (const std::string& rule : old_snap.excludes) {
-    RW_RETURN_IF_ERROR(excludes.Add(rule, "snapshot").WithContext("the snapshot's exclusion rules"));
-  }
+  RW_RETURN_IF_ERROR(SnapshotExcludes(old_snap, &excludes));
   RW_ASSIGN_OR_RETURN(auto old_tree, LoadTreeVia(repo, options.trees, *old_snap.tree));
   struct stat st{};
   if (::fstat(dir_fd, &st) != 0) return ErrnoStatus("stat", errno);

@@ -8,6 +8,8 @@
 
 #include "engine/base/status.h"
 #include "engine/format/checksum.h"
+#include "excludes/excludes.h"
+#include "manifests/snapshot.h"
 #include "manifests/tree.h"
 
 namespace rw::diff_internal {
@@ -27,5 +29,8 @@ Status HashFd(int fd, Xxh128* out, uint64_t* bytes);
 Result<struct stat> StatPathAt(int root_fd, const std::string& rel);
 // The MetaBits in which `o` and `n` differ (mode not for symlinks; xattrs only when asked).
 uint32_t MetaDiff(const TreeEntry& o, const TreeEntry& n, bool compare_xattrs);
+// The exclusion rules a snapshot was taken with, into `out`; the first that does not parse
+// (a damaged snapshot: rewind writes only rules it parsed) is the error.
+Status SnapshotExcludes(const Snapshot& snap, ExcludeSet* out);
 
 }  // namespace rw::diff_internal

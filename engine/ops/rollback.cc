@@ -287,16 +287,19 @@ Status CollectHardlinks(const Repository& repo, TreeCache* trees, const BlobId& 
   return Status::OK();
 }
 
+// True when `rules` leave out `rel` (a directory when `is_dir`; its parents are) or one of its
+// parents.
+bool ExcludedBy(const ExcludeSet& rules, const std::string& rel, bool is_dir) {
+  return AnyPrefixOf(rel, [&](const std::string& p, bool whole) { return rules.Match(p, whole ? is_dir : true) >= 0; });
+}
+
 // True when the snapshot's exclusion rules leave out the directory `rel` (relative to its
 // source) or one of its parents: the rollback never touches it. (A backup excludes a
 // repository inside its source by such a rule.)
 bool ExcludedBySnapshot(const Snapshot& snap, const std::string& rel) {
-  if (rel.empty()) return false;
   ExcludeSet rules;
-  for (const std::string& rule : snap.excludes) {
-    if (!rules.Add(rule, "snapshot").ok()) return false;
-  }
-  return AnyPrefixOf(rel, [&](const std::string& p, bool) { return rules.Match(p, true) >= 0; });
+  if (rel.empty() || !SnapshotExcludes(snap, &rules).ok()) return false;
+  return ExcludedBy(rules, rel, /*is_dir=*/true);
 }
 
 // DESIGN: refuse while IceWarp's services run. They keep files of the installation open
@@ -306,14 +309,10 @@ bool ExcludedBySnapshot(const Snapshot& snap, const std::string& rel) {
 // its executable already says so; an administrator's `less` of a log does not matter).
 Status CheckNothingRuns(const Snapshot& snap, const std::string& target, std::vector<std::string>* notes) {
   ExcludeSet rules;
-  for (const std::string& rule : snap.excludes) {
-    if (!rules.Add(rule, "snapshot").ok()) return Status::OK();
-  }
-  // The folders above `rel` are directories; `rel` itself is one when the process holds a
-  // directory open (`find logs/` holds logs/).
-  ProcessScan scan = FindProcessesUsing(target, [&](const std::string& rel, bool is_dir) {
-    return AnyPrefixOf(rel, [&](const std::string& p, bool whole) { return rules.Match(p, whole ? is_dir : true) >= 0; });
-  });
+  if (!SnapshotExcludes(snap, &rules).ok()) return Status::OK();
+  // `rel` is a directory when the process holds one open (`find logs/` holds logs/).
+  ProcessScan scan = FindProcessesUsing(
+      target, [&](const std::string& rel, bool is_dir) { return ExcludedBy(rules, rel, is_dir); });
   if (scan.uninspected > 0) {
     notes->push_back(std::to_string(scan.uninspected) + " processes of other users could not be checked for files open in " +
                      target + " (run as root to check them)");
