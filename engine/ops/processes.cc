@@ -15,13 +15,23 @@
 #include <optional>
 #include <set>
 #include <unordered_set>
+#include <string_view>
 #include <utility>
 
 #include "engine/base/paths.h"
+#include "engine/base/status.h"
 
 namespace rw {
 
 namespace {
+
+// A file deleted while open (an upgrade replaced it) is shown in /proc with this suffix.
+void StripDeleted(std::string* path) {
+  const std::string_view deleted = " (deleted)";
+  if (path->size() > deleted.size() && path->compare(path->size() - deleted.size(), deleted.size(), deleted) == 0) {
+    path->resize(path->size() - deleted.size());
+  }
+}
 
 std::optional<std::string> ReadLink(const std::string& path, int* err) {
   std::string buf(4096, '\0');
@@ -31,11 +41,7 @@ std::optional<std::string> ReadLink(const std::string& path, int* err) {
     return std::nullopt;
   }
   buf.resize(static_cast<size_t>(n));
-  // A file deleted while open (an upgrade replaced it) is shown with this suffix.
-  const std::string deleted = " (deleted)";
-  if (buf.size() > deleted.size() && buf.compare(buf.size() - deleted.size(), deleted.size(), deleted) == 0) {
-    buf.resize(buf.size() - deleted.size());
-  }
+  StripDeleted(&buf);
   return buf;
 }
 
@@ -124,6 +130,79 @@ std::set<int> Ancestors() {
 
 }  // namespace
 
+namespace {
+
+// What FindProcessesUsing looks for in one process's /proc directory.
+struct Lookup {
+  const std::string& root;
+  const std::function<bool(const std::string& rel, bool is_dir)>& skip;
+  const TreeIds& tree;
+  // The path under the root (in this mount namespace), not skipped.
+  bool Under(const std::string& path, bool is_dir) const {
+    if (path.empty() || path[0] != '/') return false;  // socket:[…], pipe:[…], anon_inode:…
+    auto rel = PathWithin(root, path);
+    return rel && !(skip && !rel->empty() && skip(*rel, is_dir));
+  }
+};
+
+// "has PATH open" for the first open file of the process in /proc directory `dir` that is the
+// root's, "" when none; EACCES when its descriptors may not be listed.
+Result<std::string> FirstOpenFile(const Lookup& l, const std::string& dir, bool same_ns) {
+  DIR* fds = ::opendir((dir + "/fd").c_str());
+  if (!fds) return errno == EACCES ? Result<std::string>(Status(Code::kDenied, "fd")) : Result<std::string>(std::string());
+  std::string found;
+  int err = 0;
+  while (dirent* f = ::readdir(fds)) {
+    if (f->d_name[0] == '.') continue;
+    const std::string link = dir + "/fd/" + f->d_name;
+    auto target = ReadLink(link, &err);
+    if (!target) continue;
+    bool hit = false;
+    struct stat st {};
+    if (same_ns && PathWithin(l.root, *target)) {
+      // Under the root: a directory in a skipped folder, or that folder itself, is skipped as a
+      // file in it is (`find mail/` holds mail/ open).
+      hit = l.Under(*target, ::stat(link.c_str(), &st) == 0 && S_ISDIR(st.st_mode));
+    } else if (auto ino = FdInfoIno(dir + "/fdinfo/" + f->d_name); !ino || l.tree.inos.count(*ino)) {
+      hit = ::stat(link.c_str(), &st) == 0 && l.tree.Has(st.st_dev, st.st_ino);
+    }
+    if (hit) {
+      found = "has " + *target + " open";
+      break;
+    }
+  }
+  ::closedir(fds);
+  return found;
+}
+
+// "maps PATH" ("runs PATH" for its executable `exe`) for the first mapping of the root's files
+// in /proc directory `dir`, "" when none.
+std::string FirstMapping(const Lookup& l, const std::string& dir, bool same_ns, const std::string& exe) {
+  std::ifstream maps(dir + "/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    // address perms offset dev inode pathname
+    size_t slash = line.find('/');
+    if (slash == std::string::npos) continue;
+    std::string path = line.substr(slash);
+    StripDeleted(&path);
+    bool hit = same_ns && l.Under(path, false);
+    if (!hit) {
+      char addr[64], perms[8], offset[32];
+      unsigned major = 0, minor = 0;
+      unsigned long long ino = 0;
+      if (std::sscanf(line.c_str(), "%63s %7s %31s %x:%x %llu", addr, perms, offset, &major, &minor, &ino) == 6 &&
+          ino != 0) {
+        hit = l.tree.Has(makedev(major, minor), static_cast<ino_t>(ino));
+      }
+    }
+    if (hit) return (path == exe ? "runs " : "maps ") + path;
+  }
+  return "";
+}
+
+}  // namespace
+
 ProcessScan FindProcessesUsing(const std::string& root,
                                const std::function<bool(const std::string& rel, bool is_dir)>& skip) {
   ProcessScan scan;
@@ -136,15 +215,10 @@ ProcessScan FindProcessesUsing(const std::string& root,
   // only in ours. Elsewhere the identity of the file decides.
   const std::optional<std::string> own_ns = ReadLink("/proc/self/ns/mnt", &err);
   const TreeIds tree = CollectTreeIds(root, skip);
+  const Lookup lookup{root, skip, tree};
   // Not being allowed to look is counted for an unprivileged caller (running as root would
   // show them). Root is refused only by a security module or a sandbox's init: nothing to do.
   const bool root_user = ::geteuid() == 0;
-  // The path under `root` (in this mount namespace), not skipped.
-  auto under = [&](const std::string& path, bool is_dir) -> bool {
-    if (path.empty() || path[0] != '/') return false;  // socket:[…], pipe:[…], anon_inode:…
-    auto rel = PathWithin(root, path);
-    return rel && !(skip && !rel->empty() && skip(*rel, is_dir));
-  };
   while (dirent* de = ::readdir(proc)) {
     const std::string name = de->d_name;
     if (!AllDigits(name.c_str())) continue;
@@ -177,66 +251,19 @@ ProcessScan FindProcessesUsing(const std::string& root,
     const std::optional<std::string> ns = ReadLink(dir + "/ns/mnt", &err);
     const bool same_ns = !own_ns || !ns || *ns == *own_ns;
     // The executable counts wherever it is under the root, skipped folders too (IceWarp's
-    // php-fpm runs from php/). In another namespace its mapping below decides.
+    // php-fpm runs from php/). In another namespace its mapping decides. This process's
+    // ancestors count by their executable only.
     if (same_ns && PathWithin(root, *exe)) use.what = "runs " + *exe;
     const bool ancestor = ancestors.count(pid) > 0;
     if (use.what.empty() && !ancestor) {
-      if (DIR* fds = ::opendir((dir + "/fd").c_str())) {
-        while (dirent* f = ::readdir(fds)) {
-          if (f->d_name[0] == '.') continue;
-          const std::string link = dir + "/fd/" + f->d_name;
-          auto target = ReadLink(link, &err);
-          if (!target) continue;
-          bool hit = false;
-          if (same_ns && target->size() > 0 && (*target)[0] == '/' && PathWithin(root, *target)) {
-            // Under the root: a directory in a skipped folder, or that folder itself, is skipped
-            // as a file in it is (`find mail/` holds mail/ open).
-            struct stat st {};
-            const bool is_dir = ::stat(link.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-            hit = under(*target, is_dir);
-          } else if (auto ino = FdInfoIno(dir + "/fdinfo/" + f->d_name); !ino || tree.inos.count(*ino)) {
-            struct stat st {};
-            hit = ::stat(link.c_str(), &st) == 0 && tree.Has(st.st_dev, st.st_ino);
-          }
-          if (hit) {
-            use.what = "has " + *target + " open";
-            break;
-          }
-        }
-        ::closedir(fds);
-      } else if (errno == EACCES) {
+      auto open = FirstOpenFile(lookup, dir, same_ns);
+      if (!open.ok()) {
         if (!root_user) ++scan.uninspected;
         continue;
       }
+      use.what = std::move(*open);
     }
-    if (use.what.empty() && !ancestor) {
-      std::ifstream maps(dir + "/maps");
-      std::string line;
-      while (std::getline(maps, line)) {
-        // address perms offset dev inode pathname
-        size_t slash = line.find('/');
-        if (slash == std::string::npos) continue;
-        std::string path = line.substr(slash);
-        const std::string deleted = " (deleted)";
-        if (path.size() > deleted.size() && path.compare(path.size() - deleted.size(), deleted.size(), deleted) == 0) {
-          path.resize(path.size() - deleted.size());
-        }
-        bool hit = same_ns && under(path, false);
-        if (!hit) {
-          char addr[64], perms[8], offset[32];
-          unsigned major = 0, minor = 0;
-          unsigned long long ino = 0;
-          if (std::sscanf(line.c_str(), "%63s %7s %31s %x:%x %llu", addr, perms, offset, &major, &minor, &ino) == 6 &&
-              ino != 0) {
-            hit = tree.Has(makedev(major, minor), static_cast<ino_t>(ino));
-          }
-        }
-        if (hit) {
-          use.what = (exe && path == *exe ? "runs " : "maps ") + path;
-          break;
-        }
-      }
-    }
+    if (use.what.empty() && !ancestor) use.what = FirstMapping(lookup, dir, same_ns, *exe);
     if (use.what.empty()) continue;
     std::ifstream comm(dir + "/comm");
     std::getline(comm, use.name);
