@@ -1,4 +1,3 @@
-#include <algorithm>
 #include <cstdio>
 
 #include "cli/common.h"
@@ -60,19 +59,7 @@ int RunRestoreDatabases(Context* ctx, const RestoreArgs& args) {
   // or on another host sharing the server). A server that cannot be reached is left to
   // RestoreDatabases, which says so.
   if (!args.allow_running) {
-    for (const DatabaseDump& d : ref->snapshot.databases) {
-      if (!opts.label.empty() && d.label != opts.label) continue;
-      DatabaseDump only = d;
-      if (!opts.databases.empty()) {
-        only.databases.clear();
-        for (const std::string& n : d.databases) {
-          if (std::find(opts.databases.begin(), opts.databases.end(), n) != opts.databases.end()) only.databases.push_back(n);
-        }
-      }
-      Status s = CheckNoOtherSessions(only, opts.servers);
-      if (s.code() == Code::kIOError) continue;
-      if (!s.ok()) return Fail("restore", s.WithContext("nothing was changed"));
-    }
+    if (Status s = CheckDatabasesIdle(ref->snapshot, opts); !s.ok()) return Fail("restore", s.WithContext("nothing was changed"));
   }
   db::LoadProgress progress;
   const int64_t t0 = RealClock().MonotonicNs();

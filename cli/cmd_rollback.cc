@@ -242,14 +242,7 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
     // After the stop command, before the safety snapshot (and on --resume): no other connection
     // may use the databases it drops (IceWarp on another host sharing the server). A server
     // that cannot be reached now is left to the databases step.
-    opts.check_databases_idle = [servers = db_opts.servers](const Snapshot& snap) -> Status {
-      for (const DatabaseDump& d : snap.databases) {
-        Status s = CheckNoOtherSessions(d, servers);
-        if (s.code() == Code::kIOError) continue;
-        RW_RETURN_IF_ERROR(s);
-      }
-      return Status::OK();
-    };
+    opts.check_databases_idle = [db_opts](const Snapshot& snap) { return CheckDatabasesIdle(snap, db_opts); };
   }
   PrintingObserver observer(ctx->json);
   RollbackProgress progress;

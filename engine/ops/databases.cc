@@ -137,6 +137,25 @@ Status CheckNoOtherSessions(const DatabaseDump& dump, const std::vector<DbServer
                          "--allow-running to go on under them");
 }
 
+Status CheckDatabasesIdle(const Snapshot& snapshot, const DatabaseRestoreOptions& options) {
+  for (const DatabaseDump& d : snapshot.databases) {
+    if (!options.label.empty() && d.label != options.label) continue;
+    DatabaseDump only = d;
+    if (!options.databases.empty()) {
+      only.databases.clear();
+      for (const std::string& n : d.databases) {
+        if (std::find(options.databases.begin(), options.databases.end(), n) != options.databases.end()) {
+          only.databases.push_back(n);
+        }
+      }
+    }
+    Status s = CheckNoOtherSessions(only, options.servers);
+    if (s.code() == Code::kIOError) continue;  // unreachable now: the restore itself says so
+    RW_RETURN_IF_ERROR(s);
+  }
+  return Status::OK();
+}
+
 Result<DatabaseRestoreResult> RestoreDatabases(const Repository& repo, const Snapshot& snapshot,
                                                const DatabaseRestoreOptions& options, db::LoadProgress* progress) {
   if (snapshot.databases.empty()) return Status::NotFound("the snapshot holds no databases");

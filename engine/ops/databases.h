@@ -94,6 +94,11 @@ Status CheckServerTakesDump(const Repository& repo, const DatabaseDump& dump, co
 // privilege sees only its own connections, so only root-like accounts see them all.
 Status CheckNoOtherSessions(const DatabaseDump& dump, const std::vector<DbServerSpec>& servers);
 
+// CheckNoOtherSessions for every server and database that restoring `snapshot` with `options`
+// (its label and database filters) drops; a server that cannot be reached now is skipped (the
+// restore itself reports it).
+Status CheckDatabasesIdle(const Snapshot& snapshot, const DatabaseRestoreOptions& options);
+
 struct DatabaseRestoreResult {
   struct Server {
     std::string label;
