@@ -458,7 +458,7 @@ void RegisterRollback(CLI::App& app, Context* ctx) {
   sub->add_flag("--no-safety-snapshot", args->no_safety, "do not back up the current state first");
   sub->add_option("--stop-cmd", args->stop_cmd, "shell command that stops the services (before any change)");
   sub->add_flag("--allow-running", args->allow_running,
-                "roll back even while processes run from the target or have files in it open (refused otherwise)");
+                "roll back even while processes run from the target or hold its files, or other connections use its databases (refused otherwise)");
   sub->add_option("--start-cmd", args->start_cmd, "shell command that starts them again (after the verify)");
   sub->add_flag("-y,--yes", args->yes, "do not ask (required when not on a terminal)");
   sub->add_flag("--resume", args->resume, "finish an interrupted rollback from its journal");
