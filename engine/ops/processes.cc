@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -58,13 +59,33 @@ bool AllDigits(const char* s) {
 // bind-mounted elsewhere, or a container's volume, whose /proc links show the path in the
 // container's own mount namespace).
 struct TreeIds {
+  std::unordered_set<uint64_t> inos;  // a cheap first filter (fdinfo gives the inode number)
   std::set<std::pair<dev_t, ino_t>> ids;
-  std::unordered_set<ino_t> inos;  // a cheap first filter (fdinfo gives the inode number)
   bool Has(dev_t dev, ino_t ino) const { return inos.count(ino) && ids.count({dev, ino}); }
+  void Add(dev_t dev, ino_t ino) {
+    inos.insert(ino);
+    ids.insert({dev, ino});
+  }
 };
 
-void Walk(int dirfd, const std::string& rel, const std::function<bool(const std::string&, bool)>& skip,
-          TreeIds* out) {
+// File systems whose directory entries carry the inode number stat() gives (d_ino == st_ino):
+// there the walk needs no stat of each file, only of each directory (overlayfs, FUSE and
+// network file systems do not promise it, and are stat()ed entry by entry).
+bool DirentInoIsStatIno(int dirfd) {
+  struct statfs fs {};
+  if (::fstatfs(dirfd, &fs) != 0) return false;
+  switch (static_cast<unsigned long>(fs.f_type)) {
+    case 0xEF53UL:      // ext2/3/4
+    case 0x58465342UL:  // xfs
+    case 0x01021994UL:  // tmpfs
+      return true;
+    default:
+      return false;
+  }
+}
+
+void Walk(int dirfd, dev_t dev, bool dirent_ino, const std::string& rel,
+          const std::function<bool(const std::string&, bool)>& skip, TreeIds* out) {
   DIR* d = ::fdopendir(dirfd);
   if (!d) {
     ::close(dirfd);
@@ -73,29 +94,45 @@ void Walk(int dirfd, const std::string& rel, const std::function<bool(const std:
   while (dirent* de = ::readdir(d)) {
     const char* n = de->d_name;
     if (n[0] == '.' && (n[1] == 0 || (n[1] == '.' && n[2] == 0))) continue;
-    struct stat st {};
-    if (::fstatat(::dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-    const bool is_dir = S_ISDIR(st.st_mode);
+    bool is_dir = de->d_type == DT_DIR;
+    ino_t ino = de->d_ino;
+    if (!dirent_ino || de->d_type == DT_UNKNOWN) {
+      struct stat st {};
+      if (::fstatat(::dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+      is_dir = S_ISDIR(st.st_mode);
+      ino = st.st_ino;
+    }
     const std::string child = rel.empty() ? std::string(n) : rel + "/" + n;
     if (skip && skip(child, is_dir)) continue;
-    out->ids.insert({st.st_dev, st.st_ino});
-    out->inos.insert(st.st_ino);
-    if (is_dir) {
-      int fd = ::openat(::dirfd(d), n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (fd >= 0) Walk(fd, child, skip, out);
+    if (!is_dir) {
+      out->Add(dev, ino);
+      continue;
     }
+    // A directory is opened and stat()ed: a mount point's entry shows the directory it covers.
+    int fd = ::openat(::dirfd(d), n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st {};
+    if (fd < 0 || ::fstat(fd, &st) != 0) {
+      if (fd >= 0) ::close(fd);
+      // Not entered (no permission): the directory itself still counts.
+      if (::fstatat(::dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) == 0) out->Add(st.st_dev, st.st_ino);
+      continue;
+    }
+    out->Add(st.st_dev, st.st_ino);
+    Walk(fd, st.st_dev, st.st_dev == dev ? dirent_ino : DirentInoIsStatIno(fd), child, skip, out);
   }
   ::closedir(d);
 }
 
 TreeIds CollectTreeIds(const std::string& root, const std::function<bool(const std::string&, bool)>& skip) {
   TreeIds t;
-  struct stat st {};
-  if (::stat(root.c_str(), &st) != 0) return t;
-  t.ids.insert({st.st_dev, st.st_ino});
-  t.inos.insert(st.st_ino);
   int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) Walk(fd, "", skip, &t);
+  struct stat st {};
+  if (fd < 0 || ::fstat(fd, &st) != 0) {
+    if (fd >= 0) ::close(fd);
+    return t;
+  }
+  t.Add(st.st_dev, st.st_ino);
+  Walk(fd, st.st_dev, DirentInoIsStatIno(fd), "", skip, &t);
   return t;
 }
 
