@@ -337,6 +337,7 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
                         {"journal_id", r.journal_id},
                         {"plan", PlanJson(r.plan)},
                         {"steps_applied", r.steps_applied},
+                        {"files_written_before_apply", r.files_written_before_apply},
                         {"verified", r.dry_run ? nlohmann::json(nullptr) : nlohmann::json(r.verified())},
                         {"remaining", remaining},
                         {"databases_failed", r.databases_failed},

@@ -3,7 +3,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -649,10 +651,51 @@ Status RemoveTreeAt(int dfd, const std::string& name) {
   return Status::OK();
 }
 
+// A new descriptor of the directory `parent` (not empty) below `root_fd`, opened component by
+// component with O_NOFOLLOW.
+Result<int> OpenDirBelow(int root_fd, const std::string& parent) {
+  int cur = ::dup(root_fd);
+  size_t start = 0;
+  while (start <= parent.size()) {
+    size_t slash = parent.find('/', start);
+    if (slash == std::string::npos) slash = parent.size();
+    std::string comp = parent.substr(start, slash - start);
+    int next = OpenDirAt(cur, comp);
+    int err = errno;
+    ::close(cur);
+    if (next < 0) {
+      return ErrnoStatus("open directory " + parent.substr(0, slash) +
+                             (err == ELOOP || err == ENOTDIR ? " (not a directory; symlinks are never followed)" : ""),
+                         err);
+    }
+    cur = next;
+    start = slash + 1;
+  }
+  return cur;
+}
+
+// Files of the plan's `write` steps written while their blobs are read and checked (before
+// anything of the target changes): unnamed (O_TMPFILE) in their directories, so that nothing
+// shows and a crash leaves nothing. The apply only gives them their metadata and names. By path.
+struct PreparedFiles {
+  std::unordered_map<std::string, restore_internal::NewFile> files;
+  PreparedFiles() = default;
+  PreparedFiles(const PreparedFiles&) = delete;
+  PreparedFiles& operator=(const PreparedFiles&) = delete;
+  ~PreparedFiles() { Clear(); }
+  void Clear() {
+    for (auto& [path, f] : files) {
+      if (f.fd >= 0) ::close(f.fd);
+    }
+    files.clear();
+  }
+};
+
 class Applier {
  public:
-  Applier(Repository* repo, int root_fd, RollbackProgress* progress, restore_internal::DeferredClose* released)
-      : repo_(repo), root_fd_(root_fd), writer_(repo), progress_(progress), released_(released) {
+  Applier(Repository* repo, int root_fd, RollbackProgress* progress, restore_internal::DeferredClose* released,
+          PreparedFiles* prepared)
+      : repo_(repo), root_fd_(root_fd), writer_(repo), progress_(progress), released_(released), prepared_(prepared) {
     writer_.set_deferred_close(released);
   }
 
@@ -697,7 +740,7 @@ class Applier {
         return ErrnoStatus("create directory", err);
       }
       case RollbackStep::Op::kWrite:
-        return writer_.Write(dfd, s.entry, &restore_progress_);
+        return Write(dfd, s);
       case RollbackStep::Op::kSymlink: {
         std::string tmp = TempName();
         if (::symlinkat(s.entry.link_target.c_str(), dfd, tmp.c_str()) != 0) {
@@ -779,7 +822,7 @@ class Applier {
     std::vector<size_t> order(end - begin);
     for (size_t k = 0; k < order.size(); ++k) order[k] = k;
     tbb::parallel_for_each(order.begin(), order.end(), [&](size_t k) {
-      results[k] = writer_.Write(dfd[k], steps[begin + k].entry, &restore_progress_);
+      results[k] = Write(dfd[k], steps[begin + k]);
       if (delay_us > 0) ::usleep(static_cast<useconds_t>(delay_us));
     });
     for (size_t k = 0; k < results.size(); ++k) {
@@ -804,6 +847,21 @@ class Applier {
   std::vector<std::string> notes() const { return writer_.notes(); }
 
  private:
+  // A `write` step: the prepared file given its metadata and name, or the file written now.
+  Status Write(int dfd, const RollbackStep& s) {
+    if (prepared_) {
+      // Distinct steps touch distinct elements: safe from parallel writes (the map is not changed).
+      auto it = prepared_->files.find(s.path);
+      if (it != prepared_->files.end() && it->second.fd >= 0) {
+        restore_internal::NewFile f = it->second;
+        it->second.fd = -1;
+        restore_progress_.bytes_written += s.entry.size;
+        return writer_.Finish(dfd, s.entry, &f, &restore_progress_);
+      }
+    }
+    return writer_.Write(dfd, s.entry, &restore_progress_);
+  }
+
   Status MetaAndRename(int dfd, const std::string& tmp, const std::string& leaf, const TreeEntry& entry,
                        bool is_symlink) {
     TreeEntry e = entry;
@@ -826,33 +884,14 @@ class Applier {
     return cur;
   }
 
-  // A new descriptor of the directory `parent` (not empty) below the target.
-  Result<int> OpenPath(const std::string& parent) {
-    int cur = ::dup(root_fd_);
-    size_t start = 0;
-    while (start <= parent.size()) {
-      size_t slash = parent.find('/', start);
-      if (slash == std::string::npos) slash = parent.size();
-      std::string comp = parent.substr(start, slash - start);
-      int next = OpenDirAt(cur, comp);
-      int err = errno;
-      ::close(cur);
-      if (next < 0) {
-        return ErrnoStatus("open directory " + parent.substr(0, slash) +
-                               (err == ELOOP || err == ENOTDIR ? " (not a directory; symlinks are never followed)" : ""),
-                           err);
-      }
-      cur = next;
-      start = slash + 1;
-    }
-    return cur;
-  }
+  Result<int> OpenPath(const std::string& parent) { return OpenDirBelow(root_fd_, parent); }
 
   Repository* repo_;
   int root_fd_;
   restore_internal::FileWriter writer_;
   RollbackProgress* progress_;
   restore_internal::DeferredClose* released_;
+  PreparedFiles* prepared_;
   RestoreProgress restore_progress_;
   Fd cached_;
   std::string cached_path_;
@@ -863,22 +902,106 @@ class Applier {
 // pack and offset order. Right after a backup the data packs are not cached (written past the
 // page cache), and a rollback needs scattered frames of many packs: the storage is told what
 // comes (WillLoad) a window of kCheckWindow bytes ahead of the reads.
+//
+// With `prepared`, the files of the `write` steps are written as their blobs are read (a blob
+// to every offset that has it), unnamed (O_TMPFILE) in their directories below `root_fd`: the
+// apply then only names them, and nothing is read or decompressed twice. Nothing shows before
+// the apply, and on any failure every prepared file is dropped. Left to be written by the
+// apply: a file whose directory the plan itself creates, removes or replaces; files beyond
+// half the free descriptors or half the free space of the target's file system (the old
+// files are still there); all of them where O_TMPFILE is not supported.
 constexpr uint64_t kCheckWindow = 64 << 20;
 
-Status CheckPlanBlobs(Repository* repo, const std::vector<RollbackStep>& steps) {
+Status CheckPlanBlobs(Repository* repo, const std::vector<RollbackStep>& steps, int root_fd = -1,
+                      PreparedFiles* prepared = nullptr) {
   std::vector<IndexEntry> located;
-  std::unordered_set<BlobId, BlobIdHash> seen;
+  std::unordered_map<BlobId, size_t, BlobIdHash> where;  // blob -> its index in `located`
   std::vector<std::string> bad;
   for (const RollbackStep& s : steps) {
     if (s.op != RollbackStep::Op::kWrite) continue;
     for (const BlobId& id : s.entry.content) {
-      if (!seen.insert(id).second) continue;
+      if (where.count(id)) continue;
       auto e = repo->Locate(id, BlobType::kData);
-      if (e.ok()) located.push_back(*e);
-      else bad.push_back(e.status().message());
+      if (e.ok()) {
+        where.emplace(id, located.size());
+        located.push_back(*e);
+      } else {
+        where.emplace(id, SIZE_MAX);
+        bad.push_back(e.status().message());
+      }
     }
   }
-  Repository::SortForLoading(&located);
+  // The prepared files: for each blob, the (file descriptor, offset) pairs it is written to.
+  struct Use {
+    int fd;
+    uint64_t offset;
+    const std::string* path;
+  };
+  std::vector<std::vector<Use>> uses(prepared ? located.size() : 0);
+  if (prepared && bad.empty()) {
+    // Paths whose type the plan changes: a write below one of them waits for the apply.
+    std::unordered_set<std::string> reshaped;
+    for (const RollbackStep& s : steps) {
+      if (s.op != RollbackStep::Op::kWrite && s.op != RollbackStep::Op::kMeta && s.op != RollbackStep::Op::kDirMeta) {
+        reshaped.insert(s.path);
+      }
+    }
+    size_t max_files = 0;
+    struct rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > 512) max_files = (rl.rlim_cur - 256) / 2;
+    uint64_t max_bytes = 0;
+    struct statvfs vfs{};
+    if (::fstatvfs(root_fd, &vfs) == 0) max_bytes = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize / 2;
+    uint64_t bytes = 0;
+    std::unordered_map<std::string, std::unique_ptr<Fd>> dirs;
+    for (const RollbackStep& s : steps) {
+      if (s.op != RollbackStep::Op::kWrite) continue;
+      if (prepared->files.size() >= max_files) break;
+      if (bytes + s.entry.size > max_bytes) continue;
+      const std::string parent = ParentOf(s.path);
+      if (!parent.empty() &&
+          AnyPrefixOf(parent, [&](const std::string& p, bool) { return reshaped.count(p) > 0; })) {
+        continue;
+      }
+      int dfd = root_fd;
+      if (!parent.empty()) {
+        auto it = dirs.find(parent);
+        if (it == dirs.end()) {
+          auto fd = OpenDirBelow(root_fd, parent);
+          it = dirs.emplace(parent, fd.ok() ? std::make_unique<Fd>(*fd) : std::make_unique<Fd>()).first;
+        }
+        dfd = it->second->fd;
+        if (dfd < 0) continue;  // not there now: the apply reports it
+      }
+      int fd = ::openat(dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+      if (fd < 0) {
+        if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL) break;  // no O_TMPFILE here
+        bad.push_back("create a file in " + (parent.empty() ? std::string(".") : parent) + ": " +
+                      std::strerror(errno));
+        break;
+      }
+      auto [slot, added] = prepared->files.emplace(s.path, restore_internal::NewFile{});
+      if (!added) {  // two writes of one path: left to the apply
+        ::close(fd);
+        continue;
+      }
+      slot->second.fd = fd;
+      uint64_t offset = 0;
+      for (const BlobId& id : s.entry.content) {
+        const size_t i = where.at(id);
+        uses[i].push_back(Use{fd, offset, &slot->first});
+        offset += located[i].raw_length;
+      }
+      if (offset != s.entry.size) {
+        bad.push_back("the blobs of " + s.path + " add up to " + std::to_string(offset) + " bytes, the tree says " +
+                      std::to_string(s.entry.size));
+      }
+      bytes += s.entry.size;
+    }
+  }
+  Repository::SortForLoading(&located);  // `uses` follows: it is indexed by the original order
+  std::vector<size_t> order(located.size());
+  for (size_t k = 0; k < located.size(); ++k) order[k] = where.at(located[k].id);
   std::vector<size_t> starts;  // of the windows
   uint64_t bytes = 0;
   for (size_t i = 0; i < located.size(); ++i) {
@@ -895,18 +1018,31 @@ Status CheckPlanBlobs(Repository* repo, const std::vector<RollbackStep>& steps) 
   const size_t windows = starts.size() - 1;
   if (windows > 0) repo->WillLoad(window(0));
   std::mutex mu;
-  for (size_t w = 0; w < windows; ++w) {
+  std::string write_error;
+  for (size_t w = 0; w < windows && write_error.empty(); ++w) {
     if (w + 1 < windows) repo->WillLoad(window(w + 1));
-    const std::span<const IndexEntry> now = window(w);
-    tbb::parallel_for_each(now.begin(), now.end(), [&](const IndexEntry& e) {
+    tbb::parallel_for(starts[w], starts[w + 1], [&](size_t k) {
+      const IndexEntry& e = located[k];
       auto blob = repo->LoadBlobAt(e);
       if (!blob.ok()) {
         std::lock_guard<std::mutex> lock(mu);
         bad.push_back(blob.status().message());
+        return;
+      }
+      if (uses.empty()) return;
+      for (const Use& u : uses[order[k]]) {
+        Status st = restore_internal::WriteSparse(u.fd, *blob, u.offset);
+        if (!st.ok()) {
+          std::lock_guard<std::mutex> lock(mu);
+          if (write_error.empty()) write_error = "writing " + *u.path + " (unnamed, beside it): " + st.message();
+          return;
+        }
       }
     });
   }
-  if (bad.empty()) return Status::OK();
+  if (bad.empty() && write_error.empty()) return Status::OK();
+  if (prepared) prepared->Clear();
+  if (bad.empty()) return Status::IOError(write_error + ": nothing of the target was changed");
   std::sort(bad.begin(), bad.end());
   std::string msg = "the snapshot's data is damaged (" + std::to_string(bad.size()) + " blob" +
                     (bad.size() == 1 ? "" : "s") + " the rollback needs): ";
@@ -1005,7 +1141,7 @@ Result<std::vector<std::string>> PendingJournals(Repository* repo) {
 
 // Steps 5 to 8 (apply, databases, verify, start), shared by Rollback and ResumeRollback.
 Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const std::string& id, int root_fd,
-              uint64_t start_step, bool resumed, TreeCache* trees) {
+              uint64_t start_step, bool resumed, TreeCache* trees, PreparedFiles* prepared) {
   RollbackProgress* progress = s.progress;
   // The journal is written: from here on an interrupted rollback is one to resume.
   SetInterruptHint("the rollback stopped part way: run `rewind rollback --resume` to finish it");
@@ -1014,7 +1150,7 @@ Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const 
   restore_internal::DeferredClose released;
   if (j.files) {
     s.Phase(5, resumed ? "applying the rest of the plan" : "applying the plan");
-    Applier applier(s.repo, root_fd, progress, &released);
+    Applier applier(s.repo, root_fd, progress, &released, prepared);
     // A fresh rollback has just read and checked every blob of the plan (CheckPlanBlobs); a
     // resumed one has not, and keeps the SHA-256 of every blob.
     applier.set_blobs_checked(!resumed);
@@ -1280,7 +1416,8 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
     r.safety_snapshot_id = backup->snapshot_id;
     if (options.files) safety = std::move(backup->snapshot);
   }
-  // 4. Plan, and read every blob it needs.
+  // 4. Plan, and read every blob it needs (writing the files of the plan, unnamed).
+  PreparedFiles prepared;
   if (options.files) {
     s.Phase(4, "planning");
     auto plan = safety ? PlanRollbackFrom(*repo, snap.snapshot, *safety, &trees)
@@ -1293,7 +1430,8 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
                         r.plan.kept_unread.front() + ")");
     }
     s.Phase(4, "reading the data the plan needs");
-    if (Status st = CheckPlanBlobs(repo, r.plan.steps); !st.ok()) return refuse(st);
+    if (Status st = CheckPlanBlobs(repo, r.plan.steps, root.fd, &prepared); !st.ok()) return refuse(st);
+    r.files_written_before_apply = prepared.files.size();
   }
   // 5. Journal, then apply.
   RollbackJournal j;
@@ -1309,7 +1447,7 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
   if (Status st = repo->storage().WriteFileAtomic(JournalPath(r.journal_id), EncodeRollbackJournal(j)); !st.ok()) {
     return refuse(st.WithContext("writing the rollback journal"));
   }
-  RW_RETURN_IF_ERROR(Finish(s, snap.snapshot, j, r.journal_id, root.fd, 0, false, &trees));
+  RW_RETURN_IF_ERROR(Finish(s, snap.snapshot, j, r.journal_id, root.fd, 0, false, &trees, &prepared));
   r.duration_s = static_cast<double>(RealClock().MonotonicNs() - t0) / 1e9;
   return std::move(s.result);
 }
@@ -1385,7 +1523,7 @@ Result<RollbackResult> ResumeRollback(Repository* repo, const std::string& snaps
   }
   RW_ASSIGN_OR_RETURN(uint64_t done, ReadProgress(repo, id));
   if (done > j.steps.size()) done = j.steps.size();
-  RW_RETURN_IF_ERROR(Finish(s, snap.snapshot, j, id, root.fd, done, true, nullptr));
+  RW_RETURN_IF_ERROR(Finish(s, snap.snapshot, j, id, root.fd, done, true, nullptr, nullptr));
   r.duration_s = static_cast<double>(RealClock().MonotonicNs() - t0) / 1e9;
   return std::move(s.result);
 }

@@ -120,6 +120,9 @@ struct RollbackResult {
   std::string refused;              // dry run: why the rollback would be refused (empty: it would run)
   RollbackPlan plan;                // resumed: the journal's plan
   uint64_t steps_applied = 0;       // resumed: the steps run by this process
+  // Files of `write` steps written (unnamed) while their data was read and checked, before the
+  // apply: the apply only named them. The others were written by the apply.
+  uint64_t files_written_before_apply = 0;
   bool databases_restored = false;
   bool start_cmd_run = false;
   // Verify: the differences that remain between the target and the snapshot (must be empty).

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -524,6 +525,50 @@ TEST_F(RollbackTest, WriterWithCheckedBlobsRefusesContentThatDoesNotMatchTheTree
   ASSERT_TRUE(writer.Write(dfd, e, &progress).ok());
   EXPECT_EQ(Slurp(src_ / "conf.ini"), std::string(200000, 'c') + "config v1");
   ::close(dfd);
+}
+
+// The files the rollback rewrites are written, unnamed, while their blobs are read and checked:
+// a blob shared by two files, a blob repeated within a file (a long zero run, left as holes), an
+// empty file, and a file whose directory the upgrade replaced (written by the apply instead).
+TEST_F(RollbackTest, FilesWrittenWhileTheDataIsCheckedAreExactAndSparse) {
+  std::string random(3 << 20, '\0');
+  std::mt19937_64 gen(7);
+  for (size_t i = 0; i + 8 <= random.size(); i += 8) {
+    uint64_t v = gen();
+    std::memcpy(random.data() + i, &v, 8);
+  }
+  const std::string zeros = std::string(24 << 20, '\0') + "tail";
+  Put(src_ / "a.bin", random);
+  Put(src_ / "sub" / "b.bin", random);
+  Put(src_ / "sub" / "zeros.img", zeros);
+  Put(src_ / "sub" / "empty", "");
+  Put(src_ / "d" / "f", "inside d");
+  SnapshotRef pre = Backup("pre");
+  Put(src_ / "a.bin", "upgraded");
+  Put(src_ / "sub" / "b.bin", random.substr(0, 100) + "x");
+  Put(src_ / "sub" / "zeros.img", "new");
+  Put(src_ / "sub" / "empty", "no longer empty");
+  fs::remove_all(src_ / "d");
+  Put(src_ / "d", "d is a file now");
+
+  RollbackOptions opts;
+  opts.target = src_.string();
+  auto r = Rollback(repo_.get(), pre, opts, nullptr, nullptr);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->verified());
+  EXPECT_EQ(r->files_written_before_apply, 4u);  // d/f waits for its directory
+  EXPECT_EQ(Slurp(src_ / "a.bin"), random);
+  EXPECT_EQ(Slurp(src_ / "sub" / "b.bin"), random);
+  EXPECT_EQ(Slurp(src_ / "sub" / "zeros.img"), zeros);
+  EXPECT_EQ(Slurp(src_ / "sub" / "empty"), "");
+  EXPECT_EQ(Slurp(src_ / "d" / "f"), "inside d");
+  struct stat st{};
+  ASSERT_EQ(::stat((src_ / "sub" / "zeros.img").c_str(), &st), 0);
+  EXPECT_LT(static_cast<uint64_t>(st.st_blocks) * 512, uint64_t{1} << 20) << "the zero run was written, not left as holes";
+  EXPECT_TRUE(Live(pre).empty());
+  for (const auto& e : fs::recursive_directory_iterator(src_)) {
+    EXPECT_EQ(e.path().filename().string().rfind(".rewind-", 0), std::string::npos) << e.path();
+  }
 }
 
 TEST_F(RollbackTest, ResumeAfterEveryPrefixReachesTheSameState) {
