@@ -109,7 +109,7 @@ Result<BackupResult> Backup(Repository* repo, const BackupOptions& options,
   if (!resolved.empty()) {
     PipelineOptions popts;
     popts.tokens = options.tokens;
-    popts.zstd_level = repo->config().zstd_level;
+    popts.zstd_level = options.zstd_level != 0 ? options.zstd_level : repo->config().zstd_level;
     popts.chunker = repo->config().chunker;
     if (!options.force && parent_tree) {
       popts.parent_repo = repo;

@@ -28,6 +28,7 @@ struct BackupOptions {
   // the upgrade left alone keeps its tree ids and planning skips it.)
   std::optional<SnapshotRef> parent;
   TreeCache* trees = nullptr;             // optional: the parent's trees come from it
+  int zstd_level = 0;                     // of the files' chunks and trees; 0: the repository's
   // Databases (databases.h): called first, before any file is read; its dumps go into the
   // snapshot, and an error stops the backup before anything is saved.
   std::function<Result<std::vector<DatabaseDump>>(BlobSink*)> dump_databases;

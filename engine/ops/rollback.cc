@@ -1404,6 +1404,8 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
     bo.lock_held = true;
     bo.parent = snap;  // what the upgrade left alone is reused, and keeps its tree ids
     bo.trees = &trees;
+    // Taken while the services are down, as database dumps are: at their faster level.
+    bo.zstd_level = repo->config().db_zstd_level;
     auto backup = safety_dbs ? BackupWithDatabases(repo, bo, options.safety_databases, nullptr, nullptr, nullptr)
                              : Backup(repo, bo, nullptr, nullptr);
     if (!backup.ok()) return refuse(backup.status().WithContext("safety snapshot"));
