@@ -19,6 +19,8 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <atomic>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -931,13 +933,31 @@ Status CheckPlanBlobs(Repository* repo, const std::vector<RollbackStep>& steps, 
       }
     }
   }
-  // The prepared files: for each blob, the (file descriptor, offset) pairs it is written to.
+  // The prepared files: for each blob, the (file, offset) pairs it is written to.
   struct Use {
-    int fd;
+    size_t file;  // index in `made`
     uint64_t offset;
-    const std::string* path;
+  };
+  struct Made {
+    const RollbackStep* step;
+    size_t dir;  // index in `dir_paths`; SIZE_MAX: the target itself
+    int dfd = -1;  // where it is created: when its first blob comes (a file without one: after)
+    std::once_flag created;
+    int fd = -1;
+    int err = 0;
+    std::atomic<size_t> blobs_left{0};  // writes still to come; at 0 its writeback starts
+    bool Create() {
+      std::call_once(created, [&] {
+        fd = ::openat(dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+        if (fd < 0) err = errno;
+      });
+      return fd >= 0;
+    }
   };
   std::vector<std::vector<Use>> uses(prepared ? located.size() : 0);
+  std::deque<Made> made;  // deque: std::atomic does not move
+  std::vector<std::unique_ptr<Fd>> dirs;  // where they are created
+  std::string write_error;
   if (prepared && bad.empty()) {
     // Paths whose type the plan changes: a write below one of them waits for the apply.
     std::unordered_set<std::string> reshaped;
@@ -953,50 +973,50 @@ Status CheckPlanBlobs(Repository* repo, const std::vector<RollbackStep>& steps, 
     struct statvfs vfs{};
     if (::fstatvfs(root_fd, &vfs) == 0) max_bytes = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize / 2;
     uint64_t bytes = 0;
-    std::unordered_map<std::string, std::unique_ptr<Fd>> dirs;
+    std::unordered_map<std::string, size_t> dir_index;
+    std::vector<std::string> dir_paths;
+    std::unordered_set<std::string> chosen_paths;
     for (const RollbackStep& s : steps) {
       if (s.op != RollbackStep::Op::kWrite) continue;
-      if (prepared->files.size() >= max_files) break;
+      if (made.size() >= max_files) break;
       if (bytes + s.entry.size > max_bytes) continue;
       const std::string parent = ParentOf(s.path);
       if (!parent.empty() &&
           AnyPrefixOf(parent, [&](const std::string& p, bool) { return reshaped.count(p) > 0; })) {
         continue;
       }
-      int dfd = root_fd;
+      if (!chosen_paths.insert(s.path).second) continue;  // two writes of one path: left to the apply
+      size_t dir = SIZE_MAX;
       if (!parent.empty()) {
-        auto it = dirs.find(parent);
-        if (it == dirs.end()) {
-          auto fd = OpenDirBelow(root_fd, parent);
-          it = dirs.emplace(parent, fd.ok() ? std::make_unique<Fd>(*fd) : std::make_unique<Fd>()).first;
-        }
-        dfd = it->second->fd;
-        if (dfd < 0) continue;  // not there now: the apply reports it
+        auto [it, added] = dir_index.emplace(parent, dir_paths.size());
+        if (added) dir_paths.push_back(parent);
+        dir = it->second;
       }
-      int fd = ::openat(dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
-      if (fd < 0) {
-        if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL) break;  // no O_TMPFILE here
-        bad.push_back("create a file in " + (parent.empty() ? std::string(".") : parent) + ": " +
-                      std::strerror(errno));
-        break;
-      }
-      auto [slot, added] = prepared->files.emplace(s.path, restore_internal::NewFile{});
-      if (!added) {  // two writes of one path: left to the apply
-        ::close(fd);
-        continue;
-      }
-      slot->second.fd = fd;
+      made.emplace_back().step = &s;
+      made.back().dir = dir;
+      bytes += s.entry.size;
+    }
+    // Their directories, opened in parallel (each is a walk from the target down).
+    dirs.resize(dir_paths.size());
+    tbb::parallel_for(size_t{0}, dir_paths.size(), [&](size_t i) {
+      auto fd = OpenDirBelow(root_fd, dir_paths[i]);
+      dirs[i] = fd.ok() ? std::make_unique<Fd>(*fd) : std::make_unique<Fd>();
+    });
+    for (size_t k = 0; k < made.size(); ++k) {
+      Made& m = made[k];
+      m.dfd = m.dir == SIZE_MAX ? root_fd : dirs[m.dir]->fd;
+      if (m.dfd < 0) continue;  // not there now: the apply reports it
       uint64_t offset = 0;
-      for (const BlobId& id : s.entry.content) {
+      for (const BlobId& id : m.step->entry.content) {
         const size_t i = where.at(id);
-        uses[i].push_back(Use{fd, offset, &slot->first});
+        uses[i].push_back(Use{k, offset});
         offset += located[i].raw_length;
       }
-      if (offset != s.entry.size) {
-        bad.push_back("the blobs of " + s.path + " add up to " + std::to_string(offset) + " bytes, the tree says " +
-                      std::to_string(s.entry.size));
+      m.blobs_left = m.step->entry.content.size();
+      if (offset != m.step->entry.size) {
+        bad.push_back("the blobs of " + m.step->path + " add up to " + std::to_string(offset) +
+                      " bytes, the tree says " + std::to_string(m.step->entry.size));
       }
-      bytes += s.entry.size;
     }
   }
   Repository::SortForLoading(&located);  // `uses` follows: it is indexed by the original order
@@ -1018,7 +1038,6 @@ Status CheckPlanBlobs(Repository* repo, const std::vector<RollbackStep>& steps, 
   const size_t windows = starts.size() - 1;
   if (windows > 0) repo->WillLoad(window(0));
   std::mutex mu;
-  std::string write_error;
   for (size_t w = 0; w < windows && write_error.empty(); ++w) {
     if (w + 1 < windows) repo->WillLoad(window(w + 1));
     tbb::parallel_for(starts[w], starts[w + 1], [&](size_t k) {
@@ -1031,14 +1050,35 @@ Status CheckPlanBlobs(Repository* repo, const std::vector<RollbackStep>& steps, 
       }
       if (uses.empty()) return;
       for (const Use& u : uses[order[k]]) {
-        Status st = restore_internal::WriteSparse(u.fd, *blob, u.offset);
+        Made& m = made[u.file];
+        if (!m.Create()) continue;  // sorted out below
+        Status st = restore_internal::WriteSparse(m.fd, *blob, u.offset);
         if (!st.ok()) {
           std::lock_guard<std::mutex> lock(mu);
-          if (write_error.empty()) write_error = "writing " + *u.path + " (unnamed, beside it): " + st.message();
+          if (write_error.empty()) write_error = "writing " + m.step->path + " (unnamed, beside it): " + st.message();
           return;
         }
+        // Complete: its data starts on its way to the disk while the rest is read, so that the
+        // syncfs before the journal counts the apply's steps done has less to wait for.
+        if (--m.blobs_left == 0) ::sync_file_range(m.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
       }
     });
+  }
+  // Files without blobs (empty) are created now; every created file goes to `prepared`, which
+  // closes it unless the apply names it.
+  tbb::parallel_for(size_t{0}, made.size(), [&](size_t k) {
+    if (made[k].dfd >= 0 && made[k].step->entry.content.empty()) made[k].Create();
+  });
+  for (Made& m : made) {
+    if (m.fd >= 0) {
+      prepared->files[m.step->path].fd = m.fd;
+      m.fd = -1;
+    } else if (m.err != 0 && m.err != EOPNOTSUPP && m.err != EISDIR && m.err != EINVAL && write_error.empty()) {
+      // No O_TMPFILE on this file system: the apply writes them. Another error (no space, no
+      // inodes, no permission) would stop the apply part way: refused now.
+      const std::string dir = ParentOf(m.step->path);
+      write_error = "creating a file in " + (dir.empty() ? std::string(".") : dir) + ": " + std::strerror(m.err);
+    }
   }
   if (bad.empty() && write_error.empty()) return Status::OK();
   if (prepared) prepared->Clear();

@@ -1,0 +1,70 @@
+#!/bin/bash
+# A rollback that cannot create the files it must write (the file system has no inodes left)
+# is refused before it changes anything: the files of the plan are created, unnamed, while
+# their data is read and checked, so the failure comes before the first step.
+#   - the installation lives on its own tmpfs with few inodes, the repository on the ordinary
+#     disk;
+#   - after the upgrade, empty files take every inode left;
+#   - the rollback must exit 2 naming the cause (ENOSPC) and the directory, say nothing was
+#     changed, leave the installation's mtree as it was, no journal, no lock, no temporary;
+#   - once the fillers are gone the same rollback works and the installation (excluded folders
+#     aside) is as before the upgrade.
+# usage: rollback_no_inodes.sh REWIND DEMO_GEN
+source "$(dirname "$0")/../e2e/lib.sh"
+source "$(dirname "$0")/lib_rollback.sh"
+need_root
+need_tools bsdtar python3 setfattr mount umount
+
+DISK=$WORK/disk
+SRC=$DISK/icewarp
+REPO=$WORK/repo
+mkdir -p "$DISK"
+mount -t tmpfs -o size=256m,nr_inodes=20000,mode=0755 rewind-no-inodes-test "$DISK" ||
+  skip "cannot mount a tmpfs here"
+unmount_disk() { umount "$DISK" 2>/dev/null || umount -l "$DISK" 2>/dev/null || :; }
+trap 'rc=$?; unmount_disk; (exit $rc); _cleanup' EXIT
+
+step "demo installation (scale 0.1) on a tmpfs of 20000 inodes, backup --tag pre, simulated upgrade"
+"$DEMO_GEN" --out "$SRC" --seed 13 --scale 0.1 >/dev/null
+mtree_kept "$SRC" "$WORK/before.mtree"
+expect_rc 0 "$REWIND" init --repo "$REPO"
+expect_rc 0 "$REWIND" backup --repo "$REPO" --source "$SRC" --profile icewarp --tag pre
+simulate_upgrade "$SRC"
+
+step "every inode left taken by empty files"
+mkdir "$DISK/fill"
+python3 - "$DISK/fill" <<'PY'
+import errno, os, sys
+n = 0
+while True:
+    try:
+        os.close(os.open(os.path.join(sys.argv[1], str(n)), os.O_CREAT | os.O_WRONLY, 0o600))
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            raise
+        break
+    n += 1
+print(f"{n} fillers", file=sys.stderr)
+PY
+note "inodes free: $(df --output=iavail "$DISK" | tail -n 1 | tr -d ' ')"
+mtree "$SRC" >"$WORK/upgraded.mtree"
+
+step "rollback: refused before anything changes"
+expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --yes
+expect_err_contains "No space left on device"
+expect_err_contains "creating a file in"
+expect_err_contains "nothing of the target was changed"
+note "$(grep -m1 'creating a file' "$WORK/last.err" | cut -c1-200)"
+mtree "$SRC" >"$WORK/now.mtree"
+compare_files "installation mtree: as the upgrade left it" "$WORK/upgraded.mtree" "$WORK/now.mtree"
+[[ -z $(ls -A "$REPO/rollback" 2>/dev/null) ]] || check_failed "a journal was left: $(ls "$REPO/rollback")"
+[[ -z $(ls -A "$REPO/locks" 2>/dev/null) ]] || check_failed "the refused rollback left a lock: $(ls "$REPO/locks")"
+tmps=$(find "$SRC" -name '.rewind-*' | head -n 5)
+[[ -z $tmps ]] || check_failed "temporary files left beside the files: $tmps"
+
+step "inodes freed: the same rollback works"
+rm -r "$DISK/fill"
+expect_rc 0 "$REWIND" rollback --repo "$REPO" pre --yes
+mtree_kept "$SRC" "$WORK/after.mtree"
+compare_files "installation mtree (excluded folders aside): before the upgrade vs after the rollback" \
+  "$WORK/before.mtree" "$WORK/after.mtree"
