@@ -115,6 +115,7 @@ Result<BackupResult> Backup(Repository* repo, const BackupOptions& options,
       popts.parent_repo = repo;
       popts.parent_tree = parent_tree;
       popts.parent_trees = options.trees;
+      popts.on_parent_file_changed = options.on_parent_file_changed;
     }
     RW_ASSIGN_OR_RETURN(PipelineResult pr, RunBackupPipeline(resolved, *excludes, popts, &sink, observer, progress));
     snap.tree = pr.root_tree;

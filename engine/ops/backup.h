@@ -29,6 +29,9 @@ struct BackupOptions {
   std::optional<SnapshotRef> parent;
   TreeCache* trees = nullptr;             // optional: the parent's trees come from it
   int zstd_level = 0;                     // of the files' chunks and trees; 0: the repository's
+  // Called with the parent's entry of each file the parent has that is read again (changed):
+  // rollback's safety snapshot announces the data the plan will need (Repository::WillLoad).
+  std::function<void(const TreeEntry&)> on_parent_file_changed;
   // Databases (databases.h): called first, before any file is read; its dumps go into the
   // snapshot, and an error stops the backup before anything is saved.
   std::function<Result<std::vector<DatabaseDump>>(BlobSink*)> dump_databases;

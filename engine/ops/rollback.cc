@@ -313,7 +313,11 @@ bool ExcludedBySnapshot(const Snapshot& snap, const std::string& rel) {
 // its executable already says so; an administrator's `less` of a log does not matter).
 Status CheckNothingRuns(const Snapshot& snap, const std::string& target, std::vector<std::string>* notes) {
   ExcludeSet rules;
-  if (!SnapshotExcludes(snap, &rules).ok()) return Status::OK();
+  // Without the rules it cannot tell a log held open in an excluded folder from a settings
+  // file: refused (a rewind wrote rules it had parsed; these come from a damaged snapshot).
+  if (Status st = SnapshotExcludes(snap, &rules); !st.ok()) {
+    return st.WithContext("cannot check which processes use " + target);
+  }
   // `rel` is a directory when the process holds one open (`find logs/` holds logs/).
   ProcessScan scan = FindProcessesUsing(
       target, [&](const std::string& rel, bool is_dir) { return ExcludedBy(rules, rel, is_dir); });
@@ -1446,8 +1450,29 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
     bo.trees = &trees;
     // Taken while the services are down, as database dumps are: at their faster level.
     bo.zstd_level = repo->config().db_zstd_level;
+    // A file read again is one the plan will most likely rewrite: its data in the snapshot is
+    // announced to the storage now, so that the disk reads it while the safety snapshot
+    // hashes and compresses (the data check after the plan then finds it cached).
+    std::vector<IndexEntry> announce;
+    uint64_t announced_bytes = 0;
+    auto flush_announce = [&] {
+      Repository::SortForLoading(&announce);
+      repo->WillLoad(announce);
+      announce.clear();
+      announced_bytes = 0;
+    };
+    bo.on_parent_file_changed = [&](const TreeEntry& old) {
+      for (const BlobId& id : old.content) {
+        auto e = repo->Locate(id, BlobType::kData);
+        if (!e.ok()) continue;
+        announced_bytes += e->compressed_length;
+        announce.push_back(*e);
+      }
+      if (announced_bytes >= (8u << 20)) flush_announce();
+    };
     auto backup = safety_dbs ? BackupWithDatabases(repo, bo, options.safety_databases, nullptr, nullptr, nullptr)
                              : Backup(repo, bo, nullptr, nullptr);
+    if (!announce.empty()) flush_announce();
     if (!backup.ok()) return refuse(backup.status().WithContext("safety snapshot"));
     if (backup->snapshot.incomplete) {
       return refuse(Status::IOError("the safety snapshot is incomplete (" +

@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,8 @@ struct PipelineOptions {
   // Optional: the parent's trees come from (and stay in) it, and the trees this backup writes
   // are added to it (a rollback plans from its safety snapshot's trees right after).
   TreeCache* parent_trees = nullptr;
+  // Scanner::SetOnParentFileChanged.
+  std::function<void(const TreeEntry&)> on_parent_file_changed;
 };
 
 struct ExcludedReport {

@@ -297,6 +297,11 @@ Item* Scanner::ForChild(Frame& f, const Child& c) {
         }
       }
       if (parent_repo_ && ReuseFromParent(f, c, item.get())) return item.release();
+      if (on_parent_changed_) {
+        if (const TreeEntry* old = FindEntry(f.parent.get(), c.name); old && old->type == EntryType::kFile) {
+          on_parent_changed_(*old);
+        }
+      }
       if (static_cast<uint64_t>(c.st.st_size) <= chunker_.params().max_size) {
         item->kind = Item::kSmallFile;
         return item.release();

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <optional>
 #include <memory>
@@ -110,6 +111,9 @@ class Scanner {
   // it needs is still in `repo`'s index.
   // `cache` (optional) supplies the parent's trees.
   void SetParent(const Repository* repo, const BlobId& tree, TreeCache* cache = nullptr);
+  // Called (from the scanning thread) with the parent's entry of each regular file that the
+  // parent has but that is read again (changed since, by its stat).
+  void SetOnParentFileChanged(std::function<void(const TreeEntry&)> fn) { on_parent_changed_ = std::move(fn); }
   ~Scanner();
 
   // Opens the source. NotFound/InvalidArgument naming it when it is missing or not a directory.
@@ -175,6 +179,7 @@ class Scanner {
   // First path of every multiply-linked file seen, by (device, inode).
   std::map<std::pair<uint64_t, uint64_t>, std::string> links_;
   const Repository* parent_repo_ = nullptr;
+  std::function<void(const TreeEntry&)> on_parent_changed_;
   std::optional<BlobId> parent_root_;
   TreeCache* parent_cache_ = nullptr;
   std::unique_ptr<Item> pending_;  // found while batching entries: the next item

@@ -571,6 +571,47 @@ TEST_F(RollbackTest, FilesWrittenWhileTheDataIsCheckedAreExactAndSparse) {
   }
 }
 
+// The safety snapshot tells the rollback which files it reads again (so that their old data
+// can be fetched meanwhile): the parent's entry of each file that changed by its stat, and of
+// no other.
+TEST_F(RollbackTest, BackupNamesTheParentEntriesOfFilesItReadsAgain) {
+  MakeInstallation();
+  SnapshotRef pre = Backup("pre");
+  Upgrade();
+  BackupOptions bo;
+  bo.source = src_.string();
+  bo.excludes = {"/mail/"};
+  bo.parent = pre;
+  std::vector<std::string> names;
+  bo.on_parent_file_changed = [&](const TreeEntry& e) {
+    names.push_back(e.name);
+    EXPECT_EQ(e.type, EntryType::kFile);
+  };
+  auto r = rw::Backup(repo_.get(), bo, nullptr, nullptr);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  std::sort(names.begin(), names.end());
+  // change.txt rewritten, keep.txt chmod-ed (ctime), h1 replaced; h2 was a hardlink entry in
+  // the snapshot, new.txt is new, d/f and gone.txt are gone, mail/ is excluded.
+  EXPECT_EQ(names, (std::vector<std::string>{"change.txt", "h1", "keep.txt"}));
+}
+
+// A snapshot whose exclusion rules do not parse (a damaged one: rewind writes rules it parsed)
+// is refused before anything changes: the running check could not tell which open files matter.
+TEST_F(RollbackTest, UnparsableExclusionRulesAreRefused) {
+  MakeInstallation();
+  SnapshotRef pre = Backup("pre");
+  Upgrade();
+  const std::string before = Slurp(src_ / "change.txt");
+  SnapshotRef damaged = pre;
+  damaged.snapshot.excludes.push_back("/logs/[");
+  RollbackOptions opts;
+  opts.target = src_.string();
+  auto r = Rollback(repo_.get(), damaged, opts, nullptr, nullptr);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("exclusion rules"), std::string::npos) << r.status().ToString();
+  EXPECT_EQ(Slurp(src_ / "change.txt"), before);
+}
+
 TEST_F(RollbackTest, ResumeAfterEveryPrefixReachesTheSameState) {
   for (int i = 0; i < 30; ++i) Put(src_ / ("f" + std::to_string(i)), "v1 " + std::to_string(i));
   Put(src_ / "sub" / "a", "a");
