@@ -59,13 +59,20 @@ bool AllDigits(const char* s) {
 // bind-mounted elsewhere, or a container's volume, whose /proc links show the path in the
 // container's own mount namespace).
 struct TreeIds {
-  std::unordered_set<uint64_t> inos;  // a cheap first filter (fdinfo gives the inode number)
-  std::set<std::pair<dev_t, ino_t>> ids;
-  bool Has(dev_t dev, ino_t ino) const { return inos.count(ino) && ids.count({dev, ino}); }
+  struct IdHash {
+    size_t operator()(const std::pair<dev_t, ino_t>& id) const {
+      return std::hash<uint64_t>()(static_cast<uint64_t>(id.second) * 0x9E3779B97F4A7C15ull ^ id.first);
+    }
+  };
+  std::unordered_set<std::pair<dev_t, ino_t>, IdHash> ids;
+  bool Has(dev_t dev, ino_t ino) const { return ids.count({dev, ino}) > 0; }
+  // fdinfo gives the inode number only: a first filter before the device is looked up.
+  bool HasIno(ino_t ino) const { return inos.count(ino) > 0; }
   void Add(dev_t dev, ino_t ino) {
     inos.insert(ino);
     ids.insert({dev, ino});
   }
+  std::unordered_set<uint64_t> inos;
 };
 
 // File systems whose directory entries carry the inode number stat() gives (d_ino == st_ino):
@@ -200,7 +207,7 @@ Result<std::string> FirstOpenFile(const Lookup& l, const std::string& dir, bool 
       // Under the root: a directory in a skipped folder, or that folder itself, is skipped as a
       // file in it is (`find mail/` holds mail/ open).
       hit = l.Under(*target, ::stat(link.c_str(), &st) == 0 && S_ISDIR(st.st_mode));
-    } else if (auto ino = FdInfoIno(dir + "/fdinfo/" + f->d_name); !ino || l.tree.inos.count(*ino)) {
+    } else if (auto ino = FdInfoIno(dir + "/fdinfo/" + f->d_name); !ino || l.tree.HasIno(*ino)) {
       hit = ::stat(link.c_str(), &st) == 0 && l.tree.Has(st.st_dev, st.st_ino);
     }
     if (hit) {
