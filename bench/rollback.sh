@@ -130,5 +130,7 @@ OUT=$BENCH_DIR/results/rollback-$(date -u +%Y-%m-%dT%H%M%SZ).txt
     printf '%-22s %8s %8s %8s  %s\n' "full restore" "$restore_wall" "$restore_cpu" "$restore_rss" "$rs_check"
     awk -v a="$rollback_wall" -v b="$restore_wall" 'BEGIN {
         printf "rollback / restore = %.2f (target <= 0.20): %s\n", a / b, (a <= 0.2 * b) ? "MET" : "NOT MET" }'
+    echo "the rollback's phases, as it printed them:"
+    grep -E '^rollback: .*: [0-9.]+ s$' "$WORK/rollback.log" | sed 's/^/  /' || :
 } | tee "$OUT"
 rm -rf "$WORK"

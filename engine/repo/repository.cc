@@ -600,9 +600,16 @@ Result<std::vector<LockInfo>> Repository::ListLocks() {
   const std::string host = Hostname();
   for (const std::string& name : names) {
     auto text = storage_->ReadFile("locks/" + name);
-    if (!text.ok()) continue;  // released meanwhile
     LockInfo info;
     info.file = name;
+    if (!text.ok()) {
+      if (text.status().code() == Code::kNotFound) continue;  // released meanwhile
+      // A lock this process cannot read (another user's, or damaged) still keeps it out.
+      info.command = "(unreadable lock file: " + text.status().message() + ")";
+      info.exclusive = true;
+      out.push_back(std::move(info));
+      continue;
+    }
     try {
       json j = json::parse(*text);
       info.hostname = j.value("hostname", "");

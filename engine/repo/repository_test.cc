@@ -770,6 +770,20 @@ TEST_F(RepositoryTest, UnreadableAndForeignLocksAreRemovedOnlyByRemoveAll) {
   EXPECT_TRUE(repo->Lock(true, "rollback").ok());
 }
 
+// A lock file this process cannot read (here a symlink to itself: ELOOP; for a user who is not
+// root, another user's lock file) keeps it out: it was ignored before.
+TEST_F(RepositoryTest, ALockThatCannotBeReadKeepsOthersOut) {
+  auto repo = OpenOrDie();
+  const std::string name = path_ + "/locks/00112233445566778899aabbccddeeff";
+  fs::create_directories(path_ + "/locks");
+  ASSERT_EQ(::symlink(name.c_str(), name.c_str()), 0);
+  auto lock = repo->Lock(true, "rollback");
+  ASSERT_FALSE(lock.ok());
+  EXPECT_EQ(lock.status().code(), Code::kLocked);
+  EXPECT_NE(lock.status().message().find("unreadable lock file"), std::string::npos) << lock.status().ToString();
+  EXPECT_FALSE(repo->Lock(false, "verify").ok());
+}
+
 TEST_F(RepositoryTest, UncommittedSinkLeavesOnlyUnreferencedPacks) {
   BlobId id;
   {
