@@ -14,12 +14,12 @@
 #include <tbb/parallel_for_each.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
-#include <atomic>
 #include <deque>
 #include <map>
 #include <memory>
