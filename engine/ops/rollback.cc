@@ -914,8 +914,8 @@ class Applier {
 // apply then only names them, and nothing is read or decompressed twice. Nothing shows before
 // the apply, and on any failure every prepared file is dropped. Left to be written by the
 // apply: a file whose directory the plan itself creates, removes or replaces; files beyond
-// half the free descriptors or half the free space of the target's file system (the old
-// files are still there); all of them where O_TMPFILE is not supported.
+// half the free descriptors (at most 64k files) or half the free space of the target's file
+// system (the old files are still there); all of them where O_TMPFILE is not supported.
 constexpr uint64_t kCheckWindow = 64 << 20;
 
 Status CheckPlanBlobs(Repository* repo, const std::vector<RollbackStep>& steps, int root_fd = -1,
@@ -970,9 +970,13 @@ Status CheckPlanBlobs(Repository* repo, const std::vector<RollbackStep>& steps, 
         reshaped.insert(s.path);
       }
     }
+    // Each is an open descriptor and an inode in memory (about 1.5 KiB of the kernel's) until
+    // the apply: at most half the free descriptors and 64k files.
     size_t max_files = 0;
     struct rlimit rl{};
-    if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > 512) max_files = (rl.rlim_cur - 256) / 2;
+    if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > 512) {
+      max_files = std::min<size_t>((rl.rlim_cur - 256) / 2, size_t{1} << 16);
+    }
     uint64_t max_bytes = 0;
     struct statvfs vfs{};
     if (::fstatvfs(root_fd, &vfs) == 0) max_bytes = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize / 2;
