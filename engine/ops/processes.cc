@@ -91,8 +91,37 @@ bool DirentInoIsStatIno(int dirfd) {
   }
 }
 
+// Mount points strictly below `root` (this process's mount namespace), relative to it: a
+// file bind-mounted over a file of the tree shows the covered file's inode in its directory
+// entry, so the walk stats these.
+std::unordered_set<std::string> MountPointsBelow(const std::string& root) {
+  std::unordered_set<std::string> out;
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    // "id parent major:minor root mount-point options ...": the fifth field, octal-escaped.
+    size_t pos = 0;
+    for (int field = 0; field < 4 && pos != std::string::npos; ++field) pos = line.find(' ', pos + 1);
+    if (pos == std::string::npos) continue;
+    const size_t end = line.find(' ', pos + 1);
+    const std::string raw = line.substr(pos + 1, end == std::string::npos ? std::string::npos : end - pos - 1);
+    std::string path;
+    for (size_t i = 0; i < raw.size(); ++i) {
+      if (raw[i] == '\\' && i + 3 < raw.size() && std::isdigit(static_cast<unsigned char>(raw[i + 1]))) {
+        path += static_cast<char>(std::strtol(raw.substr(i + 1, 3).c_str(), nullptr, 8));
+        i += 3;
+      } else {
+        path += raw[i];
+      }
+    }
+    if (auto rel = PathWithin(root, path); rel && !rel->empty()) out.insert(*rel);
+  }
+  return out;
+}
+
 void Walk(int dirfd, dev_t dev, bool dirent_ino, const std::string& rel,
-          const std::function<bool(const std::string&, bool)>& skip, TreeIds* out) {
+          const std::function<bool(const std::string&, bool)>& skip,
+          const std::unordered_set<std::string>& mounts, TreeIds* out) {
   DIR* d = ::fdopendir(dirfd);
   if (!d) {
     ::close(dirfd);
@@ -101,18 +130,20 @@ void Walk(int dirfd, dev_t dev, bool dirent_ino, const std::string& rel,
   while (dirent* de = ::readdir(d)) {
     const char* n = de->d_name;
     if (n[0] == '.' && (n[1] == 0 || (n[1] == '.' && n[2] == 0))) continue;
+    const std::string child = rel.empty() ? std::string(n) : rel + "/" + n;
     bool is_dir = de->d_type == DT_DIR;
+    dev_t file_dev = dev;
     ino_t ino = de->d_ino;
-    if (!dirent_ino || de->d_type == DT_UNKNOWN) {
+    if (!dirent_ino || de->d_type == DT_UNKNOWN || (!is_dir && mounts.count(child))) {
       struct stat st {};
       if (::fstatat(::dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
       is_dir = S_ISDIR(st.st_mode);
+      file_dev = st.st_dev;
       ino = st.st_ino;
     }
-    const std::string child = rel.empty() ? std::string(n) : rel + "/" + n;
     if (skip && skip(child, is_dir)) continue;
     if (!is_dir) {
-      out->Add(dev, ino);
+      out->Add(file_dev, ino);
       continue;
     }
     // A directory is opened and stat()ed: a mount point's entry shows the directory it covers.
@@ -125,7 +156,7 @@ void Walk(int dirfd, dev_t dev, bool dirent_ino, const std::string& rel,
       continue;
     }
     out->Add(st.st_dev, st.st_ino);
-    Walk(fd, st.st_dev, st.st_dev == dev ? dirent_ino : DirentInoIsStatIno(fd), child, skip, out);
+    Walk(fd, st.st_dev, st.st_dev == dev ? dirent_ino : DirentInoIsStatIno(fd), child, skip, mounts, out);
   }
   ::closedir(d);
 }
@@ -139,7 +170,7 @@ TreeIds CollectTreeIds(const std::string& root, const std::function<bool(const s
     return t;
   }
   t.Add(st.st_dev, st.st_ino);
-  Walk(fd, st.st_dev, DirentInoIsStatIno(fd), "", skip, &t);
+  Walk(fd, st.st_dev, DirentInoIsStatIno(fd), "", skip, MountPointsBelow(root), &t);
   return t;
 }
 

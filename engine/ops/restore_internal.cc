@@ -326,11 +326,19 @@ void DeferredClose::Run() {
     if (queue_.empty()) return;  // stop_ and nothing left
     int fd = queue_.front();
     queue_.pop_front();
+    closing_ += 1;
     room_.notify_one();
     lock.unlock();
     ::close(fd);
     lock.lock();
+    closing_ -= 1;
+    if (queue_.empty() && closing_ == 0) idle_.notify_all();
   }
+}
+
+void DeferredClose::WaitIdle() {
+  std::unique_lock<std::mutex> lock(mu_);
+  idle_.wait(lock, [&] { return threads_.empty() || (queue_.empty() && closing_ == 0); });
 }
 
 void DeferredClose::Drain() {

@@ -60,12 +60,16 @@ class DeferredClose {
   void Add(int fd);
   // Waits until every descriptor is closed.
   void Drain();
+  // Waits until every descriptor handed in so far is closed (the threads stay): what they
+  // free is free again (a write that found the disk full may then succeed).
+  void WaitIdle();
 
  private:
   void Run();
   std::mutex mu_;
-  std::condition_variable more_, room_;
+  std::condition_variable more_, room_, idle_;
   std::deque<int> queue_;
+  size_t closing_ = 0;  // taken from the queue, being closed
   size_t max_pending_;
   bool stop_ = false;
   std::vector<std::thread> threads_;

@@ -854,6 +854,8 @@ class Applier {
 
  private:
   // A `write` step: the prepared file given its metadata and name, or the file written now.
+  // A disk found full while replaced files wait to be freed (DeferredClose) is tried once more
+  // after they are: each file written anew needs its inode and blocks before the old is freed.
   Status Write(int dfd, const RollbackStep& s) {
     if (prepared_) {
       // Distinct steps touch distinct elements: safe from parallel writes (the map is not changed).
@@ -861,11 +863,22 @@ class Applier {
       if (it != prepared_->files.end() && it->second.fd >= 0) {
         restore_internal::NewFile f = it->second;
         it->second.fd = -1;
-        restore_progress_.bytes_written += s.entry.size;
-        return writer_.Finish(dfd, s.entry, &f, &restore_progress_);
+        Status st = writer_.Finish(dfd, s.entry, &f, &restore_progress_);
+        if (st.ok()) {
+          restore_progress_.bytes_written += s.entry.size;
+          return st;
+        }
+        if (st.code() != Code::kNoSpace || !released_) return st;
+        released_->WaitIdle();  // the prepared file is gone: written from the packs below
+        return writer_.Write(dfd, s.entry, &restore_progress_);
       }
     }
-    return writer_.Write(dfd, s.entry, &restore_progress_);
+    Status st = writer_.Write(dfd, s.entry, &restore_progress_);
+    if (st.code() == Code::kNoSpace && released_) {
+      released_->WaitIdle();
+      st = writer_.Write(dfd, s.entry, &restore_progress_);
+    }
+    return st;
   }
 
   Status MetaAndRename(int dfd, const std::string& tmp, const std::string& leaf, const TreeEntry& entry,
@@ -925,16 +938,29 @@ Status CheckPlanBlobs(Repository* repo, const std::vector<RollbackStep>& steps, 
   std::vector<std::string> bad;
   for (const RollbackStep& s : steps) {
     if (s.op != RollbackStep::Op::kWrite) continue;
+    uint64_t size = 0;
+    bool all_there = true;
     for (const BlobId& id : s.entry.content) {
-      if (where.count(id)) continue;
-      auto e = repo->Locate(id, BlobType::kData);
-      if (e.ok()) {
-        where.emplace(id, located.size());
-        located.push_back(*e);
-      } else {
-        where.emplace(id, SIZE_MAX);
-        bad.push_back(e.status().message());
+      auto [it, added] = where.emplace(id, SIZE_MAX);
+      if (added) {
+        auto e = repo->Locate(id, BlobType::kData);
+        if (e.ok()) {
+          it->second = located.size();
+          located.push_back(*e);
+        } else {
+          bad.push_back(e.status().message());
+        }
       }
+      if (it->second == SIZE_MAX) {
+        all_there = false;
+      } else {
+        size += located[it->second].raw_length;
+      }
+    }
+    // The blobs are checked against their sizes when read: the file is then this long.
+    if (all_there && size != s.entry.size) {
+      bad.push_back("the blobs of " + s.path + " add up to " + std::to_string(size) + " bytes, the tree says " +
+                    std::to_string(s.entry.size));
     }
   }
   // The prepared files: for each blob, the (file, offset) pairs it is written to.
@@ -970,24 +996,21 @@ Status CheckPlanBlobs(Repository* repo, const std::vector<RollbackStep>& steps, 
         reshaped.insert(s.path);
       }
     }
-    // Each is an open descriptor and an inode in memory (about 1.5 KiB of the kernel's) until
-    // the apply: at most half the free descriptors and 64k files.
-    size_t max_files = 0;
+    // Each prepared file is an open descriptor and an inode in memory (about 1.5 KiB of the
+    // kernel's) until the apply, and takes its inode and its space while the file it replaces
+    // still holds its own: at most half the free descriptors (directories counted) and 64k
+    // files, and on each file system at most half the free inodes and half the free space.
+    size_t max_fds = 0;
     struct rlimit rl{};
-    if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > 512) {
-      max_files = std::min<size_t>((rl.rlim_cur - 256) / 2, size_t{1} << 16);
-    }
-    uint64_t max_bytes = 0;
-    struct statvfs vfs{};
-    if (::fstatvfs(root_fd, &vfs) == 0) max_bytes = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize / 2;
-    uint64_t bytes = 0;
+    if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > 512) max_fds = (rl.rlim_cur - 256) / 2;
+    const size_t max_files = std::min<size_t>(max_fds, size_t{1} << 16);
+    // The candidates and their directories.
     std::unordered_map<std::string, size_t> dir_index;
     std::vector<std::string> dir_paths;
     std::unordered_set<std::string> chosen_paths;
+    std::vector<std::pair<const RollbackStep*, size_t>> candidates;  // step, directory
     for (const RollbackStep& s : steps) {
       if (s.op != RollbackStep::Op::kWrite) continue;
-      if (made.size() >= max_files) break;
-      if (bytes + s.entry.size > max_bytes) continue;
       const std::string parent = ParentOf(s.path);
       if (!parent.empty() &&
           AnyPrefixOf(parent, [&](const std::string& p, bool) { return reshaped.count(p) > 0; })) {
@@ -1000,16 +1023,64 @@ Status CheckPlanBlobs(Repository* repo, const std::vector<RollbackStep>& steps, 
         if (added) dir_paths.push_back(parent);
         dir = it->second;
       }
-      made.emplace_back().step = &s;
-      made.back().dir = dir;
-      bytes += s.entry.size;
+      candidates.emplace_back(&s, dir);
     }
-    // Their directories, opened in parallel (each is a walk from the target down).
+    // Their directories, opened in parallel (each is a walk from the target down), and the
+    // file system each is on.
     dirs.resize(dir_paths.size());
+    std::vector<dev_t> dir_dev(dir_paths.size(), 0);
     tbb::parallel_for(size_t{0}, dir_paths.size(), [&](size_t i) {
       auto fd = OpenDirBelow(root_fd, dir_paths[i]);
       dirs[i] = fd.ok() ? std::make_unique<Fd>(*fd) : std::make_unique<Fd>();
+      struct stat st{};
+      if (dirs[i]->fd >= 0 && ::fstat(dirs[i]->fd, &st) == 0) dir_dev[i] = st.st_dev;
     });
+    struct Room {
+      uint64_t bytes = 0;                   // half of the free space
+      uint64_t inodes = UINT64_MAX;         // half of the free inodes (none counted: no limit)
+      bool no_inodes = false, no_space = false;
+      std::string where;
+    };
+    std::unordered_map<dev_t, Room> rooms;
+    auto room_of = [&](int dfd, dev_t dev, const std::string& where) -> Room& {
+      auto [it, added] = rooms.emplace(dev, Room{});
+      if (added) {
+        Room& r = it->second;
+        r.where = where.empty() ? std::string(".") : where;
+        struct statvfs vfs{};
+        if (::fstatvfs(dfd, &vfs) == 0) {
+          // root may use the blocks and inodes reserved for it
+          const uint64_t blocks = IsRoot() ? vfs.f_bfree : vfs.f_bavail;
+          const uint64_t inodes = IsRoot() ? vfs.f_ffree : vfs.f_favail;
+          r.bytes = blocks * vfs.f_frsize / 2;
+          if (vfs.f_files != 0) r.inodes = inodes / 2;
+          r.no_space = blocks == 0;
+          r.no_inodes = vfs.f_files != 0 && inodes == 0;
+        }
+      }
+      return it->second;
+    };
+    struct stat root_st{};
+    const dev_t root_dev = ::fstat(root_fd, &root_st) == 0 ? root_st.st_dev : 0;
+    size_t fds_used = dir_paths.size();
+    for (const auto& [step, dir] : candidates) {
+      if (made.size() >= max_files || fds_used >= max_fds) break;
+      const int dfd = dir == SIZE_MAX ? root_fd : dirs[dir]->fd;
+      if (dfd < 0) continue;  // not there now: the apply reports it
+      Room& room = room_of(dfd, dir == SIZE_MAX ? root_dev : dir_dev[dir], dir == SIZE_MAX ? "" : dir_paths[dir]);
+      if ((room.no_inodes || (room.no_space && step->entry.size > 0)) && write_error.empty()) {
+        // Every file the plan rewrites needs a new inode (and its blocks) before the old one
+        // is freed: the apply would stop at the first.
+        write_error = std::string(room.no_inodes ? "no inode" : "no space") + " is free on the file system holding " +
+                      room.where + " (a rollback writes each file anew before the old one is freed)";
+      }
+      if (room.inodes == 0 || room.bytes < step->entry.size) continue;
+      if (room.inodes != UINT64_MAX) room.inodes -= 1;
+      room.bytes -= step->entry.size;
+      made.emplace_back().step = step;
+      made.back().dir = dir;
+      fds_used += 1;
+    }
     for (size_t k = 0; k < made.size(); ++k) {
       Made& m = made[k];
       m.dfd = m.dir == SIZE_MAX ? root_fd : dirs[m.dir]->fd;
@@ -1021,10 +1092,6 @@ Status CheckPlanBlobs(Repository* repo, const std::vector<RollbackStep>& steps, 
         offset += located[i].raw_length;
       }
       m.blobs_left = m.step->entry.content.size();
-      if (offset != m.step->entry.size) {
-        bad.push_back("the blobs of " + m.step->path + " add up to " + std::to_string(offset) +
-                      " bytes, the tree says " + std::to_string(m.step->entry.size));
-      }
     }
   }
   Repository::SortForLoading(&located);  // `uses` follows: it is indexed by the original order
@@ -1457,8 +1524,9 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
     // A file read again is one the plan will most likely rewrite: its data in the snapshot is
     // announced to the storage now, so that the disk reads it while the safety snapshot
     // hashes and compresses (the data check after the plan then finds it cached).
+    // At most 256 MiB in all: more would push out of the page cache what was read first.
     std::vector<IndexEntry> announce;
-    uint64_t announced_bytes = 0;
+    uint64_t announced_bytes = 0, announced_total = 0;
     auto flush_announce = [&] {
       Repository::SortForLoading(&announce);
       repo->WillLoad(announce);
@@ -1467,9 +1535,11 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
     };
     bo.on_parent_file_changed = [&](const TreeEntry& old) {
       for (const BlobId& id : old.content) {
+        if (announced_total >= (256u << 20)) break;
         auto e = repo->Locate(id, BlobType::kData);
         if (!e.ok()) continue;
         announced_bytes += e->compressed_length;
+        announced_total += e->compressed_length;
         announce.push_back(*e);
       }
       if (announced_bytes >= (8u << 20)) flush_announce();

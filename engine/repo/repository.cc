@@ -634,14 +634,22 @@ Result<std::vector<LockInfo>> Repository::ListLocks() {
 namespace {
 // Why the lock `other` keeps this process out.
 Status LockConflict(Storage& storage, const LockInfo& other) {
-  std::string who = std::string(other.exclusive ? "an exclusive" : "a shared") + " lock held by `" + other.command +
-                    "` (pid " + std::to_string(other.pid) + " on host " + other.hostname + ", since " +
-                    FormatRfc3339Ns(other.since_ns) + ", lock file " + storage.Describe("locks/" + other.file) + ")";
+  std::string who = other.hostname.empty() && other.pid <= 0
+                        ? "a lock file that cannot be read, " + storage.Describe("locks/" + other.file) + " " +
+                              other.command
+                        : std::string(other.exclusive ? "an exclusive" : "a shared") + " lock held by `" +
+                              other.command + "` (pid " + std::to_string(other.pid) + " on host " + other.hostname +
+                              ", since " + FormatRfc3339Ns(other.since_ns) + ", lock file " +
+                              storage.Describe("locks/" + other.file) + ")";
   if (other.stale) {
     return Status::Locked("repository is locked by a stale lock: " + who +
                           "; that process is gone — check nothing else uses the repository, then run `rewind unlock`");
   }
-  if (other.hostname != Hostname() || other.pid <= 0) {  // another host, or an unreadable lock file
+  if (other.hostname.empty() && other.pid <= 0) {
+    return Status::Locked("repository is in use: " + who +
+                          "; if no other rewind uses the repository, `rewind unlock --all` removes it");
+  }
+  if (other.hostname != Hostname() || other.pid <= 0) {  // another host, or a lock file without a pid
     return Status::Locked("repository is in use: " + who +
                           "; if that process is gone (this host cannot check), `rewind unlock --all` removes it");
   }

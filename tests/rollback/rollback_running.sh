@@ -204,3 +204,27 @@ if [[ $(id -u) == 0 ]] && unshare -m --propagation private true 2>/dev/null; the
 else
   note "(not root, or no unshare: step left out)"
 fi
+
+step "a file bind-mounted over a file of the installation, held open through its own path: refused"
+# Its directory entry shows the inode of the file it covers: the walk stats mount points.
+if [[ $(id -u) == 0 ]] && unshare -m --propagation private true 2>/dev/null; then
+  echo "shared settings" >"$WORK/shared.cfg"
+  echo "covered" >"$SRC/config/shared.cfg"
+  unshare -m --propagation private bash -c "
+    mount --bind '$WORK/shared.cfg' '$SRC/config/shared.cfg' || exit 9
+    exec 3<'$WORK/shared.cfg'
+    sleep 600 &
+    exec 3<&-
+    for i in \$(seq 40); do ls -l /proc/\$!/fd 2>/dev/null | grep -q shared.cfg && break; sleep 0.05; done
+    '$REWIND' rollback --repo '$REPO' pre --dry-run >'$WORK/bind.out' 2>'$WORK/bind.err'
+    echo \$? >'$WORK/bind.rc'
+    kill \$! 2>/dev/null; wait 2>/dev/null
+    exit 0" || fail "the bind-mount namespace could not be set up"
+  note "$(head -c 300 "$WORK/bind.err")"
+  [[ $(cat "$WORK/bind.rc") == 2 ]] || check_failed "rollback --dry-run exited $(cat "$WORK/bind.rc"), expected 2"
+  grep -q "has $WORK/shared.cfg open" "$WORK/bind.err" ||
+    check_failed "the refusal does not name the process holding $WORK/shared.cfg"
+  rm "$SRC/config/shared.cfg"
+else
+  note "(not root, or no unshare: step left out)"
+fi
