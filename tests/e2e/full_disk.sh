@@ -34,6 +34,7 @@ step "a first snapshot of a small installation (scale 0.1) into a repository on 
 expect_rc 0 "$REWIND" init --repo "$REPO"
 expect_rc 0 "$REWIND" backup --repo "$REPO" --source "$WORK/small" --tag small
 note "free on the tmpfs: $(df -k --output=avail "$DISK" | tail -n 1 | tr -d ' ') KiB"
+(cd "$REPO/data" && find . -type f | sort) >"$WORK/packs-before.txt"
 
 step "a backup of 48 MiB that does not compress: exit 2, no snapshot, no lock, no temporary file"
 mkdir "$WORK/big"
@@ -50,8 +51,16 @@ tmps=$(find "$REPO" -name '.*' | head -n 5)
 
 step "the repository stays whole; the first snapshot restores exactly"
 expect_rc 0 "$REWIND" verify --repo "$REPO" --read-data
-grep -q "repair index" "$WORK/last.out" "$WORK/last.err" ||
-  check_failed "verify does not say what to do with the pack the interrupted backup left"
+# Whether a pack was complete before the disk filled depends on timing (two packs are written
+# at once): when one was, verify must say what to do with it.
+left=$(cd "$REPO/data" && find . -type f | sort | comm -13 "$WORK/packs-before.txt" -)
+if [[ -n $left ]]; then
+  note "packs the interrupted backup left: $(echo $left)"
+  grep -q "repair index" "$WORK/last.out" "$WORK/last.err" ||
+    check_failed "verify does not say what to do with the pack the interrupted backup left"
+else
+  note "the interrupted backup completed no pack"
+fi
 expect_rc 0 "$REWIND" restore --repo "$REPO" small --target "$WORK/restored"
 diff -r --no-dereference "$WORK/small" "$WORK/restored" >"$WORK/restore.diff" ||
   check_failed "restore of the first snapshot differs: $(head -n 5 "$WORK/restore.diff")"
