@@ -931,6 +931,124 @@ class Applier {
 // system (the old files are still there); all of them where O_TMPFILE is not supported.
 constexpr uint64_t kCheckWindow = 64 << 20;
 
+// A file of a `write` step written before the apply (CheckPlanBlobs), unnamed in `dfd`.
+struct PreparedWrite {
+  const RollbackStep* step = nullptr;
+  int dfd = -1;  // its directory; the file is created when its first blob comes (without one: after)
+  std::once_flag created;
+  int fd = -1;
+  int err = 0;
+  std::atomic<size_t> blobs_left{0};  // writes still to come; at 0 its writeback starts
+  bool Create() {
+    std::call_once(created, [&] {
+      fd = ::openat(dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+      if (fd < 0) err = errno;
+    });
+    return fd >= 0;
+  }
+};
+
+// Which `write` steps CheckPlanBlobs writes before the apply, in plan order, their directories
+// opened into `dirs` (kept open until then). Returns why the rollback must be refused (a file
+// system with no inode or no block free), or "".
+std::string ChoosePreparedWrites(const std::vector<RollbackStep>& steps, int root_fd,
+                                 std::vector<std::unique_ptr<Fd>>* dirs, std::deque<PreparedWrite>* made) {
+  std::string refusal;
+  // Paths whose type the plan changes: a write below one of them waits for the apply.
+  std::unordered_set<std::string> reshaped;
+  for (const RollbackStep& s : steps) {
+    if (s.op != RollbackStep::Op::kWrite && s.op != RollbackStep::Op::kMeta && s.op != RollbackStep::Op::kDirMeta) {
+      reshaped.insert(s.path);
+    }
+  }
+  // Each prepared file is an open descriptor and an inode in memory (about 1.5 KiB of the
+  // kernel's) until the apply, and takes its inode and its space while the file it replaces
+  // still holds its own: at most half the free descriptors (directories counted) and 64k
+  // files, and on each file system at most half the free inodes and half the free space.
+  size_t max_fds = 0;
+  struct rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > 512) max_fds = (rl.rlim_cur - 256) / 2;
+  const size_t max_files = std::min<size_t>(max_fds, size_t{1} << 16);
+  // The candidates and their directories.
+  std::unordered_map<std::string, size_t> dir_index;
+  std::vector<std::string> dir_paths;
+  std::unordered_set<std::string> chosen_paths;
+  std::vector<std::pair<const RollbackStep*, size_t>> candidates;  // step, directory
+  for (const RollbackStep& s : steps) {
+    if (s.op != RollbackStep::Op::kWrite) continue;
+    const std::string parent = ParentOf(s.path);
+    if (!parent.empty() &&
+        AnyPrefixOf(parent, [&](const std::string& p, bool) { return reshaped.count(p) > 0; })) {
+      continue;
+    }
+    if (!chosen_paths.insert(s.path).second) continue;  // two writes of one path: left to the apply
+    size_t dir = SIZE_MAX;
+    if (!parent.empty()) {
+      auto [it, added] = dir_index.emplace(parent, dir_paths.size());
+      if (added) dir_paths.push_back(parent);
+      dir = it->second;
+    }
+    candidates.emplace_back(&s, dir);
+  }
+  // Their directories, opened in parallel (each is a walk from the target down), and the
+  // file system each is on.
+  dirs->resize(dir_paths.size());
+  std::vector<dev_t> dir_dev(dir_paths.size(), 0);
+  tbb::parallel_for(size_t{0}, dir_paths.size(), [&](size_t i) {
+    auto fd = OpenDirBelow(root_fd, dir_paths[i]);
+    (*dirs)[i] = fd.ok() ? std::make_unique<Fd>(*fd) : std::make_unique<Fd>();
+    struct stat st{};
+    if ((*dirs)[i]->fd >= 0 && ::fstat((*dirs)[i]->fd, &st) == 0) dir_dev[i] = st.st_dev;
+  });
+  struct Room {
+    uint64_t bytes = 0;                   // half of the free space
+    uint64_t inodes = UINT64_MAX;         // half of the free inodes (none counted: no limit)
+    bool no_inodes = false, no_space = false;
+    std::string where;
+  };
+  std::unordered_map<dev_t, Room> rooms;
+  auto room_of = [&](int dfd, dev_t dev, const std::string& where) -> Room& {
+    auto [it, added] = rooms.emplace(dev, Room{});
+    if (added) {
+      Room& r = it->second;
+      r.where = where.empty() ? std::string(".") : where;
+      struct statvfs vfs{};
+      if (::fstatvfs(dfd, &vfs) == 0) {
+        // root may use the blocks and inodes reserved for it
+        const uint64_t blocks = IsRoot() ? vfs.f_bfree : vfs.f_bavail;
+        const uint64_t inodes = IsRoot() ? vfs.f_ffree : vfs.f_favail;
+        r.bytes = blocks * vfs.f_frsize / 2;
+        if (vfs.f_files != 0) r.inodes = inodes / 2;
+        r.no_space = blocks == 0;
+        r.no_inodes = vfs.f_files != 0 && inodes == 0;
+      }
+    }
+    return it->second;
+  };
+  struct stat root_st{};
+  const dev_t root_dev = ::fstat(root_fd, &root_st) == 0 ? root_st.st_dev : 0;
+  size_t fds_used = dir_paths.size();
+  for (const auto& [step, dir] : candidates) {
+    if (made->size() >= max_files || fds_used >= max_fds) break;
+    const int dfd = dir == SIZE_MAX ? root_fd : (*dirs)[dir]->fd;
+    if (dfd < 0) continue;  // not there now: the apply reports it
+    Room& room = room_of(dfd, dir == SIZE_MAX ? root_dev : dir_dev[dir], dir == SIZE_MAX ? "" : dir_paths[dir]);
+    if ((room.no_inodes || (room.no_space && step->entry.size > 0)) && refusal.empty()) {
+      // Every file the plan rewrites needs a new inode (and its blocks) before the old one
+      // is freed: the apply would stop at the first.
+      refusal = std::string(room.no_inodes ? "no inode" : "no space") + " is free on the file system holding " +
+                    room.where + " (a rollback writes each file anew before the old one is freed)";
+    }
+    if (room.inodes == 0 || room.bytes < step->entry.size) continue;
+    if (room.inodes != UINT64_MAX) room.inodes -= 1;
+    room.bytes -= step->entry.size;
+    made->emplace_back().step = step;
+    made->back().dfd = dfd;
+    fds_used += 1;
+  }
+  return refusal;
+}
+
 Status CheckPlanBlobs(Repository* repo, const std::vector<RollbackStep>& steps, int root_fd = -1,
                       PreparedFiles* prepared = nullptr) {
   std::vector<IndexEntry> located;
@@ -968,123 +1086,14 @@ Status CheckPlanBlobs(Repository* repo, const std::vector<RollbackStep>& steps, 
     size_t file;  // index in `made`
     uint64_t offset;
   };
-  struct Made {
-    const RollbackStep* step;
-    size_t dir;  // index in `dir_paths`; SIZE_MAX: the target itself
-    int dfd = -1;  // where it is created: when its first blob comes (a file without one: after)
-    std::once_flag created;
-    int fd = -1;
-    int err = 0;
-    std::atomic<size_t> blobs_left{0};  // writes still to come; at 0 its writeback starts
-    bool Create() {
-      std::call_once(created, [&] {
-        fd = ::openat(dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
-        if (fd < 0) err = errno;
-      });
-      return fd >= 0;
-    }
-  };
   std::vector<std::vector<Use>> uses(prepared ? located.size() : 0);
-  std::deque<Made> made;  // deque: std::atomic does not move
+  std::deque<PreparedWrite> made;  // deque: std::atomic does not move
   std::vector<std::unique_ptr<Fd>> dirs;  // where they are created
   std::string write_error;
   if (prepared && bad.empty()) {
-    // Paths whose type the plan changes: a write below one of them waits for the apply.
-    std::unordered_set<std::string> reshaped;
-    for (const RollbackStep& s : steps) {
-      if (s.op != RollbackStep::Op::kWrite && s.op != RollbackStep::Op::kMeta && s.op != RollbackStep::Op::kDirMeta) {
-        reshaped.insert(s.path);
-      }
-    }
-    // Each prepared file is an open descriptor and an inode in memory (about 1.5 KiB of the
-    // kernel's) until the apply, and takes its inode and its space while the file it replaces
-    // still holds its own: at most half the free descriptors (directories counted) and 64k
-    // files, and on each file system at most half the free inodes and half the free space.
-    size_t max_fds = 0;
-    struct rlimit rl{};
-    if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > 512) max_fds = (rl.rlim_cur - 256) / 2;
-    const size_t max_files = std::min<size_t>(max_fds, size_t{1} << 16);
-    // The candidates and their directories.
-    std::unordered_map<std::string, size_t> dir_index;
-    std::vector<std::string> dir_paths;
-    std::unordered_set<std::string> chosen_paths;
-    std::vector<std::pair<const RollbackStep*, size_t>> candidates;  // step, directory
-    for (const RollbackStep& s : steps) {
-      if (s.op != RollbackStep::Op::kWrite) continue;
-      const std::string parent = ParentOf(s.path);
-      if (!parent.empty() &&
-          AnyPrefixOf(parent, [&](const std::string& p, bool) { return reshaped.count(p) > 0; })) {
-        continue;
-      }
-      if (!chosen_paths.insert(s.path).second) continue;  // two writes of one path: left to the apply
-      size_t dir = SIZE_MAX;
-      if (!parent.empty()) {
-        auto [it, added] = dir_index.emplace(parent, dir_paths.size());
-        if (added) dir_paths.push_back(parent);
-        dir = it->second;
-      }
-      candidates.emplace_back(&s, dir);
-    }
-    // Their directories, opened in parallel (each is a walk from the target down), and the
-    // file system each is on.
-    dirs.resize(dir_paths.size());
-    std::vector<dev_t> dir_dev(dir_paths.size(), 0);
-    tbb::parallel_for(size_t{0}, dir_paths.size(), [&](size_t i) {
-      auto fd = OpenDirBelow(root_fd, dir_paths[i]);
-      dirs[i] = fd.ok() ? std::make_unique<Fd>(*fd) : std::make_unique<Fd>();
-      struct stat st{};
-      if (dirs[i]->fd >= 0 && ::fstat(dirs[i]->fd, &st) == 0) dir_dev[i] = st.st_dev;
-    });
-    struct Room {
-      uint64_t bytes = 0;                   // half of the free space
-      uint64_t inodes = UINT64_MAX;         // half of the free inodes (none counted: no limit)
-      bool no_inodes = false, no_space = false;
-      std::string where;
-    };
-    std::unordered_map<dev_t, Room> rooms;
-    auto room_of = [&](int dfd, dev_t dev, const std::string& where) -> Room& {
-      auto [it, added] = rooms.emplace(dev, Room{});
-      if (added) {
-        Room& r = it->second;
-        r.where = where.empty() ? std::string(".") : where;
-        struct statvfs vfs{};
-        if (::fstatvfs(dfd, &vfs) == 0) {
-          // root may use the blocks and inodes reserved for it
-          const uint64_t blocks = IsRoot() ? vfs.f_bfree : vfs.f_bavail;
-          const uint64_t inodes = IsRoot() ? vfs.f_ffree : vfs.f_favail;
-          r.bytes = blocks * vfs.f_frsize / 2;
-          if (vfs.f_files != 0) r.inodes = inodes / 2;
-          r.no_space = blocks == 0;
-          r.no_inodes = vfs.f_files != 0 && inodes == 0;
-        }
-      }
-      return it->second;
-    };
-    struct stat root_st{};
-    const dev_t root_dev = ::fstat(root_fd, &root_st) == 0 ? root_st.st_dev : 0;
-    size_t fds_used = dir_paths.size();
-    for (const auto& [step, dir] : candidates) {
-      if (made.size() >= max_files || fds_used >= max_fds) break;
-      const int dfd = dir == SIZE_MAX ? root_fd : dirs[dir]->fd;
-      if (dfd < 0) continue;  // not there now: the apply reports it
-      Room& room = room_of(dfd, dir == SIZE_MAX ? root_dev : dir_dev[dir], dir == SIZE_MAX ? "" : dir_paths[dir]);
-      if ((room.no_inodes || (room.no_space && step->entry.size > 0)) && write_error.empty()) {
-        // Every file the plan rewrites needs a new inode (and its blocks) before the old one
-        // is freed: the apply would stop at the first.
-        write_error = std::string(room.no_inodes ? "no inode" : "no space") + " is free on the file system holding " +
-                      room.where + " (a rollback writes each file anew before the old one is freed)";
-      }
-      if (room.inodes == 0 || room.bytes < step->entry.size) continue;
-      if (room.inodes != UINT64_MAX) room.inodes -= 1;
-      room.bytes -= step->entry.size;
-      made.emplace_back().step = step;
-      made.back().dir = dir;
-      fds_used += 1;
-    }
+    write_error = ChoosePreparedWrites(steps, root_fd, &dirs, &made);
     for (size_t k = 0; k < made.size(); ++k) {
-      Made& m = made[k];
-      m.dfd = m.dir == SIZE_MAX ? root_fd : dirs[m.dir]->fd;
-      if (m.dfd < 0) continue;  // not there now: the apply reports it
+      PreparedWrite& m = made[k];
       uint64_t offset = 0;
       for (const BlobId& id : m.step->entry.content) {
         const size_t i = where.at(id);
@@ -1125,7 +1134,7 @@ Status CheckPlanBlobs(Repository* repo, const std::vector<RollbackStep>& steps, 
       }
       if (uses.empty()) return;
       for (const Use& u : uses[order[k]]) {
-        Made& m = made[u.file];
+        PreparedWrite& m = made[u.file];
         if (!m.Create()) continue;  // sorted out below
         Status st = restore_internal::WriteSparse(m.fd, *blob, u.offset);
         if (!st.ok()) {
@@ -1144,7 +1153,7 @@ Status CheckPlanBlobs(Repository* repo, const std::vector<RollbackStep>& steps, 
   tbb::parallel_for(size_t{0}, made.size(), [&](size_t k) {
     if (made[k].dfd >= 0 && made[k].step->entry.content.empty()) made[k].Create();
   });
-  for (Made& m : made) {
+  for (PreparedWrite& m : made) {
     if (m.fd >= 0) {
       prepared->files[m.step->path].fd = m.fd;
       m.fd = -1;
