@@ -102,3 +102,32 @@ demo_backup_upgrade() {
   simulate_upgrade "$src"
   find "$src/html" -type f -print0 | xargs -0 -n 200 sh -c 'for f; do echo "// EPOS" >>"$f"; done' sh
 }
+
+# mount_test_tmpfs DIR OPTIONS: a tmpfs of its own at DIR (a real file system that really fills
+# up), unmounted when the script exits; skips the test (77) where it cannot be mounted.
+mount_test_tmpfs() {
+  TEST_TMPFS=$1
+  mkdir -p "$TEST_TMPFS"
+  mount -t tmpfs -o "$2,mode=0755" rewind-test "$TEST_TMPFS" || skip "cannot mount a tmpfs here"
+  trap 'rc=$?; umount "$TEST_TMPFS" 2>/dev/null || umount -l "$TEST_TMPFS" 2>/dev/null || :; (exit $rc); _cleanup' EXIT
+}
+
+# fill_inodes DIR [KEEP]: empty files in DIR (created) until the file system has no inode
+# left, then KEEP of them removed again (KEEP inodes free).
+fill_inodes() {
+  mkdir -p "$1"
+  python3 - "$1" "${2:-0}" <<'PY'
+import errno, os, sys
+n = 0
+while True:
+    try:
+        os.close(os.open(os.path.join(sys.argv[1], str(n)), os.O_CREAT | os.O_WRONLY, 0o600))
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            raise
+        break
+    n += 1
+for i in range(int(sys.argv[2])):
+    os.unlink(os.path.join(sys.argv[1], str(n - 1 - i)))
+PY
+}

@@ -19,11 +19,7 @@ need_tools bsdtar python3 setfattr mount umount
 DISK=$WORK/disk
 SRC=$DISK/icewarp
 REPO=$WORK/repo
-mkdir -p "$DISK"
-mount -t tmpfs -o size=48m,mode=0755 rewind-full-disk-test "$DISK" ||
-  skip "cannot mount a tmpfs here"
-unmount_disk() { umount "$DISK" 2>/dev/null || umount -l "$DISK" 2>/dev/null || :; }
-trap 'rc=$?; unmount_disk; (exit $rc); _cleanup' EXIT
+mount_test_tmpfs "$DISK" size=48m
 
 step "demo installation (scale 0.1) on a 48 MiB tmpfs, backup --tag pre, simulated upgrade"
 "$DEMO_GEN" --out "$SRC" --seed 11 --scale 0.1 >/dev/null

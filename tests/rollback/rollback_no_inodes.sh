@@ -19,11 +19,7 @@ need_tools bsdtar python3 setfattr mount umount
 DISK=$WORK/disk
 SRC=$DISK/icewarp
 REPO=$WORK/repo
-mkdir -p "$DISK"
-mount -t tmpfs -o size=256m,nr_inodes=20000,mode=0755 rewind-no-inodes-test "$DISK" ||
-  skip "cannot mount a tmpfs here"
-unmount_disk() { umount "$DISK" 2>/dev/null || umount -l "$DISK" 2>/dev/null || :; }
-trap 'rc=$?; unmount_disk; (exit $rc); _cleanup' EXIT
+mount_test_tmpfs "$DISK" size=256m,nr_inodes=20000
 
 step "demo installation (scale 0.1) on a tmpfs of 20000 inodes, backup --tag pre, simulated upgrade"
 "$DEMO_GEN" --out "$SRC" --seed 13 --scale 0.1 >/dev/null
@@ -33,20 +29,7 @@ expect_rc 0 "$REWIND" backup --repo "$REPO" --source "$SRC" --profile icewarp --
 simulate_upgrade "$SRC"
 
 step "every inode left taken by empty files"
-mkdir "$DISK/fill"
-python3 - "$DISK/fill" <<'PY'
-import errno, os, sys
-n = 0
-while True:
-    try:
-        os.close(os.open(os.path.join(sys.argv[1], str(n)), os.O_CREAT | os.O_WRONLY, 0o600))
-    except OSError as e:
-        if e.errno != errno.ENOSPC:
-            raise
-        break
-    n += 1
-print(f"{n} fillers", file=sys.stderr)
-PY
+fill_inodes "$DISK/fill"
 note "inodes free: $(df --output=iavail "$DISK" | tail -n 1 | tr -d ' ')"
 mtree "$SRC" >"$WORK/upgraded.mtree"
 
@@ -91,21 +74,7 @@ for i in range(300):
     with open(os.path.join(sys.argv[1], f"f{i:03d}.conf"), "r+") as f:  # in place: same inode
         f.write(f"setting {i} = NEW\n")
 PY
-mkdir "$DISK/fill2"
-python3 - "$DISK/fill2" 150 <<'PY'
-import errno, os, sys
-n = 0
-while True:
-    try:
-        os.close(os.open(os.path.join(sys.argv[1], str(n)), os.O_CREAT | os.O_WRONLY, 0o600))
-    except OSError as e:
-        if e.errno != errno.ENOSPC:
-            raise
-        break
-    n += 1
-for i in range(int(sys.argv[2])):  # give some back
-    os.unlink(os.path.join(sys.argv[1], str(n - 1 - i)))
-PY
+fill_inodes "$DISK/fill2" 150
 note "inodes free: $(df --output=iavail "$DISK" | tail -n 1 | tr -d ' ')"
 expect_rc 0 "$REWIND" rollback --repo "$REPO2" pre --yes --no-safety-snapshot
 mtree "$SRC2" >"$WORK/many-after.mtree"
