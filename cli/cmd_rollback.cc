@@ -338,6 +338,7 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
                         {"plan", PlanJson(r.plan)},
                         {"steps_applied", r.steps_applied},
                         {"files_written_before_apply", r.files_written_before_apply},
+                        {"bytes_copied_from_target", r.bytes_copied_from_target},
                         {"verified", r.dry_run ? nlohmann::json(nullptr) : nlohmann::json(r.verified())},
                         {"remaining", remaining},
                         {"databases_failed", r.databases_failed},

@@ -416,6 +416,10 @@ Result<RollbackPlan> MakePlan(const Repository& repo, const Snapshot& snap, Tree
       case ChangeKind::kContent:
         create(c.path, c.old_entry);
         plan.rewrite.push_back(c.path);
+        // Two snapshots: the file there now, with its blobs (a live diff has none).
+        if (c.has_new && c.new_entry.type == EntryType::kFile && !c.new_entry.content.empty()) {
+          plan.now.emplace(c.path, c.new_entry);
+        }
         dirty.push_back(ParentOf(c.path));
         break;
       case ChangeKind::kMetadata:
@@ -685,6 +689,7 @@ Result<int> OpenDirBelow(int root_fd, const std::string& parent) {
 // shows and a crash leaves nothing. The apply only gives them their metadata and names. By path.
 struct PreparedFiles {
   std::unordered_map<std::string, restore_internal::NewFile> files;
+  uint64_t bytes_copied = 0;  // copied from the files there now (LiveCopy)
   PreparedFiles() = default;
   PreparedFiles(const PreparedFiles&) = delete;
   PreparedFiles& operator=(const PreparedFiles&) = delete;
@@ -1049,8 +1054,52 @@ std::string ChoosePreparedWrites(const std::vector<RollbackStep>& steps, int roo
   return refusal;
 }
 
+// A range of a prepared file copied from the file the target holds now: a blob both have.
+struct LiveCopy {
+  uint64_t from, to, length;
+  BlobId id;
+};
+
+// Writes `copies` into `m`'s file from the file now at its path (`now`: as the safety snapshot
+// saw it, which hashed those ranges). When that file is no longer the one the safety snapshot
+// read (another inode, size or time), or cannot be read, the blobs are read from the repository
+// (and checked) instead. Adds the bytes copied to `*copied`.
+Status WriteFromLive(Repository* repo, PreparedWrite& m, const TreeEntry& now, const std::vector<LiveCopy>& copies,
+                     std::atomic<uint64_t>* copied) {
+  thread_local std::string buf;
+  size_t done = 0;
+  const int fd = ::openat(m.dfd, Leaf(m.step->path).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  struct stat st{};
+  if (fd >= 0 && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_ino) == now.inode &&
+      static_cast<uint64_t>(st.st_size) == now.size && MtimeNs(st) == now.mtime_ns && CtimeNs(st) == now.ctime_ns) {
+    for (; done < copies.size(); ++done) {
+      const LiveCopy& c = copies[done];
+      buf.resize(c.length);
+      size_t got = 0;
+      while (got < c.length) {
+        const ssize_t n = ::pread(fd, buf.data() + got, c.length - got, static_cast<off_t>(c.from + got));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += static_cast<size_t>(n);
+      }
+      if (got != c.length) break;
+      RW_RETURN_IF_ERROR(restore_internal::WriteSparse(m.fd, buf, c.to));
+      *copied += c.length;
+    }
+  }
+  if (fd >= 0) ::close(fd);
+  for (; done < copies.size(); ++done) {
+    const LiveCopy& c = copies[done];
+    RW_ASSIGN_OR_RETURN(IndexEntry e, repo->Locate(c.id, BlobType::kData));
+    RW_ASSIGN_OR_RETURN(std::string blob, repo->LoadBlobAt(e));
+    RW_RETURN_IF_ERROR(restore_internal::WriteSparse(m.fd, blob, c.to));
+  }
+  return Status::OK();
+}
+
 Status CheckPlanBlobs(Repository* repo, const std::vector<RollbackStep>& steps, int root_fd = -1,
-                      PreparedFiles* prepared = nullptr) {
+                      PreparedFiles* prepared = nullptr,
+                      const std::unordered_map<std::string, TreeEntry>* now = nullptr) {
   std::vector<IndexEntry> located;
   std::unordered_map<BlobId, size_t, BlobIdHash> where;  // blob -> its index in `located`
   std::vector<std::string> bad;
@@ -1088,20 +1137,59 @@ Status CheckPlanBlobs(Repository* repo, const std::vector<RollbackStep>& steps, 
   };
   std::vector<std::vector<Use>> uses(prepared ? located.size() : 0);
   std::deque<PreparedWrite> made;  // deque: std::atomic does not move
+  std::vector<std::vector<LiveCopy>> copies;  // of each file in `made`
   std::vector<std::unique_ptr<Fd>> dirs;  // where they are created
   std::string write_error;
   if (prepared && bad.empty()) {
     write_error = ChoosePreparedWrites(steps, root_fd, &dirs, &made);
+    // A blob is read from the repository when a file written by the apply needs it, or a
+    // prepared file that cannot copy it from the file there now.
+    std::vector<uint8_t> needed(located.size(), 0);
+    std::unordered_set<const RollbackStep*> chosen;
+    for (const PreparedWrite& m : made) chosen.insert(m.step);
+    for (const RollbackStep& s : steps) {
+      if (s.op != RollbackStep::Op::kWrite || chosen.count(&s)) continue;
+      for (const BlobId& id : s.entry.content) needed[where.at(id)] = 1;
+    }
+    copies.resize(made.size());
     for (size_t k = 0; k < made.size(); ++k) {
       PreparedWrite& m = made[k];
+      // Where the file there now has each of its blobs (an upgrade that changed part of a large
+      // file, or a database file, left most of its chunks as they were).
+      std::unordered_map<BlobId, uint64_t, BlobIdHash> have;
+      if (now) {
+        if (auto it = now->find(m.step->path); it != now->end()) {
+          uint64_t off = 0;
+          for (const BlobId& id : it->second.content) {
+            auto e = repo->Locate(id, BlobType::kData);
+            if (!e.ok()) {
+              have.clear();
+              break;
+            }
+            have.emplace(id, off);
+            off += e->raw_length;
+          }
+          if (off != it->second.size) have.clear();
+        }
+      }
       uint64_t offset = 0;
       for (const BlobId& id : m.step->entry.content) {
         const size_t i = where.at(id);
-        uses[i].push_back(Use{k, offset});
+        if (auto h = have.find(id); h != have.end()) {
+          copies[k].push_back(LiveCopy{h->second, offset, located[i].raw_length, id});
+        } else {
+          uses[i].push_back(Use{k, offset});
+          needed[i] = 1;
+        }
         offset += located[i].raw_length;
       }
       m.blobs_left = m.step->entry.content.size();
     }
+    std::vector<IndexEntry> load;
+    for (size_t i = 0; i < located.size(); ++i) {
+      if (needed[i]) load.push_back(located[i]);
+    }
+    located.swap(load);
   }
   Repository::SortForLoading(&located);  // `uses` follows: it is indexed by the original order
   std::vector<size_t> order(located.size());
@@ -1148,6 +1236,28 @@ Status CheckPlanBlobs(Repository* repo, const std::vector<RollbackStep>& steps, 
       }
     });
   }
+  // What the prepared files share with the files there now, copied from them.
+  std::atomic<uint64_t> copied{0};
+  if (!copies.empty() && bad.empty() && write_error.empty()) {
+    tbb::parallel_for(size_t{0}, made.size(), [&](size_t k) {
+      if (copies[k].empty()) return;
+      PreparedWrite& m = made[k];
+      if (!m.Create()) return;  // sorted out below
+      Status st = WriteFromLive(repo, m, now->at(m.step->path), copies[k], &copied);
+      if (!st.ok()) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (st.code() == Code::kCorruption || st.code() == Code::kNotFound) {
+          bad.push_back(st.message());
+        } else if (write_error.empty()) {
+          write_error = "writing " + m.step->path + " (unnamed, beside it): " + st.message();
+        }
+        return;
+      }
+      m.blobs_left -= copies[k].size();
+      if (m.blobs_left == 0) ::sync_file_range(m.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    });
+  }
+  if (prepared) prepared->bytes_copied = copied;
   // Files without blobs (empty) are created now; every created file goes to `prepared`, which
   // closes it unless the apply names it.
   tbb::parallel_for(size_t{0}, made.size(), [&](size_t k) {
@@ -1579,9 +1689,11 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
                         " entries could not be read when the snapshot was taken and are left as they are (first: " +
                         r.plan.kept_unread.front() + ")");
     }
+    if (options.before_data_check) options.before_data_check();
     s.Phase(4, "reading the data the plan needs");
-    if (Status st = CheckPlanBlobs(repo, r.plan.steps, root.fd, &prepared); !st.ok()) return refuse(st);
+    if (Status st = CheckPlanBlobs(repo, r.plan.steps, root.fd, &prepared, &r.plan.now); !st.ok()) return refuse(st);
     r.files_written_before_apply = prepared.files.size();
+    r.bytes_copied_from_target = prepared.bytes_copied;
   }
   // 5. Journal, then apply.
   RollbackJournal j;

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "engine/base/status.h"
@@ -61,6 +62,11 @@ struct RollbackPlan {
   // (Snapshot::unread): left as it is, never deleted.
   std::vector<std::string> kept_unread;
   uint64_t bytes_to_write = 0;
+  // Files whose content the plan rewrites, as the target holds them now (the safety
+  // snapshot's entries, with their blobs), by path: what the old and the new content share is
+  // copied from the file there instead of read from the repository. Not journaled; empty for a
+  // plan made without a safety snapshot.
+  std::unordered_map<std::string, TreeEntry> now;
   DiffStats diff;  // what planning compared and hashed
   bool empty() const { return steps.empty(); }
 };
@@ -109,6 +115,8 @@ struct RollbackOptions {
   int checkpoint_ms = 500;      // how often applied progress is made durable in the journal
   int step_delay_us = 0;        // tests only: a pause after each applied step, so that a kill
                                 // lands while the plan is being applied
+  // Tests only: run after the plan is made, before its data is read (a file changed there).
+  std::function<void()> before_data_check;
 };
 
 struct RollbackResult {
@@ -123,6 +131,9 @@ struct RollbackResult {
   // Files of `write` steps written (unnamed) while their data was read and checked, before the
   // apply: the apply only named them. The others were written by the apply.
   uint64_t files_written_before_apply = 0;
+  // Of those files' bytes, what was copied from the file the target held (the same blobs, found
+  // by the safety snapshot) rather than read from the repository.
+  uint64_t bytes_copied_from_target = 0;
   bool databases_restored = false;
   bool start_cmd_run = false;
   // Verify: the differences that remain between the target and the snapshot (must be empty).

@@ -571,6 +571,60 @@ TEST_F(RollbackTest, FilesWrittenWhileTheDataIsCheckedAreExactAndSparse) {
   }
 }
 
+// What the old content of a rewritten file shares with the file there now (the same chunks,
+// found by the safety snapshot) is copied from that file, at whatever offset it now has there,
+// not read from the repository; a file changed again after the safety snapshot read it has all
+// of its data read from the repository. Either way the file is exact.
+TEST_F(RollbackTest, ChunksTheUpgradeLeftAreCopiedFromTheFileThere) {
+  auto random = [](size_t n, uint64_t seed) {
+    std::string s(n, '\0');
+    std::mt19937_64 gen(seed);
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+      uint64_t v = gen();
+      std::memcpy(s.data() + i, &v, 8);
+    }
+    return s;
+  };
+  const std::string big = random(6 << 20, 1), shifted = random(6 << 20, 2), touched = random(6 << 20, 3);
+  Put(src_ / "config" / "big.db", big);
+  Put(src_ / "config" / "shifted.db", shifted);
+  Put(src_ / "touched.db", touched);
+  SnapshotRef pre = Backup("pre");
+  // The upgrade: a page at the start rewritten in place; bytes inserted at the start (every
+  // chunk that is left now sits at another offset); the third changed the same way as the first.
+  Put(src_ / "config" / "big.db", std::string(4096, 'u') + big.substr(4096));
+  Put(src_ / "config" / "shifted.db", "inserted by the upgrade" + shifted);
+  Put(src_ / "touched.db", std::string(4096, 'u') + touched.substr(4096));
+
+  RollbackOptions opts;
+  opts.target = src_.string();
+  // After the safety snapshot read touched.db, it changes again (same size, other times).
+  opts.before_data_check = [&] { Put(src_ / "touched.db", std::string(touched.size(), 'x')); };
+  auto r = Rollback(repo_.get(), pre, opts, nullptr, nullptr);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->verified());
+  EXPECT_EQ(r->files_written_before_apply, 3u);
+  EXPECT_TRUE(Slurp(src_ / "config" / "big.db") == big) << "config/big.db differs";
+  EXPECT_TRUE(Slurp(src_ / "config" / "shifted.db") == shifted) << "config/shifted.db differs";
+  EXPECT_TRUE(Slurp(src_ / "touched.db") == touched) << "touched.db differs";
+  // With chunks of 0.5 to 8 MiB, each of the first two keeps at least its last chunk; the
+  // changed start of each, and all of touched.db, come from the repository.
+  EXPECT_GE(r->bytes_copied_from_target, uint64_t{2} << 19);
+  EXPECT_LT(r->bytes_copied_from_target, uint64_t{12} << 20);
+  EXPECT_TRUE(Live(pre).empty());
+
+  // Without a safety snapshot the plan compares the tree with the live files, which gives no
+  // chunks to copy: everything is read from the repository.
+  Put(src_ / "config" / "big.db", std::string(4096, 'v') + big.substr(4096));
+  opts.before_data_check = nullptr;
+  opts.safety_snapshot = false;
+  r = Rollback(repo_.get(), pre, opts, nullptr, nullptr);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->verified());
+  EXPECT_EQ(r->bytes_copied_from_target, 0u);
+  EXPECT_TRUE(Slurp(src_ / "config" / "big.db") == big) << "config/big.db differs";
+}
+
 // The safety snapshot tells the rollback which files it reads again (so that their old data
 // can be fetched meanwhile): the parent's entry of each file that changed by its stat, and of
 // no other.
