@@ -57,22 +57,10 @@ bool AllDigits(const char* s) {
 // What the tree under the root holds, outside the skipped folders, by identity (device and
 // inode): what a process holds through another path also counts (the installation
 // bind-mounted elsewhere, or a container's volume, whose /proc links show the path in the
-// container's own mount namespace).
+// container's own mount namespace). Collected, then sorted once.
 struct TreeIds {
-  struct IdHash {
-    size_t operator()(const std::pair<dev_t, ino_t>& id) const {
-      return std::hash<uint64_t>()(static_cast<uint64_t>(id.second) * 0x9E3779B97F4A7C15ull ^ id.first);
-    }
-  };
-  std::unordered_set<std::pair<dev_t, ino_t>, IdHash> ids;
-  bool Has(dev_t dev, ino_t ino) const { return ids.count({dev, ino}) > 0; }
-  // fdinfo gives the inode number only: a first filter before the device is looked up.
-  bool HasIno(ino_t ino) const { return inos.count(ino) > 0; }
-  void Add(dev_t dev, ino_t ino) {
-    inos.insert(ino);
-    ids.insert({dev, ino});
-  }
-  std::unordered_set<uint64_t> inos;
+  FileIds* out;
+  void Add(dev_t dev, ino_t ino) { out->ids.emplace_back(static_cast<uint64_t>(dev), static_cast<uint64_t>(ino)); }
 };
 
 // File systems whose directory entries carry the inode number stat() gives (d_ino == st_ino):
@@ -161,18 +149,6 @@ void Walk(int dirfd, dev_t dev, bool dirent_ino, const std::string& rel,
   ::closedir(d);
 }
 
-TreeIds CollectTreeIds(const std::string& root, const std::function<bool(const std::string&, bool)>& skip) {
-  TreeIds t;
-  int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  struct stat st {};
-  if (fd < 0 || ::fstat(fd, &st) != 0) {
-    if (fd >= 0) ::close(fd);
-    return t;
-  }
-  t.Add(st.st_dev, st.st_ino);
-  Walk(fd, st.st_dev, DirentInoIsStatIno(fd), "", skip, MountPointsBelow(root), &t);
-  return t;
-}
 
 // The inode number /proc/PID/fdinfo/N shows (Linux 5.14 and later), without asking the file
 // system (a stat of /proc/PID/fd/N would, and hangs on a dead NFS server, as lsof does).
@@ -205,13 +181,37 @@ std::set<int> Ancestors() {
 
 }  // namespace
 
+bool FileIds::Has(uint64_t dev, uint64_t ino) const { return std::binary_search(ids.begin(), ids.end(), std::make_pair(dev, ino)); }
+bool FileIds::HasIno(uint64_t ino) const { return std::binary_search(inos.begin(), inos.end(), ino); }
+
+FileIds CollectFileIds(const std::string& root, const std::function<bool(const std::string&, bool)>& skip) {
+  FileIds out;
+  out.root = root;
+  TreeIds t{&out};
+  int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  struct stat st {};
+  if (fd < 0 || ::fstat(fd, &st) != 0) {
+    if (fd >= 0) ::close(fd);
+    return out;
+  }
+  t.Add(st.st_dev, st.st_ino);
+  Walk(fd, st.st_dev, DirentInoIsStatIno(fd), "", skip, MountPointsBelow(root), &t);
+  std::sort(out.ids.begin(), out.ids.end());
+  out.ids.erase(std::unique(out.ids.begin(), out.ids.end()), out.ids.end());
+  out.inos.reserve(out.ids.size());
+  for (const auto& id : out.ids) out.inos.push_back(id.second);
+  std::sort(out.inos.begin(), out.inos.end());
+  out.inos.erase(std::unique(out.inos.begin(), out.inos.end()), out.inos.end());
+  return out;
+}
+
 namespace {
 
 // What FindProcessesUsing looks for in one process's /proc directory.
 struct Lookup {
   const std::string& root;
   const std::function<bool(const std::string& rel, bool is_dir)>& skip;
-  const TreeIds& tree;
+  const FileIds& tree;
   // The path under the root (in this mount namespace), not skipped.
   bool Under(const std::string& path, bool is_dir) const {
     if (path.empty() || path[0] != '/') return false;  // socket:[…], pipe:[…], anon_inode:…
@@ -279,7 +279,8 @@ std::string FirstMapping(const Lookup& l, const std::string& dir, bool same_ns, 
 }  // namespace
 
 ProcessScan FindProcessesUsing(const std::string& root,
-                               const std::function<bool(const std::string& rel, bool is_dir)>& skip) {
+                               const std::function<bool(const std::string& rel, bool is_dir)>& skip,
+                               const FileIds* ids) {
   ProcessScan scan;
   DIR* proc = ::opendir("/proc");
   if (!proc) return scan;
@@ -289,8 +290,9 @@ ProcessScan FindProcessesUsing(const std::string& root,
   // Paths in /proc are as the process's mount namespace sees them: they name the root's files
   // only in ours. Elsewhere the identity of the file decides.
   const std::optional<std::string> own_ns = ReadLink("/proc/self/ns/mnt", &err);
-  const TreeIds tree = CollectTreeIds(root, skip);
-  const Lookup lookup{root, skip, tree};
+  FileIds walked;
+  if (!ids || ids->root != root) walked = CollectFileIds(root, skip);
+  const Lookup lookup{root, skip, (ids && ids->root == root) ? *ids : walked};
   // Not being allowed to look is counted for an unprivileged caller (running as root would
   // show them). Root is refused only by a security module or a sandbox's init: nothing to do.
   const bool root_user = ::geteuid() == 0;

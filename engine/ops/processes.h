@@ -2,8 +2,10 @@
 // installation in place (DESIGN: refuse while IceWarp's services run). Read from /proc.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace rw {
@@ -28,8 +30,25 @@ struct ProcessScan {
 // This process's ancestors count only by their executable (a script of the installation that
 // runs rewind holds itself open). One entry per process: the first use found (executable, then
 // open files, then mappings).
+//
+// `ids`, when given, is what CollectFileIds found under `root` with the same `skip` (taken
+// beforehand, while something else is done); without it the tree is walked here.
+struct FileIds;
 ProcessScan FindProcessesUsing(const std::string& root,
-                               const std::function<bool(const std::string& rel, bool is_dir)>& skip);
+                               const std::function<bool(const std::string& rel, bool is_dir)>& skip,
+                               const FileIds* ids = nullptr);
+
+// The identities (device, inode) of what the tree under `root` holds outside what `skip`
+// leaves out, by a walk that follows no symlink: what FindProcessesUsing matches the files
+// that processes hold through other paths against.
+struct FileIds {
+  std::string root;
+  std::vector<std::pair<uint64_t, uint64_t>> ids;  // (device, inode), sorted
+  std::vector<uint64_t> inos;                      // the inode numbers, sorted
+  bool Has(uint64_t dev, uint64_t ino) const;
+  bool HasIno(uint64_t ino) const;
+};
+FileIds CollectFileIds(const std::string& root, const std::function<bool(const std::string& rel, bool is_dir)>& skip);
 
 // "pid 1234 smtp (runs /opt/icewarp/smtp), pid 1240 cal (has … open)" for at most `max` of them,
 // then "and N more".

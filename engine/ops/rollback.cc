@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -311,7 +312,10 @@ bool ExcludedBySnapshot(const Snapshot& snap, const std::string& rel) {
 // Refused when another process runs an executable from the target, or has a file in it open or
 // mapped outside the snapshot's excluded folders (a log open in logs/ is IceWarp's too, but
 // its executable already says so; an administrator's `less` of a log does not matter).
-Status CheckNothingRuns(const Snapshot& snap, const std::string& target, std::vector<std::string>* notes) {
+// `ids`: the tree's identities collected beforehand (CollectFileIds of `target` with the
+// snapshot's rules), or nullptr to walk it now.
+Status CheckNothingRuns(const Snapshot& snap, const std::string& target, std::vector<std::string>* notes,
+                        const FileIds* ids = nullptr) {
   ExcludeSet rules;
   // Without the rules it cannot tell a log held open in an excluded folder from a settings
   // file: refused (a rewind wrote rules it had parsed; these come from a damaged snapshot).
@@ -320,7 +324,7 @@ Status CheckNothingRuns(const Snapshot& snap, const std::string& target, std::ve
   }
   // `rel` is a directory when the process holds one open (`find logs/` holds logs/).
   ProcessScan scan = FindProcessesUsing(
-      target, [&](const std::string& rel, bool is_dir) { return ExcludedBy(rules, rel, is_dir); });
+      target, [&](const std::string& rel, bool is_dir) { return ExcludedBy(rules, rel, is_dir); }, ids);
   if (scan.uninspected > 0) {
     notes->push_back(std::to_string(scan.uninspected) + " processes of other users could not be checked for files open in " +
                      target + " (run as root to check them)");
@@ -1301,11 +1305,13 @@ struct Session {
 // After a stop command (`stopped`) they are asked again for up to options.stop_grace_ms while
 // they fail: a stop command may return before the services have exited and closed their
 // connections.
-Status WaitUntilIdle(Session& s, const Snapshot& snap, const std::string& target, bool databases, bool stopped) {
+// `ids`: what the tree holds, collected beforehand (nullptr: walked at each check).
+Status WaitUntilIdle(Session& s, const Snapshot& snap, const std::string& target, bool databases, bool stopped,
+                     const FileIds* ids = nullptr) {
   std::vector<std::string> notes;
   auto check = [&]() -> Status {
     notes.clear();
-    if (!target.empty()) RW_RETURN_IF_ERROR(CheckNothingRuns(snap, target, &notes));
+    if (!target.empty()) RW_RETURN_IF_ERROR(CheckNothingRuns(snap, target, &notes, ids));
     if (databases && s.options.check_databases_idle) RW_RETURN_IF_ERROR(s.options.check_databases_idle(snap));
     return Status::OK();
   };
@@ -1555,6 +1561,20 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
   // The snapshot's trees are loaded once, here, for the check, the safety snapshot (its parent
   // is this snapshot), the plan and the verify.
   TreeCache trees(*repo);
+  // The running check needs what the target holds, by identity (a walk of it): collected on a
+  // thread of its own while the snapshot is checked. The services are stopped after that, but
+  // stopping them does not change which files the installation has; the processes are looked
+  // at afterwards, as before.
+  std::future<FileIds> target_ids;
+  if (options.files && !options.allow_running && !pending.size()) {
+    char resolved[PATH_MAX];
+    ExcludeSet rules;
+    if (::realpath(r.target.c_str(), resolved) && SnapshotExcludes(snap.snapshot, &rules).ok()) {
+      target_ids = std::async(std::launch::async, [root = std::string(resolved), rules = std::move(rules)] {
+        return CollectFileIds(root, [&](const std::string& rel, bool is_dir) { return ExcludedBy(rules, rel, is_dir); });
+      });
+    }
+  }
   RW_RETURN_IF_ERROR(CheckSnapshotWhole(repo, snap.snapshot, &trees));
   Fd root;
   if (options.files) {
@@ -1585,7 +1605,8 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
         if (Status st = CheckPlanBlobs(repo, r.plan.steps); !st.ok() && r.refused.empty()) r.refused = st.message();
         // Without a stop command the services are still up now, and the rollback would refuse.
         if (!options.allow_running && options.stop_cmd.empty() && r.refused.empty()) {
-          if (Status st = CheckNothingRuns(snap.snapshot, r.target, &r.notes); !st.ok()) r.refused = st.message();
+          const FileIds ids = target_ids.valid() ? target_ids.get() : FileIds{};
+          if (Status st = CheckNothingRuns(snap.snapshot, r.target, &r.notes, &ids); !st.ok()) r.refused = st.message();
         }
       }
       if (databases && options.check_databases_idle && !options.allow_running && options.stop_cmd.empty() &&
@@ -1621,8 +1642,9 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
   }
   // Nothing of the installation may be running any more, nor using its databases.
   if (!options.allow_running) {
+    const FileIds ids = target_ids.valid() ? target_ids.get() : FileIds{};
     Status st = WaitUntilIdle(s, snap.snapshot, options.files ? r.target : "",
-                              databases && !snap.snapshot.databases.empty(), stopped);
+                              databases && !snap.snapshot.databases.empty(), stopped, &ids);
     if (!st.ok()) return stopped ? refuse(st) : refuse(st.WithContext("nothing was changed"));
   }
   // 3. Safety snapshot of what is there now, with the snapshot's exclusion rules.
