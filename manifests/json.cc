@@ -1,3 +1,4 @@
+#include <array>
 #include <algorithm>
 #include <limits>
 
@@ -22,19 +23,33 @@ bool IsLowerHex(std::string_view s) {
                      [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
-bool ParseBlobIdHex(std::string_view hex, BlobId* out) {
-  if (hex.size() != 64) return false;
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;  // uppercase too: ids are lowercase
-  };
-  BlobId id;
-  for (size_t i = 0; i < 32; ++i) {
-    int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    id.bytes[i] = static_cast<uint8_t>(hi << 4 | lo);
+namespace {
+// The value of each lowercase hex digit; 0xff for every other byte. Trees list every blob by
+// its id in hex: this table parses them without a branch per character.
+constexpr std::array<uint8_t, 256> kLowerHexValue = [] {
+  std::array<uint8_t, 256> t{};
+  for (auto& v : t) v = 0xff;
+  for (int c = '0'; c <= '9'; ++c) t[static_cast<size_t>(c)] = static_cast<uint8_t>(c - '0');
+  for (int c = 'a'; c <= 'f'; ++c) t[static_cast<size_t>(c)] = static_cast<uint8_t>(c - 'a' + 10);
+  return t;
+}();
+}  // namespace
+
+bool ParseLowerHex(std::string_view hex, uint8_t* out, size_t n) {
+  if (hex.size() != 2 * n) return false;
+  uint8_t bad = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const uint8_t hi = kLowerHexValue[static_cast<uint8_t>(hex[2 * i])];
+    const uint8_t lo = kLowerHexValue[static_cast<uint8_t>(hex[2 * i + 1])];
+    bad |= static_cast<uint8_t>(hi | lo);
+    out[i] = static_cast<uint8_t>(hi << 4 | (lo & 0x0f));
   }
+  return (bad & 0xf0) == 0;  // uppercase too: ids are lowercase
+}
+
+bool ParseBlobIdHex(std::string_view hex, BlobId* out) {
+  BlobId id;
+  if (!ParseLowerHex(hex, id.bytes.data(), id.bytes.size())) return false;
   *out = id;
   return true;
 }

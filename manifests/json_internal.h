@@ -46,6 +46,8 @@ Status GetXxh128(const Json& obj, const std::string& key, std::optional<Xxh128>*
 
 // Parses a BlobId from 64 lowercase hex digits; false otherwise.
 bool ParseBlobIdHex(std::string_view hex, BlobId* out);
+// `hex`, 2 * n lowercase hex digits, into n bytes; false for any other length or character.
+bool ParseLowerHex(std::string_view hex, uint8_t* out, size_t n);
 bool IsLowerHex(std::string_view s);
 
 // Corruption naming the first key of `obj` that is not in `known` (sorted), if any.

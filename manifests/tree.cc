@@ -241,7 +241,7 @@ Result<Tree> DecodeTreeOrThrow(std::string_view doc) {
     Status s = manifest_internal::GetBytes(ej, "name", &e.name, &found);
     if (s.ok() && !found) s = Status::Corruption("missing \"name\"");
     if (!s.ok()) return s.WithContext(EntryContext(i, nullptr));
-    RW_RETURN_IF_ERROR(DecodeEntryFields(ej, &e).WithContext(EntryContext(i, &e.name)));
+    if (Status st = DecodeEntryFields(ej, &e); !st.ok()) return st.WithContext(EntryContext(i, &e.name));
     tree.entries.push_back(std::move(e));
   }
   RW_RETURN_IF_ERROR(ValidateTree(tree));
@@ -529,7 +529,12 @@ class FastTreeReader {
         ok = Xattrs(&e->xattrs);
       } else if (key == "xxh128") {
         Xxh128 h;
-        ok = Str(&s) && s.size() == 32 && manifest_internal::IsLowerHex(s) && Xxh128::FromHex(s, &h);
+        uint8_t b[16];
+        ok = Str(&s) && manifest_internal::ParseLowerHex(s, b, sizeof b);
+        for (int k = 0; k < 8; ++k) {
+          h.high = h.high << 8 | b[k];
+          h.low = h.low << 8 | b[8 + k];
+        }
         e->xxh128 = h;
       } else {
         return false;  // name_hex, target_hex, …: the general path
@@ -565,7 +570,7 @@ bool ParseEntryType(std::string_view s, EntryType* out) {
 Status ValidateTree(const Tree& tree) {
   for (size_t i = 0; i < tree.entries.size(); ++i) {
     const TreeEntry& e = tree.entries[i];
-    RW_RETURN_IF_ERROR(ValidateEntry(e).WithContext(EntryContext(i, &e.name)));
+    if (Status st = ValidateEntry(e); !st.ok()) return st.WithContext(EntryContext(i, &e.name));
     if (i > 0 && !NameLess(tree.entries[i - 1].name, e.name)) {
       const std::string& prev = tree.entries[i - 1].name;
       return Status::Corruption(EntryContext(i, &e.name) + ": " +

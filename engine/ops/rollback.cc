@@ -183,7 +183,7 @@ Status CheckSnapshotWhole(Repository* repo, const Snapshot& snap, TreeCache* tre
   TreeCache local(*repo);
   if (!trees) trees = &local;
   std::map<BlobId, std::vector<IndexEntry>> by_pack;
-  std::unordered_set<BlobId, BlobIdHash> seen_trees, seen_blobs;
+  std::unordered_set<BlobId, BlobIdHash> seen_trees, missing_blobs;
   // The files tree, and the database dumps' trees under databases/<label> (as `ls` shows them),
   // a level at a time: the trees of one level are loaded and decoded in parallel.
   std::vector<std::pair<BlobId, std::string>> level;
@@ -210,15 +210,20 @@ Status CheckSnapshotWhole(Repository* repo, const Snapshot& snap, TreeCache* tre
         miss("tree of " + (prefix.empty() ? "/" : prefix + "/") + ": " + loaded[i].status().message());
         continue;
       }
+      // A blob of many files is listed once per file here (a hash set of the ids seen cost more
+      // than the index lookups it saved); each pack's list is made unique below.
+      std::vector<IndexEntry>* last = nullptr;
       for (const TreeEntry& e : (*loaded[i])->entries) {
         for (const BlobId& c : e.content) {
-          if (!seen_blobs.insert(c).second) continue;
           auto loc = repo->Find(c);
           if (!loc) {
-            miss("blob " + c.Short() + " of " + JoinPath(prefix, e.name) + " is not in the index");
+            if (missing_blobs.insert(c).second) {
+              miss("blob " + c.Short() + " of " + JoinPath(prefix, e.name) + " is not in the index");
+            }
             continue;
           }
-          by_pack[loc->pack].push_back(*loc);
+          if (!last || last->front().pack != loc->pack) last = &by_pack[loc->pack];
+          last->push_back(*loc);
         }
         if (e.type == EntryType::kDir && e.subtree) next.push_back({*e.subtree, JoinPath(prefix, e.name)});
       }
@@ -226,7 +231,12 @@ Status CheckSnapshotWhole(Repository* repo, const Snapshot& snap, TreeCache* tre
     level = std::move(next);
   }
   // The packs holding them: present, with a trailer that parses and agrees with the index.
-  for (const auto& [pack, entries] : by_pack) {
+  for (auto& [pack, entries] : by_pack) {
+    std::sort(entries.begin(), entries.end(),
+              [](const IndexEntry& a, const IndexEntry& b) { return a.offset < b.offset || (a.offset == b.offset && a.id < b.id); });
+    entries.erase(std::unique(entries.begin(), entries.end(),
+                              [](const IndexEntry& a, const IndexEntry& b) { return a.id == b.id && a.offset == b.offset; }),
+                  entries.end());
     const std::string rel = PackPath(pack);
     auto size = repo->storage().FileSize(rel);
     if (!size.ok()) {
