@@ -529,7 +529,7 @@ class FastTreeReader {
         ok = Xattrs(&e->xattrs);
       } else if (key == "xxh128") {
         Xxh128 h;
-        uint8_t b[16];
+        uint8_t b[16] = {};
         ok = Str(&s) && manifest_internal::ParseLowerHex(s, b, sizeof b);
         for (int k = 0; k < 8; ++k) {
           h.high = h.high << 8 | b[k];

@@ -29,6 +29,7 @@
 #include <random>
 #include <set>
 #include <span>
+#include <system_error>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -960,7 +961,8 @@ struct PreparedWrite {
   std::atomic<size_t> blobs_left{0};  // writes still to come; at 0 its writeback starts
   bool Create() {
     std::call_once(created, [&] {
-      fd = ::openat(dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+      // Readable: a file with ranges copied from the file there now is read back and checked.
+      fd = ::openat(dfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
       if (fd < 0) err = errno;
     });
     return fd >= 0;
@@ -1076,37 +1078,72 @@ struct LiveCopy {
 
 // Writes `copies` into `m`'s file from the file now at its path (`now`: as the safety snapshot
 // saw it, which hashed those ranges). When that file is no longer the one the safety snapshot
-// read (another inode, size or time), or cannot be read, the blobs are read from the repository
-// (and checked) instead. Adds the bytes copied to `*copied`.
+// read (another device, inode, size or time, before or after the copy), cannot be read, or the
+// complete file does not have the tree's XXH3-128, the copied ranges are read from the
+// repository (and checked) instead: nothing but the snapshot's content gets a name. Adds the
+// bytes copied to `*copied`. A failure to load a blob sets `*load_failed`.
 Status WriteFromLive(Repository* repo, PreparedWrite& m, const TreeEntry& now, const std::vector<LiveCopy>& copies,
-                     std::atomic<uint64_t>* copied) {
+                     std::atomic<uint64_t>* copied, bool* load_failed) {
   thread_local std::string buf;
-  size_t done = 0;
-  const int fd = ::openat(m.dfd, Leaf(m.step->path).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  struct stat st{};
-  if (fd >= 0 && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_ino) == now.inode &&
-      static_cast<uint64_t>(st.st_size) == now.size && MtimeNs(st) == now.mtime_ns && CtimeNs(st) == now.ctime_ns) {
-    for (; done < copies.size(); ++done) {
-      const LiveCopy& c = copies[done];
-      buf.resize(c.length);
-      size_t got = 0;
-      while (got < c.length) {
-        const ssize_t n = ::pread(fd, buf.data() + got, c.length - got, static_cast<off_t>(c.from + got));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        got += static_cast<size_t>(n);
+  auto same = [&](const struct stat& st) {
+    return S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_dev) == now.device &&
+           static_cast<uint64_t>(st.st_ino) == now.inode && static_cast<uint64_t>(st.st_size) == now.size &&
+           MtimeNs(st) == now.mtime_ns && CtimeNs(st) == now.ctime_ns;
+  };
+  auto pread_all = [](int fd, char* p, size_t n, uint64_t off) {
+    size_t got = 0;
+    while (got < n) {
+      const ssize_t r = ::pread(fd, p + got, n - got, static_cast<off_t>(off + got));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) break;
+      got += static_cast<size_t>(r);
+    }
+    return got == n;
+  };
+  bool from_live = false;
+  uint64_t bytes = 0;
+  {
+    // Non-blocking: a FIFO put there since would block the open.
+    Fd live(::openat(m.dfd, Leaf(m.step->path).c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+    struct stat st{};
+    if (live.fd >= 0 && ::fstat(live.fd, &st) == 0 && same(st)) {
+      from_live = true;
+      for (const LiveCopy& c : copies) {
+        buf.resize(c.length);
+        if (!pread_all(live.fd, buf.data(), c.length, c.from)) {
+          from_live = false;
+          break;
+        }
+        RW_RETURN_IF_ERROR(restore_internal::WriteSparse(m.fd, buf, c.to));
+        bytes += c.length;
       }
-      if (got != c.length) break;
-      RW_RETURN_IF_ERROR(restore_internal::WriteSparse(m.fd, buf, c.to));
-      *copied += c.length;
+      if (from_live && (::fstat(live.fd, &st) != 0 || !same(st))) from_live = false;  // changed meanwhile
     }
   }
-  if (fd >= 0) ::close(fd);
-  for (; done < copies.size(); ++done) {
-    const LiveCopy& c = copies[done];
-    RW_ASSIGN_OR_RETURN(IndexEntry e, repo->Locate(c.id, BlobType::kData));
-    RW_ASSIGN_OR_RETURN(std::string blob, repo->LoadBlobAt(e));
-    RW_RETURN_IF_ERROR(restore_internal::WriteSparse(m.fd, blob, c.to));
+  if (from_live && m.step->entry.xxh128) {
+    // The whole file, as it will be named, against the tree (the data is in the page cache).
+    Xxh128Stream whole;
+    constexpr size_t kPiece = 1 << 20;
+    buf.resize(kPiece);
+    for (uint64_t off = 0; off < m.step->entry.size && from_live; off += kPiece) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(kPiece, m.step->entry.size - off));
+      if (!pread_all(m.fd, buf.data(), n, off)) from_live = false;
+      else whole.Update(std::string_view(buf.data(), n));
+    }
+    if (from_live && !(whole.Digest() == *m.step->entry.xxh128)) from_live = false;
+  }
+  if (from_live) {
+    *copied += bytes;
+    return Status::OK();
+  }
+  for (const LiveCopy& c : copies) {
+    auto e = repo->Locate(c.id, BlobType::kData);
+    auto blob = e.ok() ? repo->LoadBlobAt(*e) : Result<std::string>(e.status());
+    if (!blob.ok()) {
+      *load_failed = true;
+      return blob.status();
+    }
+    RW_RETURN_IF_ERROR(restore_internal::WriteSparse(m.fd, *blob, c.to));
   }
   return Status::OK();
 }
@@ -1171,7 +1208,9 @@ Status CheckPlanBlobs(Repository* repo, const std::vector<RollbackStep>& steps, 
       // Where the file there now has each of its blobs (an upgrade that changed part of a large
       // file, or a database file, left most of its chunks as they were).
       std::unordered_map<BlobId, uint64_t, BlobIdHash> have;
-      if (now) {
+      // Only into a file that exists: one the apply writes (no O_TMPFILE here) reads every blob
+      // from the repository, and those must all be checked now.
+      if (now && now->count(m.step->path) && m.Create()) {
         if (auto it = now->find(m.step->path); it != now->end()) {
           uint64_t off = 0;
           for (const BlobId& id : it->second.content) {
@@ -1257,10 +1296,11 @@ Status CheckPlanBlobs(Repository* repo, const std::vector<RollbackStep>& steps, 
       if (copies[k].empty()) return;
       PreparedWrite& m = made[k];
       if (!m.Create()) return;  // sorted out below
-      Status st = WriteFromLive(repo, m, now->at(m.step->path), copies[k], &copied);
+      bool load_failed = false;
+      Status st = WriteFromLive(repo, m, now->at(m.step->path), copies[k], &copied, &load_failed);
       if (!st.ok()) {
         std::lock_guard<std::mutex> lock(mu);
-        if (st.code() == Code::kCorruption || st.code() == Code::kNotFound) {
+        if (load_failed) {
           bad.push_back(st.message());
         } else if (write_error.empty()) {
           write_error = "writing " + m.step->path + " (unnamed, beside it): " + st.message();
@@ -1342,7 +1382,9 @@ std::string JournalPath(const std::string& id) { return "rollback/" + id + ".jou
 std::string ProgressPath(const std::string& id) { return "rollback/" + id + ".progress"; }
 
 Status WriteProgress(Repository* repo, const std::string& id, int root_fd, uint64_t done) {
-  ::syncfs(root_fd);  // what the steps changed is durable before the journal says so
+  // What the steps changed is durable before the journal says so (syncfs reports a failed
+  // writeback since Linux 5.8).
+  if (::syncfs(root_fd) != 0) return ErrnoStatus("writing the rolled-back files to the disk (syncfs)", errno);
   return repo->storage().WriteFileAtomic(ProgressPath(id), std::to_string(done) + "\n");
 }
 
@@ -1460,7 +1502,11 @@ Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const 
         last = now;
       }
     }
-    RW_RETURN_IF_ERROR(WriteProgress(s.repo, id, root_fd, j.steps.size()));
+    // The last checkpoint is made durable here only when the databases step follows (a resume
+    // after it fails starts there). Otherwise the files are written back while the verify reads
+    // them, and the syncfs before the journal is removed waits for the rest: a crash before it
+    // resumes from the last checkpoint, and every step is safe to repeat.
+    if (j.databases) RW_RETURN_IF_ERROR(WriteProgress(s.repo, id, root_fd, j.steps.size()));
     for (const std::string& n : applier.notes()) s.result.notes.push_back(n);
   }
   if (j.databases && !s.options.restore_databases) {
@@ -1490,6 +1536,12 @@ Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const 
                                   },
                                   &s.result.verify)
                            .WithContext("verifying the rollback"));
+  }
+  // Everything the apply wrote is on the disk before the journal goes.
+  if (j.files && ::syncfs(root_fd) != 0) {
+    return ErrnoStatus("writing the rolled-back files to the disk (syncfs of " + s.result.target + ")", errno)
+        .WithContext("the rollback stopped part way (its journal is kept: fix the cause, then run "
+                     "`rewind rollback --resume`)");
   }
   SetInterruptHint(nullptr);
   // The plan is finished: a resume would have nothing left to do.
@@ -1575,14 +1627,22 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
   // thread of its own while the snapshot is checked. The services are stopped after that, but
   // stopping them does not change which files the installation has; the processes are looked
   // at afterwards, as before.
+  // Not before a question (the answer may take long, and the services still run meanwhile),
+  // nor for a dry run that does not check (it has a stop command it does not run): the check
+  // then walks the target itself.
   std::future<FileIds> target_ids;
-  if (options.files && !options.allow_running && !pending.size()) {
+  if (options.files && !options.allow_running && pending.empty() && !options.confirm &&
+      !(options.dry_run && !options.stop_cmd.empty())) {
     char resolved[PATH_MAX];
     ExcludeSet rules;
     if (::realpath(r.target.c_str(), resolved) && SnapshotExcludes(snap.snapshot, &rules).ok()) {
-      target_ids = std::async(std::launch::async, [root = std::string(resolved), rules = std::move(rules)] {
-        return CollectFileIds(root, [&](const std::string& rel, bool is_dir) { return ExcludedBy(rules, rel, is_dir); });
-      });
+      try {
+        target_ids = std::async(std::launch::async, [root = std::string(resolved), rules = std::move(rules)] {
+          return CollectFileIds(root, [&](const std::string& rel, bool is_dir) { return ExcludedBy(rules, rel, is_dir); });
+        });
+      } catch (const std::system_error&) {
+        // No thread to be had: the check walks the target itself.
+      }
     }
   }
   RW_RETURN_IF_ERROR(CheckSnapshotWhole(repo, snap.snapshot, &trees));

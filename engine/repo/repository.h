@@ -176,8 +176,8 @@ class Repository {
   Result<std::string> LoadBlobAt(const IndexEntry& e, bool check_id = true) const;
   // LoadBlob without the SHA-256 (decompress, length and type checks only), for a caller that
   // read and checked the same blob moments ago under the same lock and checks the content
-  // another way: rollback checks every blob its plan needs before touching anything, then
-  // checks each file's XXH3-128 before the file goes into place.
+  // another way: rollback checks every blob its plan reads from the repository before
+  // touching anything, then checks each file's XXH3-128 before the file goes into place.
   Result<std::string> LoadCheckedBlob(const BlobId& id, BlobType expected) const;
   // Where blob `id` is: NotFound when not indexed, Corruption when indexed with another type.
   Result<IndexEntry> Locate(const BlobId& id, BlobType expected) const;
