@@ -1,0 +1,133 @@
+#!/bin/bash
+# Rollback and restore on a file system without O_TMPFILE (NFS, FUSE, vfat): no file is written
+# before the apply; the apply writes each file under a temporary name (".rewind-" + 16 hex)
+# beside it and renames it into place; a SIGKILL at any moment of the apply leaves such
+# temporaries, which `rollback --resume` removes. No file system the tests can mount lacks
+# O_TMPFILE, so the fault is injected: no_tmpfile_preload.so (LD_PRELOAD) fails every open with
+# O_TMPFILE with EOPNOTSUPP, and logs that it did (the test checks the fallback was reached).
+# End state each time: the mtree outside the excluded folders equals the one before the
+# upgrade, the excluded folders are as the upgrade left them, no temporary file, no journal.
+# usage: rollback_no_tmpfile.sh REWIND DEMO_GEN NO_TMPFILE_PRELOAD
+#   KILLS=N (default 6) SIGKILLs during the apply, SEED=S (default 1), KEEP=1 keeps the work dir.
+source "$(dirname "$0")/../e2e/lib.sh"
+source "$(dirname "$0")/lib_rollback.sh"
+PRELOAD=$(realpath "${3:?usage: $0 REWIND DEMO_GEN NO_TMPFILE_PRELOAD}")
+need_root
+need_tools bsdtar jq python3
+KILLS=${KILLS:-6}
+SEED=${SEED:-1}
+
+SRC=$WORK/opt/icewarp
+UPG=$WORK/upgraded
+T=$WORK/target
+REPO=$WORK/repo
+LOG=$WORK/no-tmpfile.log
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+# no_tmpfile CMD...: CMD with every O_TMPFILE open refused.
+no_tmpfile() { env LD_PRELOAD="$PRELOAD" REWIND_NO_TMPFILE_LOG="$LOG" "$@"; }
+reset_target() { rm -rf "$T"; cp -a "$UPG" "$T"; }
+
+check_end() {
+  mtree_kept "$T" "$WORK/t-kept.mtree"
+  compare_files "$1: mtree outside the excluded folders vs before the upgrade" "$WORK/pre-kept.mtree" "$WORK/t-kept.mtree"
+  mtree_excluded "$T" "$WORK/t-excluded.mtree"
+  compare_files "$1: excluded folders vs as the upgrade left them" "$WORK/upgraded-excluded.mtree" "$WORK/t-excluded.mtree"
+  local tmp
+  tmp=$(find "$T" -name '.rewind-*' | head -n 3)
+  [[ -z $tmp ]] || check_failed "$1: temporary files left: $tmp"
+  [[ -z $(ls -A "$REPO/rollback" 2>/dev/null) ]] || check_failed "$1: a journal is left: $(ls "$REPO/rollback")"
+}
+
+step "demo installation (scale 0.25), backup --tag pre, upgrade"
+demo_backup_upgrade "$SRC" "$REPO" 11
+cp -a "$SRC" "$UPG"
+mtree_excluded "$UPG" "$WORK/upgraded-excluded.mtree"
+mtree "$UPG" >"$WORK/upgraded.mtree"
+
+step "control: with O_TMPFILE, the files of the plan are written before the apply"
+reset_target
+expect_rc 0 "$REWIND" rollback --repo "$REPO" pre --target "$T" --yes --no-safety-snapshot --json
+W=$(json_get .files_written_before_apply)
+note "files written before the apply: $W"
+((W > 0)) || check_failed "control: no file was written before the apply (the check below would prove nothing)"
+check_end "control"
+
+step "without O_TMPFILE: the apply writes every file under a temporary name"
+reset_target
+rm -f "$LOG"
+expect_rc 0 no_tmpfile "$REWIND" rollback --repo "$REPO" pre --target "$T" --yes --json
+[[ -s $LOG ]] || check_failed "no open with O_TMPFILE was refused: the fallback was not exercised"
+W=$(json_get .files_written_before_apply)
+[[ $W == 0 ]] || check_failed "$W files were written before the apply without O_TMPFILE"
+[[ $(json_get .verified) == true ]] || check_failed "the rollback did not verify"
+SAFETY=$(json_get .safety_snapshot_id)
+note "rewrote $(json_get ".plan.rewrite | length") files, safety snapshot ${SAFETY:0:12}"
+check_end "without O_TMPFILE"
+
+step "without O_TMPFILE: rolling back to the safety snapshot gives the upgraded tree back"
+expect_rc 0 no_tmpfile "$REWIND" rollback --repo "$REPO" "$SAFETY" --target "$T" --yes --no-safety-snapshot
+mtree "$T" >"$WORK/t.mtree"
+compare_files "undo: mtree vs the upgraded tree" "$WORK/upgraded.mtree" "$WORK/t.mtree"
+tmp=$(find "$T" -name '.rewind-*' | head -n 3)
+[[ -z $tmp ]] || check_failed "undo: temporary files left: $tmp"
+
+step "without O_TMPFILE: restore into an empty directory"
+rm -f "$LOG"
+expect_rc 0 no_tmpfile "$REWIND" restore --repo "$REPO" pre --target "$WORK/restored"
+[[ -s $LOG ]] || check_failed "restore: no open with O_TMPFILE was refused: the fallback was not exercised"
+mtree_kept "$WORK/restored" "$WORK/restored-kept.mtree"
+compare_files "restore: mtree vs before the upgrade" "$WORK/pre-kept.mtree" "$WORK/restored-kept.mtree"
+tmp=$(find "$WORK/restored" -name '.rewind-*' | head -n 3)
+[[ -z $tmp ]] || check_failed "restore: temporary files left: $tmp"
+rm -rf "$WORK/restored"
+
+# The apply is slowed down (as in rollback_crash.sh) so that the kills land inside it.
+export REWIND_TEST_ROLLBACK_STEP_DELAY_US=${REWIND_TEST_ROLLBACK_STEP_DELAY_US:-1500}
+step "$KILLS SIGKILLs during the apply without O_TMPFILE, each followed by --resume"
+reset_target
+t0=$(now_ms)
+expect_rc 0 no_tmpfile "$REWIND" rollback --repo "$REPO" pre --target "$T" --yes --no-safety-snapshot
+D=$(($(now_ms) - t0))
+check_end "slowed rollback"
+note "a slowed rollback takes $D ms; kills between 40 % and 90 % of it"
+MIDAPPLY=0 LEFT=0
+for ((i = 0; i < KILLS; i++)); do
+  RANDOM=$((SEED + i))
+  delay_ms=$((D * 40 / 100 + (i * 1000 + RANDOM % 1000) * (D * 50 / 100) / (KILLS * 1000)))
+  reset_target
+  # env execs rewind: $! is its pid (a shell function would run in a subshell of its own)
+  env LD_PRELOAD="$PRELOAD" REWIND_NO_TMPFILE_LOG="$LOG" \
+    "$REWIND" rollback --repo "$REPO" pre --target "$T" --yes --no-safety-snapshot >"$WORK/bg.out" 2>"$WORK/bg.err" &
+  pid=$!
+  BG_PIDS=$pid
+  sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
+  kill -KILL "$pid" 2>/dev/null || :
+  if { wait "$pid"; } 2>/dev/null; then rc=0; else rc=$?; fi
+  BG_PIDS=""
+  how="finished before the kill"
+  if [[ $rc == 137 ]]; then
+    expect_rc 0 "$REWIND" unlock --repo "$REPO"
+    journal=$(ls "$REPO"/rollback/*.journal 2>/dev/null | head -n 1 || :)
+    if [[ -n $journal ]]; then
+      steps=$(awk '/^steps /{print $2}' "$journal")
+      progress=$(cat "${journal%.journal}.progress" 2>/dev/null || echo 0)
+      left=$(find "$T" -name '.rewind-*' | wc -l)
+      LEFT=$((LEFT + left))
+      ((progress < steps)) && MIDAPPLY=$((MIDAPPLY + 1))
+      expect_rc 0 no_tmpfile "$REWIND" rollback --repo "$REPO" --resume --yes --json
+      [[ $(json_get .verified) == true ]] || check_failed "kill $i: the resume did not verify"
+      how="resumed: checkpoint $progress/$steps, $left temporaries left by the kill"
+    else
+      expect_rc 0 no_tmpfile "$REWIND" rollback --repo "$REPO" pre --target "$T" --yes --no-safety-snapshot
+      how="no journal yet: run again"
+    fi
+  elif [[ $rc != 0 ]]; then
+    cat "$WORK/bg.err" >&2
+    fail "kill $i: the rollback exited $rc (not killed)"
+  fi
+  check_end "kill $i"
+  note "kill $i at ${delay_ms} ms: $how"
+done
+note "killed mid-apply: $MIDAPPLY of $KILLS; temporaries the kills left (then removed): $LEFT"
+((MIDAPPLY * 2 >= KILLS)) || check_failed "only $MIDAPPLY of $KILLS kills landed while the plan was being applied"
+expect_rc 0 "$REWIND" verify --repo "$REPO"
