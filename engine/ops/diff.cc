@@ -87,15 +87,15 @@ Status ListLive(int fd, std::vector<TreeEntry>* out) {
     }
     TreeEntry e;
     if (!FillEntryFromStat(st, &e)) continue;  // sockets: never backed up, never touched
-    e.name = name;
+    e.name = std::move(name);
     if (e.type == EntryType::kSymlink) {
       std::string target(static_cast<size_t>(st.st_size) + 64, '\0');
       for (;;) {
-        ssize_t n = ::readlinkat(fd, name.c_str(), target.data(), target.size());
+        ssize_t n = ::readlinkat(fd, e.name.c_str(), target.data(), target.size());
         if (n < 0) {
           int err = errno;
           ::closedir(d);
-          return ErrnoStatus("read symlink " + name, err);
+          return ErrnoStatus("read symlink " + e.name, err);
         }
         if (static_cast<size_t>(n) < target.size()) {
           target.resize(static_cast<size_t>(n));
@@ -390,6 +390,9 @@ class Differ {
         RW_RETURN_IF_ERROR(Release(sub.held));
         ++i;
         ++j;
+      } else if (live_ && UnchangedByStat(olds[i], news[j])) {
+        ++i;  // the common case, decided before any path or copy is made
+        ++j;
       } else {
         RW_RETURN_IF_ERROR(Entry(JoinPath(path, olds[i].name), olds[i], news[j], new_fd, structural,
                                  hashed.empty() ? nullptr : &hashed[j]));
@@ -447,8 +450,17 @@ class Differ {
     return Status::OK();
   }
 
+  // A live file whose size, mtime, ctime, inode and device are what the snapshot saw: unchanged
+  // (what backup's parent reuse trusts, so do we; a change of mode, owner or xattrs moves the
+  // ctime).
+  static bool UnchangedByStat(const TreeEntry& o, const TreeEntry& n) {
+    return o.type == EntryType::kFile && n.type == EntryType::kFile && o.size == n.size &&
+           o.mtime_ns == n.mtime_ns && o.ctime_ns == n.ctime_ns && o.inode == n.inode && o.device == n.device;
+  }
+
   Status Entry(const std::string& path, const TreeEntry& o, const TreeEntry& n_in, int new_fd,
                bool* structural, Hashed* pre = nullptr) {
+    if (live_ && UnchangedByStat(o, n_in)) return Status::OK();
     TreeEntry n = n_in;
     Change c;
     c.path = path;
@@ -484,10 +496,7 @@ class Differ {
         if (live_) {
           if (o.size != n.size) {
             content_differs = true;
-          } else if (o.mtime_ns == n.mtime_ns && o.ctime_ns == n.ctime_ns && o.inode == n.inode &&
-                     o.device == n.device) {
-            return Status::OK();  // what backup's parent reuse trusts, so do we
-          } else {
+          } else {  // not unchanged by stat (see the start)
             Hashed local;
             Hashed* h = pre && pre->done ? pre : &local;
             if (!h->done) HashLive(new_fd, n.name, h);

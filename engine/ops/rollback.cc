@@ -192,6 +192,7 @@ Status CheckSnapshotWhole(Repository* repo, const Snapshot& snap, TreeCache* tre
   for (const DatabaseDump& d : snap.databases) level.push_back({d.tree, "databases/" + d.label});
   while (!level.empty()) {
     std::vector<std::pair<BlobId, std::string>> todo;
+    std::vector<IndexEntry> hint;
     for (auto& [id, prefix] : level) {
       if (!seen_trees.insert(id).second) continue;
       auto where = repo->Find(id);
@@ -200,7 +201,15 @@ Status CheckSnapshotWhole(Repository* repo, const Snapshot& snap, TreeCache* tre
         continue;
       }
       by_pack[where->pack].push_back(*where);
+      hint.push_back(*where);
       todo.push_back({id, std::move(prefix)});
+    }
+    // Tree packs not in the page cache (dropped, or never read on this host) would be read a
+    // frame at a time, one per thread: the storage is told the whole level first, and reads
+    // it in the background, merged and in order.
+    if (hint.size() > 1) {
+      Repository::SortForLoading(&hint);
+      repo->WillLoad(hint);
     }
     std::vector<Result<std::shared_ptr<const Tree>>> loaded(todo.size(), Status::OK());
     tbb::parallel_for(size_t{0}, todo.size(), [&](size_t i) { loaded[i] = trees->Get(todo[i].first); });

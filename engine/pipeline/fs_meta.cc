@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 namespace rw {
@@ -42,9 +43,8 @@ bool FillEntryFromStat(const struct stat& st, TreeEntry* e) {
 namespace {
 std::mutex names_mu;
 std::unordered_map<uint32_t, std::string> user_names, group_names;
-}  // namespace
 
-std::string UserName(uint32_t uid) {
+std::string LookUpUserName(uint32_t uid) {
   std::lock_guard<std::mutex> lock(names_mu);
   auto it = user_names.find(uid);
   if (it != user_names.end()) return it->second;
@@ -56,7 +56,7 @@ std::string UserName(uint32_t uid) {
   return name;
 }
 
-std::string GroupName(uint32_t gid) {
+std::string LookUpGroupName(uint32_t gid) {
   std::lock_guard<std::mutex> lock(names_mu);
   auto it = group_names.find(gid);
   if (it != group_names.end()) return it->second;
@@ -66,6 +66,23 @@ std::string GroupName(uint32_t gid) {
   if (getgrgid_r(gid, &gr, buf, sizeof buf, &res) == 0 && res) name = res->gr_name;
   group_names[gid] = name;
   return name;
+}
+
+}  // namespace
+
+// Most entries of a tree have the owner of the entry before: each thread keeps the last name it
+// was given, and takes the lock of the shared cache only for another id (a walk in parallel
+// asked for two names per entry under one lock).
+std::string UserName(uint32_t uid) {
+  thread_local std::optional<std::pair<uint32_t, std::string>> last;
+  if (!last || last->first != uid) last.emplace(uid, LookUpUserName(uid));
+  return last->second;
+}
+
+std::string GroupName(uint32_t gid) {
+  thread_local std::optional<std::pair<uint32_t, std::string>> last;
+  if (!last || last->first != gid) last.emplace(gid, LookUpGroupName(gid));
+  return last->second;
 }
 
 int OpenAtNoAtime(int dfd, const char* name, int flags) {
