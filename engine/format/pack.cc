@@ -260,13 +260,15 @@ Result<PackTrailer> ParsePackTrailer(std::string_view tail, uint64_t file_size, 
   uint64_t prev_end = 0;
   for (uint64_t i = 0; i < n; ++i) {
     const char* p = payload + 8 + i * format::kPackEntrySize;
-    const std::string where = "entry " + Num(i) + " (at offset " +
-                              Num(payload_offset + 8 + i * format::kPackEntrySize) + ")";
+    // Built only for an error: a trailer of 50k entries made 100k strings for nothing.
+    auto where = [&] {
+      return "entry " + Num(i) + " (at offset " + Num(payload_offset + 8 + i * format::kPackEntrySize) + ")";
+    };
     PackEntry e;
     const auto type = static_cast<uint8_t>(p[0]);
     if (type != static_cast<uint8_t>(BlobType::kData) &&
         type != static_cast<uint8_t>(BlobType::kTree)) {
-      return TrailerCorruption(where + ": blob type " + Num(type) + " is not 1 or 2");
+      return TrailerCorruption(where() + ": blob type " + Num(type) + " is not 1 or 2");
     }
     e.type = static_cast<BlobType>(type);
     e.id = BlobId::FromBytes(p + 1);
@@ -274,14 +276,14 @@ Result<PackTrailer> ParsePackTrailer(std::string_view tail, uint64_t file_size, 
     e.compressed_length = GetU32(p + 41);
     e.raw_length = GetU32(p + 45);
     if (e.compressed_length == 0) {
-      return TrailerCorruption(where + ": compressed length 0");
+      return TrailerCorruption(where() + ": compressed length 0");
     }
     if (e.offset < prev_end) {
-      return TrailerCorruption(where + ": offset " + Num(e.offset) +
+      return TrailerCorruption(where() + ": offset " + Num(e.offset) +
                                " overlaps the previous frame, which ends at " + Num(prev_end));
     }
     if (e.offset > trailer_offset || e.compressed_length > trailer_offset - e.offset) {
-      return TrailerCorruption(where + ": offset " + Num(e.offset) + " + length " +
+      return TrailerCorruption(where() + ": offset " + Num(e.offset) + " + length " +
                                Num(e.compressed_length) + " exceeds trailer offset " +
                                Num(trailer_offset));
     }

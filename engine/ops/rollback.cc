@@ -272,12 +272,13 @@ Status CheckSnapshotWhole(Repository* repo, const Snapshot& snap, TreeCache* tre
       miss("pack " + pack.Short() + ": " + trailer.status().message());
       continue;
     }
-    std::unordered_map<BlobId, const PackEntry*, BlobIdHash> listed;
-    for (const PackEntry& p : trailer->entries) listed.emplace(p.id, &p);
+    // Both in offset order (a trailer's frames are in order and never overlap): one pass.
+    const std::vector<PackEntry>& listed = trailer->entries;
+    size_t k = 0;
     for (const IndexEntry& e : entries) {
-      auto it = listed.find(e.id);
-      if (it == listed.end() || it->second->offset != e.offset ||
-          it->second->compressed_length != e.compressed_length || it->second->raw_length != e.raw_length) {
+      while (k < listed.size() && listed[k].offset < e.offset) ++k;
+      if (k == listed.size() || listed[k].offset != e.offset || !(listed[k].id == e.id) ||
+          listed[k].compressed_length != e.compressed_length || listed[k].raw_length != e.raw_length) {
         miss("pack " + pack.Short() + " does not hold blob " + e.id.Short() + " where the index says");
       }
     }
@@ -1647,7 +1648,9 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
     if (::realpath(r.target.c_str(), resolved) && SnapshotExcludes(snap.snapshot, &rules).ok()) {
       try {
         target_ids = std::async(std::launch::async, [root = std::string(resolved), rules = std::move(rules)] {
-          return CollectFileIds(root, [&](const std::string& rel, bool is_dir) { return ExcludedBy(rules, rel, is_dir); });
+          // The walk does not enter what it skips: only the entry itself needs matching (its
+          // parents were, on the way down; ExcludedBy matched each of them again, per entry).
+          return CollectFileIds(root, [&](const std::string& rel, bool is_dir) { return rules.Match(rel, is_dir) >= 0; });
         });
       } catch (const std::system_error&) {
         // No thread to be had: the check walks the target itself.

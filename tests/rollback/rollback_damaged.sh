@@ -50,6 +50,16 @@ expect_err_contains "pack $(basename "$PACK" | cut -c1-12)"
 [[ ! -s $LOG ]] || check_failed "the stop command ran although the snapshot was refused first: $(cat "$LOG")"
 check_untouched "pack deleted"
 
+step "1b. the pack of a needed blob holds another pack's bytes (its trailer is valid): refused, nothing touched"
+OTHER=$(find "$REPO/data" -type f ! -name "$(basename "$PACK")" | LC_ALL=C sort | head -n 1)
+[[ -n $OTHER ]] || fail "no other pack in the repository"
+cp "$OTHER" "$REPO/$PACK"
+expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --yes --no-safety-snapshot
+expect_err_contains "not whole"
+expect_err_contains "pack $(basename "$PACK" | cut -c1-12) does not hold blob"
+check_untouched "pack swapped"
+cp "$WORK/pack.bak" "$REPO/$PACK"
+
 step "2. one byte of the needed blob's frame is flipped: refused after reading it, nothing touched"
 cp "$WORK/pack.bak" "$REPO/$PACK"
 flip_byte "$REPO/$PACK" "$((OFF + CLEN / 2))"
