@@ -224,9 +224,17 @@ void HashLive(int dfd, const std::string& name, Hashed* out) {
   out->xattrs = std::move(*x);
 }
 
-bool NeedsHash(const TreeEntry& o, const TreeEntry& n) {
+// A live file whose size, mtime, ctime, inode and device are what the snapshot saw: unchanged
+// (what backup's parent reuse trusts, so do we; a change of mode, owner or xattrs moves the
+// ctime).
+bool UnchangedByStat(const TreeEntry& o, const TreeEntry& n) {
   return o.type == EntryType::kFile && n.type == EntryType::kFile && o.size == n.size &&
-         !(o.mtime_ns == n.mtime_ns && o.ctime_ns == n.ctime_ns && o.inode == n.inode && o.device == n.device);
+         o.mtime_ns == n.mtime_ns && o.ctime_ns == n.ctime_ns && o.inode == n.inode && o.device == n.device;
+}
+
+// A live file of the snapshot's size whose stat moved: only its content can tell.
+bool NeedsHash(const TreeEntry& o, const TreeEntry& n) {
+  return o.type == EntryType::kFile && n.type == EntryType::kFile && o.size == n.size && !UnchangedByStat(o, n);
 }
 
 // A change found by a walk of a subtree that ran beside its siblings, held until the walk of
@@ -448,14 +456,6 @@ class Differ {
       RW_RETURN_IF_ERROR(Added(p, e, dir.fd));
     }
     return Status::OK();
-  }
-
-  // A live file whose size, mtime, ctime, inode and device are what the snapshot saw: unchanged
-  // (what backup's parent reuse trusts, so do we; a change of mode, owner or xattrs moves the
-  // ctime).
-  static bool UnchangedByStat(const TreeEntry& o, const TreeEntry& n) {
-    return o.type == EntryType::kFile && n.type == EntryType::kFile && o.size == n.size &&
-           o.mtime_ns == n.mtime_ns && o.ctime_ns == n.ctime_ns && o.inode == n.inode && o.device == n.device;
   }
 
   Status Entry(const std::string& path, const TreeEntry& o, const TreeEntry& n_in, int new_fd,

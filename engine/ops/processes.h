@@ -31,10 +31,10 @@ struct ProcessScan {
 // runs rewind holds itself open). One entry per process: the first use found (executable, then
 // open files, then mappings).
 //
-// `ids`, when given, is what CollectFileIds found under `root` with the same `skip`, or one
-// that agrees with it on every entry the walk reaches (the walk does not enter a skipped
-// directory, so its `skip` need not look at the parents) (taken beforehand, while something
-// else is done); without it the tree is walked here.
+// `ids`, when given, is what CollectFileIds found under `root` beforehand (while something else
+// was done), with the same `skip` or one that agrees with it on every entry the walk reaches:
+// the walk does not enter a skipped directory, so its `skip` need not look at the parents.
+// Without `ids` the tree is walked here.
 struct FileIds;
 ProcessScan FindProcessesUsing(const std::string& root,
                                const std::function<bool(const std::string& rel, bool is_dir)>& skip,

@@ -72,7 +72,7 @@ std::string LookUpGroupName(uint32_t gid) {
 
 // Most entries of a tree have the owner of the entry before: each thread keeps the last name it
 // was given, and takes the lock of the shared cache only for another id (a walk in parallel
-// asked for two names per entry under one lock).
+// took that lock twice per entry).
 std::string UserName(uint32_t uid) {
   thread_local std::optional<std::pair<uint32_t, std::string>> last;
   if (!last || last->first != uid) last.emplace(uid, LookUpUserName(uid));

@@ -54,8 +54,7 @@ static mode_t mode_of(int flags, va_list ap) {
     mode_t mode = mode_of(flags, ap);                                \
     va_end(ap);                                                      \
     if (is_tmpfile(flags)) return refuse();                          \
-    static openat_fn real;                                           \
-    if (!real) real = reinterpret_cast<openat_fn>(dlsym(RTLD_NEXT, #name));    \
+    static const openat_fn real = reinterpret_cast<openat_fn>(dlsym(RTLD_NEXT, #name)); \
     return real(dfd, path, flags, mode);                             \
   }
 
@@ -67,8 +66,7 @@ static mode_t mode_of(int flags, va_list ap) {
     va_end(ap);                                                      \
     if (is_tmpfile(flags)) return refuse();                          \
     typedef int (*open_fn)(const char*, int, ...);                   \
-    static open_fn real;                                             \
-    if (!real) real = reinterpret_cast<open_fn>(dlsym(RTLD_NEXT, #name)); \
+    static const open_fn real = reinterpret_cast<open_fn>(dlsym(RTLD_NEXT, #name)); \
     return real(path, flags, mode);                                  \
   }
 
@@ -82,16 +80,14 @@ FORWARD(open64)
   int name(int dfd, const char* path, int flags) {                   \
     if (is_tmpfile(flags)) return refuse();                          \
     typedef int (*fn)(int, const char*, int);                        \
-    static fn real;                                                  \
-    if (!real) real = reinterpret_cast<fn>(dlsym(RTLD_NEXT, #name)); \
+    static const fn real = reinterpret_cast<fn>(dlsym(RTLD_NEXT, #name)); \
     return real(dfd, path, flags);                                   \
   }
 #define FORTIFIED(name)                                              \
   int name(const char* path, int flags) {                            \
     if (is_tmpfile(flags)) return refuse();                          \
     typedef int (*fn)(const char*, int);                             \
-    static fn real;                                                  \
-    if (!real) real = reinterpret_cast<fn>(dlsym(RTLD_NEXT, #name)); \
+    static const fn real = reinterpret_cast<fn>(dlsym(RTLD_NEXT, #name)); \
     return real(path, flags);                                        \
   }
 

@@ -1,20 +1,21 @@
 #!/bin/bash
 # Rollback and restore on a file system without O_TMPFILE (NFS, FUSE, vfat): no file is written
 # before the apply; the apply writes each file under a temporary name (".rewind-" + 16 hex)
-# beside it and renames it into place; a SIGKILL at any moment of the apply leaves such
-# temporaries, which `rollback --resume` removes. No file system the tests can mount lacks
-# O_TMPFILE, so the fault is injected: no_tmpfile_preload.so (LD_PRELOAD) fails every open with
-# O_TMPFILE with EOPNOTSUPP, and logs that it did (the test checks the fallback was reached).
+# beside it and renames it into place; a SIGKILL during a write leaves such a temporary, which
+# `rollback --resume` removes (one is planted after each kill, where a killed write leaves it).
+# No file system the tests can mount lacks O_TMPFILE, so the fault is injected:
+# no_tmpfile_preload.so (LD_PRELOAD) fails every open with O_TMPFILE with EOPNOTSUPP, and logs
+# that it did (the test checks the fallback was reached).
 # End state each time: the mtree outside the excluded folders equals the one before the
 # upgrade, the excluded folders are as the upgrade left them, no temporary file, no journal.
 # usage: rollback_no_tmpfile.sh REWIND DEMO_GEN NO_TMPFILE_PRELOAD
-#   KILLS=N (default 6) SIGKILLs during the apply, SEED=S (default 1), KEEP=1 keeps the work dir.
+#   KILLS=N (default 8) SIGKILLs during the apply, SEED=S (default 1), KEEP=1 keeps the work dir.
 source "$(dirname "$0")/../e2e/lib.sh"
 source "$(dirname "$0")/lib_rollback.sh"
 PRELOAD=$(realpath "${3:?usage: $0 REWIND DEMO_GEN NO_TMPFILE_PRELOAD}")
 need_root
 need_tools bsdtar jq python3
-KILLS=${KILLS:-6}
+KILLS=${KILLS:-8}
 SEED=${SEED:-1}
 
 SRC=$WORK/opt/icewarp
@@ -84,13 +85,38 @@ rm -rf "$WORK/restored"
 # The apply is slowed down (as in rollback_crash.sh) so that the kills land inside it.
 export REWIND_TEST_ROLLBACK_STEP_DELAY_US=${REWIND_TEST_ROLLBACK_STEP_DELAY_US:-1500}
 step "$KILLS SIGKILLs during the apply without O_TMPFILE, each followed by --resume"
-reset_target
-t0=$(now_ms)
-expect_rc 0 no_tmpfile "$REWIND" rollback --repo "$REPO" pre --target "$T" --yes --no-safety-snapshot
-D=$(($(now_ms) - t0))
-check_end "slowed rollback"
+D=0
+for run in 1 2; do  # the shorter of two
+  reset_target
+  t0=$(now_ms)
+  expect_rc 0 no_tmpfile "$REWIND" rollback --repo "$REPO" pre --target "$T" --yes --no-safety-snapshot
+  t=$(($(now_ms) - t0))
+  ((D == 0 || t < D)) && D=$t
+  check_end "slowed rollback $run"
+done
 note "a slowed rollback takes $D ms; kills between 40 % and 90 % of it"
-MIDAPPLY=0 LEFT=0
+# plant_dir JOURNAL PROGRESS: a directory where the resume must look for temporaries: that of
+# the step before the checkpoint (a kill may have left one there), or at checkpoint 0 that of
+# the first write. A kill leaves a temporary only when it lands inside a write (well under a
+# millisecond): one is planted there too, so that the clean-up is checked after every kill.
+plant_dir() {
+  python3 - "$1" "$2" <<'PY'
+import sys
+lines = open(sys.argv[1], encoding="utf-8", errors="surrogateescape").read().split("\n")
+k = next(i for i, l in enumerate(lines) if l.startswith("steps "))
+steps = lines[k + 1:k + 1 + int(lines[k].split()[1])]
+p = int(sys.argv[2])
+def path(step):
+    h = step.split(" ")[1]
+    return "" if h == "-" else bytes.fromhex(h).decode("utf-8", "surrogateescape")
+if p > 0:
+    target = path(steps[p - 1])
+else:
+    target = next(path(s) for s in steps if s.split(" ")[0] in ("write", "symlink", "link", "node"))
+print(target.rsplit("/", 1)[0] if "/" in target else "")
+PY
+}
+MIDAPPLY=0 LEFT=0 PLANTED=0
 for ((i = 0; i < KILLS; i++)); do
   RANDOM=$((SEED + i))
   delay_ms=$((D * 40 / 100 + (i * 1000 + RANDOM % 1000) * (D * 50 / 100) / (KILLS * 1000)))
@@ -113,6 +139,11 @@ for ((i = 0; i < KILLS; i++)); do
       progress=$(cat "${journal%.journal}.progress" 2>/dev/null || echo 0)
       left=$(find "$T" -name '.rewind-*' | wc -l)
       LEFT=$((LEFT + left))
+      dir=$T/$(plant_dir "$journal" "$progress")
+      if [[ -d $dir && ! -L $dir ]]; then
+        echo "left by a killed write" >"$dir/.rewind-0123456789abcdef"
+        PLANTED=$((PLANTED + 1))
+      fi
       ((progress < steps)) && MIDAPPLY=$((MIDAPPLY + 1))
       expect_rc 0 no_tmpfile "$REWIND" rollback --repo "$REPO" --resume --yes --json
       [[ $(json_get .verified) == true ]] || check_failed "kill $i: the resume did not verify"
@@ -128,6 +159,7 @@ for ((i = 0; i < KILLS; i++)); do
   check_end "kill $i"
   note "kill $i at ${delay_ms} ms: $how"
 done
-note "killed mid-apply: $MIDAPPLY of $KILLS; temporaries the kills left (then removed): $LEFT"
-((MIDAPPLY * 2 >= KILLS)) || check_failed "only $MIDAPPLY of $KILLS kills landed while the plan was being applied"
+note "killed mid-apply: $MIDAPPLY of $KILLS; temporaries the kills left: $LEFT, planted: $PLANTED (all removed by the resumes)"
+((MIDAPPLY >= 3)) || check_failed "only $MIDAPPLY of $KILLS kills landed while the plan was being applied (want >= 3)"
+((PLANTED >= 3)) || check_failed "only $PLANTED temporaries were planted for the resumes to remove (want >= 3)"
 expect_rc 0 "$REWIND" verify --repo "$REPO"
