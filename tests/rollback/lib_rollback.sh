@@ -131,3 +131,20 @@ for i in range(int(sys.argv[2])):
     os.unlink(os.path.join(sys.argv[1], str(n - 1 - i)))
 PY
 }
+
+# reset_target: $T afresh as a copy of the upgraded tree $UPG.
+reset_target() { rm -rf "$T"; cp -a "$UPG" "$T"; }
+
+# check_end WHAT: the end state of a rollback of $T (repository $REPO): the mtree outside the
+# excluded folders equals $WORK/pre-kept.mtree (before the upgrade), the excluded folders equal
+# $WORK/upgraded-excluded.mtree (as the upgrade left them), no temporary, no journal.
+check_end() {
+  mtree_kept "$T" "$WORK/t-kept.mtree"
+  compare_files "$1: mtree outside the excluded folders vs before the upgrade" "$WORK/pre-kept.mtree" "$WORK/t-kept.mtree"
+  mtree_excluded "$T" "$WORK/t-excluded.mtree"
+  compare_files "$1: excluded folders vs as the upgrade left them" "$WORK/upgraded-excluded.mtree" "$WORK/t-excluded.mtree"
+  local tmp
+  tmp=$(find "$T" -name '.rewind-*' | head -n 3)
+  [[ -z $tmp ]] || check_failed "$1: temporary files left: $tmp"
+  [[ -z $(ls -A "$REPO/rollback" 2>/dev/null) ]] || check_failed "$1: a journal is left: $(ls "$REPO/rollback")"
+}

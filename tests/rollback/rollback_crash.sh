@@ -57,19 +57,6 @@ cp -a "$SRC" "$UPG"
 mtree_excluded "$UPG" "$WORK/upgraded-excluded.mtree"
 note "$(find "$UPG" -type f | wc -l) files in the upgraded tree, $(du -sh "$UPG" | cut -f1)"
 
-reset_target() { rm -rf "$T"; cp -a "$UPG" "$T"; }
-
-# check_end WHAT: the end state of a rollback of $T.
-check_end() {
-  mtree_kept "$T" "$WORK/t-kept.mtree"
-  compare_files "$1: mtree outside the excluded folders vs before the upgrade" "$WORK/pre-kept.mtree" "$WORK/t-kept.mtree"
-  mtree_excluded "$T" "$WORK/t-excluded.mtree"
-  compare_files "$1: excluded folders vs as the upgrade left them" "$WORK/upgraded-excluded.mtree" "$WORK/t-excluded.mtree"
-  local tmp
-  tmp=$(find "$T" -name '.rewind-*' | head -n 3)
-  [[ -z $tmp ]] || check_failed "$1: temporary files left: $tmp"
-  [[ -z $(ls -A "$REPO/rollback" 2>/dev/null) ]] || check_failed "$1: a journal is left: $(ls "$REPO/rollback")"
-}
 
 step "time a clean rollback (the shorter of two)"
 D=0

@@ -26,18 +26,6 @@ LOG=$WORK/no-tmpfile.log
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # no_tmpfile CMD...: CMD with every O_TMPFILE open refused.
 no_tmpfile() { env LD_PRELOAD="$PRELOAD" REWIND_NO_TMPFILE_LOG="$LOG" "$@"; }
-reset_target() { rm -rf "$T"; cp -a "$UPG" "$T"; }
-
-check_end() {
-  mtree_kept "$T" "$WORK/t-kept.mtree"
-  compare_files "$1: mtree outside the excluded folders vs before the upgrade" "$WORK/pre-kept.mtree" "$WORK/t-kept.mtree"
-  mtree_excluded "$T" "$WORK/t-excluded.mtree"
-  compare_files "$1: excluded folders vs as the upgrade left them" "$WORK/upgraded-excluded.mtree" "$WORK/t-excluded.mtree"
-  local tmp
-  tmp=$(find "$T" -name '.rewind-*' | head -n 3)
-  [[ -z $tmp ]] || check_failed "$1: temporary files left: $tmp"
-  [[ -z $(ls -A "$REPO/rollback" 2>/dev/null) ]] || check_failed "$1: a journal is left: $(ls "$REPO/rollback")"
-}
 
 step "demo installation (scale 0.25), backup --tag pre, upgrade"
 demo_backup_upgrade "$SRC" "$REPO" 11
