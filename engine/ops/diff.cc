@@ -458,9 +458,9 @@ class Differ {
     return Status::OK();
   }
 
+  // REQUIRES (live): not UnchangedByStat(o, n_in); Dir skips those before any path is made.
   Status Entry(const std::string& path, const TreeEntry& o, const TreeEntry& n_in, int new_fd,
                bool* structural, Hashed* pre = nullptr) {
-    if (live_ && UnchangedByStat(o, n_in)) return Status::OK();
     TreeEntry n = n_in;
     Change c;
     c.path = path;
@@ -496,7 +496,7 @@ class Differ {
         if (live_) {
           if (o.size != n.size) {
             content_differs = true;
-          } else {  // not unchanged by stat (see the start)
+          } else {  // its stat moved (Dir skipped it otherwise): the content tells
             Hashed local;
             Hashed* h = pre && pre->done ? pre : &local;
             if (!h->done) HashLive(new_fd, n.name, h);

@@ -68,22 +68,20 @@ std::string LookUpGroupName(uint32_t gid) {
   return name;
 }
 
+// Most entries of a tree have the owner of the entry before: each thread keeps the last name it
+// was given (one per LookUp), and takes the lock of the shared cache only for another id (a walk
+// in parallel took that lock twice per entry).
+template <std::string (*LookUp)(uint32_t)>
+std::string LastName(uint32_t id) {
+  thread_local std::optional<std::pair<uint32_t, std::string>> last;
+  if (!last || last->first != id) last.emplace(id, LookUp(id));
+  return last->second;
+}
+
 }  // namespace
 
-// Most entries of a tree have the owner of the entry before: each thread keeps the last name it
-// was given, and takes the lock of the shared cache only for another id (a walk in parallel
-// took that lock twice per entry).
-std::string UserName(uint32_t uid) {
-  thread_local std::optional<std::pair<uint32_t, std::string>> last;
-  if (!last || last->first != uid) last.emplace(uid, LookUpUserName(uid));
-  return last->second;
-}
-
-std::string GroupName(uint32_t gid) {
-  thread_local std::optional<std::pair<uint32_t, std::string>> last;
-  if (!last || last->first != gid) last.emplace(gid, LookUpGroupName(gid));
-  return last->second;
-}
+std::string UserName(uint32_t uid) { return LastName<LookUpUserName>(uid); }
+std::string GroupName(uint32_t gid) { return LastName<LookUpGroupName>(gid); }
 
 int OpenAtNoAtime(int dfd, const char* name, int flags) {
   int fd = ::openat(dfd, name, flags | O_NOATIME);
