@@ -4,6 +4,8 @@
 // rollback and restore (a temporary name, renamed into place) is reached only this way.
 // REWIND_NO_TMPFILE_LOG=FILE: a line is appended there by the first refused open of each
 // process, so the test knows the fallback was exercised.
+// REWIND_NO_TMPFILE_ERRNO=EISDIR or EINVAL: that error instead (a kernel before 3.11 ignores
+// the flag's O_TMPFILE bit and fails with EISDIR; some file systems answer EINVAL).
 #undef _FORTIFY_SOURCE  // this file defines the open functions themselves
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -14,6 +16,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 extern "C" {
 
@@ -21,15 +24,32 @@ typedef int (*openat_fn)(int, const char*, int, ...);
 
 static std::atomic<int> logged{0};
 
+static int refused_errno(void) {
+  const char* name = getenv("REWIND_NO_TMPFILE_ERRNO");
+  if (name == nullptr || *name == '\0') return EOPNOTSUPP;
+  struct Known {
+    const char* name;
+    int value;
+  };
+  static const Known known[] = {{"EOPNOTSUPP", EOPNOTSUPP}, {"EISDIR", EISDIR}, {"EINVAL", EINVAL}};
+  for (const Known& k : known) {
+    if (strcmp(name, k.name) == 0) return k.value;
+  }
+  fprintf(stderr, "no_tmpfile_preload: REWIND_NO_TMPFILE_ERRNO=%s is not one of EOPNOTSUPP, EISDIR, EINVAL\n", name);
+  abort();
+}
+
 static int refuse(void) {
+  static const int err = refused_errno();
   if (logged.exchange(1) == 0) {
     const char* log = getenv("REWIND_NO_TMPFILE_LOG");
     openat_fn real = reinterpret_cast<openat_fn>(dlsym(RTLD_NEXT, "openat"));
     if (log != nullptr && real != nullptr) {
       int fd = real(AT_FDCWD, log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
       if (fd >= 0) {
-        char line[64];
-        int n = snprintf(line, sizeof line, "pid %ld refused O_TMPFILE\n", static_cast<long>(getpid()));
+        char line[96];
+        int n = snprintf(line, sizeof line, "pid %ld refused O_TMPFILE with errno %d\n", static_cast<long>(getpid()),
+                         err);
         if (n > 0 && write(fd, line, static_cast<size_t>(n)) < 0) {
           // nothing to do: the test then sees no line and fails
         }
@@ -37,7 +57,7 @@ static int refuse(void) {
       }
     }
   }
-  errno = EOPNOTSUPP;
+  errno = err;
   return -1;
 }
 

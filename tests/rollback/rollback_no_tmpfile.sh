@@ -4,8 +4,8 @@
 # beside it and renames it into place; a SIGKILL during a write leaves such a temporary, which
 # `rollback --resume` removes (one is planted after each kill, where a killed write leaves it).
 # No file system the tests can mount lacks O_TMPFILE, so the fault is injected:
-# no_tmpfile_preload.so (LD_PRELOAD) fails every open with O_TMPFILE with EOPNOTSUPP, and logs
-# that it did (the test checks the fallback was reached).
+# no_tmpfile_preload.so (LD_PRELOAD) fails every open with O_TMPFILE with EOPNOTSUPP (or, in
+# one step each, EISDIR and EINVAL), and logs that it did (the test checks the fallback was reached).
 # End state each time: the mtree outside the excluded folders equals the one before the
 # upgrade, the excluded folders are as the upgrade left them, no temporary file, no journal.
 # usage: rollback_no_tmpfile.sh REWIND DEMO_GEN NO_TMPFILE_PRELOAD
@@ -59,6 +59,32 @@ mtree "$T" >"$WORK/t.mtree"
 compare_files "undo: mtree vs the upgraded tree" "$WORK/upgraded.mtree" "$WORK/t.mtree"
 tmp=$(find "$T" -name '.rewind-*' | head -n 3)
 [[ -z $tmp ]] || check_failed "undo: temporary files left: $tmp"
+
+# A kernel before 3.11 ignores O_TMPFILE's own bit and fails with EISDIR; some file systems
+# answer EINVAL: both mean "not supported here", as EOPNOTSUPP does, not "refuse the rollback".
+for err in EISDIR EINVAL; do
+  step "O_TMPFILE refused with $err: the rollback and a restore fall back the same way"
+  reset_target
+  rm -f "$LOG"
+  expect_rc 0 env REWIND_NO_TMPFILE_ERRNO=$err LD_PRELOAD="$PRELOAD" REWIND_NO_TMPFILE_LOG="$LOG" \
+    "$REWIND" rollback --repo "$REPO" pre --target "$T" --yes --no-safety-snapshot --json
+  want=$(python3 -c "import errno; print(errno.$err)")
+  grep -q "refused O_TMPFILE with errno $want\$" "$LOG" ||
+    check_failed "$err: the preload did not refuse O_TMPFILE with errno $want: $(cat "$LOG" 2>/dev/null)"
+  W=$(json_get .files_written_before_apply)
+  [[ $W == 0 ]] || check_failed "$err: $W files were written before the apply"
+  [[ $(json_get .verified) == true ]] || check_failed "$err: the rollback did not verify"
+  check_end "O_TMPFILE refused with $err"
+  rm -f "$LOG"
+  expect_rc 0 env REWIND_NO_TMPFILE_ERRNO=$err LD_PRELOAD="$PRELOAD" REWIND_NO_TMPFILE_LOG="$LOG" \
+    "$REWIND" restore --repo "$REPO" pre --target "$WORK/restored"
+  grep -q "refused O_TMPFILE with errno $want\$" "$LOG" || check_failed "$err: restore: the fallback was not exercised"
+  mtree_kept "$WORK/restored" "$WORK/restored-kept.mtree"
+  compare_files "$err: restore: mtree vs before the upgrade" "$WORK/pre-kept.mtree" "$WORK/restored-kept.mtree"
+  tmp=$(find "$WORK/restored" -name '.rewind-*' | head -n 3)
+  [[ -z $tmp ]] || check_failed "$err: restore: temporary files left: $tmp"
+  rm -rf "$WORK/restored"
+done
 
 step "without O_TMPFILE: restore into an empty directory"
 rm -f "$LOG"
