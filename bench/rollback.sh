@@ -11,6 +11,8 @@
 # `rewind rollback --yes` (safety snapshot included, as an administrator runs it). Both read the
 # backup's data packs from disk (the clean page cache is dropped before each), with the
 # installation in the page cache. Both results are checked with diff -r against the original tree.
+# After each, a timed `sync`: what the job left for the disk to write (a restore leaves its
+# files in the page cache; a rollback syncs what it changed before it removes its journal).
 # Prints one table; raw figures in bench/results/.
 #
 # Nothing is deleted before the two measurements (the restored tree stays until the end): on
@@ -61,6 +63,13 @@ measure() {  # measure NAME CMD...: wall and CPU seconds into $NAME_wall $NAME_c
     printf -v "${name}_cpu" '%s' "$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }')"
     printf -v "${name}_rss" '%s' "$(awk -v m="$m" 'BEGIN { printf "%.1f", m / 1024 }')"
     log "$name: wall ${w}s"
+    # What the job left unwritten: a restore leaves its files in the page cache (as restic,
+    # borg extract and tar do), a rollback syncs what it changed before it removes its journal.
+    local t0 t1 synced
+    t0=$(date +%s.%N); sync; t1=$(date +%s.%N)
+    synced=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+    printf -v "${name}_sync" '%s' "$synced"
+    log "$name: sync afterwards ${synced}s"
 }
 evict_packs() {  # the data packs out of the page cache, as right after the backup wrote them
     python3 - "$REPO/data" <<'PY'
@@ -125,11 +134,17 @@ diff -r --no-dereference "$TREE" "$INST" >"$WORK/rollback.diff" && rb_check=OK |
 OUT=$BENCH_DIR/results/rollback-$(date -u +%Y-%m-%dT%H%M%SZ).txt
 {
     echo "tree $TREE ($(du -sb "$TREE" | cut -f1) bytes); upgrade touched about $PERCENT % of the files"
-    printf '%-22s %8s %8s %8s  %s\n' job "wall s" "cpu s" "RSS MiB" "diff -r vs the tree"
-    printf '%-22s %8s %8s %8s  %s\n' "rollback (in place)" "$rollback_wall" "$rollback_cpu" "$rollback_rss" "$rb_check"
-    printf '%-22s %8s %8s %8s  %s\n' "full restore" "$restore_wall" "$restore_cpu" "$restore_rss" "$rs_check"
+    printf '%-22s %8s %8s %8s %12s  %s\n' job "wall s" "cpu s" "RSS MiB" "sync after s" "diff -r vs the tree"
+    printf '%-22s %8s %8s %8s %12s  %s\n' "rollback (in place)" "$rollback_wall" "$rollback_cpu" "$rollback_rss" \
+        "$rollback_sync" "$rb_check"
+    printf '%-22s %8s %8s %8s %12s  %s\n' "full restore" "$restore_wall" "$restore_cpu" "$restore_rss" \
+        "$restore_sync" "$rs_check"
     awk -v a="$rollback_wall" -v b="$restore_wall" 'BEGIN {
         printf "rollback / restore = %.2f (target <= 0.20): %s\n", a / b, (a <= 0.2 * b) ? "MET" : "NOT MET" }'
+    # The rollback's wall time includes its syncfs; the restore's does not include writing its
+    # 2.4 GB to the disk. Both until on the disk, for comparison (not the target's measure):
+    awk -v a="$rollback_wall" -v as="$rollback_sync" -v b="$restore_wall" -v bs="$restore_sync" 'BEGIN {
+        printf "both until on the disk (wall + sync after): %.2f s / %.2f s = %.2f\n", a + as, b + bs, (a + as) / (b + bs) }'
     echo "the rollback's phases, as it printed them:"
     grep -E '^rollback: .*: [0-9.]+ s$' "$WORK/rollback.log" | sed 's/^/  /' || :
 } | tee "$OUT"
