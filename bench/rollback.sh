@@ -2,10 +2,12 @@
 # Rollback after an "upgrade" that touched about 5 % of the tree, beside a full restore of the
 # same snapshot into an empty directory (target: rollback <= 0.2 x restore).
 #
-#   bench/rollback.sh --rewind PATH [--tree DIR] [--work DIR] [--percent 5]
+#   bench/rollback.sh --rewind PATH [--tree DIR] [--work DIR] [--percent 5] [--rounds 3]
 #
 # The tree (default /var/tmp/rewind-bench/tree, from prepare-tree.sh) is copied to WORK/inst
-# and backed up. First, under GNU time, `rewind restore --target EMPTY` of that snapshot. Then
+# and backed up. Then ROUNDS rounds (this VM's disk drifts by half within half an hour: each
+# ratio is of a restore and a rollback measured a minute apart; the median is reported), each:
+# under GNU time, `rewind restore --target EMPTY` of that snapshot (a new directory each round);
 # the upgrade rewrites every 20th regular file (by sorted path) with new content of the same
 # size, deletes every 97th and adds one new file per 100 directories, and, under GNU time,
 # `rewind rollback --yes` (safety snapshot included, as an administrator runs it). Both read the
@@ -15,7 +17,7 @@
 # files in the page cache; a rollback syncs what it changed before it removes its journal).
 # Prints one table; raw figures in bench/results/.
 #
-# Nothing is deleted before the two measurements (the restored tree stays until the end): on
+# Nothing is deleted before the measurements (the restored trees stay until the end): on
 # ext4 without a journal (this VM's root) every inode allocation skips the inodes deleted in
 # the last 1 to 6 minutes, so a restore made soon after a mass deletion takes twice as long or
 # more. Run it when nothing has deleted many files for 6 minutes (compare.sh deletes its
@@ -27,13 +29,15 @@ REWIND=
 TREE=/var/tmp/rewind-bench/tree
 WORK=/var/tmp/rewind-bench/rollback
 PERCENT=5
+ROUNDS=3
 while [[ $# -gt 0 ]]; do
     case $1 in
         --rewind)  REWIND=${2:?}; shift 2 ;;
         --tree)    TREE=${2:?}; shift 2 ;;
         --work)    WORK=${2:?}; shift 2 ;;
         --percent) PERCENT=${2:?}; shift 2 ;;
-        -h|--help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --rounds)  ROUNDS=${2:?}; shift 2 ;;
+        -h|--help) sed -n '2,/^set /{/^#/p}' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "rollback.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -93,14 +97,9 @@ settle() {
     warm_inst
 }
 
-mkdir -p "$WORK/restore"
-settle
-measure restore "$REWIND" restore --repo "$REPO" before --target "$WORK/restore"
-diff -r --no-dereference "$TREE" "$WORK/restore" >"$WORK/restore.diff" && rs_check=OK || rs_check=DIFFERS
-
-log "the upgrade: about $PERCENT % of the files rewritten, some deleted, some added"
-step=$((100 / PERCENT))
-python3 - "$INST" "$step" <<'PY'
+# upgrade: the same kind of change each round (new random content, so a different plan)
+upgrade() {
+    python3 - "$INST" "$step" <<'PY'
 import os, sys
 root, step = sys.argv[1], int(sys.argv[2])
 files = []
@@ -127,25 +126,49 @@ for j, d in enumerate(dirs[::100]):
 print(f"{len(files)} files: {changed} rewritten ({bytes_changed / 2**20:.0f} MiB), "
       f"{len(files[::97])} deleted, {len(dirs[::100])} added", file=sys.stderr)
 PY
-settle
-measure rollback "$REWIND" rollback --repo "$REPO" before --yes
-diff -r --no-dereference "$TREE" "$INST" >"$WORK/rollback.diff" && rb_check=OK || rb_check=DIFFERS
+}
+step=$((100 / PERCENT))
+for ((k = 1; k <= ROUNDS; k++)); do
+    log "round $k of $ROUNDS"
+    mkdir -p "$WORK/restore$k"  # a new directory each round: nothing is deleted before the end
+    settle
+    measure "restore$k" "$REWIND" restore --repo "$REPO" before --target "$WORK/restore$k"
+    diff -r --no-dereference "$TREE" "$WORK/restore$k" >"$WORK/restore$k.diff" &&
+        printf -v "restore${k}_check" OK || printf -v "restore${k}_check" DIFFERS
+    log "the upgrade: about $PERCENT % of the files rewritten, some deleted, some added"
+    upgrade
+    settle
+    measure "rollback$k" "$REWIND" rollback --repo "$REPO" before --yes
+    diff -r --no-dereference "$TREE" "$INST" >"$WORK/rollback$k.diff" &&
+        printf -v "rollback${k}_check" OK || printf -v "rollback${k}_check" DIFFERS
+done
 
 OUT=$BENCH_DIR/results/rollback-$(date -u +%Y-%m-%dT%H%M%SZ).txt
 {
-    echo "tree $TREE ($(du -sb "$TREE" | cut -f1) bytes); upgrade touched about $PERCENT % of the files"
-    printf '%-22s %8s %8s %8s %12s  %s\n' job "wall s" "cpu s" "RSS MiB" "sync after s" "diff -r vs the tree"
-    printf '%-22s %8s %8s %8s %12s  %s\n' "rollback (in place)" "$rollback_wall" "$rollback_cpu" "$rollback_rss" \
-        "$rollback_sync" "$rb_check"
-    printf '%-22s %8s %8s %8s %12s  %s\n' "full restore" "$restore_wall" "$restore_cpu" "$restore_rss" \
-        "$restore_sync" "$rs_check"
-    awk -v a="$rollback_wall" -v b="$restore_wall" 'BEGIN {
-        printf "rollback / restore = %.2f (target <= 0.20): %s\n", a / b, (a <= 0.2 * b) ? "MET" : "NOT MET" }'
-    # The rollback's wall time includes its syncfs; the restore's does not include writing its
-    # 2.4 GB to the disk. Both until on the disk, for comparison (not the target's measure):
-    awk -v a="$rollback_wall" -v as="$rollback_sync" -v b="$restore_wall" -v bs="$restore_sync" 'BEGIN {
-        printf "both until on the disk (wall + sync after): %.2f s / %.2f s = %.2f\n", a + as, b + bs, (a + as) / (b + bs) }'
-    echo "the rollback's phases, as it printed them:"
-    grep -E '^rollback: .*: [0-9.]+ s$' "$WORK/rollback.log" | sed 's/^/  /' || :
+    echo "tree $TREE ($(du -sb "$TREE" | cut -f1) bytes); upgrade touched about $PERCENT % of the files;" \
+        "$ROUNDS rounds (restore, then upgrade and rollback)"
+    printf '%-24s %8s %8s %8s %12s  %s\n' job "wall s" "cpu s" "RSS MiB" "sync after s" "diff -r vs the tree"
+    ratios=() synced=()
+    for ((k = 1; k <= ROUNDS; k++)); do
+        for job in restore rollback; do
+            v=$job$k
+            w=${v}_wall c=${v}_cpu r=${v}_rss y=${v}_sync ok=${v}_check
+            label="full restore, round $k"
+            [[ $job == rollback ]] && label="rollback, round $k"
+            printf '%-24s %8s %8s %8s %12s  %s\n' "$label" "${!w}" "${!c}" "${!r}" "${!y}" "${!ok}"
+        done
+        a=rollback${k}_wall b=restore${k}_wall as=rollback${k}_sync bs=restore${k}_sync
+        ratios+=("$(awk -v a="${!a}" -v b="${!b}" 'BEGIN { printf "%.2f", a / b }')")
+        # The rollback's wall time includes its syncfs; the restore's does not include writing
+        # its 2.4 GB to the disk. Both until on the disk, for comparison (not the target's measure).
+        synced+=("$(awk -v a="${!a}" -v as="${!as}" -v b="${!b}" -v bs="${!bs}" 'BEGIN { printf "%.2f", (a + as) / (b + bs) }')")
+    done
+    median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { printf "%.2f\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+    m=$(median "${ratios[@]}")
+    echo "rollback / restore by round: ${ratios[*]}; median $m (target <= 0.20):" \
+        "$(awk -v m="$m" 'BEGIN { print (m <= 0.2) ? "MET" : "NOT MET" }')"
+    echo "both until on the disk (wall + sync after), by round: ${synced[*]}; median $(median "${synced[@]}")"
+    echo "the rollback's phases, as it printed them (round $ROUNDS):"
+    grep -E '^rollback: .*: [0-9.]+ s$' "$WORK/rollback$ROUNDS.log" | sed 's/^/  /' || :
 } | tee "$OUT"
 rm -rf "$WORK"
