@@ -10,7 +10,9 @@
 #include <cerrno>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace rw {
 
@@ -44,37 +46,57 @@ namespace {
 std::mutex names_mu;
 std::unordered_map<uint32_t, std::string> user_names, group_names;
 
-std::string LookUpUserName(uint32_t uid) {
+// The name of a user or group id, by getpwuid_r or getgrgid_r (`get`), cached in `names`. The
+// buffer grows when it is too small (a group with many members needs more than 4 KiB). An id
+// without a name is cached as ""; a failed lookup (the name service unreachable) is not cached
+// and gives nullopt, so that the next entry asks again.
+template <typename Record, typename Get>
+std::optional<std::string> LookUpName(Get get, char* Record::*name_field, uint32_t id,
+                                      std::unordered_map<uint32_t, std::string>* names) {
   std::lock_guard<std::mutex> lock(names_mu);
-  auto it = user_names.find(uid);
-  if (it != user_names.end()) return it->second;
-  std::string name;
-  struct passwd pw{}, *res = nullptr;
-  char buf[4096];
-  if (getpwuid_r(uid, &pw, buf, sizeof buf, &res) == 0 && res) name = res->pw_name;
-  user_names[uid] = name;
-  return name;
+  if (auto it = names->find(id); it != names->end()) return it->second;
+  std::vector<char> buf(4096);
+  for (;;) {
+    Record rec{};
+    Record* res = nullptr;
+    const int rc = get(id, &rec, buf.data(), buf.size(), &res);
+    if (rc == ERANGE && buf.size() < (1u << 24)) {
+      buf.resize(buf.size() * 4);
+      continue;
+    }
+    if (rc != 0) return std::nullopt;
+    std::string name = res ? res->*name_field : "";
+    (*names)[id] = name;
+    return name;
+  }
 }
 
-std::string LookUpGroupName(uint32_t gid) {
-  std::lock_guard<std::mutex> lock(names_mu);
-  auto it = group_names.find(gid);
-  if (it != group_names.end()) return it->second;
-  std::string name;
-  struct group gr{}, *res = nullptr;
-  char buf[4096];
-  if (getgrgid_r(gid, &gr, buf, sizeof buf, &res) == 0 && res) name = res->gr_name;
-  group_names[gid] = name;
-  return name;
+std::optional<std::string> LookUpUserName(uint32_t uid) {
+  return LookUpName<struct passwd>(
+      [](uint32_t id, struct passwd* rec, char* buf, size_t size, struct passwd** res) {
+        return getpwuid_r(id, rec, buf, size, res);
+      },
+      &passwd::pw_name, uid, &user_names);
+}
+
+std::optional<std::string> LookUpGroupName(uint32_t gid) {
+  return LookUpName<struct group>(
+      [](uint32_t id, struct group* rec, char* buf, size_t size, struct group** res) {
+        return getgrgid_r(id, rec, buf, size, res);
+      },
+      &group::gr_name, gid, &group_names);
 }
 
 // Most entries of a tree have the owner of the entry before: each thread keeps the last name it
 // was given (one per LookUp), and takes the lock of the shared cache only for another id (a walk
-// in parallel took that lock twice per entry).
-template <std::string (*LookUp)(uint32_t)>
+// in parallel took that lock twice per entry). A failed lookup is not kept.
+template <std::optional<std::string> (*LookUp)(uint32_t)>
 std::string LastName(uint32_t id) {
   thread_local std::optional<std::pair<uint32_t, std::string>> last;
-  if (!last || last->first != id) last.emplace(id, LookUp(id));
+  if (last && last->first == id) return last->second;
+  std::optional<std::string> name = LookUp(id);
+  if (!name) return "";
+  last.emplace(id, std::move(*name));
   return last->second;
 }
 
