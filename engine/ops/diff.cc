@@ -1,11 +1,13 @@
 #include "engine/ops/diff.h"
 
+#include <cassert>
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cerrno>
 #include <memory>
 
@@ -461,6 +463,7 @@ class Differ {
   // REQUIRES (live): not UnchangedByStat(o, n_in); Dir skips those before any path is made.
   Status Entry(const std::string& path, const TreeEntry& o, const TreeEntry& n_in, int new_fd,
                bool* structural, Hashed* pre = nullptr) {
+    assert(!live_ || !UnchangedByStat(o, n_in));
     TreeEntry n = n_in;
     Change c;
     c.path = path;

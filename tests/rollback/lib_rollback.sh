@@ -135,6 +135,22 @@ PY
 # reset_target: $T afresh as a copy of the upgraded tree $UPG.
 reset_target() { rm -rf "$T"; cp -a "$UPG" "$T"; }
 
+# apply_state: where a killed rollback of $T left it, before anything else touches it: "done"
+# (the mtree outside the excluded folders is the one before the upgrade: the apply finished),
+# "not started" (it is the upgraded tree's, $UPG) or "mid-apply" (neither). The journal's
+# checkpoint cannot tell: it is written every 500 ms, and not after the last step.
+apply_state() {
+  [[ -s $WORK/upgraded-kept.mtree ]] || mtree_kept "$UPG" "$WORK/upgraded-kept.mtree"
+  mtree_kept "$T" "$WORK/killed-kept.mtree"
+  if cmp -s "$WORK/killed-kept.mtree" "$WORK/pre-kept.mtree"; then
+    echo done
+  elif cmp -s "$WORK/killed-kept.mtree" "$WORK/upgraded-kept.mtree"; then
+    echo "not started"
+  else
+    echo mid-apply
+  fi
+}
+
 # check_end WHAT: the end state of a rollback of $T (repository $REPO): the mtree outside the
 # excluded folders equals $WORK/pre-kept.mtree (before the upgrade), the excluded folders equal
 # $WORK/upgraded-excluded.mtree (as the upgrade left them), no temporary, no journal.

@@ -57,7 +57,6 @@ cp -a "$SRC" "$UPG"
 mtree_excluded "$UPG" "$WORK/upgraded-excluded.mtree"
 note "$(find "$UPG" -type f | wc -l) files in the upgraded tree, $(du -sh "$UPG" | cut -f1)"
 
-
 step "time a clean rollback (the shorter of two)"
 D=0
 for i in 1 2; do
@@ -101,6 +100,8 @@ run() {
     if [[ -n $journal ]]; then
       steps=$(awk '/^steps /{print $2}' "$journal")
       progress=$(cat "${journal%.journal}.progress" 2>/dev/null || echo 0)
+      local state
+      state=$(apply_state)
       if ((i % 5 == 1)); then  # a dry run now says that the pending journal comes first
         expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --target "$T" --dry-run
         expect_err_contains "would be refused: an interrupted rollback is pending"
@@ -110,8 +111,8 @@ run() {
       RESUMED=$((RESUMED + 1))
       local left
       left=$(json_get .steps_applied)
-      ((progress < steps)) && MIDAPPLY=$((MIDAPPLY + 1))
-      how="resumed: checkpoint $progress/$steps, $left steps left"
+      [[ $state == mid-apply ]] && MIDAPPLY=$((MIDAPPLY + 1))
+      how="resumed ($state): checkpoint $progress/$steps, $left steps left"
     else
       expect_rc 0 "$REWIND" rollback --repo "$REPO" pre --target "$T" --yes --no-safety-snapshot --json
       [[ $(json_get .verified) == true ]] || check_failed "run $i: rerun did not verify"

@@ -62,8 +62,9 @@ tmp=$(find "$T" -name '.rewind-*' | head -n 3)
 
 # A kernel before 3.11 ignores O_TMPFILE's own bit and fails with EISDIR; some file systems
 # answer EINVAL: both mean "not supported here", as EOPNOTSUPP does, not "refuse the rollback".
+# (A restore falls back to a temporary name on any error of O_TMPFILE: no errno to tell apart.)
 for err in EISDIR EINVAL; do
-  step "O_TMPFILE refused with $err: the rollback and a restore fall back the same way"
+  step "O_TMPFILE refused with $err: the rollback falls back the same way"
   reset_target
   rm -f "$LOG"
   expect_rc 0 env REWIND_NO_TMPFILE_ERRNO=$err LD_PRELOAD="$PRELOAD" REWIND_NO_TMPFILE_LOG="$LOG" \
@@ -75,15 +76,6 @@ for err in EISDIR EINVAL; do
   [[ $W == 0 ]] || check_failed "$err: $W files were written before the apply"
   [[ $(json_get .verified) == true ]] || check_failed "$err: the rollback did not verify"
   check_end "O_TMPFILE refused with $err"
-  rm -f "$LOG"
-  expect_rc 0 env REWIND_NO_TMPFILE_ERRNO=$err LD_PRELOAD="$PRELOAD" REWIND_NO_TMPFILE_LOG="$LOG" \
-    "$REWIND" restore --repo "$REPO" pre --target "$WORK/restored"
-  grep -q "refused O_TMPFILE with errno $want\$" "$LOG" || check_failed "$err: restore: the fallback was not exercised"
-  mtree_kept "$WORK/restored" "$WORK/restored-kept.mtree"
-  compare_files "$err: restore: mtree vs before the upgrade" "$WORK/pre-kept.mtree" "$WORK/restored-kept.mtree"
-  tmp=$(find "$WORK/restored" -name '.rewind-*' | head -n 3)
-  [[ -z $tmp ]] || check_failed "$err: restore: temporary files left: $tmp"
-  rm -rf "$WORK/restored"
 done
 
 step "without O_TMPFILE: restore into an empty directory"
@@ -153,15 +145,16 @@ for ((i = 0; i < KILLS; i++)); do
       progress=$(cat "${journal%.journal}.progress" 2>/dev/null || echo 0)
       left=$(find "$T" -name '.rewind-*' | wc -l)
       LEFT=$((LEFT + left))
+      state=$(apply_state)
       dir=$T/$(plant_dir "$journal" "$progress")
       if [[ -d $dir && ! -L $dir ]]; then
         echo "left by a killed write" >"$dir/.rewind-0123456789abcdef"
         PLANTED=$((PLANTED + 1))
       fi
-      ((progress < steps)) && MIDAPPLY=$((MIDAPPLY + 1))
+      [[ $state == mid-apply ]] && MIDAPPLY=$((MIDAPPLY + 1))
       expect_rc 0 no_tmpfile "$REWIND" rollback --repo "$REPO" --resume --yes --json
       [[ $(json_get .verified) == true ]] || check_failed "kill $i: the resume did not verify"
-      how="resumed: checkpoint $progress/$steps, $left temporaries left by the kill"
+      how="resumed ($state): checkpoint $progress/$steps, $left temporaries left by the kill"
     else
       expect_rc 0 no_tmpfile "$REWIND" rollback --repo "$REPO" pre --target "$T" --yes --no-safety-snapshot
       how="no journal yet: run again"
@@ -174,6 +167,8 @@ for ((i = 0; i < KILLS; i++)); do
   note "kill $i at ${delay_ms} ms: $how"
 done
 note "killed mid-apply: $MIDAPPLY of $KILLS; temporaries the kills left: $LEFT, planted: $PLANTED (all removed by the resumes)"
-((MIDAPPLY >= 3)) || check_failed "only $MIDAPPLY of $KILLS kills landed while the plan was being applied (want >= 3)"
-((PLANTED >= 3)) || check_failed "only $PLANTED temporaries were planted for the resumes to remove (want >= 3)"
+WANT=$((KILLS < 3 ? KILLS : 3))
+((MIDAPPLY >= WANT)) ||
+  check_failed "only $MIDAPPLY of $KILLS kills landed while the plan was being applied (want >= $WANT)"
+((PLANTED >= WANT)) || check_failed "only $PLANTED temporaries were planted for the resumes to remove (want >= $WANT)"
 expect_rc 0 "$REWIND" verify --repo "$REPO"
