@@ -2,10 +2,10 @@
 # Crash campaign (docs/format.md §9, I3): a backup killed with SIGKILL at any moment leaves a
 # repository whose every snapshot is whole.
 # Source: rewind-demo-gen --scale 0.3 plus a 40 MiB random file (3 packs of ~16 MiB). A clean
-# backup is timed first (D); then RUNS seeded runs, each on a fresh repository: start
-# `rewind backup` in the background and SIGKILL it after a delay spread over [0, 1.2 D] (run i
-# draws its delay inside the i-th of RUNS equal slices, so the kills land all over the backup
-# and the last ones after it finished). After each kill:
+# backup is timed first (D, the shorter of two); then RUNS seeded runs, each on a fresh
+# repository: start `rewind backup` in the background and SIGKILL it after a delay spread over
+# [0, 1.2 D] (run i draws its delay inside the i-th of RUNS equal slices, so the kills land all
+# over the backup and the last ones after it finished). After each kill:
 #   - `rewind verify --read-data` exits 0: packs no index names are notes, not damage, and the
 #     stale lock the killed process left must not make verify fail;
 #   - the next backup of the same source exits 0;
@@ -39,7 +39,10 @@ touch -d '2024-05-01 12:00:00.123456789' "$SRC/random-40MiB.bin"
 mtree "$SRC" >"$WORK/src.mtree"
 note "$(wc -l <"$WORK/src.mtree") entries, $(du -sh "$SRC" | cut -f1)"
 
-step "time a clean backup (twice; the longer counts)"
+# The shorter counts: a run slowed by a neighbour (ctest -j2 on 2 cores once took 3318 ms
+# against 250 ms for the other) spread the kills over 4 s of a backup of 0.25 s, and most came
+# after its end.
+step "time a clean backup (twice; the shorter counts)"
 D=0
 for i in 1 2; do
   rm -rf "$REPO"
@@ -47,7 +50,7 @@ for i in 1 2; do
   t0=$(now_ms)
   expect_rc 0 "$REWIND" backup --repo "$REPO" --source "$SRC"
   t=$(($(now_ms) - t0))
-  ((t > D)) && D=$t
+  ((D == 0 || t < D)) && D=$t
   note "clean backup: $t ms; $(nfiles data) packs, $(nfiles index) index files, $(nfiles snapshots) snapshots"
 done
 ((D >= 1)) || D=1
