@@ -727,11 +727,62 @@ struct PreparedFiles {
   }
 };
 
+// The file systems the apply changed: the target's, and any mounted below it that the plan
+// reached (a data volume mounted on a folder of the installation). syncfs of the target's
+// descriptor writes back its own file system only: each of the others is synced through a
+// directory of it, so that a checkpoint or the journal's removal never counts steps done whose
+// files are not yet on their disk.
+class TargetFileSystems {
+ public:
+  explicit TargetFileSystems(int root_fd) : root_fd_(root_fd) {
+    struct stat st{};
+    if (::fstat(root_fd, &st) == 0) root_dev_ = st.st_dev;
+  }
+  // A directory the apply opened below the target.
+  void Saw(int dir_fd) {
+    struct stat st{};
+    if (::fstat(dir_fd, &st) != 0 || st.st_dev == root_dev_) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (others_.count(st.st_dev)) return;
+    const int fd = ::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
+    if (fd >= 0) others_.emplace(st.st_dev, std::make_unique<Fd>(fd));
+  }
+  // syncfs of each (it reports a failed writeback since Linux 5.8).
+  Status Sync(const std::string& what) {
+    if (::syncfs(root_fd_) != 0) return ErrnoStatus(what + " (syncfs)", errno);
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [dev, fd] : others_) {
+      if (::syncfs(fd->fd) != 0) {
+        return ErrnoStatus(what + " (syncfs of the file system holding " + FdPath(fd->fd) + ")", errno);
+      }
+    }
+    return Status::OK();
+  }
+
+ private:
+  static std::string FdPath(int fd) {
+    char buf[PATH_MAX];
+    const std::string link = "/proc/self/fd/" + std::to_string(fd);
+    const ssize_t n = ::readlink(link.c_str(), buf, sizeof buf);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "a folder of the target";
+  }
+  int root_fd_;
+  dev_t root_dev_ = 0;
+  std::mutex mu_;
+  std::map<dev_t, std::unique_ptr<Fd>> others_;
+};
+
 class Applier {
  public:
   Applier(Repository* repo, int root_fd, RollbackProgress* progress, restore_internal::DeferredClose* released,
-          PreparedFiles* prepared)
-      : repo_(repo), root_fd_(root_fd), writer_(repo), progress_(progress), released_(released), prepared_(prepared) {
+          PreparedFiles* prepared, TargetFileSystems* file_systems)
+      : repo_(repo),
+        root_fd_(root_fd),
+        writer_(repo),
+        progress_(progress),
+        released_(released),
+        prepared_(prepared),
+        file_systems_(file_systems) {
     writer_.set_deferred_close(released);
   }
 
@@ -933,7 +984,11 @@ class Applier {
     return cur;
   }
 
-  Result<int> OpenPath(const std::string& parent) { return OpenDirBelow(root_fd_, parent); }
+  Result<int> OpenPath(const std::string& parent) {
+    RW_ASSIGN_OR_RETURN(int fd, OpenDirBelow(root_fd_, parent));
+    if (file_systems_) file_systems_->Saw(fd);
+    return fd;
+  }
 
   Repository* repo_;
   int root_fd_;
@@ -941,6 +996,7 @@ class Applier {
   RollbackProgress* progress_;
   restore_internal::DeferredClose* released_;
   PreparedFiles* prepared_;
+  TargetFileSystems* file_systems_;
   RestoreProgress restore_progress_;
   Fd cached_;
   std::string cached_path_;
@@ -1391,10 +1447,9 @@ Status WaitUntilIdle(Session& s, const Snapshot& snap, const std::string& target
 std::string JournalPath(const std::string& id) { return "rollback/" + id + ".journal"; }
 std::string ProgressPath(const std::string& id) { return "rollback/" + id + ".progress"; }
 
-Status WriteProgress(Repository* repo, const std::string& id, int root_fd, uint64_t done) {
-  // What the steps changed is durable before the journal says so (syncfs reports a failed
-  // writeback since Linux 5.8).
-  if (::syncfs(root_fd) != 0) return ErrnoStatus("writing the rolled-back files to the disk (syncfs)", errno);
+Status WriteProgress(Repository* repo, const std::string& id, TargetFileSystems* file_systems, uint64_t done) {
+  // What the steps changed is durable before the journal says so.
+  RW_RETURN_IF_ERROR(file_systems->Sync("writing the rolled-back files to the disk"));
   return repo->storage().WriteFileAtomic(ProgressPath(id), std::to_string(done) + "\n");
 }
 
@@ -1450,9 +1505,10 @@ Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const 
   // Replaced and removed files are freed by background threads while the rollback goes on;
   // this waits for them when Finish returns.
   restore_internal::DeferredClose released;
+  TargetFileSystems file_systems(root_fd);
   if (j.files) {
     s.Phase(5, resumed ? "applying the rest of the plan" : "applying the plan");
-    Applier applier(s.repo, root_fd, progress, &released, prepared);
+    Applier applier(s.repo, root_fd, progress, &released, prepared, &file_systems);
     // A fresh rollback has just read and checked every blob of the plan (CheckPlanBlobs); a
     // resumed one has not, and keeps the SHA-256 of every blob.
     applier.set_blobs_checked(!resumed);
@@ -1498,7 +1554,7 @@ Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const 
         if (s.options.step_delay_us > 0) ::usleep(static_cast<useconds_t>(s.options.step_delay_us));
       }
       if (!st.ok()) {
-        (void)WriteProgress(s.repo, id, root_fd, i);
+        (void)WriteProgress(s.repo, id, &file_systems, i);
         return st.WithContext("the rollback stopped part way (its journal is kept: fix the cause, then run "
                               "`rewind rollback --resume`)");
       }
@@ -1508,7 +1564,7 @@ Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const 
       progress->bytes_written = applier.bytes_written();
       auto now = std::chrono::steady_clock::now();
       if (now - last >= std::chrono::milliseconds(s.options.checkpoint_ms)) {
-        RW_RETURN_IF_ERROR(WriteProgress(s.repo, id, root_fd, i));
+        RW_RETURN_IF_ERROR(WriteProgress(s.repo, id, &file_systems, i));
         last = now;
       }
     }
@@ -1516,7 +1572,7 @@ Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const 
     // after it fails starts there). Otherwise the files are written back while the verify reads
     // them, and the syncfs before the journal is removed waits for the rest: a crash before it
     // resumes from the last checkpoint, and every step is safe to repeat.
-    if (j.databases) RW_RETURN_IF_ERROR(WriteProgress(s.repo, id, root_fd, j.steps.size()));
+    if (j.databases) RW_RETURN_IF_ERROR(WriteProgress(s.repo, id, &file_systems, j.steps.size()));
     for (const std::string& n : applier.notes()) s.result.notes.push_back(n);
   }
   if (j.databases && !s.options.restore_databases) {
@@ -1548,10 +1604,10 @@ Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const 
                            .WithContext("verifying the rollback"));
   }
   // Everything the apply wrote is on the disk before the journal goes.
-  if (j.files && ::syncfs(root_fd) != 0) {
-    return ErrnoStatus("writing the rolled-back files to the disk (syncfs of " + s.result.target + ")", errno)
-        .WithContext("the rollback stopped part way (its journal is kept: fix the cause, then run "
-                     "`rewind rollback --resume`)");
+  if (j.files) {
+    RW_RETURN_IF_ERROR(file_systems.Sync("writing the rolled-back files of " + s.result.target + " to the disk")
+                           .WithContext("the rollback stopped part way (its journal is kept: fix the cause, then "
+                                        "run `rewind rollback --resume`)"));
   }
   SetInterruptHint(nullptr);
   // The plan is finished: a resume would have nothing left to do.
