@@ -880,6 +880,8 @@ class Applier {
       case RollbackStep::Op::kDirMeta: {
         Fd dir(OpenDirAt(dfd, leaf));
         if (dir.fd < 0) return ErrnoStatus("open directory", errno);
+        // A mount point's metadata is its file system's root's.
+        if (file_systems_) file_systems_->Saw(dir.fd);
         return SetMetaFd(dir.fd, s.entry);
       }
     }

@@ -1,6 +1,6 @@
 #!/bin/bash
-# A rollback of an installation with a file system mounted on one of its folders (a data
-# volume on config/, here a tmpfs): the files in it are rolled back like the others, and the
+# A rollback of an installation with file systems mounted on its folders (data volumes on
+# config/ and calendar/, here tmpfs): the files in them are rolled back like the others, and the
 # writes there are made durable too: syncfs of the target's descriptor writes back the
 # target's own file system only, so the rollback must sync the mounted one itself before a
 # checkpoint or the removal of its journal counts those steps done. strace (the oracle) shows
@@ -13,9 +13,18 @@ need_tools bsdtar mount umount mountpoint strace
 
 SRC=$WORK/inst
 REPO=$WORK/repo
-mkdir -p "$SRC/config"
-mount -t tmpfs -o size=16m,mode=0755 rewind-rollback-mounts "$SRC/config" || skip "cannot mount a tmpfs here"
-trap 'rc=$?; if mountpoint -q "$SRC/config"; then umount "$SRC/config" || umount -l "$SRC/config" || :; fi; (exit $rc); _cleanup' EXIT
+MOUNTS=("$SRC/config" "$SRC/calendar")
+unmount_all() {
+  local d
+  for d in "${MOUNTS[@]}"; do
+    if mountpoint -q "$d"; then umount "$d" 2>/dev/null || umount -l "$d" 2>/dev/null || :; fi
+  done
+}
+trap 'rc=$?; unmount_all; (exit $rc); _cleanup' EXIT
+for d in "${MOUNTS[@]}"; do
+  mkdir -p "$d"
+  mount -t tmpfs -o size=16m,mode=0755 rewind-rollback-mounts "$d" || skip "cannot mount a tmpfs here"
+done
 strace -f -qq -o /dev/null true 2>/dev/null || skip "strace cannot trace here"
 
 step "an installation whose config/ is another file system; backup --tag pre"
@@ -25,7 +34,10 @@ for i in $(seq 1 20); do
   printf '<p>page %d</p>\n' "$i" >"$SRC/html/p$i.html"
 done
 printf 'main\n' >"$SRC/config/settings.cfg"
-[[ $(stat -c %d "$SRC/config") != $(stat -c %d "$SRC") ]] || fail "config/ is not another file system"
+printf 'BEGIN:VCALENDAR\n' >"$SRC/calendar/user.ics"
+for d in "${MOUNTS[@]}"; do
+  [[ $(stat -c %d "$d") != $(stat -c %d "$SRC") ]] || fail "$d is not another file system"
+done
 expect_rc 0 "$REWIND" init --repo "$REPO"
 expect_rc 0 "$REWIND" backup --repo "$REPO" --source "$SRC" --tag pre
 mtree "$SRC" >"$WORK/pre.mtree"
@@ -35,6 +47,7 @@ for i in 1 2 3 4 5; do printf 'upgraded %d\n' "$i" >"$SRC/config/domains/d$i.cfg
 rm "$SRC/config/domains/d20.cfg"
 printf 'new\n' >"$SRC/config/epos.cfg"
 printf '<p>new page</p>\n' >"$SRC/html/p1.html"
+chmod 0700 "$SRC/calendar"  # on calendar/'s file system only its root's mode changes
 ! cmp -s <(mtree "$SRC") "$WORK/pre.mtree" || fail "the upgrade changed nothing"
 
 step "rollback (under strace): both file systems back and synced"
@@ -50,6 +63,9 @@ grep -E "syncfs\\([0-9]+<$SRC>\\) = 0" "$STRACE" >/dev/null ||
 line_config=$(grep -nE "syncfs\\([0-9]+<$SRC/config(/[^>]*)?>\\) = 0" "$STRACE" | tail -n 1 | cut -d: -f1 || :)
 [[ -n $line_config ]] ||
   check_failed "the file system mounted on config/ was never synced: $(grep syncfs "$STRACE" | head -n 5)"
+# calendar/: the one step there sets the mode of its file system's root (the mount point).
+grep -E "syncfs\\([0-9]+<$SRC/calendar>\\) = 0" "$STRACE" >/dev/null ||
+  check_failed "the file system mounted on calendar/ (its root's mode rolled back) was never synced"
 # The journal goes after the last sync of config/'s file system.
 line_journal=$(grep -nE 'unlink(at)?\(.*\.journal"' "$STRACE" | tail -n 1 | cut -d: -f1 || :)
 [[ -n $line_journal ]] || check_failed "no removal of the journal in the trace"
