@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -63,6 +64,10 @@ Status ReadDbFiles(const Repository& repo, const Tree& server, const std::string
 // a global ANSI_QUOTES or ORACLE mode never applies to anything this connection runs).
 Status PrepareSession(DbConnection* c) {
   RW_RETURN_IF_ERROR(c->Exec("SET SESSION sql_mode='" + std::string(kSqlMode) + "'"));
+  // Each statement commits by itself, whatever the server's global autocommit: under
+  // autocommit=0 the data's INSERTs stayed in transactions that held their locks against the
+  // other loading sessions and were rolled back at disconnect.
+  RW_RETURN_IF_ERROR(c->Exec("SET SESSION autocommit=1"));
   RW_RETURN_IF_ERROR(c->Exec("SET SESSION FOREIGN_KEY_CHECKS=0, SESSION UNIQUE_CHECKS=0, SESSION time_zone='+00:00'"));
   RW_RETURN_IF_ERROR(c->Exec("SET SESSION net_read_timeout=3600, SESSION net_write_timeout=3600"));
   // As the files' /*M!100201 comment: rows that break a CHECK constraint load as they were.
@@ -82,11 +87,24 @@ bool IsOlderDumpSqlMode(std::string_view statement) {
   return statement == "SET SQL_MODE='NO_AUTO_VALUE_ON_ZERO'";
 }
 
+// How many times a statement that lost a deadlock or waited too long for a lock runs again.
+constexpr int kLockRetries = 5;
+
 Status ExecuteSqlBlobs(const Repository& repo, const std::vector<BlobId>& content, DbConnection* c,
                        LoadProgress* progress, const StatementErrorFn& on_error, bool table_file) {
   const std::string sql_mode = "SET SQL_MODE='" + std::string(kSqlMode) + "'";
   SqlSplitter splitter([&](std::string_view stmt) -> Status {
-    Status s = c->Exec(table_file && IsOlderDumpSqlMode(stmt) ? std::string_view(sql_mode) : stmt);
+    const std::string_view run = table_file && IsOlderDumpSqlMode(stmt) ? std::string_view(sql_mode) : stmt;
+    Status s = c->Exec(run);
+    // A deadlock (1213) or a lock wait timeout (1205) between the sessions loading in parallel
+    // rolls back that statement only (autocommit is on: PrepareSession): it is run again, as
+    // the server's message says, a few times with a growing pause.
+    for (int attempt = 1; !s.ok() && attempt <= kLockRetries && c->connected() &&
+                          (c->LastErrno() == 1213 || c->LastErrno() == 1205);
+         ++attempt) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50 << attempt));
+      s = c->Exec(run);
+    }
     if (!s.ok()) {
       // A statement the server refused leaves the connection usable; a lost one does not.
       if (!on_error || !c->connected() || c->LastErrno() == 2006 || c->LastErrno() == 2013) return s;
