@@ -1,6 +1,5 @@
 #include "engine/ops/diff.h"
 
-#include <cassert>
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -72,19 +72,11 @@ std::optional<std::string> LookUpName(Get get, char* Record::*name_field, uint32
 }
 
 std::optional<std::string> LookUpUserName(uint32_t uid) {
-  return LookUpName<struct passwd>(
-      [](uint32_t id, struct passwd* rec, char* buf, size_t size, struct passwd** res) {
-        return getpwuid_r(id, rec, buf, size, res);
-      },
-      &passwd::pw_name, uid, &user_names);
+  return LookUpName<struct passwd>(getpwuid_r, &passwd::pw_name, uid, &user_names);
 }
 
 std::optional<std::string> LookUpGroupName(uint32_t gid) {
-  return LookUpName<struct group>(
-      [](uint32_t id, struct group* rec, char* buf, size_t size, struct group** res) {
-        return getgrgid_r(id, rec, buf, size, res);
-      },
-      &group::gr_name, gid, &group_names);
+  return LookUpName<struct group>(getgrgid_r, &group::gr_name, gid, &group_names);
 }
 
 // Most entries of a tree have the owner of the entry before: each thread keeps the last name it

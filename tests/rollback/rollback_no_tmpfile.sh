@@ -67,7 +67,7 @@ for err in EISDIR EINVAL; do
   step "O_TMPFILE refused with $err: the rollback falls back the same way"
   reset_target
   rm -f "$LOG"
-  expect_rc 0 env REWIND_NO_TMPFILE_ERRNO=$err LD_PRELOAD="$PRELOAD" REWIND_NO_TMPFILE_LOG="$LOG" \
+  expect_rc 0 no_tmpfile env REWIND_NO_TMPFILE_ERRNO=$err \
     "$REWIND" rollback --repo "$REPO" pre --target "$T" --yes --no-safety-snapshot --json
   want=$(python3 -c "import errno; print(errno.$err)")
   grep -q "refused O_TMPFILE with errno $want\$" "$LOG" ||
