@@ -607,8 +607,8 @@ Result<AccountGrants> Dumper::ReadGrants(const std::string& account) {
   return grants;
 }
 
-// information_schema.ROUTINES, which WriteRoutines lists, shows the user only the functions and
-// procedures it has a privilege on, and SHOW CREATE gives the body of those it may only run
+// information_schema.ROUTINES, which WriteRoutines lists, shows the user only the functions,
+// procedures and packages it has a privilege on, and SHOW CREATE gives the body of those it may only run
 // (EXECUTE) or alter as NULL: a user without SELECT on mysql.proc (mariadb-dump's documented
 // requirement) would get a snapshot without the others, and a rollback would reload the
 // database without them. Refused here, before anything is dumped, unless nothing is hidden:
@@ -625,14 +625,14 @@ Status Dumper::CheckRoutines(const DbInfo& db, const std::string& account, const
   const std::string grant = "GRANT SELECT ON `mysql`.`proc` (or SELECT ON *.*) to it and run again";
   RW_ASSIGN_OR_RETURN(auto listed, control_.Query(
       "SELECT ROUTINE_TYPE, ROUTINE_NAME, DEFINER FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA=" + schema +
-      " AND ROUTINE_TYPE IN ('FUNCTION','PROCEDURE') ORDER BY ROUTINE_TYPE, ROUTINE_NAME"));
+      " AND ROUTINE_TYPE IN ('FUNCTION','PROCEDURE','PACKAGE','PACKAGE BODY') ORDER BY ROUTINE_TYPE, ROUTINE_NAME"));
   auto stored = control_.Query("SELECT COUNT(*) FROM mysql.proc WHERE db=" + schema +
-                               " AND type IN ('FUNCTION','PROCEDURE')");
+                               " AND type IN ('FUNCTION','PROCEDURE','PACKAGE','PACKAGE BODY')");
   if (stored.ok()) {
     const std::string count = stored->empty() ? "0" : Str((*stored)[0], 0);
     if (count == std::to_string(listed.size())) return Status::OK();
     return Status::Aborted("database " + Q(db.name) + ": mysql.proc holds " + count +
-                           " functions and procedures of it, but the server lists " + std::to_string(listed.size()) +
+                           " functions, procedures and packages of it, but the server lists " + std::to_string(listed.size()) +
                            " to " + account + " (information_schema.ROUTINES): the snapshot would silently lack the "
                            "others. " + grant);
   }
@@ -645,7 +645,7 @@ Status Dumper::CheckRoutines(const DbInfo& db, const std::string& account, const
   if (!grants.OnDatabase(privs, db.name) && !grants.Global({"SELECT"})) {
     return Status::Aborted("database " + Q(db.name) + ": " + account + " may not read mysql.proc (error " +
                            std::to_string(err) + ") and has no EXECUTE, ALTER ROUTINE or CREATE ROUTINE "
-                           "privilege on the database: the server hides the functions and procedures it has no "
+                           "privilege on the database: the server hides the routines it has no "
                            "privilege on, which the snapshot would silently lack. " + grant);
   }
   std::vector<std::string> unreadable;
@@ -903,8 +903,9 @@ std::string Dumper::LateHeader(const DbInfo& db, const char* what) {
 void AppendObject(std::string* out, const std::string& drop, const std::string& sql_mode,
                   const std::string& cs_client, const std::string& collation, const std::string* time_zone,
                   const std::string& create, DbConnection& c) {
-  *out += "\n" + drop + ";\n";
-  *out += "SET SQL_MODE=" + c.Quote(sql_mode) + ";\n";
+  // The DROP under the object's sql_mode too: DROP PACKAGE exists only under sql_mode=ORACLE.
+  *out += "\nSET SQL_MODE=" + c.Quote(sql_mode) + ";\n";
+  *out += drop + ";\n";
   if (!cs_client.empty()) *out += "SET character_set_client=" + cs_client + ";\nSET character_set_results=" + cs_client + ";\n";
   if (!collation.empty()) *out += "SET collation_connection=" + collation + ";\n";
   if (time_zone) *out += "SET TIME_ZONE=" + c.Quote(*time_zone) + ";\n";
@@ -1033,9 +1034,12 @@ Status Dumper::WriteRoutines(DbInfo* db) {
     db->files.push_back(std::move(e));
     return Status::OK();
   }
+  // Packages (CREATE PACKAGE and PACKAGE BODY, MariaDB's sql_mode=ORACLE) are routines too: a
+  // dump without them loses them at the restore's DROP DATABASE. In this order, a package's
+  // specification comes before its body, which needs it.
   RW_ASSIGN_OR_RETURN(auto list, control_.Query(
       "SELECT ROUTINE_TYPE, ROUTINE_NAME, ROUTINE_COMMENT FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA=" +
-      control_.Quote(db->name) + " AND ROUTINE_TYPE IN ('FUNCTION','PROCEDURE') ORDER BY ROUTINE_TYPE, ROUTINE_NAME"));
+      control_.Quote(db->name) + " AND ROUTINE_TYPE IN ('FUNCTION','PROCEDURE','PACKAGE','PACKAGE BODY') ORDER BY ROUTINE_TYPE, ROUTINE_NAME"));
   for (const Row& r : list) {
     const std::string& type = Str(r, 0);
     const std::string& name = Str(r, 1);

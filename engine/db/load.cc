@@ -161,7 +161,9 @@ std::string_view CreateHead(std::string_view stmt, const char** kind, std::strin
   std::string_view head = stmt.substr(p, 2000);
   static const std::pair<const char*, const char*> kKinds[] = {
       {" VIEW ", "view"}, {" TRIGGER ", "trigger"}, {" EVENT ", "event"},
-      {" FUNCTION ", "function"}, {" PROCEDURE ", "procedure"}};
+      {" FUNCTION ", "function"}, {" PROCEDURE ", "procedure"},
+      // At the same place the first listed wins: the body before the package's specification.
+      {" PACKAGE BODY ", "package body"}, {" PACKAGE ", "package"}};
   size_t best = std::string_view::npos;
   size_t skip = 0;
   *kind = nullptr;
@@ -178,16 +180,18 @@ std::string_view CreateHead(std::string_view stmt, const char** kind, std::strin
   return head.substr(0, best);
 }
 
-// An identifier at the start of `s`, `quoted` (backticks doubled inside) or bare (up to a blank,
-// '(', '.' or '@'); `s` is advanced past it.
+// An identifier at the start of `s`, `quoted` (backticks doubled inside), "quoted" (as SHOW CREATE
+// writes the objects made under ANSI_QUOTES, e.g. sql_mode=ORACLE) or bare (up to a blank, '(',
+// '.' or '@'); `s` is advanced past it.
 std::string TakeIdent(std::string_view* s) {
   std::string ident;
   size_t i = 0;
-  if (!s->empty() && (*s)[0] == '`') {
+  if (!s->empty() && ((*s)[0] == '`' || (*s)[0] == '"')) {
+    const char quote = (*s)[0];
     for (i = 1; i < s->size(); ++i) {
-      if ((*s)[i] == '`') {
-        if (i + 1 < s->size() && (*s)[i + 1] == '`') {
-          ident += '`';
+      if ((*s)[i] == quote) {
+        if (i + 1 < s->size() && (*s)[i + 1] == quote) {
+          ident += quote;
           ++i;
           continue;
         }
@@ -228,7 +232,7 @@ bool ObjectDefiner(std::string_view stmt, std::string* user, std::string* host) 
   size_t at = head.find(" DEFINER=");
   if (at == std::string_view::npos) return false;
   std::string_view d = head.substr(at + 9);
-  const bool quoted = !d.empty() && d[0] == '`';
+  const bool quoted = !d.empty() && (d[0] == '`' || d[0] == '"');
   *user = TakeIdent(&d);
   host->clear();
   if (!d.empty() && d[0] == '@') {

@@ -270,6 +270,11 @@ TEST(CreatedObject, NamesTheObjectOfACreateStatement) {
   EXPECT_EQ(CreatedObject("CREATE DEFINER=`root`@`localhost` FUNCTION `quota_of`(uid BIGINT) RETURNS bigint"),
             "function `quota_of`");
   EXPECT_EQ(CreatedObject("CREATE DEFINER=`root`@`localhost` EVENT `purge` ON SCHEDULE EVERY 1 DAY"), "event `purge`");
+  // Packages, as SHOW CREATE writes them under sql_mode=ORACLE (ANSI_QUOTES).
+  EXPECT_EQ(CreatedObject("CREATE DEFINER=\"root\"@\"localhost\" PACKAGE BODY \"quota\" AS\n  FUNCTION f RETURN INT;"),
+            "package body `quota`");
+  EXPECT_EQ(CreatedObject("CREATE DEFINER=\"root\"@\"localhost\" PACKAGE \"a\"\"b\" AS\n  PROCEDURE p;"),
+            "package `a\"b`");
   EXPECT_EQ(CreatedObject("DROP VIEW IF EXISTS `v`"), "");
   EXPECT_EQ(CreatedObject("SET SQL_MODE=''"), "");
 }
@@ -287,6 +292,10 @@ TEST(ObjectDefiner, ReadsTheDefinerClauseOfTheHeadOnly) {
   ASSERT_TRUE(ObjectDefiner("CREATE DEFINER=`role` PROCEDURE `p`() SELECT 1", &user, &host));
   EXPECT_EQ(user, "role");
   EXPECT_EQ(host, "");
+  // Double quotes: an object made under ANSI_QUOTES (a package under sql_mode=ORACLE).
+  ASSERT_TRUE(ObjectDefiner("CREATE DEFINER=\"own\"\"er\"@\"localhost\" PACKAGE BODY \"quota\" AS", &user, &host));
+  EXPECT_EQ(user, "own\"er");
+  EXPECT_EQ(host, "localhost");
   // A DEFINER= in the body is not the object's.
   EXPECT_FALSE(ObjectDefiner("CREATE PROCEDURE `p`() SELECT 'CREATE DEFINER=`x`@`y` VIEW'", &user, &host));
   EXPECT_FALSE(ObjectDefiner("CREATE DEFINER=CURRENT_USER FUNCTION `f`() RETURNS INT RETURN 1", &user, &host));
