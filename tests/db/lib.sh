@@ -55,6 +55,20 @@ checksums() {
   [[ -s $out ]] || fail "no checksums"
 }
 
+# record_before: the oracles of the fixture's databases now ($WORK/before.sql, before.sum).
+record_before() {
+  reference_dump "$WORK/before.sql"
+  checksums "$WORK/before.sum"
+}
+
+# same_as_before WHAT: mariadb-dump and CHECKSUM TABLE now equal those of record_before.
+same_as_before() {
+  reference_dump "$WORK/after.sql"
+  checksums "$WORK/after.sum"
+  compare_files "mariadb-dump before and after ($1)" "$WORK/before.sql" "$WORK/after.sql"
+  compare_files "CHECKSUM TABLE before and after ($1)" "$WORK/before.sum" "$WORK/after.sum"
+}
+
 # drop_fixture [CNF]: drops the fixture's databases.
 drop_fixture() {
   local cnf=${1:-$MDB_CNF} d
