@@ -95,6 +95,17 @@ compare_files "the routines of app before the upgrade and after the rollback" "$
 got=$(call_package 2>&1) || got="(error) $got"
 [[ $got == 1 ]] || check_failed "a call through the package after the rollback: $got"
 
+step "rewind dump --db app, loaded by the stock client: the packages come back too"
+expect_rc 0 "$REWIND" dump --repo "$REPO" "$SNAP" --db app
+cp "$WORK/last.out" "$WORK/app.sql"
+grep -q 'PACKAGE BODY' "$WORK/app.sql" || check_failed "rewind dump --db app holds no PACKAGE BODY"
+mdb -e "DROP DATABASE app" || fail "drop"
+mdb -e "CREATE DATABASE app" || fail "create"
+mdb app <"$WORK/app.sql" || check_failed "the stock client does not load rewind dump --db app"
+definitions "$WORK/client.def"
+compare_files "the routines of app before the backup and after the stock client loaded the dump" \
+  "$WORK/before.def" "$WORK/client.def"
+
 step "a database owner restores its own package (SHOW CREATE writes its definer in double quotes)"
 mdb <<'SQL' || fail "the owner"
 CREATE DATABASE own;
