@@ -608,10 +608,10 @@ Result<AccountGrants> Dumper::ReadGrants(const std::string& account) {
 }
 
 // information_schema.ROUTINES, which WriteRoutines lists, shows the user only the functions,
-// procedures and packages it has a privilege on, and SHOW CREATE gives the body of those it may only run
-// (EXECUTE) or alter as NULL: a user without SELECT on mysql.proc (mariadb-dump's documented
-// requirement) would get a snapshot without the others, and a rollback would reload the
-// database without them. Refused here, before anything is dumped, unless nothing is hidden:
+// procedures and packages it has a privilege on, and SHOW CREATE gives the body of those it may
+// only run (EXECUTE) or alter as NULL: a user without SELECT on mysql.proc (mariadb-dump's
+// documented requirement) would get a snapshot without the others, and a rollback would reload
+// the database without them. Refused here, before anything is dumped, unless nothing is hidden:
 //  - the user reads mysql.proc (SELECT on it, on mysql.* or on *.*): the server then shows it
 //    every routine with its body; the count of mysql.proc rows confirms ROUTINES lists them all;
 //  - otherwise (or on a server without mysql.proc) ROUTINES lists every routine of the database
@@ -632,8 +632,8 @@ Status Dumper::CheckRoutines(const DbInfo& db, const std::string& account, const
     const std::string count = stored->empty() ? "0" : Str((*stored)[0], 0);
     if (count == std::to_string(listed.size())) return Status::OK();
     return Status::Aborted("database " + Q(db.name) + ": mysql.proc holds " + count +
-                           " functions, procedures and packages of it, but the server lists " + std::to_string(listed.size()) +
-                           " to " + account + " (information_schema.ROUTINES): the snapshot would silently lack the "
+                           " functions, procedures and packages of it, but the server lists " +
+                           std::to_string(listed.size()) + " to " + account + " (information_schema.ROUTINES): the snapshot would silently lack the "
                            "others. " + grant);
   }
   const unsigned err = control_.LastErrno();
@@ -1039,7 +1039,8 @@ Status Dumper::WriteRoutines(DbInfo* db) {
   // specification comes before its body, which needs it.
   RW_ASSIGN_OR_RETURN(auto list, control_.Query(
       "SELECT ROUTINE_TYPE, ROUTINE_NAME, ROUTINE_COMMENT FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA=" +
-      control_.Quote(db->name) + " AND ROUTINE_TYPE IN ('FUNCTION','PROCEDURE','PACKAGE','PACKAGE BODY') ORDER BY ROUTINE_TYPE, ROUTINE_NAME"));
+      control_.Quote(db->name) +
+      " AND ROUTINE_TYPE IN ('FUNCTION','PROCEDURE','PACKAGE','PACKAGE BODY') ORDER BY ROUTINE_TYPE, ROUTINE_NAME"));
   for (const Row& r : list) {
     const std::string& type = Str(r, 0);
     const std::string& name = Str(r, 1);
