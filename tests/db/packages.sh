@@ -106,7 +106,7 @@ definitions "$WORK/client.def"
 compare_files "the routines of app before the backup and after the stock client loaded the dump" \
   "$WORK/before.def" "$WORK/client.def"
 
-step "a database owner restores its own package (SHOW CREATE writes its definer in double quotes)"
+step "a database owner restores its own package, procedure and trigger made under ORACLE (definers in double quotes)"
 mdb <<'SQL' || fail "the owner"
 CREATE DATABASE own;
 CREATE USER owner@localhost IDENTIFIED BY 'owner-pw';
@@ -120,9 +120,19 @@ CREATE PACKAGE own.tools AS FUNCTION two RETURN INT; END;
 $$
 CREATE PACKAGE BODY own.tools AS FUNCTION two RETURN INT AS BEGIN RETURN 2; END; END;
 $$
+CREATE TABLE own.t (id INT PRIMARY KEY, v INT)$$
+CREATE PROCEDURE own.bump AS BEGIN UPDATE own.t SET v = v + 1; END;
+$$
+CREATE TRIGGER own.tr BEFORE INSERT ON own.t FOR EACH ROW BEGIN :NEW.v := NVL(:NEW.v, 0); END;
+$$
 DELIMITER ;
 SQL
-own_defs() { mdb -N -B -e "SHOW CREATE PACKAGE own.tools; SHOW CREATE PACKAGE BODY own.tools"; }
+# The procedure and the trigger, made under ORACLE too, have their definer in double quotes.
+own_defs() {
+  mdb -N -B -e "SHOW CREATE PACKAGE own.tools; SHOW CREATE PACKAGE BODY own.tools; SHOW CREATE PROCEDURE own.bump;
+                SELECT TRIGGER_NAME, SQL_MODE, DEFINER, ACTION_STATEMENT FROM information_schema.TRIGGERS
+                WHERE TRIGGER_SCHEMA = 'own'"
+}
 own_defs >"$WORK/own-before.def"
 expect_rc 0 "$REWIND" backup --repo "$REPO" --databases all --mysql-defaults-file "$MDB_CNF"
 OWN_SNAP=$(last_line)
@@ -130,4 +140,4 @@ mdb -e "DROP DATABASE own" || fail "drop own"
 mdb -e "CREATE DATABASE own" || fail "create own"
 expect_rc 0 "$REWIND" restore --repo "$REPO" "$OWN_SNAP" --databases-only --db own --mysql-defaults-file "$WORK/owner.cnf"
 own_defs >"$WORK/own-after.def"
-compare_files "the owner's package before and after its restore" "$WORK/own-before.def" "$WORK/own-after.def"
+compare_files "the owner's package, procedure and trigger before and after its restore" "$WORK/own-before.def" "$WORK/own-after.def"
