@@ -69,6 +69,18 @@ same_as_before() {
   compare_files "CHECKSUM TABLE before and after ($1)" "$WORK/before.sum" "$WORK/after.sum"
 }
 
+# backup_drop_restore DB: a new repository $REPO, a backup of every database (its id in $SNAP),
+# database DB dropped, then restore --databases-only.
+backup_drop_restore() {
+  step "backup, drop the database, restore --databases-only"
+  REPO=$WORK/repo
+  expect_rc 0 "$REWIND" init --repo "$REPO"
+  expect_rc 0 "$REWIND" backup --repo "$REPO" --databases all --mysql-defaults-file "$MDB_CNF"
+  SNAP=$(last_line)
+  mdb -e "DROP DATABASE \`$1\`" || fail "drop $1"
+  expect_rc 0 "$REWIND" restore --repo "$REPO" "$SNAP" --databases-only --mysql-defaults-file "$MDB_CNF"
+}
+
 # drop_fixture [CNF]: drops the fixture's databases.
 drop_fixture() {
   local cnf=${1:-$MDB_CNF} d

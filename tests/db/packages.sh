@@ -61,13 +61,7 @@ grep -c '^== ' "$WORK/before.def" | grep -qx 4 || fail "expected 4 routines (fun
 [[ $(call_package) == 1 ]] || fail "the package does not answer before the backup"
 reference_dump "$WORK/before.sql"
 
-step "backup, drop the database, restore --databases-only"
-REPO=$WORK/repo
-expect_rc 0 "$REWIND" init --repo "$REPO"
-expect_rc 0 "$REWIND" backup --repo "$REPO" --databases all --mysql-defaults-file "$MDB_CNF"
-SNAP=$(last_line)
-mdb -e "DROP DATABASE app" || fail "drop"
-expect_rc 0 "$REWIND" restore --repo "$REPO" "$SNAP" --databases-only --mysql-defaults-file "$MDB_CNF"
+backup_drop_restore app
 definitions "$WORK/after.def"
 compare_files "the routines of app (SHOW CREATE, packages included) before and after" "$WORK/before.def" "$WORK/after.def"
 got=$(call_package 2>&1) || got="(error) $got"

@@ -61,13 +61,7 @@ state "$WORK/before.state"
 grep -q 'only-here' "$WORK/before.state" || fail "the invisible column holds nothing to lose"
 reference_dump "$WORK/before.sql"
 
-step "backup, drop the database, restore --databases-only"
-REPO=$WORK/repo
-expect_rc 0 "$REWIND" init --repo "$REPO"
-expect_rc 0 "$REWIND" backup --repo "$REPO" --databases kinds --mysql-defaults-file "$MDB_CNF"
-SNAP=$(last_line)
-mdb -e "DROP DATABASE kinds" || fail "drop"
-expect_rc 0 "$REWIND" restore --repo "$REPO" "$SNAP" --databases-only --mysql-defaults-file "$MDB_CNF"
+backup_drop_restore kinds
 state "$WORK/after.state"
 compare_files "invisible and generated columns, compressed data, periods, indexes, partitions, engines, AUTO_INCREMENT" \
   "$WORK/before.state" "$WORK/after.state"
