@@ -1589,6 +1589,17 @@ Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const 
     s.result.databases_failed = std::move(*failed);
     s.result.databases_restored = true;
   }
+  // What the apply wrote is written back to the disk while the verify reads the tree (the
+  // verify only reads): the journal goes once both are done.
+  const std::string writing_back = "writing the rolled-back files of " + s.result.target + " to the disk";
+  std::future<Status> synced;
+  if (j.files) {
+    try {
+      synced = std::async(std::launch::async, [&] { return file_systems.Sync(writing_back); });
+    } catch (const std::system_error&) {
+      // No thread to be had: synced after the verify.
+    }
+  }
   if (j.files) {
     s.Phase(7, "verifying");
     DiffOptions verify_options;
@@ -1607,7 +1618,7 @@ Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const 
   }
   // Everything the apply wrote is on the disk before the journal goes.
   if (j.files) {
-    RW_RETURN_IF_ERROR(file_systems.Sync("writing the rolled-back files of " + s.result.target + " to the disk")
+    RW_RETURN_IF_ERROR((synced.valid() ? synced.get() : file_systems.Sync(writing_back))
                            .WithContext("the rollback stopped part way (its journal is kept: fix the cause, then "
                                         "run `rewind rollback --resume`)"));
   }
