@@ -35,14 +35,15 @@ reference_dump() {
     --order-by-primary --databases "${FIXTURE_DBS[@]}" >"$out" || fail "mariadb-dump failed"
 }
 
-# checksums OUT [CNF]: "db.table<TAB>checksum" for every base table of the fixture's databases,
-# and every sequence's whole state (next value, bounds, cache, cycle option and cycle count:
-# mariadb-dump shows only where it stands).
+# checksums OUT [CNF]: "db.table<TAB>checksum" for every base table of the databases in
+# FIXTURE_DBS, and every sequence's whole state (next value, bounds, cache, cycle option and
+# cycle count: mariadb-dump shows only where it stands).
 checksums() {
-  local out=$1 cnf=${2:-$MDB_CNF} list sql=""
+  local out=$1 cnf=${2:-$MDB_CNF} list sql="" d dbs=""
+  for d in "${FIXTURE_DBS[@]}"; do dbs+="${dbs:+,}'${d//\'/\'\'}'"; done
   list=$(mariadb --defaults-file="$cnf" -N -B -e "SELECT TABLE_TYPE, CONCAT('\`', REPLACE(TABLE_SCHEMA,'\`','\`\`'), '\`.\`',
            REPLACE(TABLE_NAME,'\`','\`\`'), '\`') FROM information_schema.TABLES WHERE TABLE_TYPE IN ('BASE TABLE', 'SEQUENCE')
-           AND TABLE_SCHEMA IN ('empty_db','legacy','mail_app','my db-2026') ORDER BY TABLE_SCHEMA, TABLE_NAME")
+           AND TABLE_SCHEMA IN ($dbs) ORDER BY TABLE_SCHEMA, TABLE_NAME")
   while IFS=$'\t' read -r type t; do
     [[ -z $t ]] && continue
     if [[ $type == SEQUENCE ]]; then
