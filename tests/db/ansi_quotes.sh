@@ -11,12 +11,7 @@ source "$(dirname "$0")/lib.sh" "$@"
 FIXTURE_DBS=(own)
 
 start_server s1
-mdb <<'SQL' || fail "the owner"
-CREATE DATABASE own;
-CREATE USER owner@localhost IDENTIFIED BY 'owner-pw';
-GRANT ALL ON own.* TO owner@localhost;
-SQL
-printf '[client]\nsocket=%s\nuser=owner\npassword=owner-pw\n' "$MDB_SOCK" >"$WORK/owner.cnf"
+make_owner
 owner() { mariadb --defaults-file="$WORK/owner.cnf" "$@"; }
 
 step "the owner makes a function, a procedure, an event, a trigger and a view under ANSI_QUOTES"
@@ -71,10 +66,7 @@ behaviour >"$WORK/before.run" || fail "the objects do not work before the backup
 record_before
 
 step "an administrator backs up; the owner restores its database"
-REPO=$WORK/repo
-expect_rc 0 "$REWIND" init --repo "$REPO"
-expect_rc 0 "$REWIND" backup --repo "$REPO" --databases all --mysql-defaults-file "$MDB_CNF"
-SNAP=$(last_line)
+backup_all
 mdb -e "DROP DATABASE own; CREATE DATABASE own" || fail "drop own"
 expect_rc 0 "$REWIND" restore --repo "$REPO" "$SNAP" --databases-only --db own --mysql-defaults-file "$WORK/owner.cnf"
 defs "$WORK/after.def"

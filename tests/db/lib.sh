@@ -70,16 +70,31 @@ same_as_before() {
   compare_files "CHECKSUM TABLE before and after ($1)" "$WORK/before.sum" "$WORK/after.sum"
 }
 
-# backup_drop_restore DB: a new repository $REPO, a backup of every database (its id in $SNAP),
-# database DB dropped, then restore --databases-only.
-backup_drop_restore() {
-  step "backup, drop the database, restore --databases-only"
+# backup_all: a new repository $REPO and a backup of every database in it (its id in $SNAP).
+backup_all() {
   REPO=$WORK/repo
   expect_rc 0 "$REWIND" init --repo "$REPO"
   expect_rc 0 "$REWIND" backup --repo "$REPO" --databases all --mysql-defaults-file "$MDB_CNF"
   SNAP=$(last_line)
+}
+
+# backup_drop_restore DB: backup_all, database DB dropped, then restore --databases-only.
+backup_drop_restore() {
+  step "backup, drop the database, restore --databases-only"
+  backup_all
   mdb -e "DROP DATABASE \`$1\`" || fail "drop $1"
   expect_rc 0 "$REWIND" restore --repo "$REPO" "$SNAP" --databases-only --mysql-defaults-file "$MDB_CNF"
+}
+
+# make_owner: database `own` and an account owner@localhost with every privilege on it and no
+# other; its client options in $WORK/owner.cnf.
+make_owner() {
+  mdb <<'SQL' || fail "the owner"
+CREATE DATABASE own;
+CREATE USER owner@localhost IDENTIFIED BY 'owner-pw';
+GRANT ALL ON own.* TO owner@localhost;
+SQL
+  printf '[client]\nsocket=%s\nuser=owner\npassword=owner-pw\n' "$MDB_SOCK" >"$WORK/owner.cnf"
 }
 
 # drop_fixture [CNF]: drops the fixture's databases.

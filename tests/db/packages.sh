@@ -101,12 +101,7 @@ compare_files "the routines of app before the backup and after the stock client 
   "$WORK/before.def" "$WORK/client.def"
 
 step "a database owner restores its own package, procedure and trigger made under ORACLE (definers in double quotes)"
-mdb <<'SQL' || fail "the owner"
-CREATE DATABASE own;
-CREATE USER owner@localhost IDENTIFIED BY 'owner-pw';
-GRANT ALL ON own.* TO owner@localhost;
-SQL
-printf '[client]\nsocket=%s\nuser=owner\npassword=owner-pw\n' "$MDB_SOCK" >"$WORK/owner.cnf"
+make_owner
 mariadb --defaults-file="$WORK/owner.cnf" <<'SQL' || fail "the owner's package"
 SET sql_mode=ORACLE;
 DELIMITER $$
