@@ -620,21 +620,25 @@ Result<AccountGrants> Dumper::ReadGrants(const std::string& account) {
 //    database row that matches: a pattern, `p%`.*, is shadowed by a row for the name itself).
 //    Then the body of each routine listed is asked of the server (the definer, say a database
 //    owner, reads its own).
+// The kinds of routine a database holds, as information_schema.ROUTINES (ROUTINE_TYPE) and
+// mysql.proc (type) name them: WriteRoutines dumps these, CheckRoutines counts them. Packages
+// (CREATE PACKAGE and PACKAGE BODY, MariaDB's sql_mode=ORACLE) are routines too.
+constexpr const char* kRoutineTypes = "('FUNCTION','PROCEDURE','PACKAGE','PACKAGE BODY')";
+
 Status Dumper::CheckRoutines(const DbInfo& db, const std::string& account, const AccountGrants& grants) {
   const std::string schema = control_.Quote(db.name);
   const std::string grant = "GRANT SELECT ON `mysql`.`proc` (or SELECT ON *.*) to it and run again";
   RW_ASSIGN_OR_RETURN(auto listed, control_.Query(
       "SELECT ROUTINE_TYPE, ROUTINE_NAME, DEFINER FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA=" + schema +
-      " AND ROUTINE_TYPE IN ('FUNCTION','PROCEDURE','PACKAGE','PACKAGE BODY') ORDER BY ROUTINE_TYPE, ROUTINE_NAME"));
-  auto stored = control_.Query("SELECT COUNT(*) FROM mysql.proc WHERE db=" + schema +
-                               " AND type IN ('FUNCTION','PROCEDURE','PACKAGE','PACKAGE BODY')");
+      " AND ROUTINE_TYPE IN " + kRoutineTypes + " ORDER BY ROUTINE_TYPE, ROUTINE_NAME"));
+  auto stored = control_.Query("SELECT COUNT(*) FROM mysql.proc WHERE db=" + schema + " AND type IN " + kRoutineTypes);
   if (stored.ok()) {
     const std::string count = stored->empty() ? "0" : Str((*stored)[0], 0);
     if (count == std::to_string(listed.size())) return Status::OK();
     return Status::Aborted("database " + Q(db.name) + ": mysql.proc holds " + count +
                            " functions, procedures and packages of it, but the server lists " +
-                           std::to_string(listed.size()) + " to " + account + " (information_schema.ROUTINES): the snapshot would silently lack the "
-                           "others. " + grant);
+                           std::to_string(listed.size()) + " to " + account +
+                           " (information_schema.ROUTINES): the snapshot would silently lack the others. " + grant);
   }
   const unsigned err = control_.LastErrno();
   if (err != 1044 /* ER_DBACCESS_DENIED_ERROR */ && err != 1142 /* ER_TABLEACCESS_DENIED_ERROR */ &&
@@ -1034,13 +1038,11 @@ Status Dumper::WriteRoutines(DbInfo* db) {
     db->files.push_back(std::move(e));
     return Status::OK();
   }
-  // Packages (CREATE PACKAGE and PACKAGE BODY, MariaDB's sql_mode=ORACLE) are routines too: a
-  // dump without them loses them at the restore's DROP DATABASE. In this order, a package's
-  // specification comes before its body, which needs it.
+  // Every kind of routine (kRoutineTypes): a dump without packages lost them at the restore's
+  // DROP DATABASE. In this order, a package's specification comes before its body, which needs it.
   RW_ASSIGN_OR_RETURN(auto list, control_.Query(
       "SELECT ROUTINE_TYPE, ROUTINE_NAME, ROUTINE_COMMENT FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA=" +
-      control_.Quote(db->name) +
-      " AND ROUTINE_TYPE IN ('FUNCTION','PROCEDURE','PACKAGE','PACKAGE BODY') ORDER BY ROUTINE_TYPE, ROUTINE_NAME"));
+      control_.Quote(db->name) + " AND ROUTINE_TYPE IN " + kRoutineTypes + " ORDER BY ROUTINE_TYPE, ROUTINE_NAME"));
   for (const Row& r : list) {
     const std::string& type = Str(r, 0);
     const std::string& name = Str(r, 1);
