@@ -24,6 +24,13 @@ Status ListLive(int fd, std::vector<TreeEntry>* out);
 Result<int> OpenRegularAt(int dfd, const std::string& name);
 // XXH3-128 of everything readable from `fd`, and how many bytes that was.
 Status HashFd(int fd, Xxh128* out, uint64_t* bytes);
+// The directory `rel` (a '/'-separated path below `dfd`, not empty) opened in one openat2
+// call that refuses a symlink at any of its components (RESOLVE_NO_SYMLINKS) and any way out
+// of `dfd` (RESOLVE_BENEATH): what opening each component with O_NOFOLLOW checks, without
+// opening and closing every parent on the way. -1 when that fails for any reason (errno set),
+// the kernel has no openat2, or `rel` is empty: the caller then walks component by component,
+// which also names the component at fault.
+int OpenDirBeneath(int dfd, const std::string& rel);
 // lstat of `rel` (a '/'-separated path below `root_fd`), walking each directory with
 // O_NOFOLLOW.
 Result<struct stat> StatPathAt(int root_fd, const std::string& rel);

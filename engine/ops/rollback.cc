@@ -687,8 +687,10 @@ Status RemoveTreeAt(int dfd, const std::string& name) {
 }
 
 // A new descriptor of the directory `parent` (not empty) below `root_fd`, opened component by
-// component with O_NOFOLLOW.
+// component with O_NOFOLLOW (in one openat2 call where the kernel has it: the data check and
+// the apply open the directory of each file they write, each a walk from the target down).
 Result<int> OpenDirBelow(int root_fd, const std::string& parent) {
+  if (int fd = OpenDirBeneath(root_fd, parent); fd >= 0) return fd;
   int cur = ::dup(root_fd);
   size_t start = 0;
   while (start <= parent.size()) {

@@ -21,6 +21,7 @@
 
 #include "engine/ops/backup.h"
 #include "engine/ops/diff.h"
+#include "engine/ops/diff_internal.h"
 #include "engine/ops/repair.h"
 #include "engine/ops/restore_internal.h"
 #include "engine/ops/snapshots.h"
@@ -200,6 +201,39 @@ TEST(DeferredCloseTest, ClosesEveryDescriptorByDrain) {
   ASSERT_GE(fd, 0);
   released.Add(fd);
   EXPECT_EQ(::fcntl(fd, F_GETFD), -1);
+}
+
+// The one-call open of a directory below the target (openat2) refuses what the walk with
+// O_NOFOLLOW at each component refuses: a symlink anywhere on the path, and any way out.
+TEST_F(RollbackTest, DirectoriesBelowTheTargetAreOpenedWithoutFollowingSymlinks) {
+  fs::create_directories(src_ / "a" / "b" / "c");
+  Put(src_ / "a" / "b" / "c" / "f", "inside");
+  ASSERT_EQ(::symlink(outside_.c_str(), (src_ / "a" / "out").c_str()), 0);
+  ASSERT_EQ(::symlink("b", (src_ / "a" / "alias").c_str()), 0);
+  int root = ::open(src_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_GE(root, 0);
+  struct stat want{}, got{};
+  ASSERT_EQ(::stat((src_ / "a" / "b" / "c").c_str(), &want), 0);
+  int fd = diff_internal::OpenDirBeneath(root, "a/b/c");
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+  ASSERT_EQ(::fstat(fd, &got), 0);
+  EXPECT_EQ(got.st_ino, want.st_ino);
+  ::close(fd);
+  // A symlink as the last component or on the way, "..", an absolute path, a file: refused.
+  for (const char* bad : {"a/out", "a/alias/c", "a/b/../../..", "a/../../outside", "/tmp", "a/b/c/f", "a/none"}) {
+    errno = 0;
+    int bad_fd = diff_internal::OpenDirBeneath(root, bad);
+    EXPECT_EQ(bad_fd, -1) << bad;
+    EXPECT_NE(errno, 0) << bad;
+    if (bad_fd >= 0) ::close(bad_fd);
+  }
+  // The stat of a path below the target walks the same way.
+  auto st = diff_internal::StatPathAt(root, "a/b/c/f");
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_EQ(st->st_size, 6);
+  EXPECT_FALSE(diff_internal::StatPathAt(root, "a/out/f").ok());
+  EXPECT_FALSE(diff_internal::StatPathAt(root, "a/alias/c/f").ok());
+  ::close(root);
 }
 
 TEST_F(RollbackTest, PlanUndoesEveryKindOfChangeAndNeverFollowsSymlinksOut) {
