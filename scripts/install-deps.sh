@@ -7,6 +7,7 @@ pkgs=(
   build-essential cmake ninja-build pkg-config
   libarchive-dev libzstd-dev libxxhash-dev default-libmysqlclient-dev libboost-filesystem-dev
   libtbb-dev libgtest-dev libssl-dev libcli11-dev nlohmann-json3-dev libfmt-dev
+  libmimalloc-dev
   zstd libarchive-tools attr acl python3 util-linux
 )
 if [ -f "$here/../tests/PACKAGES" ]; then
