@@ -193,6 +193,21 @@ Status ValidateEntry(const TreeEntry& e) {
   if (e.link_target.find('\0') != std::string::npos) {
     return Status::Corruption("target contains a NUL byte");
   }
+  if (e.type == EntryType::kHardlink) {
+    // The first name of the inode, from the snapshot's root: a restore and a rollback link to
+    // it below their target, so nothing in it may lead out (a symlink's target is only text).
+    const std::string_view t = e.link_target;
+    for (size_t start = 0;;) {
+      const size_t slash = std::min(t.find('/', start), t.size());
+      const std::string_view comp = t.substr(start, slash - start);
+      if (comp.empty() || comp == "." || comp == "..") {
+        return Status::Corruption("hardlink target is not a path below the snapshot's root (an empty, "
+                                  "\".\" or \"..\" component)");
+      }
+      if (slash == t.size()) break;
+      start = slash + 1;
+    }
+  }
   const bool is_device = e.type == EntryType::kCharDevice || e.type == EntryType::kBlockDevice;
   if (!is_device && e.rdev != 0) return Status::Corruption(std::string(type) + " with \"rdev\"");
   for (size_t i = 0; i < e.xattrs.size(); ++i) {
