@@ -13,6 +13,7 @@
 
 #include "engine/base/bytes.h"
 #include "engine/format/checksum.h"
+#include "engine/ops/diff_internal.h"
 #include "engine/pipeline/fs_meta.h"
 
 namespace rw::restore_internal {
@@ -124,6 +125,17 @@ Status SetDirMetadata(int fd, const TreeEntry& e) {
 }
 
 Status MakeHardlink(int root_fd, const std::string& target, int dfd, const std::string& name) {
+  // The directory holding the target in one openat2 call where the kernel has it, else
+  // component by component.
+  if (size_t slash = target.rfind('/'); slash != std::string::npos) {
+    if (int dir = diff_internal::OpenDirBeneath(root_fd, target.substr(0, slash)); dir >= 0) {
+      int rc = ::linkat(dir, target.c_str() + slash + 1, dfd, name.c_str(), 0);
+      int err = errno;
+      ::close(dir);
+      if (rc != 0) return ErrnoStatus("link to " + target, err);
+      return Status::OK();
+    }
+  }
   int cur = ::dup(root_fd);
   size_t start = 0;
   for (;;) {
