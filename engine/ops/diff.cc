@@ -164,36 +164,35 @@ int OpenDirBeneath(int dfd, const std::string& rel) {
   return fd < 0 ? -1 : static_cast<int>(fd);
 }
 
-Result<struct stat> StatPathAt(int root_fd, const std::string& rel) {
-  if (size_t slash = rel.rfind('/'); slash != std::string::npos) {
-    int dir = OpenDirBeneath(root_fd, rel.substr(0, slash));
-    if (dir >= 0) {
-      struct stat st{};
-      int rc = ::fstatat(dir, rel.c_str() + slash + 1, &st, AT_SYMLINK_NOFOLLOW);
-      int err = errno;
-      ::close(dir);
-      if (rc != 0) return ErrnoStatus(rel, err);
-      return st;
-    }
-  }
+int OpenDirPath(int root_fd, const std::string& dir, size_t* failed_len) {
+  if (dir.empty()) return ::dup(root_fd);
+  if (int fd = OpenDirBeneath(root_fd, dir); fd >= 0) return fd;
   int cur = ::dup(root_fd);
-  if (cur < 0) return ErrnoStatus("open", errno);
-  size_t start = 0;
-  for (;;) {
-    size_t slash = rel.find('/', start);
-    if (slash == std::string::npos) break;
-    std::string comp = rel.substr(start, slash - start);
-    int next = OpenDirAt(cur, comp);
+  if (cur < 0) return -1;
+  for (size_t start = 0;;) {
+    const size_t slash = std::min(dir.find('/', start), dir.size());
+    int next = OpenDirAt(cur, dir.substr(start, slash - start));
     int err = errno;
     ::close(cur);
-    if (next < 0) return ErrnoStatus(rel, err);
+    if (next < 0) {
+      if (failed_len) *failed_len = slash;
+      errno = err;
+      return -1;
+    }
+    if (slash == dir.size()) return next;
     cur = next;
     start = slash + 1;
   }
+}
+
+Result<struct stat> StatPathAt(int root_fd, const std::string& rel) {
+  const size_t slash = rel.rfind('/');
+  int dir = OpenDirPath(root_fd, slash == std::string::npos ? std::string() : rel.substr(0, slash));
+  if (dir < 0) return ErrnoStatus(rel, errno);
   struct stat st{};
-  int rc = ::fstatat(cur, rel.substr(start).c_str(), &st, AT_SYMLINK_NOFOLLOW);
+  int rc = ::fstatat(dir, rel.c_str() + (slash == std::string::npos ? 0 : slash + 1), &st, AT_SYMLINK_NOFOLLOW);
   int err = errno;
-  ::close(cur);
+  ::close(dir);
   if (rc != 0) return ErrnoStatus(rel, err);
   return st;
 }

@@ -31,8 +31,13 @@ Status HashFd(int fd, Xxh128* out, uint64_t* bytes);
 // the kernel has no openat2, or `rel` is empty: the caller then walks component by component,
 // which also names the component at fault.
 int OpenDirBeneath(int dfd, const std::string& rel);
-// lstat of `rel` (a '/'-separated path below `root_fd`), walking each directory with
-// O_NOFOLLOW.
+// The directory `dir` ('/'-separated, below `root_fd`; "" is `root_fd` itself) as a new
+// descriptor: OpenDirBeneath where the kernel has openat2, else (and on any failure of it)
+// opened component by component with O_NOFOLLOW (OpenDirAt). -1 with errno on failure, and
+// then `*failed_len` (when given) is the length of the prefix of `dir` that could not be opened.
+// The one walk of restore's hardlinks, the rollback's directories and StatPathAt.
+int OpenDirPath(int root_fd, const std::string& dir, size_t* failed_len = nullptr);
+// lstat of `rel` (a '/'-separated path below `root_fd`), its directory opened by OpenDirPath.
 Result<struct stat> StatPathAt(int root_fd, const std::string& rel);
 // The MetaBits in which `o` and `n` differ (mode not for symlinks; xattrs only when asked).
 uint32_t MetaDiff(const TreeEntry& o, const TreeEntry& n, bool compare_xattrs);

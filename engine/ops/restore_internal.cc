@@ -125,34 +125,12 @@ Status SetDirMetadata(int fd, const TreeEntry& e) {
 }
 
 Status MakeHardlink(int root_fd, const std::string& target, int dfd, const std::string& name) {
-  // The directory holding the target in one openat2 call where the kernel has it, else
-  // component by component.
-  if (size_t slash = target.rfind('/'); slash != std::string::npos) {
-    if (int dir = diff_internal::OpenDirBeneath(root_fd, target.substr(0, slash)); dir >= 0) {
-      int rc = ::linkat(dir, target.c_str() + slash + 1, dfd, name.c_str(), 0);
-      int err = errno;
-      ::close(dir);
-      if (rc != 0) return ErrnoStatus("link to " + target, err);
-      return Status::OK();
-    }
-  }
-  int cur = ::dup(root_fd);
-  size_t start = 0;
-  for (;;) {
-    size_t slash = target.find('/', start);
-    if (slash == std::string::npos) break;
-    std::string comp = target.substr(start, slash - start);
-    int next = ::openat(cur, comp.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    int err = errno;
-    ::close(cur);
-    if (next < 0) return ErrnoStatus("hardlink target " + target, err);
-    cur = next;
-    start = slash + 1;
-  }
-  std::string leaf = target.substr(start);
-  int rc = ::linkat(cur, leaf.c_str(), dfd, name.c_str(), 0);
+  const size_t slash = target.rfind('/');
+  int dir = diff_internal::OpenDirPath(root_fd, slash == std::string::npos ? std::string() : target.substr(0, slash));
+  if (dir < 0) return ErrnoStatus("hardlink target " + target, errno);
+  int rc = ::linkat(dir, target.c_str() + (slash == std::string::npos ? 0 : slash + 1), dfd, name.c_str(), 0);
   int err = errno;
-  ::close(cur);
+  ::close(dir);
   if (rc != 0) return ErrnoStatus("link to " + target, err);
   return Status::OK();
 }

@@ -686,29 +686,17 @@ Status RemoveTreeAt(int dfd, const std::string& name) {
   return Status::OK();
 }
 
-// A new descriptor of the directory `parent` (not empty) below `root_fd`, opened component by
-// component with O_NOFOLLOW (in one openat2 call where the kernel has it: the data check and
-// the apply open the directory of each file they write, each a walk from the target down).
+// A new descriptor of the directory `parent` (not empty) below `root_fd` (OpenDirPath: one
+// openat2 where the kernel has it; the data check and the apply open the directory of each
+// file they write), or an error naming the component that could not be opened.
 Result<int> OpenDirBelow(int root_fd, const std::string& parent) {
-  if (int fd = OpenDirBeneath(root_fd, parent); fd >= 0) return fd;
-  int cur = ::dup(root_fd);
-  size_t start = 0;
-  while (start <= parent.size()) {
-    size_t slash = parent.find('/', start);
-    if (slash == std::string::npos) slash = parent.size();
-    std::string comp = parent.substr(start, slash - start);
-    int next = OpenDirAt(cur, comp);
-    int err = errno;
-    ::close(cur);
-    if (next < 0) {
-      return ErrnoStatus("open directory " + parent.substr(0, slash) +
-                             (err == ELOOP || err == ENOTDIR ? " (not a directory; symlinks are never followed)" : ""),
-                         err);
-    }
-    cur = next;
-    start = slash + 1;
-  }
-  return cur;
+  size_t failed_len = parent.size();
+  int fd = OpenDirPath(root_fd, parent, &failed_len);
+  if (fd >= 0) return fd;
+  const int err = errno;
+  return ErrnoStatus("open directory " + parent.substr(0, failed_len) +
+                         (err == ELOOP || err == ENOTDIR ? " (not a directory; symlinks are never followed)" : ""),
+                     err);
 }
 
 // Files of the plan's `write` steps written while their blobs are read and checked (before
