@@ -84,6 +84,7 @@ nlohmann::json PlanJson(const RollbackPlan& p) {
           {"replace", Paths(p.replace)},
           {"fix", Paths(p.fix)},
           {"kept_unread", Paths(p.kept_unread)},
+          {"kept_excluded", Paths(p.kept_excluded)},
           {"bytes_to_write", p.bytes_to_write},
           {"files_hashed", p.diff.files_hashed},
           {"bytes_hashed", p.diff.bytes_hashed}};
@@ -179,6 +180,7 @@ void PrintPlan(FILE* out, const RollbackPlan& p, const std::string& target, cons
   list_deleted("replace", p.replace);
   list("fix", p.fix);
   list("left as they are (the backup could not read them)", p.kept_unread);
+  list("left as they are (excluded folders: never touched)", p.kept_excluded);
 }
 
 bool Ask(const RollbackPlan& plan, const std::string& target, const std::string& snap) {

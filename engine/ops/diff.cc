@@ -119,8 +119,20 @@ Status ListLive(int fd, std::vector<TreeEntry>* out) {
 }
 
 Result<int> OpenRegularAt(int dfd, const std::string& name) {
-  int fd = OpenAtNoAtime(dfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  // Non-blocking: a FIFO put there since the walk would block the open (reads of a regular
+  // file ignore the flag).
+  int fd = OpenAtNoAtime(dfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus("open", errno);
+  struct stat st{};
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return ErrnoStatus("stat", err);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return Status::InvalidArgument("no longer a regular file");
+  }
   return fd;
 }
 

@@ -105,8 +105,11 @@ Status SetMetadataAt(int dfd, const TreeEntry& e, bool is_symlink, bool exact_xa
   if (::geteuid() == 0 && ::fchownat(dfd, name, e.uid, e.gid, AT_SYMLINK_NOFOLLOW) != 0) {
     return ErrnoStatus("set owner", errno);
   }
-  if (!is_symlink && ::fchmodat(dfd, name, e.mode & 07777, 0) != 0) {
-    return ErrnoStatus("set mode", errno);
+  // Never through a symlink (one put there since the plan would lead out of the target): glibc
+  // refuses a symlink with EOPNOTSUPP.
+  if (!is_symlink && ::fchmodat(dfd, name, e.mode & 07777, AT_SYMLINK_NOFOLLOW) != 0) {
+    const int err = errno;
+    return ErrnoStatus(err == EOPNOTSUPP ? "set mode (a symlink is there now: not followed)" : "set mode", err);
   }
   // After the owner: chown clears some attributes (security.capability).
   RW_RETURN_IF_ERROR(exact_xattrs ? SetXattrsExactAt(dfd, e.name, e.xattrs) : WriteXattrsAt(dfd, e.name, e.xattrs));
@@ -175,6 +178,8 @@ Status WriteSparse(int fd, std::string_view data, uint64_t off) {
   }
   return Status::OK();
 }
+
+Status WriteAllAt(int fd, std::string_view data, uint64_t off) { return PwriteAll(fd, data.data(), data.size(), off); }
 
 Result<NewFile> FileWriter::Create(int dfd) {
   // An unnamed file (O_TMPFILE) linked under its name once complete: one change to the

@@ -87,6 +87,9 @@ void Discard(int dfd, NewFile* f);
 // offset): they stay holes. The file's size is set by FileWriter::Finish.
 Status WriteSparse(int fd, std::string_view data, uint64_t off);
 
+// Writes all of `data` at `off`, its zero blocks too: over bytes written before that must go.
+Status WriteAllAt(int fd, std::string_view data, uint64_t off);
+
 // Writes regular files. Thread-safe.
 class FileWriter {
  public:

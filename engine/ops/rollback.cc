@@ -364,6 +364,20 @@ bool Unread(const std::vector<std::string>& unread, const std::string& path) {
   return AnyPrefixOf(path, [&](const std::string& p, bool) { return std::binary_search(unread.begin(), unread.end(), p); });
 }
 
+// True when a change would delete or replace an excluded folder, which the rollback never
+// touches (DESIGN): the target's side is one (the safety snapshot records it as `excluded`, a
+// live walk as a directory the snapshot's rules match), or the snapshot's side is. The type
+// may differ: the rule /mail/ matches directories only, so a `mail` that was a symlink to
+// another volume at the snapshot is recorded as a symlink, and is a directory of mail now.
+bool TouchesExcluded(const ExcludeSet* rules, const Change& c) {
+  if (c.kind != ChangeKind::kAdded && c.kind != ChangeKind::kType) return false;
+  if (c.has_old && c.old_entry.type == EntryType::kExcludedDir) return true;
+  if (!c.has_new) return false;
+  if (c.new_entry.type == EntryType::kExcludedDir) return true;
+  // The folder itself or anything in it (a walk that went in reports its entries).
+  return rules && ExcludedBy(*rules, c.path, c.new_entry.type == EntryType::kDir);
+}
+
 // The plan from a diff of the snapshot against the target. `relink_after`: the diff cannot
 // tell whether a hardlink's target will be rewritten (two snapshots: equal subtrees are not
 // visited), so every hardlink of the snapshot whose target the plan writes is linked again at
@@ -416,7 +430,15 @@ Result<RollbackPlan> MakePlan(const Repository& repo, const Snapshot& snap, Tree
   opts.descend_added = false;   // a directory the snapshot lacks goes in one recursive removal
   opts.descend_removed = true;  // a directory the target lacks is created entry by entry
   opts.relink = [&](const std::string& target) { return written.count(target) > 0; };
+  // Without the rules (a damaged snapshot) the entries recorded as excluded still count.
+  ExcludeSet rules;
+  const bool have_rules = SnapshotExcludes(snap, &rules).ok();
   auto on_change = [&](const Change& c) -> Status {
+    if (TouchesExcluded(have_rules ? &rules : nullptr, c)) {
+      plan.kept_excluded.push_back(c.path);
+      dirty.push_back(ParentOf(c.path));  // its directory's times moved when it came
+      return Status::OK();
+    }
     switch (c.kind) {
       case ChangeKind::kAdded:
         if (Unread(snap.unread, c.path)) {
@@ -653,8 +675,15 @@ Status RemoveTreeAt(int dfd, const std::string& name) {
     if (errno == ENOENT) return Status::OK();
     return ErrnoStatus("open directory to remove", errno);
   }
+  // A mount point is never emptied: its files are not the target's. A bind mount of the same
+  // file system has the parent's st_dev: the kernel's mount-root attribute tells (Linux 5.8).
   struct stat parent_st{}, st{};
-  if (::fstat(dfd, &parent_st) == 0 && ::fstat(dir.fd, &st) == 0 && st.st_dev != parent_st.st_dev) {
+  struct statx stx{};
+  const bool mount_root = ::statx(dir.fd, "", AT_EMPTY_PATH, 0, &stx) == 0 &&
+                          (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) != 0 &&
+                          (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
+  if (mount_root ||
+      (::fstat(dfd, &parent_st) == 0 && ::fstat(dir.fd, &st) == 0 && st.st_dev != parent_st.st_dev)) {
     return Status::InvalidArgument("is a mount point: not removed (unmount it first)");
   }
   std::vector<TreeEntry> children;
@@ -856,6 +885,14 @@ class Applier {
         return Status::OK();
       }
       case RollbackStep::Op::kMeta: {
+        // Something else there since the plan (a symlink, a FIFO): not touched, and the verify
+        // reports it. (A step that failed on it would stop every resume as well.)
+        struct stat st{};
+        if (::fstatat(dfd, leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return ErrnoStatus("stat", errno);
+        TreeEntry now;
+        FillEntryFromStat(st, &now);
+        const EntryType want = s.entry.type == EntryType::kHardlink ? EntryType::kFile : s.entry.type;
+        if (now.type != want) return Status::OK();
         if (s.entry.type == EntryType::kFile) {
           auto fd = OpenRegularAt(dfd, leaf);
           if (!fd.ok()) return fd.status();
@@ -1194,6 +1231,8 @@ Status WriteFromLive(Repository* repo, PreparedWrite& m, const TreeEntry& now, c
     *copied += bytes;
     return Status::OK();
   }
+  // From the repository instead, zero blocks included: ranges copied from the live file before
+  // it changed hold its bytes, which a sparse write would leave in the zero blocks.
   for (const LiveCopy& c : copies) {
     auto e = repo->Locate(c.id, BlobType::kData);
     auto blob = e.ok() ? repo->LoadBlobAt(*e) : Result<std::string>(e.status());
@@ -1201,7 +1240,8 @@ Status WriteFromLive(Repository* repo, PreparedWrite& m, const TreeEntry& now, c
       *load_failed = true;
       return blob.status();
     }
-    RW_RETURN_IF_ERROR(restore_internal::WriteSparse(m.fd, *blob, c.to));
+    RW_RETURN_IF_ERROR(bytes > 0 ? restore_internal::WriteAllAt(m.fd, *blob, c.to)
+                                 : restore_internal::WriteSparse(m.fd, *blob, c.to));
   }
   return Status::OK();
 }
@@ -1594,12 +1634,16 @@ Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const 
     s.Phase(7, "verifying");
     DiffOptions verify_options;
     verify_options.trees = trees;
+    ExcludeSet rules;
+    const bool have_rules = SnapshotExcludes(snap, &rules).ok();
     RW_RETURN_IF_ERROR(DiffLiveAt(*s.repo, snap, root_fd, verify_options,
                                   [&](const Change& c) {
-                                    // What the backup could not read was left as it is.
+                                    // What the backup could not read was left as it is, and
+                                    // so were the excluded folders.
                                     if (c.kind == ChangeKind::kAdded && Unread(snap.unread, c.path)) {
                                       return Status::OK();
                                     }
+                                    if (TouchesExcluded(have_rules ? &rules : nullptr, c)) return Status::OK();
                                     s.result.remaining.push_back(c);
                                     return Status::OK();
                                   },
@@ -1847,6 +1891,11 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
                        : PlanRollback(*repo, snap.snapshot, root.fd, &trees);
     if (!plan.ok()) return refuse(plan.status().WithContext("planning"));
     r.plan = std::move(*plan);
+    if (!r.plan.kept_excluded.empty()) {
+      r.notes.push_back(std::to_string(r.plan.kept_excluded.size()) +
+                        " excluded folders differ from the snapshot and are left as they are (first: " +
+                        r.plan.kept_excluded.front() + ")");
+    }
     if (!r.plan.kept_unread.empty()) {
       r.notes.push_back(std::to_string(r.plan.kept_unread.size()) +
                         " entries could not be read when the snapshot was taken and are left as they are (first: " +

@@ -61,6 +61,11 @@ struct RollbackPlan {
   // What the target has and the snapshot lacks because the backup could not read it
   // (Snapshot::unread): left as it is, never deleted.
   std::vector<std::string> kept_unread;
+  // Excluded folders (DESIGN: never touched) that a plain comparison would have deleted or
+  // replaced: one created since the snapshot (archive/ once archiving is switched on), or one
+  // whose type changed (mail/ a symlink to another volume then, a directory now, or the
+  // reverse). Left as they are.
+  std::vector<std::string> kept_excluded;
   uint64_t bytes_to_write = 0;
   // Files whose content the plan rewrites, as the target holds them now (the safety
   // snapshot's entries, with their blobs), by path: what the old and the new content share is
