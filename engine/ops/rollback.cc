@@ -1608,7 +1608,13 @@ Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const 
     for (const std::string& n : applier.notes()) s.result.notes.push_back(n);
   }
   if (j.databases && !s.options.restore_databases) {
-    s.result.notes.push_back("the journal asks for the databases step, but this rewind has none: databases not restored");
+    // Started now, the installation would run with the files of the snapshot and the databases
+    // of the upgrade. The journal stays, at the databases step (its checkpoint is written).
+    return Status::InvalidArgument(
+        std::string(j.files ? "the files are rolled back, but " : "") +
+        "the journal's databases step has not run and this run has none (--files-only): the start command did "
+        "not run. Run `rewind rollback --resume` with the servers' --mysql-defaults-file to restore the "
+        "databases, or remove " + s.repo->path() + "/" + JournalPath(id) + " to give them up");
   }
   if (j.databases && s.options.restore_databases) {
     s.Phase(6, "restoring the databases");

@@ -1070,5 +1070,28 @@ TEST_F(RollbackTest, ABindMountBelowARemovedDirectoryIsNotEmptied) {
   EXPECT_EQ(Slurp(outside_ / "data" / "important.db"), "outside the target, must stay");
 }
 
+// A journal whose databases step has not run, resumed by a run without one (the CLI's
+// --resume --files-only): refused at that step, the journal kept, the start command not run
+// (the installation would start on the upgrade's databases).
+TEST_F(RollbackTest, ResumeWithoutTheDatabasesStepKeepsTheJournalAndDoesNotStart) {
+  Put(src_ / "config" / "settings.cfg", "v1");
+  SnapshotRef pre = Backup("pre");
+  Put(src_ / "config" / "settings.cfg", "v2");
+  RollbackJournal j;
+  j.snapshot_id = pre.id;
+  j.target = src_.string();
+  j.files = true;
+  j.databases = true;
+  j.start_cmd = "touch " + (dir_ / "started").string();
+  ASSERT_TRUE(repo_->storage().WriteFileAtomic("rollback/test.journal", EncodeRollbackJournal(j)).ok());
+  RollbackOptions opts;  // no databases step
+  opts.allow_running = true;
+  auto r = ResumeRollback(repo_.get(), "", opts, nullptr, nullptr);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("databases step has not run"), std::string::npos) << r.status().ToString();
+  EXPECT_TRUE(repo_->storage().Exists("rollback/test.journal"));
+  EXPECT_FALSE(fs::exists(dir_ / "started"));
+}
+
 }  // namespace
 }  // namespace rw
