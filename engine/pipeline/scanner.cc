@@ -55,7 +55,7 @@ Status Scanner::ListDir(int fd, std::vector<Child>* out) {
   while (dirent* de = ::readdir(d)) {
     std::string name = de->d_name;
     if (name == "." || name == "..") continue;
-    out->push_back(Child{std::move(name), {}});
+    out->push_back(Child{std::move(name), {}, 0});
   }
   int err = errno;
   ::closedir(d);
@@ -150,13 +150,19 @@ Item* Scanner::EnterDir(std::shared_ptr<DirHandle> parent, const std::string& na
   Frame frame{handle, path, {}, 0, std::move(parent_tree), {}};
   Status s = ListDir(fd, &frame.children);
   if (s.ok()) {
-    // Stat every child now; the ones that vanish are dropped with a note.
+    // Stat every child now. Only ENOENT means one vanished: it is dropped with a note. Any other
+    // failure (EACCES in a directory that can be listed but not searched, EIO, ESTALE) leaves an
+    // entry that is there but unread: ForChild makes it an error in its turn, so that the
+    // snapshot is incomplete and lists it, and a rollback leaves it alone instead of deleting it.
     std::vector<Child> kept;
     kept.reserve(frame.children.size());
     for (Child& c : frame.children) {
       if (::fstatat(fd, c.name.c_str(), &c.st, AT_SYMLINK_NOFOLLOW) != 0) {
-        item->notes.push_back("vanished before it was read: " + JoinPath(path, c.name));
-        continue;
+        if (errno == ENOENT) {
+          item->notes.push_back("vanished before it was read: " + JoinPath(path, c.name));
+          continue;
+        }
+        c.stat_errno = errno;
       }
       kept.push_back(std::move(c));
     }
@@ -230,6 +236,15 @@ Item* Scanner::NextOne() {
 
 Item* Scanner::ForChild(Frame& f, const Child& c) {
   const std::string path = JoinPath(f.path, c.name);
+  if (c.stat_errno != 0) {
+    // Its type is unknown, so no exclusion rule is applied: an unread entry is the safe side
+    // (a rollback never deletes it), where dropping it could let one take it for new.
+    auto item = std::make_unique<Item>();
+    item->kind = Item::kEntry;
+    item->path = path;
+    item->error = ErrnoStatus("stat", c.stat_errno);
+    return item.release();
+  }
   const bool is_dir = S_ISDIR(c.st.st_mode);
   int rule = excludes_.Match(path, is_dir);
   if (rule >= 0) {

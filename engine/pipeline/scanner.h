@@ -125,6 +125,7 @@ class Scanner {
   struct Child {
     std::string name;
     struct stat st;
+    int stat_errno = 0;  // lstat failed with this (not ENOENT): `st` is unset, the entry unread
   };
   struct Frame {
     std::shared_ptr<DirHandle> dir;

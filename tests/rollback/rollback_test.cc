@@ -3,12 +3,14 @@
 #include "engine/ops/rollback.h"
 
 #include <fcntl.h>
+#include <sys/fsuid.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+#include <tbb/global_control.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -17,6 +19,9 @@
 #include <filesystem>
 #include <future>
 #include <fstream>
+#include <future>
+#include <map>
+#include <mutex>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -683,6 +688,83 @@ TEST_F(RollbackTest, BackupNamesTheParentEntriesOfFilesItReadsAgain) {
   // change.txt rewritten, keep.txt chmod-ed (ctime), h1 replaced; h2 was a hardlink entry in
   // the snapshot, new.txt is new, d/f and gone.txt are gone, mail/ is excluded.
   EXPECT_EQ(names, (std::vector<std::string>{"change.txt", "h1", "keep.txt"}));
+}
+
+// What a backup reports, by path.
+class RecordingObserver : public BackupObserver {
+ public:
+  void OnError(const std::string& path, const Status& status) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    errors[path] = status.ToString();
+  }
+  void OnNote(const std::string& path, const std::string& note) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    notes[path].push_back(note);
+  }
+  std::map<std::string, std::string> errors;
+  std::map<std::string, std::vector<std::string>> notes;
+
+ private:
+  std::mutex mu_;
+};
+
+// A directory that can be listed but not searched (mode 0444 for the user running the backup):
+// the names of its entries are known, their lstat fails with EACCES. Only ENOENT means an entry
+// vanished; this one is unread, and the snapshot must say so (incomplete, listed in `unread`),
+// or a rollback would take it for new and delete it. As root, the scan runs on a thread whose
+// file-system uid is nobody's: setfsuid drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from
+// that thread alone, and one TBB thread (this one) runs the whole pipeline.
+TEST_F(RollbackTest, EntriesThatCannotBeStattedAreUnreadNotVanished) {
+  constexpr uid_t kNobody = 65534;
+  Put(src_ / "readable.txt", "readable");
+  Put(src_ / "locked" / "inner.txt", "cannot be stat-ed");
+  ASSERT_EQ(::chmod((src_ / "locked").c_str(), 0444), 0);
+  ASSERT_EQ(::chmod(dir_.c_str(), 0755), 0);
+  const bool root = ::geteuid() == 0;
+  if (root) {
+    ASSERT_EQ(::lchown((dir_ / "repo").c_str(), kNobody, kNobody), 0);
+    for (const auto& e : fs::recursive_directory_iterator(dir_ / "repo")) {
+      ASSERT_EQ(::lchown(e.path().c_str(), kNobody, kNobody), 0) << e.path();
+    }
+  }
+  BackupOptions bo;
+  bo.source = src_.string();
+  bo.tags = {"unread"};
+  RecordingObserver obs;
+  Result<BackupResult> r = Status::Aborted("not run");
+  {
+    tbb::global_control one_thread(tbb::global_control::max_allowed_parallelism, 1);
+    std::thread scan([&] {
+      if (root) {
+        ::setfsgid(kNobody);
+        ::setfsuid(kNobody);
+        ASSERT_EQ(::setfsuid(static_cast<uid_t>(-1)), kNobody);  // -1 changes nothing, tells the fsuid
+      }
+      struct stat st {};
+      ASSERT_NE(::lstat((src_ / "locked" / "inner.txt").c_str(), &st), 0);
+      ASSERT_EQ(errno, EACCES) << "the fixture must make lstat fail with EACCES";
+      r = rw::Backup(repo_.get(), bo, &obs, nullptr);
+    });
+    scan.join();
+  }
+  ASSERT_EQ(::chmod((src_ / "locked").c_str(), 0755), 0);  // for TearDown, when not root
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->snapshot.incomplete);
+  EXPECT_EQ(r->snapshot.unread, (std::vector<std::string>{"locked/inner.txt"}));
+  EXPECT_EQ(r->snapshot.stats.errors, 1u);
+  ASSERT_EQ(obs.errors.count("locked/inner.txt"), 1u);
+  EXPECT_NE(obs.errors["locked/inner.txt"].find("Permission denied"), std::string::npos)
+      << obs.errors["locked/inner.txt"];
+  for (const auto& [path, notes] : obs.notes) {
+    for (const std::string& n : notes) EXPECT_EQ(n.find("vanished"), std::string::npos) << path << ": " << n;
+  }
+  // The rest is in the tree: the directory itself and the readable file.
+  TreeCache trees(*repo_);
+  auto root_tree = trees.Get(*r->snapshot.tree);
+  ASSERT_TRUE(root_tree.ok()) << root_tree.status().ToString();
+  std::vector<std::string> names;
+  for (const TreeEntry& e : (*root_tree)->entries) names.push_back(e.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"locked", "readable.txt"}));
 }
 
 // A snapshot whose exclusion rules do not parse (a damaged one: rewind writes rules it parsed)
