@@ -17,23 +17,19 @@ using pipeline_internal::RawBytes;
 using pipeline_internal::Item;
 using pipeline_internal::Scanner;
 using pipeline_internal::ChangedWhileRead;
+using pipeline_internal::OpenRegularFile;
 
 namespace {
 
 // Reads a small file whole (it may have grown since the scan: then it is chunked here).
 void ReadSmallFile(Item* item, const Chunker& chunker, BackupProgress* progress) {
-  const char* name = item->entry.name.c_str();
-  int fd = OpenAtNoAtime(item->dir->fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) {
-    item->error = ErrnoStatus(errno == ENOENT ? "vanished before it was read" : "open", errno);
-    return;
-  }
   struct stat before {};
-  if (::fstat(fd, &before) != 0 || !S_ISREG(before.st_mode)) {
-    item->error = Status::IOError("no longer a regular file");
-    ::close(fd);
+  auto opened = OpenRegularFile(item->dir->fd, item->entry.name, item->path, &before);
+  if (!opened.ok()) {
+    item->error = opened.status();
     return;
   }
+  const int fd = *opened;
   RawBytes data(static_cast<size_t>(before.st_size) + 1);  // room to see EOF without growing
   size_t got = 0;
   for (;;) {

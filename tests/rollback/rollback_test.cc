@@ -767,6 +767,50 @@ TEST_F(RollbackTest, EntriesThatCannotBeStattedAreUnreadNotVanished) {
   EXPECT_EQ(names, (std::vector<std::string>{"locked", "readable.txt"}));
 }
 
+// A file replaced by a FIFO after the scan's stat and before it is opened, which no writer
+// ever opens: an open without O_NONBLOCK waited for a writer forever. Both a large file (read
+// by the scanner) and a small one (read by the parallel stage) must be refused as no longer
+// regular files, and the backup finish. The parent's entry of each changed file is announced
+// from the scanning thread between the stat and the open: there the FIFOs take their place.
+TEST_F(RollbackTest, AFileReplacedByAFifoBeforeItIsReadIsRefusedNotWaitedFor) {
+  Put(src_ / "big.bin", std::string(9 << 20, 'b'));  // above the 8 MiB chunk maximum: a large file
+  Put(src_ / "small.txt", "small");
+  SnapshotRef pre = Backup("pre");
+  Put(src_ / "big.bin", std::string(9 << 20, 'B') + "changed");
+  Put(src_ / "small.txt", "small, changed");
+  BackupOptions bo;
+  bo.source = src_.string();
+  bo.excludes = pre.snapshot.excludes;
+  bo.tags = {"fifo"};
+  bo.parent = pre;
+  bo.on_parent_file_changed = [&](const TreeEntry& e) {
+    const fs::path p = src_ / e.name;
+    ASSERT_TRUE(fs::remove(p)) << p;
+    ASSERT_EQ(::mkfifo(p.c_str(), 0644), 0) << p << ": " << std::strerror(errno);
+  };
+  RecordingObserver obs;
+  auto backup = std::async(std::launch::async, [&] { return rw::Backup(repo_.get(), bo, &obs, nullptr); });
+  if (backup.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    ADD_FAILURE() << "the backup still waits for a writer of a FIFO after 10 s";
+    // Be that writer: the open waiting for one returns, and its reads see the end at once.
+    while (backup.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
+      for (const char* name : {"big.bin", "small.txt"}) {
+        int fd = ::open((src_ / name).c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        if (fd >= 0) ::close(fd);
+      }
+    }
+  }
+  auto r = backup.get();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->snapshot.incomplete);
+  EXPECT_EQ(r->snapshot.unread, (std::vector<std::string>{"big.bin", "small.txt"}));
+  for (const char* name : {"big.bin", "small.txt"}) {
+    ASSERT_EQ(obs.errors.count(name), 1u) << name << " was not refused";
+    EXPECT_NE(obs.errors[name].find(std::string(name) + " is no longer a regular file"), std::string::npos)
+        << obs.errors[name];
+  }
+}
+
 // A snapshot whose exclusion rules do not parse (a damaged one: rewind writes rules it parsed)
 // is refused before anything changes: the running check could not tell which open files matter.
 TEST_F(RollbackTest, UnparsableExclusionRulesAreRefused) {
