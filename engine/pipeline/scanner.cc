@@ -351,12 +351,14 @@ Item* Scanner::ForChild(Frame& f, const Child& c) {
       const int fd = *opened;
       auto xattrs = ReadXattrs(fd);
       if (xattrs.ok()) item->entry.xattrs = std::move(*xattrs);
+      else item->notes.push_back(xattrs.status().message());  // as for a small file: kept without them
       ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
       large_ = std::make_unique<LargeFile>();
       large_->fd = fd;
       large_->path = path;
       large_->entry = std::move(item->entry);
       large_->st = c.st;
+      large_->notes = std::move(item->notes);
       return NextChunk();
     }
     default:  // fifo, devices: metadata only
@@ -376,6 +378,7 @@ Item* Scanner::NextChunk() {
   auto item = std::make_unique<Item>();
   item->kind = Item::kChunk;
   item->path = lf.path;
+  item->notes = std::exchange(lf.notes, {});  // the first chunk carries what the open found
   const size_t max = chunker_.params().max_size;
   size_t cut = 0;
   for (;;) {

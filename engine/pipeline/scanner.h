@@ -151,6 +151,7 @@ class Scanner {
     bool eof = false;
     uint64_t read_total = 0;
     Xxh128Stream hash;
+    std::vector<std::string> notes;  // found when it was opened (xattrs unreadable): to report
   };
 
   Item* EnterDir(std::shared_ptr<DirHandle> parent, const std::string& name, const std::string& path,
