@@ -279,6 +279,9 @@ Item* Scanner::ForChild(Frame& f, const Child& c) {
     FillEntryFromStat(c.st, &item->entry);
     item->entry.type = EntryType::kExcludedDir;
     item->entry.name = c.name;
+    // Its own xattrs are kept like any entry's (restore creates it, empty, with its metadata),
+    // read by path without opening it: its content is never listed.
+    ReadNodeXattrs(f, c, item.get());
     return item.release();
   }
   if (is_dir) {

@@ -161,7 +161,9 @@ class Scanner {
   std::shared_ptr<const Tree> LoadParentTree(const BlobId& id);
   // Takes a file from the parent snapshot when it is unchanged; returns false otherwise.
   bool ReuseFromParent(Frame& f, const Child& c, Item* item);
-  // xattrs of a symlink, FIFO or device node (it cannot be opened for them); a failure is a note.
+  // xattrs of a symlink, FIFO or device node (it cannot be opened for them), or of an excluded
+  // directory (not opened: its content stays unread), by path without following it; a failure
+  // is a note.
   void ReadNodeXattrs(const Frame& f, const Child& c, Item* item);
   Item* NextChunk();
   Item* NextOne();

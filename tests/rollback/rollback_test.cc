@@ -30,6 +30,7 @@
 #include "engine/ops/diff.h"
 #include "engine/ops/diff_internal.h"
 #include "engine/ops/repair.h"
+#include "engine/ops/restore.h"
 #include "engine/ops/restore_internal.h"
 #include "engine/ops/snapshots.h"
 
@@ -853,6 +854,33 @@ TEST_F(RollbackTest, AnUnreadableXattrListOfALargeFileIsANote) {
   ASSERT_EQ((*root_tree)->entries.size(), 2u);
   EXPECT_EQ((*root_tree)->entries[0].name, "big.bin");
   EXPECT_EQ((*root_tree)->entries[0].size, uint64_t{9} << 20);
+}
+
+// An excluded directory keeps its own xattrs (docs/format.md: xattrs belong to every entry
+// type; restore creates it, empty, with its metadata), read without listing it.
+TEST_F(RollbackTest, AnExcludedDirectoryKeepsItsOwnXattrs) {
+  Put(src_ / "mail" / "old.imap", "mail");
+  const char* value = "excluded but labelled";
+  ASSERT_EQ(::setxattr((src_ / "mail").c_str(), "user.label", value, std::strlen(value), 0), 0)
+      << std::strerror(errno);
+  SnapshotRef s = Backup("excluded");  // excludes /mail/
+  TreeCache trees(*repo_);
+  auto root_tree = trees.Get(*s.snapshot.tree);
+  ASSERT_TRUE(root_tree.ok()) << root_tree.status().ToString();
+  ASSERT_EQ((*root_tree)->entries.size(), 1u);
+  const TreeEntry& mail = (*root_tree)->entries[0];
+  EXPECT_EQ(mail.type, EntryType::kExcludedDir);
+  EXPECT_EQ(mail.xattrs, (std::vector<Xattr>{{"user.label", value}}));
+  EXPECT_FALSE(mail.subtree.has_value());
+  // A restore creates it empty, with them.
+  RestoreOptions ro;
+  ro.target = (dir_ / "restored").string();
+  auto restored = RestoreToDirectory(repo_.get(), s.snapshot, ro, nullptr, nullptr);
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  EXPECT_TRUE(fs::is_empty(dir_ / "restored" / "mail"));
+  char buf[64] = {};
+  ssize_t n = ::getxattr((dir_ / "restored" / "mail").c_str(), "user.label", buf, sizeof buf);
+  EXPECT_EQ(std::string(buf, n > 0 ? static_cast<size_t>(n) : 0), value) << std::strerror(errno);
 }
 
 // A snapshot whose exclusion rules do not parse (a damaged one: rewind writes rules it parsed)
