@@ -98,10 +98,7 @@ void WriteFilesByPack(Repository* repo, restore_internal::FileWriter& writer,
         fail(i, Status::NotFound("blob " + id.Short() + " is not in the index"));
         break;
       }
-      if (loc->type != BlobType::kData) {
-        fail(i, Status::Corruption("blob " + id.Short() + " is not a data blob"));
-        break;
-      }
+      // Whatever its indexed type: a file may hold the bytes of a tree (format.md §2).
       size += loc->raw_length;
       locs.push_back(*loc);
     }

@@ -411,13 +411,12 @@ void Repository::AddToIndex(const std::vector<IndexEntry>& entries) {
   index_.InsertMany(entries.data(), entries.size());
 }
 
-Result<IndexEntry> Repository::Locate(const BlobId& id, BlobType expected) const {
+// `use` is not compared with the indexed type: that type records how the bytes were first
+// stored, and the same bytes used as a file chunk and as a tree share one id and one stored copy
+// (format.md §2). What a caller gets is checked by its SHA-256, not by its type.
+Result<IndexEntry> Repository::Locate(const BlobId& id, BlobType /*use*/) const {
   auto e = Find(id);
   if (!e) return Status::NotFound("blob " + id.Short() + " is not in the index");
-  if (e->type != expected) {
-    return Status::Corruption("blob " + id.Short() + " has type " + std::to_string(int(e->type)) +
-                              ", expected " + std::to_string(int(expected)));
-  }
   return *e;
 }
 
@@ -445,13 +444,13 @@ void Repository::WillLoad(std::span<const IndexEntry> located) const {
   }
 }
 
-Result<std::string> Repository::LoadBlob(const BlobId& id, BlobType expected) const {
-  RW_ASSIGN_OR_RETURN(IndexEntry e, Locate(id, expected));
+Result<std::string> Repository::LoadBlob(const BlobId& id, BlobType use) const {
+  RW_ASSIGN_OR_RETURN(IndexEntry e, Locate(id, use));
   return LoadBlobAt(e);
 }
 
-Result<std::string> Repository::LoadCheckedBlob(const BlobId& id, BlobType expected) const {
-  RW_ASSIGN_OR_RETURN(IndexEntry e, Locate(id, expected));
+Result<std::string> Repository::LoadCheckedBlob(const BlobId& id, BlobType use) const {
+  RW_ASSIGN_OR_RETURN(IndexEntry e, Locate(id, use));
   return LoadBlobAt(e, /*check_id=*/false);
 }
 

@@ -169,18 +169,20 @@ class Repository {
   void HasMany(const std::vector<BlobId>& ids, std::vector<uint8_t>* out) const;
   size_t IndexSize() const;
 
-  // Reads one blob: pread of its frame, decompress, check length, type and SHA-256.
-  // Corruption naming the blob and pack otherwise. Thread-safe.
-  Result<std::string> LoadBlob(const BlobId& id, BlobType expected) const;
+  // Reads one blob: pread of its frame, decompress, check length and SHA-256. Corruption
+  // naming the blob and pack otherwise. Thread-safe. `use` (what the caller reads it as) is not
+  // checked against the indexed type: the same bytes used as a file chunk and as a tree share
+  // one id and one stored copy, indexed with the type of their first use (format.md §2).
+  Result<std::string> LoadBlob(const BlobId& id, BlobType use) const;
   // Same from a known location (`check_id` false: without the SHA-256, see LoadCheckedBlob).
   Result<std::string> LoadBlobAt(const IndexEntry& e, bool check_id = true) const;
-  // LoadBlob without the SHA-256 (decompress, length and type checks only), for a caller that
+  // LoadBlob without the SHA-256 (decompress and length checks only), for a caller that
   // read and checked the same blob moments ago under the same lock and checks the content
   // another way: rollback checks every blob its plan reads from the repository before
   // touching anything, then checks each file's XXH3-128 before the file goes into place.
-  Result<std::string> LoadCheckedBlob(const BlobId& id, BlobType expected) const;
-  // Where blob `id` is: NotFound when not indexed, Corruption when indexed with another type.
-  Result<IndexEntry> Locate(const BlobId& id, BlobType expected) const;
+  Result<std::string> LoadCheckedBlob(const BlobId& id, BlobType use) const;
+  // Where blob `id` is: NotFound when not indexed. Whatever its indexed type (see LoadBlob).
+  Result<IndexEntry> Locate(const BlobId& id, BlobType use) const;
   // Sorts located frames by pack and offset: the order in which to read them.
   static void SortForLoading(std::vector<IndexEntry>* located);
   // Tells the storage that the frames `located` (sorted by SortForLoading) will be read soon,

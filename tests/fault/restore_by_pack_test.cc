@@ -16,6 +16,7 @@
 #include "engine/ops/backup.h"
 #include "engine/ops/restore.h"
 #include "engine/ops/snapshots.h"
+#include "engine/ops/verify.h"
 #include "engine/format/chunker.h"
 #include "engine/pipeline/tree_cache.h"
 #include "engine/repo/repository.h"
@@ -56,6 +57,11 @@ class CountingStorage final : public ForwardingStorage {
   mutable std::mutex mu_;
   std::map<std::string, std::vector<Read>> reads_;
 };
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
 
 std::string RandomBytes(size_t n, std::mt19937_64& rng) {
   std::string out(n, '\0');
@@ -207,6 +213,121 @@ TEST(BackupChunks, LargeFilesAreCutAsTheChunkerCutsTheWholeFile) {
   EXPECT_EQ(seen, files.size());
   // The zeros gave max-size chunks (the buffers grew to max_size), stored once.
   EXPECT_TRUE((*repo)->Find(Sha256(std::string(max, '\0'))).has_value());
+  fs::remove_all(dir);
+}
+
+// The same bytes as a file's chunk and as a tree (format.md §2): the empty directory's tree is
+// the 26 bytes below, and a file may hold exactly them (this project's own
+// manifests/fuzz_corpus/tree/empty.json does). Both uses share one id and one stored copy, whose
+// indexed type is that of the first use; readers accept either.
+const std::string kEmptyTreeDoc = R"({"entries":[],"version":1})";
+
+// One more backup of `src` into the repository at `repo_path`; the snapshot's id.
+std::string BackupAgain(const std::string& repo_path, const fs::path& src) {
+  auto repo = Repository::Open(repo_path);
+  EXPECT_TRUE(repo.ok()) << repo.status().ToString();
+  if (!repo.ok()) return {};
+  BackupOptions options;
+  options.source = src.string();
+  auto backup = Backup(repo->get(), options, nullptr, nullptr);
+  EXPECT_TRUE(backup.ok()) << backup.status().ToString();
+  return backup.ok() ? backup->snapshot_id : std::string();
+}
+
+// Restores snapshot `ref` of the repository at `repo_path` into `target`: no error, and
+// `diff -r` finds it equal to `src` (empty directories included).
+void ExpectRestoresAs(const std::string& repo_path, const std::string& ref, const fs::path& src,
+                      const fs::path& target) {
+  auto repo = Repository::Open(repo_path);
+  ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+  auto snapshot = ResolveSnapshot(repo->get(), ref);
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status().ToString();
+  RestoreOptions options;
+  options.target = target.string();
+  auto stats = RestoreToDirectory(repo->get(), snapshot->snapshot, options, nullptr, nullptr);
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  EXPECT_EQ(stats->errors, 0u) << "snapshot " << ref;
+  std::string cmd = "diff -r --no-dereference '" + src.string() + "' '" + target.string() + "' >&2";
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << "restore of snapshot " << ref << " differs from its source";
+}
+
+// verify --read-data: every pack read, no damage.
+void ExpectVerifiesClean(const std::string& repo_path) {
+  OpenOptions open_options;
+  open_options.tolerate_index_damage = true;
+  auto repo = Repository::Open(repo_path, open_options);
+  ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+  VerifyOptions options;
+  options.data = VerifyOptions::Data::kAll;
+  auto report = VerifyRepository(repo->get(), options, nullptr);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  for (const std::string& line : report->damage) ADD_FAILURE() << "verify: " << line;
+  EXPECT_GT(report->packs_read, 0u);
+}
+
+// One backup of a source with an empty directory and a file holding exactly its tree document:
+// both come back (the file's bytes, the empty directory), and verify finds no damage.
+TEST(BlobUsedAsFileAndTree, EmptyDirectoryAndAFileHoldingItsTreeInOneBackup) {
+  char tmpl[] = "/tmp/rewind-file-tree-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const fs::path dir = tmpl;
+  const fs::path src = dir / "src", target = dir / "target";
+  fs::create_directories(src / "a-empty");
+  WriteFile(src / "corpus" / "tree" / "empty.json", kEmptyTreeDoc);
+  WriteFile(src / "other", "other content\n");
+  const std::string repo_path = (dir / "repo").string();
+  BackupInto(repo_path, src);
+  ASSERT_FALSE(::testing::Test::HasFailure());
+  {
+    auto repo = Repository::Open(repo_path);
+    ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+    ASSERT_TRUE((*repo)->Find(Sha256(kEmptyTreeDoc)).has_value()) << "stored once, under one id";
+  }
+  ExpectRestoresAs(repo_path, "latest", src, target);
+  EXPECT_EQ(ReadFile(target / "corpus" / "tree" / "empty.json"), kEmptyTreeDoc);
+  EXPECT_TRUE(fs::is_directory(target / "a-empty"));
+  EXPECT_TRUE(fs::is_empty(target / "a-empty"));
+  ExpectVerifiesClean(repo_path);
+  fs::remove_all(dir);
+}
+
+// The file first (indexed as data), an empty directory in a later snapshot (its tree is then
+// the stored data blob): the later snapshot restores, and verify finds no damage. Then the other
+// order in a second repository: the tree first, the file in a later snapshot.
+TEST(BlobUsedAsFileAndTree, EitherUseStoredFirstServesTheOther) {
+  char tmpl[] = "/tmp/rewind-file-tree-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const fs::path dir = tmpl;
+  const fs::path file_only = dir / "file-only", dir_only = dir / "dir-only", both = dir / "both";
+  WriteFile(file_only / "empty.json", kEmptyTreeDoc);
+  fs::create_directories(dir_only / "sub" / "empty");
+  WriteFile(dir_only / "sub" / "x", "x\n");
+  WriteFile(both / "empty.json", kEmptyTreeDoc);
+  fs::create_directories(both / "empty");
+  struct Order {
+    std::string name;
+    fs::path first, second;
+    BlobType indexed;
+  };
+  for (const Order& o : {Order{"file-first", file_only, both, BlobType::kData},
+                         Order{"tree-first", dir_only, both, BlobType::kTree}}) {
+    SCOPED_TRACE(o.name);
+    const std::string repo_path = (dir / ("repo-" + o.name)).string();
+    ASSERT_NE(BackupInto(repo_path, o.first), BlobId{});
+    const std::string second = BackupAgain(repo_path, o.second);
+    ASSERT_FALSE(second.empty());
+    {
+      auto repo = Repository::Open(repo_path);
+      ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+      auto where = (*repo)->Find(Sha256(kEmptyTreeDoc));
+      ASSERT_TRUE(where.has_value());
+      EXPECT_EQ(where->type, o.indexed) << "the first use decides the indexed type";
+    }
+    ExpectRestoresAs(repo_path, second, o.second, dir / ("target-" + o.name));
+    EXPECT_EQ(ReadFile(dir / ("target-" + o.name) / "empty.json"), kEmptyTreeDoc);
+    EXPECT_TRUE(fs::is_directory(dir / ("target-" + o.name) / "empty"));
+    ExpectVerifiesClean(repo_path);
+  }
   fs::remove_all(dir);
 }
 
