@@ -11,6 +11,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 
 #include "engine/ops/backup.h"
@@ -74,17 +75,24 @@ void WriteFile(const fs::path& path, const std::string& data) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
 }
 
-// A new repository at `repo_path` holding one backup of `src`; the snapshot's root tree id.
-BlobId BackupInto(const std::string& repo_path, const fs::path& src) {
-  EXPECT_TRUE(Repository::Init(repo_path).ok());
+// One backup of `src` into the repository at `repo_path`.
+std::optional<BackupResult> BackupOnce(const std::string& repo_path, const fs::path& src) {
   auto repo = Repository::Open(repo_path);
   EXPECT_TRUE(repo.ok()) << repo.status().ToString();
-  if (!repo.ok()) return {};
+  if (!repo.ok()) return std::nullopt;
   BackupOptions options;
   options.source = src.string();
   auto backup = Backup(repo->get(), options, nullptr, nullptr);
   EXPECT_TRUE(backup.ok()) << backup.status().ToString();
-  if (!backup.ok() || !backup->snapshot.tree) return {};
+  if (!backup.ok()) return std::nullopt;
+  return std::move(*backup);
+}
+
+// A new repository at `repo_path` holding one backup of `src`; the snapshot's root tree id.
+BlobId BackupInto(const std::string& repo_path, const fs::path& src) {
+  EXPECT_TRUE(Repository::Init(repo_path).ok());
+  auto backup = BackupOnce(repo_path, src);
+  if (!backup || !backup->snapshot.tree) return {};
   return *backup->snapshot.tree;
 }
 
@@ -224,14 +232,8 @@ const std::string kEmptyTreeDoc = R"({"entries":[],"version":1})";
 
 // One more backup of `src` into the repository at `repo_path`; the snapshot's id.
 std::string BackupAgain(const std::string& repo_path, const fs::path& src) {
-  auto repo = Repository::Open(repo_path);
-  EXPECT_TRUE(repo.ok()) << repo.status().ToString();
-  if (!repo.ok()) return {};
-  BackupOptions options;
-  options.source = src.string();
-  auto backup = Backup(repo->get(), options, nullptr, nullptr);
-  EXPECT_TRUE(backup.ok()) << backup.status().ToString();
-  return backup.ok() ? backup->snapshot_id : std::string();
+  auto backup = BackupOnce(repo_path, src);
+  return backup ? backup->snapshot_id : std::string();
 }
 
 // Restores snapshot `ref` of the repository at `repo_path` into `target`: no error, and
