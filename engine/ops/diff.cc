@@ -118,24 +118,6 @@ Status ListLive(int fd, std::vector<TreeEntry>* out) {
   return Status::OK();
 }
 
-Result<int> OpenRegularAt(int dfd, const std::string& name) {
-  // Non-blocking: a FIFO put there since the walk would block the open (reads of a regular
-  // file ignore the flag).
-  int fd = OpenAtNoAtime(dfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus("open", errno);
-  struct stat st{};
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return ErrnoStatus("stat", err);
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return Status::InvalidArgument("no longer a regular file");
-  }
-  return fd;
-}
-
 Status HashFd(int fd, Xxh128* out, uint64_t* bytes) {
   Xxh128Stream h;
   // One buffer per thread, not zero-filled: a fresh 1 MiB string per file was a memset of 4 GB
@@ -252,7 +234,8 @@ struct Hashed {
 
 void HashLive(int dfd, const std::string& name, Hashed* out) {
   out->done = true;
-  auto fd = OpenRegularAt(dfd, name);
+  struct stat st{};
+  auto fd = OpenRegularFile(dfd, name, name, &st);
   if (!fd.ok()) {
     out->status = fd.status();
     return;

@@ -20,8 +20,6 @@ int OpenDirAt(int dfd, const std::string& name);
 // The entries of an open directory as tree entries filled from lstat (no content, no xattrs;
 // symlinks with their target), sorted by name bytes. Sockets are left out.
 Status ListLive(int fd, std::vector<TreeEntry>* out);
-// Opens a regular file for reading without following a symlink (O_NOATIME when allowed).
-Result<int> OpenRegularAt(int dfd, const std::string& name);
 // XXH3-128 of everything readable from `fd`, and how many bytes that was.
 Status HashFd(int fd, Xxh128* out, uint64_t* bytes);
 // The directory `rel` (a '/'-separated path below `dfd`, not empty) opened in one openat2

@@ -894,7 +894,8 @@ class Applier {
         const EntryType want = s.entry.type == EntryType::kHardlink ? EntryType::kFile : s.entry.type;
         if (now.type != want) return Status::OK();
         if (s.entry.type == EntryType::kFile) {
-          auto fd = OpenRegularAt(dfd, leaf);
+          struct stat unused{};
+          auto fd = OpenRegularFile(dfd, leaf, s.path, &unused);
           if (!fd.ok()) return fd.status();
           Fd f(*fd);
           return SetMetaFd(f.fd, s.entry);

@@ -17,7 +17,6 @@ using pipeline_internal::RawBytes;
 using pipeline_internal::Item;
 using pipeline_internal::Scanner;
 using pipeline_internal::ChangedWhileRead;
-using pipeline_internal::OpenRegularFile;
 
 namespace {
 

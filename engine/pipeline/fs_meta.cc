@@ -103,6 +103,26 @@ int OpenAtNoAtime(int dfd, const char* name, int flags) {
   return fd;
 }
 
+Result<int> OpenRegularFile(int dir_fd, const std::string& name, const std::string& path, struct stat* st) {
+  int fd = OpenAtNoAtime(dir_fd, name.c_str(), O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno == ENOENT ? "vanished before it was read" : "open", errno);
+  Status s;
+  if (::fstat(fd, st) != 0) {
+    s = ErrnoStatus("stat", errno);
+  } else if (!S_ISREG(st->st_mode)) {
+    s = Status::IOError(path + " is no longer a regular file");
+  } else if (int flags = ::fcntl(fd, F_GETFL); flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    // Local file systems ignore O_NONBLOCK for regular files, but a FUSE or network one may
+    // honour it and answer a read with EAGAIN: the reads expect a blocking descriptor.
+    s = ErrnoStatus("clear O_NONBLOCK", errno);
+  }
+  if (!s.ok()) {
+    ::close(fd);
+    return s;
+  }
+  return fd;
+}
+
 namespace {
 
 // Calls for an open descriptor, or for a path without following its last component.

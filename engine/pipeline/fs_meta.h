@@ -26,6 +26,13 @@ std::string GroupName(uint32_t gid);
 // verify then leaves its atime, and the inode, untouched. Returns the descriptor or -1 (errno).
 int OpenAtNoAtime(int dfd, const char* name, int flags);
 
+// Opens the file `name` in `dir_fd` to read its content: without following a symlink, without
+// touching its atime (OpenAtNoAtime). It may have been replaced since it was listed (a backup's scan, a diff's walk, a rollback's plan): the open does
+// not block (a FIFO's would wait for a writer forever), and anything but a regular file is
+// refused with an IOError naming `path`. Returns the descriptor, in blocking mode again, and its
+// fstat in `*st`.
+Result<int> OpenRegularFile(int dir_fd, const std::string& name, const std::string& path, struct stat* st);
+
 // All extended attributes of an open file or directory, sorted by name (ACLs included as
 // system.posix_acl_*). ENOTSUP yields an empty list.
 Result<std::vector<Xattr>> ReadXattrs(int fd);

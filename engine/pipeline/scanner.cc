@@ -20,26 +20,6 @@ bool ChangedWhileRead(const struct stat& scanned, const struct stat& after, uint
          CtimeNs(scanned) != CtimeNs(after) || static_cast<uint64_t>(after.st_size) != bytes_read;
 }
 
-Result<int> OpenRegularFile(int dir_fd, const std::string& name, const std::string& path, struct stat* st) {
-  int fd = OpenAtNoAtime(dir_fd, name.c_str(), O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno == ENOENT ? "vanished before it was read" : "open", errno);
-  Status s;
-  if (::fstat(fd, st) != 0) {
-    s = ErrnoStatus("stat", errno);
-  } else if (!S_ISREG(st->st_mode)) {
-    s = Status::IOError(path + " is no longer a regular file");
-  } else if (int flags = ::fcntl(fd, F_GETFL); flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
-    // Local file systems ignore O_NONBLOCK for regular files, but a FUSE or network one may
-    // honour it and answer a read with EAGAIN: the reads expect a blocking descriptor.
-    s = ErrnoStatus("clear O_NONBLOCK", errno);
-  }
-  if (!s.ok()) {
-    ::close(fd);
-    return s;
-  }
-  return fd;
-}
-
 Scanner::Scanner(std::string source, const ExcludeSet& excludes, const ChunkerParams& chunker,
                  PipelineResult* result, BackupProgress* progress)
     : source_(std::move(source)), excludes_(excludes), chunker_(chunker), result_(result),

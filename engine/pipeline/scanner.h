@@ -189,13 +189,6 @@ class Scanner {
   std::unique_ptr<Item> pending_;  // found while batching entries: the next item
 };
 
-// Opens the file `name` in `dir_fd` to read its content: without following a symlink, without
-// touching its atime (OpenAtNoAtime). It may have been replaced since the scan: the open does
-// not block (a FIFO's would wait for a writer forever), and anything but a regular file is
-// refused with an IOError naming `path`. Returns the descriptor, in blocking mode again, and its
-// fstat in `*st`.
-Result<int> OpenRegularFile(int dir_fd, const std::string& name, const std::string& path, struct stat* st);
-
 // Checks a file read against its scan: size, mtime, ctime before and after the read.
 bool ChangedWhileRead(const struct stat& scanned, const struct stat& after, uint64_t bytes_read);
 
