@@ -17,61 +17,9 @@ using pipeline_internal::RawBytes;
 using pipeline_internal::Item;
 using pipeline_internal::Scanner;
 using pipeline_internal::ChangedWhileRead;
+using pipeline_internal::ReadSmallFile;
 
 namespace {
-
-// Reads a small file whole (it may have grown since the scan: then it is chunked here).
-void ReadSmallFile(Item* item, const Chunker& chunker, BackupProgress* progress) {
-  struct stat before {};
-  auto opened = OpenRegularFile(item->dir->fd, item->entry.name, item->path, &before);
-  if (!opened.ok()) {
-    item->error = opened.status();
-    return;
-  }
-  const int fd = *opened;
-  RawBytes data(static_cast<size_t>(before.st_size) + 1);  // room to see EOF without growing
-  size_t got = 0;
-  for (;;) {
-    if (got == data.size()) data.Grow(data.size() + (1 << 16));
-    ssize_t n = ::read(fd, data.data() + got, data.size() - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      item->error = ErrnoStatus("read", errno);
-      ::close(fd);
-      return;
-    }
-    if (n == 0) break;
-    got += static_cast<size_t>(n);
-  }
-  data.Shrink(got);
-  progress->bytes_read += got;
-  auto xattrs = ReadXattrs(fd);
-  if (xattrs.ok()) item->entry.xattrs = std::move(*xattrs);
-  else item->notes.push_back(xattrs.status().message());
-  struct stat after {};
-  if (::fstat(fd, &after) == 0 && ChangedWhileRead(item->st, after, got)) {
-    item->notes.push_back("changed while it was read (size, mtime or ctime differ)");
-  }
-  ::close(fd);
-  item->entry.size = got;
-  item->entry.xxh128 = Xxh3_128(data.view());
-  size_t pos = 0;
-  while (pos < data.size()) {
-    size_t cut = chunker.FindBoundary(reinterpret_cast<const uint8_t*>(data.data()) + pos,
-                                      data.size() - pos, true);
-    Blob blob;
-    blob.raw_length = static_cast<uint32_t>(cut);
-    if (pos == 0 && cut == data.size()) {  // one chunk, the common case: no copy
-      blob.raw = std::move(data);
-      item->blobs.push_back(std::move(blob));
-      break;
-    }
-    blob.raw = RawBytes(data.data() + pos, cut);
-    item->blobs.push_back(std::move(blob));
-    pos += cut;
-  }
-  progress->files += 1;
-}
 
 void HashAndCompress(Item* item, const BlobSink& sink, int level) {
   for (Blob& b : item->blobs) {
@@ -236,7 +184,7 @@ Result<PipelineResult> RunBackupPipeline(const std::string& source, const Exclud
                                            // The item and the small files batched behind it.
                                            for (size_t i = 0; i < item->BatchSize(); ++i) {
                                              Item* one = item->InBatch(i);
-                                             if (one->kind == Item::kSmallFile && one->error.ok()) {
+                                             if (one->kind == Item::kSmallFile && one->error.ok() && !one->read) {
                                                ReadSmallFile(one, chunker, progress);
                                              }
                                              if (one->error.ok() && !one->blobs.empty()) {

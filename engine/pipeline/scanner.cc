@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <optional>
 
 #include "engine/pipeline/fs_meta.h"
 
@@ -18,6 +19,65 @@ constexpr size_t kMaxExamples = 5;
 bool ChangedWhileRead(const struct stat& scanned, const struct stat& after, uint64_t bytes_read) {
   return scanned.st_size != after.st_size || MtimeNs(scanned) != MtimeNs(after) ||
          CtimeNs(scanned) != CtimeNs(after) || static_cast<uint64_t>(after.st_size) != bytes_read;
+}
+
+// Reads a small file whole (it may have grown since the scan: then it is chunked here).
+void ReadSmallFile(Item* item, const Chunker& chunker, BackupProgress* progress) {
+  struct stat before {};
+  auto opened = OpenRegularFile(item->dir->fd, item->entry.name, item->path, &before);
+  if (!opened.ok()) {
+    item->error = opened.status();
+    return;
+  }
+  const int fd = *opened;
+  item->read = true;
+  // Another file put in its place since the scan (an atomic save): what is there now is read.
+  if (before.st_ino != item->st.st_ino || before.st_dev != item->st.st_dev) {
+    item->replaced = true;
+    item->notes.push_back("changed while it was read (replaced by another file since the scan)");
+  }
+  RawBytes data(static_cast<size_t>(before.st_size) + 1);  // room to see EOF without growing
+  size_t got = 0;
+  for (;;) {
+    if (got == data.size()) data.Grow(data.size() + (1 << 16));
+    ssize_t n = ::read(fd, data.data() + got, data.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      item->error = ErrnoStatus("read", errno);
+      ::close(fd);
+      return;
+    }
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  data.Shrink(got);
+  progress->bytes_read += got;
+  auto xattrs = ReadXattrs(fd);
+  if (xattrs.ok()) item->entry.xattrs = std::move(*xattrs);
+  else item->notes.push_back(xattrs.status().message());
+  struct stat after {};
+  if (!item->replaced && ::fstat(fd, &after) == 0 && ChangedWhileRead(item->st, after, got)) {
+    item->notes.push_back("changed while it was read (size, mtime or ctime differ)");
+  }
+  ::close(fd);
+  item->entry.size = got;
+  item->entry.xxh128 = Xxh3_128(data.view());
+  size_t pos = 0;
+  while (pos < data.size()) {
+    size_t cut = chunker.FindBoundary(reinterpret_cast<const uint8_t*>(data.data()) + pos,
+                                      data.size() - pos, true);
+    Blob blob;
+    blob.raw_length = static_cast<uint32_t>(cut);
+    if (pos == 0 && cut == data.size()) {  // one chunk, the common case: no copy
+      blob.raw = std::move(data);
+      item->blobs.push_back(std::move(blob));
+      break;
+    }
+    blob.raw = RawBytes(data.data() + pos, cut);
+    item->blobs.push_back(std::move(blob));
+    pos += cut;
+  }
+  progress->files += 1;
 }
 
 Scanner::Scanner(std::string source, const ExcludeSet& excludes, const ChunkerParams& chunker,
@@ -303,6 +363,10 @@ Item* Scanner::ForChild(Frame& f, const Child& c) {
       return item.release();
     }
     case EntryType::kFile: {
+      // The first name of a file with several is the one its other names link to: it is read
+      // here, in scan order, before they are scanned. When it cannot be read, or another file
+      // has taken its name since the scan (an atomic save), the next name seen is the first.
+      std::optional<std::pair<uint64_t, uint64_t>> first_of_links;
       if (c.st.st_nlink > 1) {
         auto key = std::make_pair(static_cast<uint64_t>(c.st.st_dev), static_cast<uint64_t>(c.st.st_ino));
         auto [it, inserted] = links_.emplace(key, path);
@@ -313,6 +377,7 @@ Item* Scanner::ForChild(Frame& f, const Child& c) {
           progress_->files += 1;
           return item.release();
         }
+        first_of_links = key;
       }
       if (parent_repo_ && ReuseFromParent(f, c, item.get())) return item.release();
       if (on_parent_changed_) {
@@ -322,14 +387,23 @@ Item* Scanner::ForChild(Frame& f, const Child& c) {
       }
       if (static_cast<uint64_t>(c.st.st_size) <= chunker_.params().max_size) {
         item->kind = Item::kSmallFile;
+        if (first_of_links) {
+          ReadSmallFile(item.get(), chunker_, progress_);
+          if (!item->error.ok() || item->replaced) links_.erase(*first_of_links);
+        }
         return item.release();
       }
       // A large file: read here, in order, and chunked; its chunks flow through the pipeline.
       struct stat opened_st {};
       auto opened = OpenRegularFile(f.dir->fd, c.name, path, &opened_st);
       if (!opened.ok()) {
+        if (first_of_links) links_.erase(*first_of_links);
         item->error = opened.status();
         return item.release();
+      }
+      if (opened_st.st_ino != c.st.st_ino || opened_st.st_dev != c.st.st_dev) {
+        if (first_of_links) links_.erase(*first_of_links);
+        item->notes.push_back("changed while it was read (replaced by another file since the scan)");
       }
       const int fd = *opened;
       auto xattrs = ReadXattrs(fd);
@@ -342,6 +416,7 @@ Item* Scanner::ForChild(Frame& f, const Child& c) {
       large_->entry = std::move(item->entry);
       large_->st = c.st;
       large_->notes = std::move(item->notes);
+      large_->first_of_links = first_of_links;
       return NextChunk();
     }
     default:  // fifo, devices: metadata only
@@ -379,6 +454,7 @@ Item* Scanner::NextChunk() {
     if (n < 0) {
       item->error = ErrnoStatus("read", errno);
       item->last_chunk = true;
+      if (lf.first_of_links) links_.erase(*lf.first_of_links);  // its next name is read instead
       ::close(lf.fd);
       large_.reset();
       return item.release();

@@ -99,6 +99,8 @@ struct Item {
   bool last_chunk = false;         // kChunk: the file is complete
   Status error;                    // the entry could not be read: report, leave it out
   std::vector<std::string> notes;  // reported, not errors
+  bool read = false;               // kSmallFile: opened and read (ReadSmallFile) already
+  bool replaced = false;           // another inode than the scanned one was read
 };
 
 class Scanner {
@@ -152,6 +154,7 @@ class Scanner {
     uint64_t read_total = 0;
     Xxh128Stream hash;
     std::vector<std::string> notes;  // found when it was opened (xattrs unreadable): to report
+    std::optional<std::pair<uint64_t, uint64_t>> first_of_links;  // its key in links_, if it has one
   };
 
   Item* EnterDir(std::shared_ptr<DirHandle> parent, const std::string& name, const std::string& path,
@@ -191,5 +194,10 @@ class Scanner {
 
 // Checks a file read against its scan: size, mtime, ctime before and after the read.
 bool ChangedWhileRead(const struct stat& scanned, const struct stat& after, uint64_t bytes_read);
+
+// Reads the small file of a kSmallFile item whole (it may have grown since the scan: then it is
+// chunked here): blobs, size, XXH3, xattrs; sets `read`, and `replaced` when the file opened is
+// not the inode scanned.
+void ReadSmallFile(Item* item, const Chunker& chunker, BackupProgress* progress);
 
 }  // namespace rw::pipeline_internal
