@@ -369,21 +369,78 @@ bool Unread(const std::vector<std::string>& unread, const std::string& path) {
 // live walk as a directory the snapshot's rules match), or the snapshot's side is. The type
 // may differ: the rule /mail/ matches directories only, so a `mail` that was a symlink to
 // another volume at the snapshot is recorded as a symlink, and is a directory of mail now.
+Result<int> OpenDirBelow(int root_fd, const std::string& parent);
+
 bool TouchesExcluded(const ExcludeSet* rules, const Change& c) {
   if (c.kind != ChangeKind::kAdded && c.kind != ChangeKind::kType) return false;
   if (c.has_old && c.old_entry.type == EntryType::kExcludedDir) return true;
   if (!c.has_new) return false;
   if (c.new_entry.type == EntryType::kExcludedDir) return true;
-  // The folder itself or anything in it (a walk that went in reports its entries).
-  return rules && ExcludedBy(*rules, c.path, c.new_entry.type == EntryType::kDir);
+  // The folder itself or anything in it (a walk that went in reports its entries), or a
+  // symlink standing where an excluded folder would be (`mail` pointing at the mail store on
+  // another volume: the rule /mail/ matches directories only).
+  return rules && ExcludedBy(*rules, c.path, c.new_entry.type == EntryType::kDir || c.new_entry.type == EntryType::kSymlink);
 }
+
+// True when `rules` exclude the entry `rel` of type `type` seen by a walk that does not enter
+// what they exclude (its parents did not match); a symlink counts as the folder it stands for.
+bool ExcludedEntry(const ExcludeSet& rules, const std::string& rel, EntryType type) {
+  return rules.Match(rel, type == EntryType::kDir || type == EntryType::kSymlink) >= 0;
+}
+
+// The entries below the open directory `dfd` (at `path`) that the rules exclude, at any depth,
+// appended to `out`. What cannot be listed is not looked into.
+void ExcludedBelowAt(int dfd, const std::string& path, const ExcludeSet& rules, std::vector<std::string>* out) {
+  std::vector<TreeEntry> children;
+  if (!ListLive(dfd, &children).ok()) return;
+  for (const TreeEntry& c : children) {
+    const std::string p = JoinPath(path, c.name);
+    if (ExcludedEntry(rules, p, c.type)) {
+      out->push_back(p);
+    } else if (c.type == EntryType::kDir) {
+      Fd sub(OpenDirAt(dfd, c.name));
+      if (sub.fd >= 0) ExcludedBelowAt(sub.fd, p, rules, out);
+    }
+  }
+}
+
+// The same below the snapshot's directory tree `id` (the backup recorded excluded folders as
+// `excluded` entries).
+Status ExcludedBelowTree(const Repository& repo, TreeCache* trees, const BlobId& id, const std::string& path,
+                         const ExcludeSet& rules, std::vector<std::string>* out) {
+  RW_ASSIGN_OR_RETURN(auto t, LoadTreeVia(repo, trees, id));
+  for (const TreeEntry& e : t->entries) {
+    const std::string p = JoinPath(path, e.name);
+    if (e.type == EntryType::kExcludedDir || (e.type == EntryType::kSymlink && ExcludedEntry(rules, p, e.type))) {
+      out->push_back(p);
+    } else if (e.type == EntryType::kDir && e.subtree) {
+      RW_RETURN_IF_ERROR(ExcludedBelowTree(repo, trees, *e.subtree, p, rules, out));
+    }
+  }
+  return Status::OK();
+}
+
+// What the rules exclude below the live directory `path` of the target (not below a symlink).
+std::vector<std::string> ExcludedBelowLive(int root_fd, const std::string& path, const ExcludeSet& rules) {
+  std::vector<std::string> out;
+  if (path.empty()) return out;
+  auto fd = OpenDirBelow(root_fd, path);
+  if (!fd.ok()) return out;
+  Fd dir(*fd);
+  ExcludedBelowAt(dir.fd, path, rules, &out);
+  return out;
+}
+
+// For the planner: the excluded entries below a directory the target has and the snapshot has
+// not there (added, or in place of something else).
+using ExcludedInsideFn = std::function<Result<std::vector<std::string>>(const Change&, const ExcludeSet&)>;
 
 // The plan from a diff of the snapshot against the target. `relink_after`: the diff cannot
 // tell whether a hardlink's target will be rewritten (two snapshots: equal subtrees are not
 // visited), so every hardlink of the snapshot whose target the plan writes is linked again at
 // the end.
 Result<RollbackPlan> MakePlan(const Repository& repo, const Snapshot& snap, TreeCache* trees,
-                              const DiffRunner& run_diff, bool relink_after) {
+                              const DiffRunner& run_diff, bool relink_after, const ExcludedInsideFn& excluded_inside) {
   RollbackPlan plan;
   TreeCache local(repo);
   TreeCache& cache = trees ? *trees : local;
@@ -438,6 +495,19 @@ Result<RollbackPlan> MakePlan(const Repository& repo, const Snapshot& snap, Tree
       plan.kept_excluded.push_back(c.path);
       dirty.push_back(ParentOf(c.path));  // its directory's times moved when it came
       return Status::OK();
+    }
+    // A directory the snapshot lacks there, holding an excluded folder (an unanchored rule such
+    // as `cache/`): an added one loses everything else (the removal leaves excluded entries and
+    // the directories leading to them), one in place of a file or symlink is left whole.
+    if ((c.kind == ChangeKind::kAdded || c.kind == ChangeKind::kType) && c.has_new &&
+        c.new_entry.type == EntryType::kDir && excluded_inside) {
+      RW_ASSIGN_OR_RETURN(std::vector<std::string> inside, excluded_inside(c, rules));
+      if (!inside.empty() && c.kind == ChangeKind::kType) {
+        plan.kept_excluded.push_back(c.path);
+        dirty.push_back(ParentOf(c.path));
+        return Status::OK();
+      }
+      plan.kept_excluded.insert(plan.kept_excluded.end(), inside.begin(), inside.end());
     }
     switch (c.kind) {
       case ChangeKind::kAdded:
@@ -524,7 +594,10 @@ Result<RollbackPlan> PlanRollback(const Repository& repo, const Snapshot& snap, 
   return MakePlan(
       repo, snap, trees,
       [&](const DiffOptions& o, const ChangeFn& fn, DiffStats* st) { return DiffLiveAt(repo, snap, target_fd, o, fn, st); },
-      false);
+      false,
+      [&](const Change& c, const ExcludeSet& rules) -> Result<std::vector<std::string>> {
+        return ExcludedBelowLive(target_fd, c.path, rules);
+      });
 }
 
 Result<RollbackPlan> PlanRollbackFrom(const Repository& repo, const Snapshot& snap, const Snapshot& now,
@@ -532,7 +605,14 @@ Result<RollbackPlan> PlanRollbackFrom(const Repository& repo, const Snapshot& sn
   return MakePlan(
       repo, snap, trees,
       [&](const DiffOptions& o, const ChangeFn& fn, DiffStats* st) { return DiffSnapshots(repo, snap, now, o, fn, st); },
-      true);
+      true,
+      [&](const Change& c, const ExcludeSet& rules) -> Result<std::vector<std::string>> {
+        std::vector<std::string> out;
+        if (c.new_entry.subtree) {
+          RW_RETURN_IF_ERROR(ExcludedBelowTree(repo, trees, *c.new_entry.subtree, c.path, rules, &out));
+        }
+        return out;
+      });
 }
 
 // -----------------------------------------------------------------------------------------------
@@ -669,7 +749,10 @@ Status SetMetaFd(int fd, const TreeEntry& e) {
   return Status::OK();
 }
 
-Status RemoveTreeAt(int dfd, const std::string& name) {
+// Removes the directory `name` (at `rel` in the target) and what it holds, but for the entries
+// `rules` exclude (unanchored rules match deeper down) and the directories leading to them:
+// `*kept` is then set, and the directory stays.
+Status RemoveTreeAt(int dfd, const std::string& name, const std::string& rel, const ExcludeSet* rules, bool* kept) {
   Fd dir(OpenDirAt(dfd, name));
   if (dir.fd < 0) {
     if (errno == ENOENT) return Status::OK();
@@ -688,9 +771,13 @@ Status RemoveTreeAt(int dfd, const std::string& name) {
   }
   std::vector<TreeEntry> children;
   RW_RETURN_IF_ERROR(ListLive(dir.fd, &children));
+  bool kept_here = false;
   for (const TreeEntry& c : children) {
-    if (c.type == EntryType::kDir) {
-      RW_RETURN_IF_ERROR(RemoveTreeAt(dir.fd, c.name).WithContext(c.name));
+    const std::string p = JoinPath(rel, c.name);
+    if (rules && ExcludedEntry(*rules, p, c.type)) {
+      kept_here = true;
+    } else if (c.type == EntryType::kDir) {
+      RW_RETURN_IF_ERROR(RemoveTreeAt(dir.fd, c.name, p, rules, &kept_here).WithContext(c.name));
     } else if (::unlinkat(dir.fd, c.name.c_str(), 0) != 0 && errno != ENOENT) {
       return ErrnoStatus("remove " + c.name, errno);
     }
@@ -702,12 +789,21 @@ Status RemoveTreeAt(int dfd, const std::string& name) {
       ::rewinddir(d);
       while (dirent* de = ::readdir(d)) {
         std::string n = de->d_name;
-        if (n != "." && n != "..") ::unlinkat(dir.fd, n.c_str(), 0);
+        if (n == "." || n == "..") continue;
+        if (rules && (rules->Match(JoinPath(rel, n), false) >= 0 || rules->Match(JoinPath(rel, n), true) >= 0)) {
+          kept_here = true;
+          continue;
+        }
+        ::unlinkat(dir.fd, n.c_str(), 0);
       }
       ::closedir(d);
     } else if (dup_fd >= 0) {
       ::close(dup_fd);
     }
+  }
+  if (kept_here) {
+    if (kept) *kept = true;
+    return Status::OK();
   }
   if (::unlinkat(dfd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
     return ErrnoStatus("remove directory", errno);
@@ -826,7 +922,7 @@ class Applier {
         TreeEntry now;
         FillEntryFromStat(st, &now);
         if (now.type != s.live_type) return Status::OK();  // already replaced
-        if (now.type == EntryType::kDir) return RemoveTreeAt(dfd, leaf);
+        if (now.type == EntryType::kDir) return RemoveTreeAt(dfd, leaf, s.path, rules_, nullptr);
         int old = released_ ? ::openat(dfd, leaf.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC) : -1;
         if (::unlinkat(dfd, leaf.c_str(), 0) != 0 && errno != ENOENT) {
           int err = errno;
@@ -960,6 +1056,8 @@ class Applier {
   }
 
   void set_blobs_checked(bool checked) { writer_.set_blobs_checked(checked); }
+  // The snapshot's exclusion rules: a removed directory keeps what they exclude.
+  void set_rules(const ExcludeSet* rules) { rules_ = rules; }
   uint64_t bytes_written() const { return restore_progress_.bytes_written.load(); }
   std::vector<std::string> notes() const { return writer_.notes(); }
 
@@ -1021,6 +1119,7 @@ class Applier {
   }
 
   Repository* repo_;
+  const ExcludeSet* rules_ = nullptr;
   int root_fd_;
   restore_internal::FileWriter writer_;
   RollbackProgress* progress_;
@@ -1539,12 +1638,16 @@ Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const 
   // this waits for them when Finish returns.
   restore_internal::DeferredClose released;
   TargetFileSystems file_systems(root_fd);
+  // Without the rules (a damaged snapshot) the entries recorded as excluded still count.
+  ExcludeSet rules;
+  const bool have_rules = SnapshotExcludes(snap, &rules).ok();
   if (j.files) {
     s.Phase(5, resumed ? "applying the rest of the plan" : "applying the plan");
     Applier applier(s.repo, root_fd, progress, &released, prepared, &file_systems);
     // A fresh rollback has just read and checked every blob of the plan (CheckPlanBlobs); a
     // resumed one has not, and keeps the SHA-256 of every blob.
     applier.set_blobs_checked(!resumed);
+    if (have_rules) applier.set_rules(&rules);
     if (resumed) {
       // Temporaries the interrupted run may have left beside the files it was writing.
       std::set<std::string> dirs;
@@ -1641,8 +1744,6 @@ Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const 
     s.Phase(7, "verifying");
     DiffOptions verify_options;
     verify_options.trees = trees;
-    ExcludeSet rules;
-    const bool have_rules = SnapshotExcludes(snap, &rules).ok();
     RW_RETURN_IF_ERROR(DiffLiveAt(*s.repo, snap, root_fd, verify_options,
                                   [&](const Change& c) {
                                     // What the backup could not read was left as it is, and
@@ -1651,6 +1752,13 @@ Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const 
                                       return Status::OK();
                                     }
                                     if (TouchesExcluded(have_rules ? &rules : nullptr, c)) return Status::OK();
+                                    // A directory the snapshot lacks, kept for the excluded
+                                    // folders it holds (MakePlan).
+                                    if ((c.kind == ChangeKind::kAdded || c.kind == ChangeKind::kType) && have_rules &&
+                                        c.has_new && c.new_entry.type == EntryType::kDir &&
+                                        !ExcludedBelowLive(root_fd, c.path, rules).empty()) {
+                                      return Status::OK();
+                                    }
                                     s.result.remaining.push_back(c);
                                     return Status::OK();
                                   },

@@ -72,10 +72,10 @@ class RollbackTest : public ::testing::Test {
     fs::remove_all(dir_, ec);
   }
 
-  SnapshotRef Backup(const std::string& tag) {
+  SnapshotRef Backup(const std::string& tag, std::vector<std::string> excludes = {"/mail/"}) {
     BackupOptions bo;
     bo.source = src_.string();
-    bo.excludes = {"/mail/"};
+    bo.excludes = std::move(excludes);
     bo.tags = {tag};
     auto r = rw::Backup(repo_.get(), bo, nullptr, nullptr);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
@@ -1249,6 +1249,54 @@ TEST_F(RollbackTest, ExcludedFoldersAreNeverDeletedOrReplaced) {
         EXPECT_EQ(Slurp(src_ / "mail" / "d" / "1.imap"), "the only copy");
       }
     }
+  }
+}
+
+// Folders excluded by an unanchored rule (`cache/`) inside a directory the upgrade added, or
+// that replaced a file, are kept with the directories leading to them; the rest of the added
+// directory goes. A symlink standing where an excluded folder would be (`mail` pointing at the
+// mail store, made since the snapshot) is kept too: the rule /mail/ matches directories only.
+TEST_F(RollbackTest, ExcludedFoldersInsideAddedDirectoriesAndSymlinksInTheirPlaceAreKept) {
+  int round = 0;
+  for (bool safety : {true, false}) {
+    SCOPED_TRACE(safety ? "safety snapshot" : "live plan");
+    fs::remove_all(src_);
+    fs::remove_all(outside_ / "store");
+    fs::create_directories(outside_ / "store");
+    Put(outside_ / "store" / "d" / "1.imap", "the only copy");
+    Put(src_ / "config" / "settings.cfg", "v1");
+    Put(src_ / "html" / "app.php", "old app");
+    SnapshotRef pre = Backup("cache" + std::to_string(++round), {"/mail/", "cache/"});
+    Put(src_ / "config" / "settings.cfg", "v2 after the upgrade");
+    Put(src_ / "plugins" / "x" / "code.php", "added by the upgrade");
+    Put(src_ / "plugins" / "x" / "cache" / "state.bin", "written by the running plugin");
+    Put(src_ / "plugins" / "y" / "other.php", "added by the upgrade");
+    fs::remove(src_ / "html" / "app.php");
+    Put(src_ / "html" / "app.php" / "cache" / "c.bin", "a file became a directory holding a cache");
+    ASSERT_EQ(::symlink((outside_ / "store").c_str(), (src_ / "mail").c_str()), 0);
+    RollbackOptions opts;
+    opts.target = src_.string();
+    opts.safety_snapshot = safety;
+    opts.dry_run = true;
+    auto dry = Rollback(repo_.get(), pre, opts, nullptr, nullptr);
+    ASSERT_TRUE(dry.ok()) << dry.status().ToString();
+    std::vector<std::string> kept = dry->plan.kept_excluded;
+    std::sort(kept.begin(), kept.end());
+    EXPECT_EQ(kept, (std::vector<std::string>{"html/app.php", "mail", "plugins/x/cache"}));
+    EXPECT_EQ(dry->plan.remove, std::vector<std::string>{"plugins"});
+    EXPECT_TRUE(dry->plan.replace.empty());
+    opts.dry_run = false;
+    auto r = Rollback(repo_.get(), pre, opts, nullptr, nullptr);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_TRUE(r->verified()) << r->remaining.size() << " differences remain, first "
+                               << (r->remaining.empty() ? "" : r->remaining[0].path);
+    EXPECT_EQ(Slurp(src_ / "config" / "settings.cfg"), "v1");
+    EXPECT_EQ(Slurp(src_ / "plugins" / "x" / "cache" / "state.bin"), "written by the running plugin");
+    EXPECT_FALSE(fs::exists(src_ / "plugins" / "x" / "code.php"));
+    EXPECT_FALSE(fs::exists(src_ / "plugins" / "y"));
+    EXPECT_EQ(Slurp(src_ / "html" / "app.php" / "cache" / "c.bin"), "a file became a directory holding a cache");
+    EXPECT_TRUE(fs::is_symlink(src_ / "mail"));
+    EXPECT_EQ(Slurp(src_ / "mail" / "d" / "1.imap"), "the only copy");
   }
 }
 
