@@ -84,6 +84,15 @@ class RollbackTest : public ::testing::Test {
     return *ref;
   }
 
+  // A rollback of src_ in place, with or without a safety snapshot.
+  RollbackOptions OptionsFor(bool safety_snapshot, bool dry_run) {
+    RollbackOptions opts;
+    opts.target = src_.string();
+    opts.safety_snapshot = safety_snapshot;
+    opts.dry_run = dry_run;
+    return opts;
+  }
+
   // Every kind of entry the planner handles, and the mail folder the snapshot excludes.
   void MakeInstallation() {
   Put(src_ / "keep.txt", "same");
@@ -1221,10 +1230,7 @@ TEST_F(RollbackTest, ExcludedFoldersAreNeverDeletedOrReplaced) {
         fs::rename(src_ / "mail", outside_ / "store" / "moved");
         ASSERT_EQ(::symlink((outside_ / "store" / "moved").c_str(), (src_ / "mail").c_str()), 0);
       }
-      RollbackOptions opts;
-      opts.target = src_.string();
-      opts.safety_snapshot = safety;
-      opts.dry_run = true;
+      RollbackOptions opts = OptionsFor(safety, /*dry_run=*/true);
       auto dry = Rollback(repo_.get(), pre, opts, nullptr, nullptr);
       ASSERT_TRUE(dry.ok()) << dry.status().ToString();
       // (A live walk, which a dry run's plan comes from too, does not report a folder its rules
@@ -1274,10 +1280,7 @@ TEST_F(RollbackTest, ExcludedFoldersInsideAddedDirectoriesAndSymlinksInTheirPlac
     fs::remove(src_ / "html" / "app.php");
     Put(src_ / "html" / "app.php" / "cache" / "c.bin", "a file became a directory holding a cache");
     ASSERT_EQ(::symlink((outside_ / "store").c_str(), (src_ / "mail").c_str()), 0);
-    RollbackOptions opts;
-    opts.target = src_.string();
-    opts.safety_snapshot = safety;
-    opts.dry_run = true;
+    RollbackOptions opts = OptionsFor(safety, /*dry_run=*/true);
     auto dry = Rollback(repo_.get(), pre, opts, nullptr, nullptr);
     ASSERT_TRUE(dry.ok()) << dry.status().ToString();
     std::vector<std::string> kept = dry->plan.kept_excluded;
