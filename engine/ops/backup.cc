@@ -82,9 +82,11 @@ Result<BackupResult> Backup(Repository* repo, const BackupOptions& options,
   const std::string host = Hostname();
   std::optional<std::string> parent;
   std::optional<BlobId> parent_tree;
+  int64_t parent_trusted_before = INT64_MAX;
   if (options.parent && options.parent->snapshot.tree) {
     parent = options.parent->id;
     parent_tree = options.parent->snapshot.tree;
+    parent_trusted_before = StatTrustedBefore(options.parent->snapshot);
   } else if (!resolved.empty() && !options.parent) {
     std::vector<DamagedSnapshot> damaged;  // not a parent; `verify` reports them
     RW_ASSIGN_OR_RETURN(auto previous, LoadSnapshots(repo, &damaged));
@@ -92,6 +94,7 @@ Result<BackupResult> Backup(Repository* repo, const BackupOptions& options,
       if (it->snapshot.hostname == host && it->snapshot.source == resolved && it->snapshot.tree) {
         parent = it->id;
         parent_tree = it->snapshot.tree;
+        parent_trusted_before = StatTrustedBefore(it->snapshot);
         break;
       }
     }
@@ -114,6 +117,7 @@ Result<BackupResult> Backup(Repository* repo, const BackupOptions& options,
     if (!options.force && parent_tree) {
       popts.parent_repo = repo;
       popts.parent_tree = parent_tree;
+      popts.parent_trusted_before = parent_trusted_before;
       popts.parent_trees = options.trees;
       popts.on_parent_file_changed = options.on_parent_file_changed;
     }

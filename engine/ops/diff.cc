@@ -259,9 +259,11 @@ bool UnchangedByStat(const TreeEntry& o, const TreeEntry& n) {
          o.mtime_ns == n.mtime_ns && o.ctime_ns == n.ctime_ns && o.inode == n.inode && o.device == n.device;
 }
 
-// A live file of the snapshot's size whose stat moved: only its content can tell.
-bool NeedsHash(const TreeEntry& o, const TreeEntry& n) {
-  return o.type == EntryType::kFile && n.type == EntryType::kFile && o.size == n.size && !UnchangedByStat(o, n);
+// A live file of the snapshot's size whose stat moved, or whose stat the snapshot cannot vouch
+// for (`trusted_before`: StatTrustedBefore): only its content can tell.
+bool NeedsHash(const TreeEntry& o, const TreeEntry& n, int64_t trusted_before) {
+  return o.type == EntryType::kFile && n.type == EntryType::kFile && o.size == n.size &&
+         (!UnchangedByStat(o, n) || o.ctime_ns >= trusted_before);
 }
 
 // A change found by a walk of a subtree that ran beside its siblings, held until the walk of
@@ -279,10 +281,13 @@ class Differ {
       : repo_(repo), options_(options), fn_(fn), stats_(stats) {}
 
   // Live mode: the new side is the directory `root_fd`; `excludes` are the snapshot's rules.
-  void SetLive(int root_fd, const ExcludeSet* excludes) {
+  // `trusted_before`: an entry of the snapshot with a later ctime is compared by content even
+  // when its stat is unchanged (StatTrustedBefore).
+  void SetLive(int root_fd, const ExcludeSet* excludes, int64_t trusted_before) {
     live_ = true;
     root_fd_ = root_fd;
     excludes_ = excludes;
+    trusted_before_ = trusted_before;
   }
 
   Status Root(const Snapshot& old_snap, const Tree& old_tree, const std::optional<TreeEntry>& new_root,
@@ -321,6 +326,7 @@ class Differ {
     d.live_ = live_;
     d.root_fd_ = root_fd_;
     d.excludes_ = excludes_;
+    d.trusted_before_ = trusted_before_;
     d.held_ = held;
     return d;
   }
@@ -378,7 +384,7 @@ class Differ {
         } else if (cmp > 0) {
           ++b;
         } else {
-          if (NeedsHash(olds[a], news[b])) todo.push_back(b);
+          if (NeedsHash(olds[a], news[b], trusted_before_)) todo.push_back(b);
           if (olds[a].type == EntryType::kDir && news[b].type == EntryType::kDir) subs.push_back({a, b, {}, {}, {}});
           ++a;
           ++b;
@@ -425,7 +431,7 @@ class Differ {
         RW_RETURN_IF_ERROR(Release(sub.held));
         ++i;
         ++j;
-      } else if (live_ && UnchangedByStat(olds[i], news[j])) {
+      } else if (live_ && UnchangedByStat(olds[i], news[j]) && olds[i].ctime_ns < trusted_before_) {
         ++i;  // the common case, decided before any path or copy is made
         ++j;
       } else {
@@ -485,10 +491,11 @@ class Differ {
     return Status::OK();
   }
 
-  // REQUIRES (live): not UnchangedByStat(o, n_in); Dir skips those before any path is made.
+  // REQUIRES (live): not UnchangedByStat(o, n_in) with a trusted ctime; Dir skips those before
+  // any path is made.
   Status Entry(const std::string& path, const TreeEntry& o, const TreeEntry& n_in, int new_fd,
                bool* structural, Hashed* pre = nullptr) {
-    assert(!live_ || !UnchangedByStat(o, n_in));
+    assert(!live_ || !UnchangedByStat(o, n_in) || o.ctime_ns >= trusted_before_);
     TreeEntry n = n_in;
     Change c;
     c.path = path;
@@ -524,7 +531,7 @@ class Differ {
         if (live_) {
           if (o.size != n.size) {
             content_differs = true;
-          } else {  // its stat moved (Dir skipped it otherwise): the content tells
+          } else {  // its stat moved, or is not to be trusted (Dir skipped it otherwise): the content tells
             Hashed local;
             Hashed* h = pre && pre->done ? pre : &local;
             if (!h->done) HashLive(new_fd, n.name, h);
@@ -631,6 +638,7 @@ class Differ {
   bool live_ = false;
   int root_fd_ = -1;
   const ExcludeSet* excludes_ = nullptr;
+  int64_t trusted_before_ = INT64_MAX;
   std::vector<Held>* held_ = nullptr;  // a child's: where its changes go
 };
 
@@ -668,7 +676,7 @@ Status DiffLiveAt(const Repository& repo, const Snapshot& old_snap, int dir_fd, 
   if (!x.ok()) return x.status();
   root.xattrs = std::move(*x);
   Differ d(repo, options, fn, stats);
-  d.SetLive(dir_fd, &excludes);
+  d.SetLive(dir_fd, &excludes, StatTrustedBefore(old_snap));
   return d.Root(old_snap, *old_tree, root, nullptr);
 }
 

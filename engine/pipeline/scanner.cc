@@ -124,8 +124,9 @@ Status Scanner::ListDir(int fd, std::vector<Child>* out) {
   return Status::OK();
 }
 
-void Scanner::SetParent(const Repository* repo, const BlobId& tree, TreeCache* cache) {
+void Scanner::SetParent(const Repository* repo, const BlobId& tree, TreeCache* cache, int64_t trusted_before) {
   parent_repo_ = repo;
+  parent_trusted_before_ = trusted_before;
   parent_root_ = tree;
   parent_cache_ = cache;
 }
@@ -155,7 +156,7 @@ bool Scanner::ReuseFromParent(Frame& f, const Child& c, Item* item) {
   if (!old || old->type != EntryType::kFile) return false;
   const TreeEntry& now = item->entry;
   if (old->size != static_cast<uint64_t>(c.st.st_size) || old->mtime_ns != now.mtime_ns ||
-      old->ctime_ns != now.ctime_ns || old->inode != now.inode) {
+      old->ctime_ns != now.ctime_ns || old->inode != now.inode || old->ctime_ns >= parent_trusted_before_) {
     return false;
   }
   // Only an entry whose every blob is indexed is reused (a parent damaged and repaired may
