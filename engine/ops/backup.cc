@@ -27,6 +27,10 @@ Result<ExcludeSet> MakeExcludeSet(const std::vector<std::string>& profiles,
 Result<BackupResult> Backup(Repository* repo, const BackupOptions& options,
                             BackupObserver* observer, BackupProgress* progress) {
   const int64_t start = RealClock().MonotonicNs();
+  // And by the wall clock, which file times follow: a later backup takes this snapshot's start
+  // as its time less its duration (SnapshotStartNs), which must not come out later than the
+  // real start (a suspended VM stops the monotonic clock, a stepped wall clock jumps).
+  const int64_t start_wall = RealClock().NowNs();
   if (options.source.empty() && !options.dump_databases) {
     return Status::InvalidArgument("nothing to back up: give a source directory or database servers");
   }
@@ -82,11 +86,11 @@ Result<BackupResult> Backup(Repository* repo, const BackupOptions& options,
   const std::string host = Hostname();
   std::optional<std::string> parent;
   std::optional<BlobId> parent_tree;
-  int64_t parent_trusted_before = INT64_MAX;
+  int64_t parent_start = INT64_MAX;
   if (options.parent && options.parent->snapshot.tree) {
     parent = options.parent->id;
     parent_tree = options.parent->snapshot.tree;
-    parent_trusted_before = StatTrustedBefore(options.parent->snapshot);
+    parent_start = SnapshotStartNs(options.parent->snapshot);
   } else if (!resolved.empty() && !options.parent) {
     std::vector<DamagedSnapshot> damaged;  // not a parent; `verify` reports them
     RW_ASSIGN_OR_RETURN(auto previous, LoadSnapshots(repo, &damaged));
@@ -94,7 +98,7 @@ Result<BackupResult> Backup(Repository* repo, const BackupOptions& options,
       if (it->snapshot.hostname == host && it->snapshot.source == resolved && it->snapshot.tree) {
         parent = it->id;
         parent_tree = it->snapshot.tree;
-        parent_trusted_before = StatTrustedBefore(it->snapshot);
+        parent_start = SnapshotStartNs(it->snapshot);
         break;
       }
     }
@@ -117,7 +121,7 @@ Result<BackupResult> Backup(Repository* repo, const BackupOptions& options,
     if (!options.force && parent_tree) {
       popts.parent_repo = repo;
       popts.parent_tree = parent_tree;
-      popts.parent_trusted_before = parent_trusted_before;
+      popts.parent_start = parent_start;
       popts.parent_trees = options.trees;
       popts.on_parent_file_changed = options.on_parent_file_changed;
     }
@@ -143,7 +147,8 @@ Result<BackupResult> Backup(Repository* repo, const BackupOptions& options,
   snap.parent = parent;
   snap.stats.blobs_added = sink.blobs_added();
   snap.stats.bytes_added = sink.bytes_added();
-  snap.stats.duration_s = static_cast<double>(RealClock().MonotonicNs() - start) / 1e9;
+  snap.stats.duration_s = std::max(static_cast<double>(RealClock().MonotonicNs() - start),
+                                  static_cast<double>(snap.time_ns - start_wall)) / 1e9;
   snap.incomplete = snap.stats.errors > 0;
   const std::string doc = EncodeSnapshot(snap);
   // What an interruption from here on says names the snapshot (a buffer of its own: the signal

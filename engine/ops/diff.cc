@@ -260,10 +260,10 @@ bool UnchangedByStat(const TreeEntry& o, const TreeEntry& n) {
 }
 
 // A live file of the snapshot's size whose stat moved, or whose stat the snapshot cannot vouch
-// for (`trusted_before`: StatTrustedBefore): only its content can tell.
-bool NeedsHash(const TreeEntry& o, const TreeEntry& n, int64_t trusted_before) {
+// for (StatVouchesFor, `snapshot_start`): only its content can tell.
+bool NeedsHash(const TreeEntry& o, const TreeEntry& n, int64_t snapshot_start) {
   return o.type == EntryType::kFile && n.type == EntryType::kFile && o.size == n.size &&
-         (!UnchangedByStat(o, n) || o.ctime_ns >= trusted_before);
+         (!UnchangedByStat(o, n) || !StatVouchesFor(o.ctime_ns, snapshot_start));
 }
 
 // A change found by a walk of a subtree that ran beside its siblings, held until the walk of
@@ -281,13 +281,13 @@ class Differ {
       : repo_(repo), options_(options), fn_(fn), stats_(stats) {}
 
   // Live mode: the new side is the directory `root_fd`; `excludes` are the snapshot's rules.
-  // `trusted_before`: an entry of the snapshot with a later ctime is compared by content even
-  // when its stat is unchanged (StatTrustedBefore).
-  void SetLive(int root_fd, const ExcludeSet* excludes, int64_t trusted_before) {
+  // `snapshot_start`: an entry of the snapshot whose stat does not vouch for it (StatVouchesFor)
+  // is compared by content even when its stat is unchanged.
+  void SetLive(int root_fd, const ExcludeSet* excludes, int64_t snapshot_start) {
     live_ = true;
     root_fd_ = root_fd;
     excludes_ = excludes;
-    trusted_before_ = trusted_before;
+    snapshot_start_ = snapshot_start;
   }
 
   Status Root(const Snapshot& old_snap, const Tree& old_tree, const std::optional<TreeEntry>& new_root,
@@ -326,7 +326,7 @@ class Differ {
     d.live_ = live_;
     d.root_fd_ = root_fd_;
     d.excludes_ = excludes_;
-    d.trusted_before_ = trusted_before_;
+    d.snapshot_start_ = snapshot_start_;
     d.held_ = held;
     return d;
   }
@@ -384,7 +384,7 @@ class Differ {
         } else if (cmp > 0) {
           ++b;
         } else {
-          if (NeedsHash(olds[a], news[b], trusted_before_)) todo.push_back(b);
+          if (NeedsHash(olds[a], news[b], snapshot_start_)) todo.push_back(b);
           if (olds[a].type == EntryType::kDir && news[b].type == EntryType::kDir) subs.push_back({a, b, {}, {}, {}});
           ++a;
           ++b;
@@ -431,7 +431,7 @@ class Differ {
         RW_RETURN_IF_ERROR(Release(sub.held));
         ++i;
         ++j;
-      } else if (live_ && UnchangedByStat(olds[i], news[j]) && olds[i].ctime_ns < trusted_before_) {
+      } else if (live_ && UnchangedByStat(olds[i], news[j]) && StatVouchesFor(olds[i].ctime_ns, snapshot_start_)) {
         ++i;  // the common case, decided before any path or copy is made
         ++j;
       } else {
@@ -495,7 +495,7 @@ class Differ {
   // any path is made.
   Status Entry(const std::string& path, const TreeEntry& o, const TreeEntry& n_in, int new_fd,
                bool* structural, Hashed* pre = nullptr) {
-    assert(!live_ || !UnchangedByStat(o, n_in) || o.ctime_ns >= trusted_before_);
+    assert(!live_ || !UnchangedByStat(o, n_in) || !StatVouchesFor(o.ctime_ns, snapshot_start_));
     TreeEntry n = n_in;
     Change c;
     c.path = path;
@@ -589,7 +589,8 @@ class Differ {
   // (as for files: an unchanged ctime means unchanged xattrs).
   Status NodeXattrs(const TreeEntry& o, TreeEntry* n, int new_fd) {
     if (!live_) return Status::OK();
-    if (o.ctime_ns == n->ctime_ns && o.inode == n->inode && o.device == n->device) {
+    if (o.ctime_ns == n->ctime_ns && o.inode == n->inode && o.device == n->device &&
+        StatVouchesFor(o.ctime_ns, snapshot_start_)) {
       n->xattrs = o.xattrs;
       return Status::OK();
     }
@@ -638,7 +639,7 @@ class Differ {
   bool live_ = false;
   int root_fd_ = -1;
   const ExcludeSet* excludes_ = nullptr;
-  int64_t trusted_before_ = INT64_MAX;
+  int64_t snapshot_start_ = INT64_MAX;
   std::vector<Held>* held_ = nullptr;  // a child's: where its changes go
 };
 
@@ -676,7 +677,7 @@ Status DiffLiveAt(const Repository& repo, const Snapshot& old_snap, int dir_fd, 
   if (!x.ok()) return x.status();
   root.xattrs = std::move(*x);
   Differ d(repo, options, fn, stats);
-  d.SetLive(dir_fd, &excludes, StatTrustedBefore(old_snap));
+  d.SetLive(dir_fd, &excludes, SnapshotStartNs(old_snap));
   return d.Root(old_snap, *old_tree, root, nullptr);
 }
 

@@ -372,6 +372,10 @@ bool Unread(const std::vector<std::string>& unread, const std::string& path) {
 Result<int> OpenDirBelow(int root_fd, const std::string& parent);
 
 bool TouchesExcluded(const ExcludeSet* rules, const Change& c) {
+  // Such a symlink pointed elsewhere since (the mail store moved to another volume).
+  if (c.kind == ChangeKind::kContent && c.has_new && c.new_entry.type == EntryType::kSymlink) {
+    return rules && ExcludedBy(*rules, c.path, /*is_dir=*/true);
+  }
   if (c.kind != ChangeKind::kAdded && c.kind != ChangeKind::kType) return false;
   if (c.has_old && c.old_entry.type == EntryType::kExcludedDir) return true;
   if (!c.has_new) return false;
@@ -601,12 +605,15 @@ Result<RollbackPlan> PlanRollback(const Repository& repo, const Snapshot& snap, 
 }
 
 Result<RollbackPlan> PlanRollbackFrom(const Repository& repo, const Snapshot& snap, const Snapshot& now,
-                                      TreeCache* trees) {
+                                      TreeCache* trees, int target_fd) {
   return MakePlan(
       repo, snap, trees,
       [&](const DiffOptions& o, const ChangeFn& fn, DiffStats* st) { return DiffSnapshots(repo, snap, now, o, fn, st); },
       true,
       [&](const Change& c, const ExcludeSet& rules) -> Result<std::vector<std::string>> {
+        // The target itself when it is at hand: the trees do not show excluded files (`*.log`),
+        // which the removal keeps too.
+        if (target_fd >= 0) return ExcludedBelowLive(target_fd, c.path, rules);
         std::vector<std::string> out;
         if (c.new_entry.subtree) {
           RW_RETURN_IF_ERROR(ExcludedBelowTree(repo, trees, *c.new_entry.subtree, c.path, rules, &out));
@@ -1744,6 +1751,7 @@ Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const 
     s.Phase(7, "verifying");
     DiffOptions verify_options;
     verify_options.trees = trees;
+    std::string kept_whole;  // the last directory kept whole in place of something else
     RW_RETURN_IF_ERROR(DiffLiveAt(*s.repo, snap, root_fd, verify_options,
                                   [&](const Change& c) {
                                     // What the backup could not read was left as it is, and
@@ -1752,11 +1760,19 @@ Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const 
                                       return Status::OK();
                                     }
                                     if (TouchesExcluded(have_rules ? &rules : nullptr, c)) return Status::OK();
+                                    // What it holds comes right after it (depth first).
+                                    if (!kept_whole.empty() && c.path.size() > kept_whole.size() &&
+                                        c.path.compare(0, kept_whole.size(), kept_whole) == 0 &&
+                                        c.path[kept_whole.size()] == '/') {
+                                      return Status::OK();
+                                    }
                                     // A directory the snapshot lacks, kept for the excluded
-                                    // folders it holds (MakePlan).
+                                    // entries it holds (MakePlan): in place of something else,
+                                    // with all it holds.
                                     if ((c.kind == ChangeKind::kAdded || c.kind == ChangeKind::kType) && have_rules &&
                                         c.has_new && c.new_entry.type == EntryType::kDir &&
                                         !ExcludedBelowLive(root_fd, c.path, rules).empty()) {
+                                      if (c.kind == ChangeKind::kType) kept_whole = c.path;
                                       return Status::OK();
                                     }
                                     s.result.remaining.push_back(c);
@@ -2002,7 +2018,7 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
   PreparedFiles prepared;
   if (options.files) {
     s.Phase(4, "planning");
-    auto plan = safety ? PlanRollbackFrom(*repo, snap.snapshot, *safety, &trees)
+    auto plan = safety ? PlanRollbackFrom(*repo, snap.snapshot, *safety, &trees, root.fd)
                        : PlanRollback(*repo, snap.snapshot, root.fd, &trees);
     if (!plan.ok()) return refuse(plan.status().WithContext("planning"));
     r.plan = std::move(*plan);

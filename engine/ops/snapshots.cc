@@ -99,10 +99,9 @@ Result<SnapshotRef> ResolveSnapshot(Repository* repo, std::string_view spec, boo
                           "\" (not an id, an id prefix of 4 or more hex digits, \"latest\" or a tag)");
 }
 
-int64_t StatTrustedBefore(const Snapshot& s) {
-  constexpr int64_t kMarginNs = 2'000'000'000;  // whole-second and 2-second file system times, a clock stepped
+int64_t SnapshotStartNs(const Snapshot& s) {
   const double duration_ns = s.stats.duration_s > 0 ? s.stats.duration_s * 1e9 : 0;
-  return s.time_ns - static_cast<int64_t>(duration_ns) - kMarginNs;
+  return s.time_ns - static_cast<int64_t>(duration_ns);
 }
 
 Result<Tree> LoadTree(const Repository& repo, const BlobId& id) {

@@ -48,13 +48,11 @@ inline constexpr const char* kSafetyTag = "rollback-safety";
 
 Result<Tree> LoadTree(const Repository& repo, const BlobId& id);
 
-// "Racily clean" files: a file rewritten in place with the same size within the timestamp tick
-// of the backup's read of it (1-4 ms on Linux before 6.13, a second on file systems with
-// whole-second times) keeps the size, mtime and ctime the snapshot recorded. An entry of `s`
-// whose ctime is at or after the returned time (the snapshot's start, less 2 s) is therefore not
-// taken as unchanged on its stat alone: parent reuse reads it again, a live diff compares its
-// content.
-int64_t StatTrustedBefore(const Snapshot& s);
+// When the backup that made `s` started (its time, taken at the end, less its duration): an
+// entry whose stat does not vouch for it against that start (StatVouchesFor, racily clean
+// files) is not taken as unchanged on its stat alone: parent reuse reads it again, a live diff
+// compares its content.
+int64_t SnapshotStartNs(const Snapshot& s);
 // Through `cache` when there is one, else loaded afresh.
 Result<std::shared_ptr<const Tree>> LoadTreeVia(const Repository& repo, TreeCache* cache, const BlobId& id);
 

@@ -159,7 +159,7 @@ Result<PipelineResult> RunBackupPipeline(const std::string& source, const Exclud
 
   Scanner scanner(source, excludes, options.chunker, &result, progress);
   RW_RETURN_IF_ERROR(scanner.Start());
-  if (options.parent_repo && options.parent_tree) scanner.SetParent(options.parent_repo, *options.parent_tree, options.parent_trees, options.parent_trusted_before);
+  if (options.parent_repo && options.parent_tree) scanner.SetParent(options.parent_repo, *options.parent_tree, options.parent_trees, options.parent_start);
   if (options.on_parent_file_changed) scanner.SetOnParentFileChanged(options.on_parent_file_changed);
   Chunker chunker(options.chunker);
   std::mutex observer_mu;

@@ -51,8 +51,9 @@ struct PipelineOptions {
   // Parent reuse (see Scanner::SetParent): the parent snapshot's root tree, in `repo`.
   const Repository* parent_repo = nullptr;
   std::optional<BlobId> parent_tree;
-  // Its entries with a ctime at or after this are read again (StatTrustedBefore).
-  int64_t parent_trusted_before = INT64_MAX;
+  // When the parent's backup started: an entry its stat does not vouch for (StatVouchesFor) is
+  // read again. INT64_MAX: every entry is.
+  int64_t parent_start = INT64_MAX;
   // Optional: the parent's trees come from (and stay in) it, and the trees this backup writes
   // are added to it (a rollback plans from its safety snapshot's trees right after).
   TreeCache* parent_trees = nullptr;

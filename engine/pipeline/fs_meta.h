@@ -5,6 +5,7 @@
 
 #include <sys/stat.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,17 @@ Status SetXattrsExactAt(int dir_fd, const std::string& name, const std::vector<X
 inline int64_t MtimeNs(const struct stat& st) {
   return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
 }
+// "Racily clean" (docs/design.md, Parent reuse): whether an entry recorded with this ctime by a
+// snapshot that started at `snapshot_start_ns` is shown unchanged by an unchanged stat. A file
+// rewritten in place with the same size within the timestamp tick of the backup's read of it
+// keeps the size, mtime and ctime recorded; a write after the read has a ctime no earlier than
+// the start less one tick. Sub-second file times come from the kernel's coarse clock (a tick
+// of 1-10 ms): 100 ms covers it; whole-second times (a ctime without nanoseconds): 2 s.
+inline bool StatVouchesFor(int64_t ctime_ns, int64_t snapshot_start_ns) {
+  const int64_t margin = ctime_ns % 1'000'000'000 == 0 ? 2'000'000'000 : 100'000'000;
+  return snapshot_start_ns == INT64_MAX || ctime_ns < snapshot_start_ns - margin;
+}
+
 inline int64_t CtimeNs(const struct stat& st) {
   return static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
 }

@@ -124,9 +124,9 @@ Status Scanner::ListDir(int fd, std::vector<Child>* out) {
   return Status::OK();
 }
 
-void Scanner::SetParent(const Repository* repo, const BlobId& tree, TreeCache* cache, int64_t trusted_before) {
+void Scanner::SetParent(const Repository* repo, const BlobId& tree, TreeCache* cache, int64_t parent_start) {
   parent_repo_ = repo;
-  parent_trusted_before_ = trusted_before;
+  parent_start_ = parent_start;
   parent_root_ = tree;
   parent_cache_ = cache;
 }
@@ -156,7 +156,8 @@ bool Scanner::ReuseFromParent(Frame& f, const Child& c, Item* item) {
   if (!old || old->type != EntryType::kFile) return false;
   const TreeEntry& now = item->entry;
   if (old->size != static_cast<uint64_t>(c.st.st_size) || old->mtime_ns != now.mtime_ns ||
-      old->ctime_ns != now.ctime_ns || old->inode != now.inode || old->ctime_ns >= parent_trusted_before_) {
+      old->ctime_ns != now.ctime_ns || old->inode != now.inode ||
+      !StatVouchesFor(old->ctime_ns, parent_start_)) {
     return false;
   }
   // Only an entry whose every blob is indexed is reused (a parent damaged and repaired may
@@ -402,7 +403,8 @@ Item* Scanner::ForChild(Frame& f, const Child& c) {
         item->error = opened.status();
         return item.release();
       }
-      if (opened_st.st_ino != c.st.st_ino || opened_st.st_dev != c.st.st_dev) {
+      const bool replaced = opened_st.st_ino != c.st.st_ino || opened_st.st_dev != c.st.st_dev;
+      if (replaced) {
         if (first_of_links) links_.erase(*first_of_links);
         item->notes.push_back("changed while it was read (replaced by another file since the scan)");
       }
@@ -418,6 +420,7 @@ Item* Scanner::ForChild(Frame& f, const Child& c) {
       large_->st = c.st;
       large_->notes = std::move(item->notes);
       large_->first_of_links = first_of_links;
+      large_->replaced = replaced;
       return NextChunk();
     }
     default:  // fifo, devices: metadata only
@@ -482,7 +485,7 @@ Item* Scanner::NextChunk() {
   if (lf.eof && lf.len == 0) {
     item->last_chunk = true;
     struct stat after {};
-    if (::fstat(lf.fd, &after) == 0 && ChangedWhileRead(lf.st, after, lf.read_total)) {
+    if (!lf.replaced && ::fstat(lf.fd, &after) == 0 && ChangedWhileRead(lf.st, after, lf.read_total)) {
       item->notes.push_back("changed while it was read (size, mtime or ctime differ)");
     }
     ::close(lf.fd);

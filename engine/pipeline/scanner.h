@@ -112,10 +112,10 @@ class Scanner {
   // directory in the parent snapshot) is taken from there without being opened, if every blob
   // it needs is still in `repo`'s index.
   // `cache` (optional) supplies the parent's trees.
-  // `trusted_before`: a parent entry with a ctime at or after it is read again (a file rewritten
-  // within the timestamp tick of the parent's read of it shows the same stat).
+  // `parent_start`: when the parent's backup started; an entry whose stat does not vouch for it
+  // (StatVouchesFor: rewritten within the timestamp tick of the parent's read) is read again.
   void SetParent(const Repository* repo, const BlobId& tree, TreeCache* cache = nullptr,
-                 int64_t trusted_before = INT64_MAX);
+                 int64_t parent_start = INT64_MAX);
   // Called (from the scanning thread) with the parent's entry of each regular file that the
   // parent has but that is read again (changed since, by its stat).
   void SetOnParentFileChanged(std::function<void(const TreeEntry&)> fn) { on_parent_changed_ = std::move(fn); }
@@ -158,6 +158,7 @@ class Scanner {
     Xxh128Stream hash;
     std::vector<std::string> notes;  // found when it was opened (xattrs unreadable): to report
     std::optional<std::pair<uint64_t, uint64_t>> first_of_links;  // its key in links_, if it has one
+    bool replaced = false;  // another inode than the scanned one was opened (noted already)
   };
 
   Item* EnterDir(std::shared_ptr<DirHandle> parent, const std::string& name, const std::string& path,
@@ -189,7 +190,7 @@ class Scanner {
   // First path of every multiply-linked file seen, by (device, inode).
   std::map<std::pair<uint64_t, uint64_t>, std::string> links_;
   const Repository* parent_repo_ = nullptr;
-  int64_t parent_trusted_before_ = INT64_MAX;
+  int64_t parent_start_ = INT64_MAX;
   std::function<void(const TreeEntry&)> on_parent_changed_;
   std::optional<BlobId> parent_root_;
   TreeCache* parent_cache_ = nullptr;

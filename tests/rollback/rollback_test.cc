@@ -87,9 +87,9 @@ class RollbackTest : public ::testing::Test {
     return *ref;
   }
 
-  // `s` as if it had been taken 3 s after its files were last written: a file written within
-  // 2 s of a snapshot's start is read again by a backup with that parent, and compared by
-  // content by a live diff (StatTrustedBefore), which tests of reuse and hashing counts do not
+  // `s` as if it had been taken 3 s after its files were last written: a file written just
+  // before a snapshot's start is read again by a backup with that parent, and compared by
+  // content by a live diff (StatVouchesFor), which tests of reuse and hashing counts do not
   // want.
   static SnapshotRef Settled(SnapshotRef s) {
     s.snapshot.time_ns += 3'000'000'000;
@@ -1379,6 +1379,66 @@ TEST_F(RollbackTest, ExcludedFoldersInsideAddedDirectoriesAndSymlinksInTheirPlac
     EXPECT_EQ(Slurp(src_ / "html" / "app.php" / "cache" / "c.bin"), "a file became a directory holding a cache");
     EXPECT_TRUE(fs::is_symlink(src_ / "mail"));
     EXPECT_EQ(Slurp(src_ / "mail" / "d" / "1.imap"), "the only copy");
+  }
+}
+
+// A directory in place of a file of the snapshot, holding an excluded folder (rule `cache/`)
+// or an excluded file (rule `*.log`) beside other files, is kept whole: the plan lists it, the
+// dry run too (the safety snapshot's trees do not show excluded files: the planner looks at the
+// target), the apply does not half-replace it, and the verify does not report what is in it.
+TEST_F(RollbackTest, ADirectoryInPlaceOfAFileHoldingExcludedEntriesIsKeptWholeAndVerifies) {
+  int round = 0;
+  for (const char* rule : {"cache/", "*.log"}) {
+    for (bool safety : {true, false}) {
+      SCOPED_TRACE(std::string(rule) + (safety ? ", safety snapshot" : ", live plan"));
+      fs::remove_all(src_);
+      Put(src_ / "config" / "a.cfg", "v1");
+      Put(src_ / "html" / "app.php", "old app");
+      SnapshotRef pre = Backup("whole" + std::to_string(++round), {"/mail/", rule});
+      Put(src_ / "config" / "a.cfg", "v2 after the upgrade");
+      fs::remove(src_ / "html" / "app.php");
+      const fs::path excluded = std::string(rule) == "cache/" ? fs::path("cache") / "c.bin" : fs::path("debug.log");
+      Put(src_ / "html" / "app.php" / excluded, "excluded");
+      Put(src_ / "html" / "app.php" / "index.php", "new code beside it");
+      auto dry = Rollback(repo_.get(), pre, OptionsFor(safety, /*dry_run=*/true), nullptr, nullptr);
+      ASSERT_TRUE(dry.ok()) << dry.status().ToString();
+      EXPECT_EQ(dry->plan.kept_excluded, std::vector<std::string>{"html/app.php"});
+      EXPECT_TRUE(dry->plan.replace.empty());
+      auto r = Rollback(repo_.get(), pre, OptionsFor(safety, /*dry_run=*/false), nullptr, nullptr);
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      EXPECT_EQ(r->plan.kept_excluded, std::vector<std::string>{"html/app.php"});
+      EXPECT_TRUE(r->verified()) << r->remaining.size() << " differences remain, first "
+                                 << (r->remaining.empty() ? "" : r->remaining[0].path);
+      EXPECT_EQ(Slurp(src_ / "config" / "a.cfg"), "v1");
+      EXPECT_EQ(Slurp(src_ / "html" / "app.php" / excluded), "excluded");
+    }
+  }
+}
+
+// `mail` a symlink to the store's volume at the snapshot (the rule /mail/ matches directories
+// only, so the symlink is recorded) and pointed at the store's new volume since: it is kept, not
+// pointed back at the old store.
+TEST_F(RollbackTest, AMailSymlinkPointedElsewhereSinceTheSnapshotIsKept) {
+  int round = 0;
+  for (bool safety : {true, false}) {
+    SCOPED_TRACE(safety ? "safety snapshot" : "live plan");
+    fs::remove_all(src_);
+    fs::remove_all(outside_ / "store1");
+    fs::remove_all(outside_ / "store2");
+    Put(outside_ / "store1" / "d" / "1.imap", "old volume");
+    Put(outside_ / "store2" / "d" / "1.imap", "the mail store now");
+    Put(src_ / "config" / "settings.cfg", "v1");
+    ASSERT_EQ(::symlink((outside_ / "store1").c_str(), (src_ / "mail").c_str()), 0);
+    SnapshotRef pre = Backup("repointed" + std::to_string(++round));
+    Put(src_ / "config" / "settings.cfg", "v2 after the upgrade");
+    fs::remove(src_ / "mail");
+    ASSERT_EQ(::symlink((outside_ / "store2").c_str(), (src_ / "mail").c_str()), 0);
+    auto r = Rollback(repo_.get(), pre, OptionsFor(safety, /*dry_run=*/false), nullptr, nullptr);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->plan.kept_excluded, std::vector<std::string>{"mail"});
+    EXPECT_TRUE(r->verified());
+    EXPECT_EQ(Slurp(src_ / "config" / "settings.cfg"), "v1");
+    EXPECT_EQ(fs::read_symlink(src_ / "mail"), outside_ / "store2") << "the mail symlink was pointed back";
   }
 }
 
