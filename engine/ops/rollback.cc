@@ -371,19 +371,57 @@ bool Unread(const std::vector<std::string>& unread, const std::string& path) {
 // another volume at the snapshot is recorded as a symlink, and is a directory of mail now.
 Result<int> OpenDirBelow(int root_fd, const std::string& parent);
 
-bool TouchesExcluded(const ExcludeSet* rules, const Change& c) {
-  // Such a symlink pointed elsewhere since (the mail store moved to another volume).
+// The path of an open descriptor (/proc/self/fd), or `otherwise`.
+std::string FdPathOr(int fd, const std::string& otherwise) {
+  char buf[PATH_MAX];
+  const std::string link = "/proc/self/fd/" + std::to_string(fd);
+  const ssize_t n = ::readlink(link.c_str(), buf, sizeof buf);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : otherwise;
+}
+
+// True when the symlink at `path` (relative to the target) with the text `link` points out of
+// the target `target` (absolute; "" when unknown: every absolute link then counts as out): an
+// absolute link not below it, or a relative one that climbs above the target's root. Read as
+// text: a link through another symlink is taken at its word.
+bool PointsOutOf(const std::string& target, const std::string& path, const std::string& link) {
+  if (!link.empty() && link[0] == '/') return target.empty() || !PathWithin(target, link).has_value();
+  size_t depth = 0;  // components of the directory the link is in
+  for (const std::string parent = ParentOf(path); const char ch : parent) depth += ch == '/';
+  if (!ParentOf(path).empty()) depth += 1;
+  size_t pos = 0;
+  while (pos <= link.size()) {
+    const size_t slash = std::min(link.find('/', pos), link.size());
+    const std::string part = link.substr(pos, slash - pos);
+    if (part == "..") {
+      if (depth == 0) return true;
+      depth -= 1;
+    } else if (!part.empty() && part != ".") {
+      depth += 1;
+    }
+    pos = slash + 1;
+  }
+  return false;
+}
+
+// `target`: the target's absolute path ("" when unknown), for symlinks (PointsOutOf).
+bool TouchesExcluded(const ExcludeSet* rules, const Change& c, const std::string& target) {
+  // A symlink standing where an excluded folder would be, pointing out of the installation:
+  // `mail` pointing at the mail store on another volume (the rule /mail/ matches directories
+  // only), made or pointed elsewhere since. One pointing inside follows the installation (`php`
+  // pointed at a `php83/` the upgrade added, which the rollback removes).
+  auto kept_symlink = [&](const TreeEntry& e) {
+    return rules && ExcludedBy(*rules, c.path, /*is_dir=*/true) && PointsOutOf(target, c.path, e.link_target);
+  };
   if (c.kind == ChangeKind::kContent && c.has_new && c.new_entry.type == EntryType::kSymlink) {
-    return rules && ExcludedBy(*rules, c.path, /*is_dir=*/true);
+    return kept_symlink(c.new_entry);
   }
   if (c.kind != ChangeKind::kAdded && c.kind != ChangeKind::kType) return false;
   if (c.has_old && c.old_entry.type == EntryType::kExcludedDir) return true;
   if (!c.has_new) return false;
   if (c.new_entry.type == EntryType::kExcludedDir) return true;
-  // The folder itself or anything in it (a walk that went in reports its entries), or a
-  // symlink standing where an excluded folder would be (`mail` pointing at the mail store on
-  // another volume: the rule /mail/ matches directories only).
-  return rules && ExcludedBy(*rules, c.path, c.new_entry.type == EntryType::kDir || c.new_entry.type == EntryType::kSymlink);
+  if (c.new_entry.type == EntryType::kSymlink && kept_symlink(c.new_entry)) return true;
+  // The folder itself or anything in it (a walk that went in reports its entries).
+  return rules && ExcludedBy(*rules, c.path, c.new_entry.type == EntryType::kDir);
 }
 
 // True when `rules` exclude the entry `rel` of type `type` seen by a walk that does not enter
@@ -444,7 +482,8 @@ using ExcludedInsideFn = std::function<Result<std::vector<std::string>>(const Ch
 // visited), so every hardlink of the snapshot whose target the plan writes is linked again at
 // the end.
 Result<RollbackPlan> MakePlan(const Repository& repo, const Snapshot& snap, TreeCache* trees,
-                              const DiffRunner& run_diff, bool relink_after, const ExcludedInsideFn& excluded_inside) {
+                              const DiffRunner& run_diff, bool relink_after, const ExcludedInsideFn& excluded_inside,
+                              const std::string& target) {
   RollbackPlan plan;
   TreeCache local(repo);
   TreeCache& cache = trees ? *trees : local;
@@ -495,7 +534,7 @@ Result<RollbackPlan> MakePlan(const Repository& repo, const Snapshot& snap, Tree
   ExcludeSet rules;
   const bool have_rules = SnapshotExcludes(snap, &rules).ok();
   auto on_change = [&](const Change& c) -> Status {
-    if (TouchesExcluded(have_rules ? &rules : nullptr, c)) {
+    if (TouchesExcluded(have_rules ? &rules : nullptr, c, target)) {
       plan.kept_excluded.push_back(c.path);
       dirty.push_back(ParentOf(c.path));  // its directory's times moved when it came
       return Status::OK();
@@ -601,7 +640,8 @@ Result<RollbackPlan> PlanRollback(const Repository& repo, const Snapshot& snap, 
       false,
       [&](const Change& c, const ExcludeSet& rules) -> Result<std::vector<std::string>> {
         return ExcludedBelowLive(target_fd, c.path, rules);
-      });
+      },
+      FdPathOr(target_fd, ""));
 }
 
 Result<RollbackPlan> PlanRollbackFrom(const Repository& repo, const Snapshot& snap, const Snapshot& now,
@@ -619,7 +659,8 @@ Result<RollbackPlan> PlanRollbackFrom(const Repository& repo, const Snapshot& sn
           RW_RETURN_IF_ERROR(ExcludedBelowTree(repo, trees, *c.new_entry.subtree, c.path, rules, &out));
         }
         return out;
-      });
+      },
+      target_fd >= 0 ? FdPathOr(target_fd, now.source) : now.source);
 }
 
 // -----------------------------------------------------------------------------------------------
@@ -875,19 +916,13 @@ class TargetFileSystems {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [dev, fd] : others_) {
       if (::syncfs(fd->fd) != 0) {
-        return ErrnoStatus(what + " (syncfs of the file system holding " + FdPath(fd->fd) + ")", errno);
+        return ErrnoStatus(what + " (syncfs of the file system holding " + FdPathOr(fd->fd, "a folder of the target") + ")", errno);
       }
     }
     return Status::OK();
   }
 
  private:
-  static std::string FdPath(int fd) {
-    char buf[PATH_MAX];
-    const std::string link = "/proc/self/fd/" + std::to_string(fd);
-    const ssize_t n = ::readlink(link.c_str(), buf, sizeof buf);
-    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "a folder of the target";
-  }
   int root_fd_;
   dev_t root_dev_ = 0;
   std::mutex mu_;
@@ -1752,6 +1787,7 @@ Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const 
     DiffOptions verify_options;
     verify_options.trees = trees;
     std::string kept_whole;  // the last directory kept whole in place of something else
+    const std::string target_path = FdPathOr(root_fd, "");
     RW_RETURN_IF_ERROR(DiffLiveAt(*s.repo, snap, root_fd, verify_options,
                                   [&](const Change& c) {
                                     // What the backup could not read was left as it is, and
@@ -1759,7 +1795,7 @@ Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const 
                                     if (c.kind == ChangeKind::kAdded && Unread(snap.unread, c.path)) {
                                       return Status::OK();
                                     }
-                                    if (TouchesExcluded(have_rules ? &rules : nullptr, c)) return Status::OK();
+                                    if (TouchesExcluded(have_rules ? &rules : nullptr, c, target_path)) return Status::OK();
                                     // What it holds comes right after it (depth first).
                                     if (!kept_whole.empty() && c.path.size() > kept_whole.size() &&
                                         c.path.compare(0, kept_whole.size(), kept_whole) == 0 &&

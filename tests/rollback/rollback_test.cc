@@ -1442,6 +1442,34 @@ TEST_F(RollbackTest, AMailSymlinkPointedElsewhereSinceTheSnapshotIsKept) {
   }
 }
 
+// A symlink where an excluded folder would be that points inside the installation follows the
+// rollback: `php` pointed at a `php83/` the upgrade added (which the rollback removes) is pointed
+// back at `php81`, by a relative or an absolute link, rather than left dangling.
+TEST_F(RollbackTest, ASymlinkWhereAnExcludedFolderWouldBePointingInsideIsRolledBack) {
+  int round = 0;
+  for (bool absolute : {false, true}) {
+    for (bool safety : {true, false}) {
+      SCOPED_TRACE(std::string(absolute ? "absolute" : "relative") + (safety ? ", safety snapshot" : ", live plan"));
+      fs::remove_all(src_);
+      Put(src_ / "php81" / "php.ini", "8.1");
+      const fs::path to81 = absolute ? src_ / "php81" : fs::path("php81");
+      const fs::path to83 = absolute ? src_ / "php83" : fs::path("php83");
+      ASSERT_EQ(::symlink(to81.c_str(), (src_ / "php").c_str()), 0);
+      SnapshotRef pre = Backup("php" + std::to_string(++round), {"/mail/", "/php/"});
+      Put(src_ / "php83" / "php.ini", "8.3");
+      fs::remove(src_ / "php");
+      ASSERT_EQ(::symlink(to83.c_str(), (src_ / "php").c_str()), 0);
+      auto r = Rollback(repo_.get(), pre, OptionsFor(safety, /*dry_run=*/false), nullptr, nullptr);
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      EXPECT_TRUE(r->plan.kept_excluded.empty());
+      EXPECT_TRUE(r->verified());
+      EXPECT_EQ(fs::read_symlink(src_ / "php"), to81);
+      EXPECT_FALSE(fs::exists(src_ / "php83"));
+      EXPECT_EQ(Slurp(src_ / "php" / "php.ini"), "8.1");
+    }
+  }
+}
+
 // A `meta` step finds something else there at the apply (put there after the plan): a symlink
 // to a file outside the target where a FIFO's mode was to be fixed is not followed, a FIFO
 // where a file's mode was to be fixed does not block the rollback; both are left for the
