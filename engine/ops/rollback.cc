@@ -385,9 +385,9 @@ std::string FdPathOr(int fd, const std::string& otherwise) {
 // text: a link through another symlink is taken at its word.
 bool PointsOutOf(const std::string& target, const std::string& path, const std::string& link) {
   if (!link.empty() && link[0] == '/') return target.empty() || !PathWithin(target, link).has_value();
-  size_t depth = 0;  // components of the directory the link is in
-  for (const std::string parent = ParentOf(path); const char ch : parent) depth += ch == '/';
-  if (!ParentOf(path).empty()) depth += 1;
+  const std::string parent = ParentOf(path);
+  // Components of the directory the link is in.
+  size_t depth = parent.empty() ? 0 : 1 + static_cast<size_t>(std::count(parent.begin(), parent.end(), '/'));
   size_t pos = 0;
   while (pos <= link.size()) {
     const size_t slash = std::min(link.find('/', pos), link.size());
@@ -446,22 +446,6 @@ void ExcludedBelowAt(int dfd, const std::string& path, const ExcludeSet& rules, 
   }
 }
 
-// The same below the snapshot's directory tree `id` (the backup recorded excluded folders as
-// `excluded` entries).
-Status ExcludedBelowTree(const Repository& repo, TreeCache* trees, const BlobId& id, const std::string& path,
-                         const ExcludeSet& rules, std::vector<std::string>* out) {
-  RW_ASSIGN_OR_RETURN(auto t, LoadTreeVia(repo, trees, id));
-  for (const TreeEntry& e : t->entries) {
-    const std::string p = JoinPath(path, e.name);
-    if (e.type == EntryType::kExcludedDir || (e.type == EntryType::kSymlink && ExcludedEntry(rules, p, e.type))) {
-      out->push_back(p);
-    } else if (e.type == EntryType::kDir && e.subtree) {
-      RW_RETURN_IF_ERROR(ExcludedBelowTree(repo, trees, *e.subtree, p, rules, out));
-    }
-  }
-  return Status::OK();
-}
-
 // What the rules exclude below the live directory `path` of the target (not below a symlink).
 std::vector<std::string> ExcludedBelowLive(int root_fd, const std::string& path, const ExcludeSet& rules) {
   std::vector<std::string> out;
@@ -473,17 +457,14 @@ std::vector<std::string> ExcludedBelowLive(int root_fd, const std::string& path,
   return out;
 }
 
-// For the planner: the excluded entries below a directory the target has and the snapshot has
-// not there (added, or in place of something else).
-using ExcludedInsideFn = std::function<Result<std::vector<std::string>>(const Change&, const ExcludeSet&)>;
 
 // The plan from a diff of the snapshot against the target. `relink_after`: the diff cannot
 // tell whether a hardlink's target will be rewritten (two snapshots: equal subtrees are not
 // visited), so every hardlink of the snapshot whose target the plan writes is linked again at
 // the end.
 Result<RollbackPlan> MakePlan(const Repository& repo, const Snapshot& snap, TreeCache* trees,
-                              const DiffRunner& run_diff, bool relink_after, const ExcludedInsideFn& excluded_inside,
-                              const std::string& target) {
+                              const DiffRunner& run_diff, bool relink_after, int target_fd) {
+  const std::string target = FdPathOr(target_fd, "");  // for symlinks (TouchesExcluded)
   RollbackPlan plan;
   TreeCache local(repo);
   TreeCache& cache = trees ? *trees : local;
@@ -539,12 +520,14 @@ Result<RollbackPlan> MakePlan(const Repository& repo, const Snapshot& snap, Tree
       dirty.push_back(ParentOf(c.path));  // its directory's times moved when it came
       return Status::OK();
     }
-    // A directory the snapshot lacks there, holding an excluded folder (an unanchored rule such
-    // as `cache/`): an added one loses everything else (the removal leaves excluded entries and
-    // the directories leading to them), one in place of a file or symlink is left whole.
+    // A directory the snapshot lacks there, holding an excluded entry (an unanchored rule such
+    // as `cache/`, a file rule such as `*.log`): an added one loses everything else (the removal
+    // leaves excluded entries and the directories leading to them), one in place of a file or
+    // symlink is left whole. The target is looked into: the trees of a safety snapshot do not
+    // record excluded files.
     if ((c.kind == ChangeKind::kAdded || c.kind == ChangeKind::kType) && c.has_new &&
-        c.new_entry.type == EntryType::kDir && excluded_inside) {
-      RW_ASSIGN_OR_RETURN(std::vector<std::string> inside, excluded_inside(c, rules));
+        c.new_entry.type == EntryType::kDir) {
+      const std::vector<std::string> inside = ExcludedBelowLive(target_fd, c.path, rules);
       if (!inside.empty() && c.kind == ChangeKind::kType) {
         plan.kept_excluded.push_back(c.path);
         dirty.push_back(ParentOf(c.path));
@@ -637,30 +620,15 @@ Result<RollbackPlan> PlanRollback(const Repository& repo, const Snapshot& snap, 
   return MakePlan(
       repo, snap, trees,
       [&](const DiffOptions& o, const ChangeFn& fn, DiffStats* st) { return DiffLiveAt(repo, snap, target_fd, o, fn, st); },
-      false,
-      [&](const Change& c, const ExcludeSet& rules) -> Result<std::vector<std::string>> {
-        return ExcludedBelowLive(target_fd, c.path, rules);
-      },
-      FdPathOr(target_fd, ""));
+      false, target_fd);
 }
 
 Result<RollbackPlan> PlanRollbackFrom(const Repository& repo, const Snapshot& snap, const Snapshot& now,
-                                      TreeCache* trees, int target_fd) {
+                                      int target_fd, TreeCache* trees) {
   return MakePlan(
       repo, snap, trees,
       [&](const DiffOptions& o, const ChangeFn& fn, DiffStats* st) { return DiffSnapshots(repo, snap, now, o, fn, st); },
-      true,
-      [&](const Change& c, const ExcludeSet& rules) -> Result<std::vector<std::string>> {
-        // The target itself when it is at hand: the trees do not show excluded files (`*.log`),
-        // which the removal keeps too.
-        if (target_fd >= 0) return ExcludedBelowLive(target_fd, c.path, rules);
-        std::vector<std::string> out;
-        if (c.new_entry.subtree) {
-          RW_RETURN_IF_ERROR(ExcludedBelowTree(repo, trees, *c.new_entry.subtree, c.path, rules, &out));
-        }
-        return out;
-      },
-      target_fd >= 0 ? FdPathOr(target_fd, now.source) : now.source);
+      true, target_fd);
 }
 
 // -----------------------------------------------------------------------------------------------
@@ -2054,7 +2022,7 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
   PreparedFiles prepared;
   if (options.files) {
     s.Phase(4, "planning");
-    auto plan = safety ? PlanRollbackFrom(*repo, snap.snapshot, *safety, &trees, root.fd)
+    auto plan = safety ? PlanRollbackFrom(*repo, snap.snapshot, *safety, root.fd, &trees)
                        : PlanRollback(*repo, snap.snapshot, root.fd, &trees);
     if (!plan.ok()) return refuse(plan.status().WithContext("planning"));
     r.plan = std::move(*plan);

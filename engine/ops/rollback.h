@@ -174,11 +174,11 @@ Result<RollbackPlan> PlanRollback(const Repository& repo, const Snapshot& snap, 
                                   TreeCache* trees = nullptr);
 // The same plan from `now`, a snapshot of the target taken just before (the safety snapshot,
 // whose parent is `snap`): what the upgrade left alone has the same tree ids in both and is
-// skipped without being visited, so the target is not walked a second time. `target_fd`
-// (optional): the target, looked into for the excluded entries of a directory the snapshot
-// lacks (the trees do not record excluded files).
+// skipped without being visited, so the target is not walked a second time. `target_fd`: the
+// target, open; looked into only for the excluded entries of a directory the snapshot lacks
+// (the trees do not record excluded files).
 Result<RollbackPlan> PlanRollbackFrom(const Repository& repo, const Snapshot& snap, const Snapshot& now,
-                                      TreeCache* trees = nullptr, int target_fd = -1);
+                                      int target_fd, TreeCache* trees = nullptr);
 
 // The check of step 1: Corruption naming the first missing or damaged things and the paths
 // that need them. `trees` (optional) keeps the trees it loads.

@@ -410,9 +410,9 @@ TEST_F(RollbackTest, PlanFromTheSafetySnapshotUndoesWhatTheLivePlanUndoes) {
   int fd = ::open(src_.c_str(), O_RDONLY | O_DIRECTORY);
   TreeCache trees(*repo_);
   auto live = PlanRollback(*repo_, pre.snapshot, fd, &trees);
+  auto from = PlanRollbackFrom(*repo_, pre.snapshot, now->snapshot, fd, &trees);
   ::close(fd);
   ASSERT_TRUE(live.ok()) << live.status().ToString();
-  auto from = PlanRollbackFrom(*repo_, pre.snapshot, now->snapshot, &trees);
   ASSERT_TRUE(from.ok()) << from.status().ToString();
   EXPECT_EQ(from->create, live->create);
   EXPECT_EQ(from->remove, live->remove);
