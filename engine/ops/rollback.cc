@@ -430,8 +430,28 @@ bool ExcludedEntry(const ExcludeSet& rules, const std::string& rel, EntryType ty
   return rules.Match(rel, type == EntryType::kDir || type == EntryType::kSymlink) >= 0;
 }
 
+// The names of the sockets in the open directory `dfd`, which ListLive leaves out (a socket is
+// never backed up): a rule such as `*.sock` keeps one, and the directory holding it, in place.
+std::vector<std::string> SocketsIn(int dfd) {
+  std::vector<std::string> out;
+  int dup_fd = ::dup(dfd);
+  DIR* d = dup_fd >= 0 ? ::fdopendir(dup_fd) : nullptr;
+  if (!d) {
+    if (dup_fd >= 0) ::close(dup_fd);
+    return out;
+  }
+  ::rewinddir(d);
+  while (dirent* de = ::readdir(d)) {
+    if (de->d_type != DT_SOCK && de->d_type != DT_UNKNOWN) continue;
+    struct stat st{};
+    if (::fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISSOCK(st.st_mode)) out.push_back(de->d_name);
+  }
+  ::closedir(d);
+  return out;
+}
+
 // The entries below the open directory `dfd` (at `path`) that the rules exclude, at any depth,
-// appended to `out`. What cannot be listed is not looked into.
+// appended to `out`, sockets included. What cannot be listed is not looked into.
 void ExcludedBelowAt(int dfd, const std::string& path, const ExcludeSet& rules, std::vector<std::string>* out) {
   std::vector<TreeEntry> children;
   if (!ListLive(dfd, &children).ok()) return;
@@ -443,6 +463,10 @@ void ExcludedBelowAt(int dfd, const std::string& path, const ExcludeSet& rules, 
       Fd sub(OpenDirAt(dfd, c.name));
       if (sub.fd >= 0) ExcludedBelowAt(sub.fd, p, rules, out);
     }
+  }
+  for (const std::string& name : SocketsIn(dfd)) {
+    const std::string p = JoinPath(path, name);
+    if (rules.Match(p, false) >= 0) out->push_back(p);
   }
 }
 
@@ -457,6 +481,26 @@ std::vector<std::string> ExcludedBelowLive(int root_fd, const std::string& path,
   return out;
 }
 
+// Whether the live file `path` holds the content of the snapshot's file `first`, whose place a
+// directory holding excluded entries keeps (MakePlan wrote the hardlinks of `first` as a file
+// of their own, which the verify then finds unlinked).
+bool HoldsContentOfKeptWhole(TreeCache* trees, const Snapshot& snap, int root_fd, const ExcludeSet& rules,
+                             const std::string& path, const std::string& first) {
+  auto at_first = StatPathAt(root_fd, first);
+  if (!at_first.ok() || !S_ISDIR(at_first->st_mode) || ExcludedBelowLive(root_fd, first, rules).empty()) return false;
+  auto want = FindSnapshotEntry(trees, snap, first);
+  if (!want.ok() || want->type != EntryType::kFile || !want->xxh128) return false;
+  auto dir = OpenDirBelow(root_fd, ParentOf(path));
+  if (!dir.ok()) return false;
+  Fd d(*dir);
+  struct stat st{};
+  auto fd = OpenRegularFile(d.fd, Leaf(path), path, &st);
+  if (!fd.ok()) return false;
+  Fd f(*fd);
+  Xxh128 hash;
+  uint64_t bytes = 0;
+  return HashFd(f.fd, &hash, &bytes).ok() && bytes == want->size && hash == *want->xxh128;
+}
 
 // The plan from a diff of the snapshot against the target. `relink_after`: the diff cannot
 // tell whether a hardlink's target will be rewritten (two snapshots: equal subtrees are not
@@ -472,6 +516,7 @@ Result<RollbackPlan> MakePlan(const Repository& repo, const Snapshot& snap, Tree
   std::unordered_set<std::string> created;           // paths the plan creates
   std::map<std::string, TreeEntry> dirmeta;           // directories whose metadata is set last
   std::vector<std::string> dirty;                     // parents of structural changes
+  std::unordered_set<std::string> kept_whole;         // directories left in place of a file
   auto create = [&](const std::string& path, const TreeEntry& e) {
     created.insert(path);
     RollbackStep s;
@@ -530,6 +575,7 @@ Result<RollbackPlan> MakePlan(const Repository& repo, const Snapshot& snap, Tree
       const std::vector<std::string> inside = ExcludedBelowLive(target_fd, c.path, rules);
       if (!inside.empty() && c.kind == ChangeKind::kType) {
         plan.kept_excluded.push_back(c.path);
+        kept_whole.insert(c.path);
         dirty.push_back(ParentOf(c.path));
         return Status::OK();
       }
@@ -589,6 +635,26 @@ Result<RollbackPlan> MakePlan(const Repository& repo, const Snapshot& snap, Tree
       create(path, e);
       plan.rewrite.push_back(path);
       dirty.push_back(ParentOf(path));
+    }
+  }
+  // A hardlink of a file whose first name is a directory kept whole (above) cannot be linked to
+  // it: the first of its names the plan makes gets the file's content, the others are linked to
+  // that one (the group stays one inode, under another first name).
+  if (!kept_whole.empty()) {
+    std::unordered_map<std::string, std::string> first;  // kept whole -> the name written instead
+    for (RollbackStep& s : plan.steps) {
+      if (s.op != RollbackStep::Op::kLink || !kept_whole.count(s.entry.link_target)) continue;
+      if (auto it = first.find(s.entry.link_target); it != first.end()) {
+        s.entry.link_target = it->second;
+        continue;
+      }
+      RW_ASSIGN_OR_RETURN(TreeEntry e, FindSnapshotEntry(&cache, snap, s.entry.link_target));
+      if (e.type != EntryType::kFile) continue;
+      first.emplace(s.entry.link_target, s.path);
+      e.name = s.entry.name;
+      s.entry = std::move(e);
+      s.op = RollbackStep::Op::kWrite;
+      plan.bytes_to_write += s.entry.size;
     }
   }
   // Every directory whose entries changed gets its times back at the end.
@@ -798,23 +864,12 @@ Status RemoveTreeAt(int dfd, const std::string& name, const std::string& rel, co
       return ErrnoStatus("remove " + c.name, errno);
     }
   }
-  // Sockets are not listed: remove whatever is left.
-  {
-    int dup_fd = ::dup(dir.fd);
-    if (DIR* d = dup_fd >= 0 ? ::fdopendir(dup_fd) : nullptr) {
-      ::rewinddir(d);
-      while (dirent* de = ::readdir(d)) {
-        std::string n = de->d_name;
-        if (n == "." || n == "..") continue;
-        if (rules && (rules->Match(JoinPath(rel, n), false) >= 0 || rules->Match(JoinPath(rel, n), true) >= 0)) {
-          kept_here = true;
-          continue;
-        }
-        ::unlinkat(dir.fd, n.c_str(), 0);
-      }
-      ::closedir(d);
-    } else if (dup_fd >= 0) {
-      ::close(dup_fd);
+  // Sockets are not listed: an excluded one stays (ExcludedBelowAt lists it for the plan).
+  for (const std::string& n : SocketsIn(dir.fd)) {
+    if (rules && rules->Match(JoinPath(rel, n), false) >= 0) {
+      kept_here = true;
+    } else if (::unlinkat(dir.fd, n.c_str(), 0) != 0 && errno != ENOENT) {
+      return ErrnoStatus("remove socket " + n, errno);
     }
   }
   if (kept_here) {
@@ -1752,6 +1807,8 @@ Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const 
   }
   if (j.files) {
     s.Phase(7, "verifying");
+    TreeCache local_trees(*s.repo);
+    if (!trees) trees = &local_trees;  // a resume
     DiffOptions verify_options;
     verify_options.trees = trees;
     std::string kept_whole;  // the last directory kept whole in place of something else
@@ -1777,6 +1834,13 @@ Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const 
                                         c.has_new && c.new_entry.type == EntryType::kDir &&
                                         !ExcludedBelowLive(root_fd, c.path, rules).empty()) {
                                       if (c.kind == ChangeKind::kType) kept_whole = c.path;
+                                      return Status::OK();
+                                    }
+                                    if (c.kind == ChangeKind::kContent && have_rules &&
+                                        c.old_entry.type == EntryType::kHardlink && c.has_new &&
+                                        c.new_entry.type == EntryType::kFile &&
+                                        HoldsContentOfKeptWhole(trees, snap, root_fd, rules, c.path,
+                                                                c.old_entry.link_target)) {
                                       return Status::OK();
                                     }
                                     s.result.remaining.push_back(c);

@@ -5,7 +5,9 @@
 #include <fcntl.h>
 #include <sys/fsuid.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -52,6 +54,22 @@ std::string Slurp(const fs::path& p) {
 void Put(const fs::path& p, const std::string& data) {
   fs::create_directories(p.parent_path());
   std::ofstream(p, std::ios::binary) << data;
+}
+// A Unix socket bound at `p` (its file stays after the descriptor is closed), as a server's.
+void PutSocket(const fs::path& p) {
+  fs::create_directories(p.parent_path());
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  ASSERT_LT(p.native().size(), sizeof addr.sun_path);
+  std::strcpy(addr.sun_path, p.c_str());
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << std::strerror(errno);
+  ::close(fd);
+}
+bool IsSocket(const fs::path& p) {
+  struct stat st{};
+  return ::lstat(p.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
 class RollbackTest : public ::testing::Test {
@@ -1388,7 +1406,8 @@ TEST_F(RollbackTest, ExcludedFoldersInsideAddedDirectoriesAndSymlinksInTheirPlac
 // target), the apply does not half-replace it, and the verify does not report what is in it.
 TEST_F(RollbackTest, ADirectoryInPlaceOfAFileHoldingExcludedEntriesIsKeptWholeAndVerifies) {
   int round = 0;
-  for (const char* rule : {"cache/", "*.log"}) {
+  // A socket (never backed up, not listed by a live walk) counts as any other excluded entry.
+  for (const char* rule : {"cache/", "*.log", "*.sock"}) {
     for (bool safety : {true, false}) {
       SCOPED_TRACE(std::string(rule) + (safety ? ", safety snapshot" : ", live plan"));
       fs::remove_all(src_);
@@ -1397,8 +1416,15 @@ TEST_F(RollbackTest, ADirectoryInPlaceOfAFileHoldingExcludedEntriesIsKeptWholeAn
       SnapshotRef pre = Backup("whole" + std::to_string(++round), {"/mail/", rule});
       Put(src_ / "config" / "a.cfg", "v2 after the upgrade");
       fs::remove(src_ / "html" / "app.php");
-      const fs::path excluded = std::string(rule) == "cache/" ? fs::path("cache") / "c.bin" : fs::path("debug.log");
-      Put(src_ / "html" / "app.php" / excluded, "excluded");
+      const bool socket = std::string(rule) == "*.sock";
+      const fs::path excluded = std::string(rule) == "cache/" ? fs::path("cache") / "c.bin"
+                                : socket                      ? fs::path("fpm.sock")
+                                                              : fs::path("debug.log");
+      if (socket) {
+        PutSocket(src_ / "html" / "app.php" / excluded);
+      } else {
+        Put(src_ / "html" / "app.php" / excluded, "excluded");
+      }
       Put(src_ / "html" / "app.php" / "index.php", "new code beside it");
       auto dry = Rollback(repo_.get(), pre, OptionsFor(safety, /*dry_run=*/true), nullptr, nullptr);
       ASSERT_TRUE(dry.ok()) << dry.status().ToString();
@@ -1410,8 +1436,52 @@ TEST_F(RollbackTest, ADirectoryInPlaceOfAFileHoldingExcludedEntriesIsKeptWholeAn
       EXPECT_TRUE(r->verified()) << r->remaining.size() << " differences remain, first "
                                  << (r->remaining.empty() ? "" : r->remaining[0].path);
       EXPECT_EQ(Slurp(src_ / "config" / "a.cfg"), "v1");
-      EXPECT_EQ(Slurp(src_ / "html" / "app.php" / excluded), "excluded");
+      if (socket) {
+        EXPECT_TRUE(IsSocket(src_ / "html" / "app.php" / excluded));
+      } else {
+        EXPECT_EQ(Slurp(src_ / "html" / "app.php" / excluded), "excluded");
+      }
     }
+  }
+}
+
+// A hardlinked file whose first name the upgrade replaced by a directory holding excluded
+// entries: the directory is kept whole, and the other names of the file get its content back
+// (still one inode) instead of a link to a directory that cannot be made.
+TEST_F(RollbackTest, HardlinksOfAFileKeptWholeAsADirectoryGetItsContent) {
+  int round = 0;
+  for (bool safety : {true, false}) {
+    SCOPED_TRACE(safety ? "safety snapshot" : "live plan");
+    fs::remove_all(src_);
+    Put(src_ / "config" / "a.cfg", "v1");
+    Put(src_ / "html" / "a.php", "old app");
+    ASSERT_EQ(::link((src_ / "html" / "a.php").c_str(), (src_ / "html" / "b.php").c_str()), 0);
+    ASSERT_EQ(::link((src_ / "html" / "a.php").c_str(), (src_ / "html" / "c.php").c_str()), 0);
+    SnapshotRef pre = Backup("linked-kept" + std::to_string(++round), {"/mail/", "*.log"});
+    TreeCache cache(*repo_);
+    auto b_entry = FindEntryBelow(*repo_, &cache, *pre.snapshot.tree, "html/b.php");
+    ASSERT_TRUE(b_entry.ok()) << b_entry.status().ToString();
+    ASSERT_EQ(b_entry->type, EntryType::kHardlink);
+    ASSERT_EQ(b_entry->link_target, "html/a.php") << "the test needs a.php to be the first name";
+    Put(src_ / "config" / "a.cfg", "v2 after the upgrade");
+    fs::remove(src_ / "html" / "a.php");
+    Put(src_ / "html" / "a.php" / "debug.log", "excluded");
+    Put(src_ / "html" / "a.php" / "index.php", "new code");
+    Put(src_ / "html" / "b.php", "rewritten by the upgrade");  // the same inode as c.php
+    auto r = Rollback(repo_.get(), pre, OptionsFor(safety, /*dry_run=*/false), nullptr, nullptr);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->plan.kept_excluded, std::vector<std::string>{"html/a.php"});
+    EXPECT_TRUE(r->verified()) << r->remaining.size() << " differences remain, first "
+                               << (r->remaining.empty() ? "" : r->remaining[0].path);
+    EXPECT_EQ(Slurp(src_ / "config" / "a.cfg"), "v1");
+    EXPECT_EQ(Slurp(src_ / "html" / "a.php" / "debug.log"), "excluded");
+    EXPECT_EQ(Slurp(src_ / "html" / "b.php"), "old app");
+    EXPECT_EQ(Slurp(src_ / "html" / "c.php"), "old app");
+    struct stat b{}, c{};
+    ASSERT_EQ(::lstat((src_ / "html" / "b.php").c_str(), &b), 0);
+    ASSERT_EQ(::lstat((src_ / "html" / "c.php").c_str(), &c), 0);
+    EXPECT_EQ(b.st_ino, c.st_ino) << "b.php and c.php are no longer one file";
+    EXPECT_TRUE(S_ISREG(b.st_mode));
   }
 }
 
