@@ -202,8 +202,8 @@ struct Frame {
 class Walker {
  public:
   Walker(Repository* repo, const IncludeFilter& filter, int root_fd, RestoreStats* stats,
-         RestoreProgress* progress)
-      : repo_(repo), filter_(filter), stats_(stats), progress_(progress) {
+         RestoreProgress* progress, restore_internal::FileWriter* writer)
+      : repo_(repo), filter_(filter), stats_(stats), progress_(progress), writer_(writer) {
     root_ = std::make_shared<DirFd>(::dup(root_fd));
   }
 
@@ -250,7 +250,9 @@ class Walker {
   }
 
   Item* Metadata(int dfd, const TreeEntry& e, const std::string& path, bool is_symlink) {
-    Status s = restore_internal::SetMetadataAt(dfd, e, is_symlink);
+    std::vector<std::string> skipped;
+    Status s = restore_internal::SetMetadataAt(dfd, e, is_symlink, false, &skipped);
+    if (!skipped.empty()) writer_->NoteSkippedXattrs(skipped);
     return s.ok() ? nullptr : Error(path, s);
   }
 
@@ -324,6 +326,7 @@ class Walker {
   HardlinkReroute hardlinks_;
   RestoreStats* stats_;
   RestoreProgress* progress_;
+  restore_internal::FileWriter* writer_;  // for its notes
   std::shared_ptr<DirFd> root_;
   std::vector<Frame> stack_;
 };
@@ -347,7 +350,11 @@ Result<RestoreStats> RestoreToDirectory(Repository* repo, const Snapshot& snapsh
   if (!lock_note.empty()) observer->OnNote("", lock_note);
 
   RestoreStats stats;
-  Walker walker(repo, filter, root->fd, &stats, progress);
+  // Into a new directory: an extended attribute that cannot be set there (not root, another
+  // file system) costs the attribute with a note, not the file.
+  restore_internal::FileWriter writer(repo);
+  writer.set_skip_unsettable_xattrs(true);
+  Walker walker(repo, filter, root->fd, &stats, progress, &writer);
   RW_RETURN_IF_ERROR(walker.Start(*snapshot.tree));
   std::mutex observer_mu;
   const int tokens = options.tokens > 0 ? options.tokens : 4 * tbb::info::default_concurrency();
@@ -358,7 +365,6 @@ Result<RestoreStats> RestoreToDirectory(Repository* repo, const Snapshot& snapsh
   if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
     batch_files = std::clamp<size_t>(static_cast<size_t>(rl.rlim_cur) / 2 / static_cast<size_t>(tokens), 1, kBatchFiles);
   }
-  restore_internal::FileWriter writer(repo);
   // A full target (ENOSPC, EDQUOT) stops the walk: every later file would fail the same way.
   // The first such error is reported; the others in flight are counted, not listed.
   std::atomic<bool> target_full{false};
@@ -374,7 +380,9 @@ Result<RestoreStats> RestoreToDirectory(Repository* repo, const Snapshot& snapsh
         ::unlinkat(item->parent->fd, item->entry.name.c_str(), AT_REMOVEDIR);
         stats.dirs -= 1;
       } else {
-        item->error = restore_internal::SetDirMetadata(item->dir->fd, item->entry);
+        std::vector<std::string> skipped;
+        item->error = restore_internal::SetDirMetadata(item->dir->fd, item->entry, &skipped);
+        if (!skipped.empty()) writer.NoteSkippedXattrs(skipped);
       }
     }
     if (item->kind == Item::kFile && item->error.ok()) {
@@ -441,7 +449,9 @@ Result<RestoreStats> RestoreToDirectory(Repository* repo, const Snapshot& snapsh
             for (auto& item : batch->items) finish(std::move(item));
           }));
   if (snapshot.root) {
-    Status s = restore_internal::SetDirMetadata(root->fd, *snapshot.root);
+    std::vector<std::string> skipped;
+    Status s = restore_internal::SetDirMetadata(root->fd, *snapshot.root, &skipped);
+    if (!skipped.empty()) writer.NoteSkippedXattrs(skipped);
     if (!s.ok()) {
       stats.errors += 1;
       observer->OnError(".", s.WithContext("target directory " + options.target));

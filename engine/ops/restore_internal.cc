@@ -100,7 +100,8 @@ Result<int> OpenEmptyTarget(const std::string& path) {
   return fd;
 }
 
-Status SetMetadataAt(int dfd, const TreeEntry& e, bool is_symlink, bool exact_xattrs) {
+Status SetMetadataAt(int dfd, const TreeEntry& e, bool is_symlink, bool exact_xattrs,
+                     std::vector<std::string>* skipped_xattrs) {
   const char* name = e.name.c_str();
   if (::geteuid() == 0 && ::fchownat(dfd, name, e.uid, e.gid, AT_SYMLINK_NOFOLLOW) != 0) {
     return ErrnoStatus("set owner", errno);
@@ -112,16 +113,17 @@ Status SetMetadataAt(int dfd, const TreeEntry& e, bool is_symlink, bool exact_xa
     return ErrnoStatus(err == EOPNOTSUPP ? "set mode (a symlink is there now: not followed)" : "set mode", err);
   }
   // After the owner: chown clears some attributes (security.capability).
-  RW_RETURN_IF_ERROR(exact_xattrs ? SetXattrsExactAt(dfd, e.name, e.xattrs) : WriteXattrsAt(dfd, e.name, e.xattrs));
+  RW_RETURN_IF_ERROR(exact_xattrs ? SetXattrsExactAt(dfd, e.name, e.xattrs)
+                                  : WriteXattrsAt(dfd, e.name, e.xattrs, skipped_xattrs));
   timespec ts[2] = {ToTimespec(e.mtime_ns), ToTimespec(e.mtime_ns)};
   if (::utimensat(dfd, name, ts, AT_SYMLINK_NOFOLLOW) != 0) return ErrnoStatus("set times", errno);
   return Status::OK();
 }
 
-Status SetDirMetadata(int fd, const TreeEntry& e) {
+Status SetDirMetadata(int fd, const TreeEntry& e, std::vector<std::string>* skipped_xattrs) {
   if (::geteuid() == 0 && ::fchown(fd, e.uid, e.gid) != 0) return ErrnoStatus("set owner", errno);
   if (::fchmod(fd, e.mode & 07777) != 0) return ErrnoStatus("set mode", errno);
-  RW_RETURN_IF_ERROR(WriteXattrs(fd, e.xattrs));
+  RW_RETURN_IF_ERROR(WriteXattrs(fd, e.xattrs, skipped_xattrs));
   timespec ts[2] = {ToTimespec(e.mtime_ns), ToTimespec(e.mtime_ns)};
   if (::futimens(fd, ts) != 0) return ErrnoStatus("set times", errno);
   return Status::OK();
@@ -143,6 +145,14 @@ FileWriter::FileWriter(Repository* repo) : repo_(repo), is_root_(::geteuid() == 
 std::vector<std::string> FileWriter::notes() const {
   std::lock_guard<std::mutex> lock(mu_);
   return notes_;
+}
+
+void FileWriter::NoteSkippedXattrs(const std::vector<std::string>& skipped) {
+  for (const std::string& s : skipped) {
+    NoteOnce("extended attribute " + s + ": left off the restored entries that have it (" +
+             (is_root_ ? "the target's file system refuses it" : "not running as root, or the target's file system refuses it") +
+             "); their content and other metadata are restored");
+  }
 }
 
 void FileWriter::NoteOnce(const std::string& note) {
@@ -245,8 +255,10 @@ Status FileWriter::Finish(int dfd, const TreeEntry& e, NewFile* f, RestoreProgre
     NoteOnce("not running as root: file owners were not restored");
   }
   if (::fchmod(fd, e.mode & 07777) != 0) return fail(ErrnoStatus("set mode", errno));
-  Status xs = WriteXattrs(fd, e.xattrs);
+  std::vector<std::string> skipped;
+  Status xs = WriteXattrs(fd, e.xattrs, skip_xattrs_ ? &skipped : nullptr);
   if (!xs.ok()) return fail(xs);
+  if (!skipped.empty()) NoteSkippedXattrs(skipped);
   timespec ts[2] = {ToTimespec(e.mtime_ns), ToTimespec(e.mtime_ns)};
   if (::futimens(fd, ts) != 0) return fail(ErrnoStatus("set times", errno));
   if (f->tmp.empty()) {

@@ -37,10 +37,12 @@ Result<int> OpenEmptyTarget(const std::string& path);
 
 // Owner (when root), mode (not for symlinks), xattrs and times of the non-directory, non-file
 // entry `e.name` in `dfd`. The xattrs are added to those it has, or with `exact_xattrs` made
-// exactly e.xattrs (rollback fixing an existing entry).
-Status SetMetadataAt(int dfd, const TreeEntry& e, bool is_symlink, bool exact_xattrs = false);
+// exactly e.xattrs (rollback fixing an existing entry). With `skipped_xattrs` (a restore), an
+// attribute the kernel refuses here is left off and named there (WriteXattrs).
+Status SetMetadataAt(int dfd, const TreeEntry& e, bool is_symlink, bool exact_xattrs = false,
+                     std::vector<std::string>* skipped_xattrs = nullptr);
 // Owner, mode, xattrs and times of a directory, once its children are complete.
-Status SetDirMetadata(int fd, const TreeEntry& e);
+Status SetDirMetadata(int fd, const TreeEntry& e, std::vector<std::string>* skipped_xattrs = nullptr);
 // Links `name` in `dfd` to the file at `target` (relative to the restore root), walking every
 // directory of `target` with O_NOFOLLOW.
 Status MakeHardlink(int root_fd, const std::string& target, int dfd, const std::string& name);
@@ -109,6 +111,13 @@ class FileWriter {
   // whole file's XXH3-128 against the tree before the file gets its name. A file whose tree
   // entry has no XXH3-128 is loaded with the SHA-256 check as before.
   void set_blobs_checked(bool checked) { blobs_checked_ = checked; }
+  // A restore into a new directory: an extended attribute the kernel refuses to set there
+  // (not root: trusted.*, security.*; a file system without them) is left off with a note,
+  // and the file is kept. A rollback (the default) stops at it instead.
+  void set_skip_unsettable_xattrs(bool skip) { skip_xattrs_ = skip; }
+  bool skip_unsettable_xattrs() const { return skip_xattrs_; }
+  // One note per attribute name of `skipped` ("name: reason", as WriteXattrs lists them).
+  void NoteSkippedXattrs(const std::vector<std::string>& skipped);
   // Things said once (e.g. "not root: owners not restored").
   std::vector<std::string> notes() const;
 
@@ -117,6 +126,7 @@ class FileWriter {
   Repository* repo_;
   DeferredClose* deferred_ = nullptr;
   bool blobs_checked_ = false;
+  bool skip_xattrs_ = false;
   bool is_root_;
   mutable std::mutex mu_;
   std::vector<std::string> notes_;

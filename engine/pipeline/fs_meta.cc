@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -196,9 +197,16 @@ Result<std::vector<Xattr>> ReadXattrsWith(const XattrOps& ops) {
   return out;
 }
 
-Status WriteXattrsWith(const XattrOps& ops, const std::vector<Xattr>& xattrs) {
+Status WriteXattrsWith(const XattrOps& ops, const std::vector<Xattr>& xattrs,
+                       std::vector<std::string>* skipped = nullptr) {
   for (const Xattr& x : xattrs) {
-    if (ops.Set(x) != 0) return ErrnoStatus("set extended attribute " + x.name, errno);
+    if (ops.Set(x) == 0) continue;
+    const int err = errno;
+    if (skipped && (err == EPERM || err == EACCES || err == ENOTSUP || err == EOPNOTSUPP)) {
+      skipped->push_back(x.name + ": " + std::strerror(err));
+      continue;
+    }
+    return ErrnoStatus("set extended attribute " + x.name, err);
   }
   return Status::OK();
 }
@@ -245,14 +253,15 @@ Status SetXattrsExactAt(int dir_fd, const std::string& name, const std::vector<X
   return SetXattrsExactWith(XattrOps{-1, ProcPath(dir_fd, name)}, want);
 }
 
-Status WriteXattrs(int fd, const std::vector<Xattr>& xattrs) {
-  return WriteXattrsWith(XattrOps{fd, {}}, xattrs);
+Status WriteXattrs(int fd, const std::vector<Xattr>& xattrs, std::vector<std::string>* skipped) {
+  return WriteXattrsWith(XattrOps{fd, {}}, xattrs, skipped);
 }
 
-Status WriteXattrsAt(int dir_fd, const std::string& name, const std::vector<Xattr>& xattrs) {
+Status WriteXattrsAt(int dir_fd, const std::string& name, const std::vector<Xattr>& xattrs,
+                     std::vector<std::string>* skipped) {
   if (xattrs.empty()) return Status::OK();
   if (!HaveProc()) return NoProc(name);
-  return WriteXattrsWith(XattrOps{-1, ProcPath(dir_fd, name)}, xattrs);
+  return WriteXattrsWith(XattrOps{-1, ProcPath(dir_fd, name)}, xattrs, skipped);
 }
 
 }  // namespace rw

@@ -37,14 +37,19 @@ Result<int> OpenRegularFile(int dir_fd, const std::string& name, const std::stri
 // All extended attributes of an open file or directory, sorted by name (ACLs included as
 // system.posix_acl_*). ENOTSUP yields an empty list.
 Result<std::vector<Xattr>> ReadXattrs(int fd);
-// Sets each attribute on an open descriptor (others it has are left).
-Status WriteXattrs(int fd, const std::vector<Xattr>& xattrs);
+// Sets each attribute on an open descriptor (others it has are left). With `skipped`, one the
+// kernel refuses to set here (EPERM, EACCES: not root, or a security module; ENOTSUP: the file
+// system has none of that namespace) is left off and named in `*skipped` ("name: reason"),
+// and the others are still set: a restore into a new directory keeps the file. Without it,
+// the first failure is returned.
+Status WriteXattrs(int fd, const std::vector<Xattr>& xattrs, std::vector<std::string>* skipped = nullptr);
 
 // The same for `name` in the directory `dir_fd` without following it: symlinks, FIFOs and device
 // nodes, which cannot be opened for f*xattr (Linux allows only trusted.* and security.* on
 // symlinks: SELinux labels). Through /proc/self/fd, as Linux 6.1 has no *xattrat calls.
 Result<std::vector<Xattr>> ReadXattrsAt(int dir_fd, const std::string& name);
-Status WriteXattrsAt(int dir_fd, const std::string& name, const std::vector<Xattr>& xattrs);
+Status WriteXattrsAt(int dir_fd, const std::string& name, const std::vector<Xattr>& xattrs,
+                     std::vector<std::string>* skipped = nullptr);
 // Makes the attributes of an open file or directory, or of `name` in `dir_fd` (not followed),
 // exactly `want`: missing ones set, changed ones rewritten, extra ones removed.
 Status SetXattrsExact(int fd, const std::vector<Xattr>& want);
