@@ -28,7 +28,7 @@ struct RollbackArgs {
   std::string snapshot;
   std::string target;
   bool files_only = false, databases_only = false;
-  bool dry_run = false, no_safety = false, yes = false, resume = false, allow_running = false;
+  bool dry_run = false, no_safety = false, yes = false, resume = false, abandon = false, allow_running = false;
   std::string stop_cmd, start_cmd;
   std::vector<std::string> defaults_files, labels;  // database servers (as for restore)
   int db_threads = 2;
@@ -194,7 +194,50 @@ bool Ask(const RollbackPlan& plan, const std::string& target, const std::string&
   return buf[0] == 'y' || buf[0] == 'Y';
 }
 
+// --abandon: the pending journal goes, nothing else is touched.
+int RunAbandon(Context* ctx, const RollbackArgs& args) {
+  if (args.resume || args.dry_run || !args.target.empty() || args.files_only || args.databases_only ||
+      !args.stop_cmd.empty() || !args.start_cmd.empty() || args.no_safety || !args.defaults_files.empty()) {
+    return Fail("rollback", Status::InvalidArgument("--abandon only removes a pending journal: it takes at most "
+                                                    "the snapshot of the rollback to give up"));
+  }
+  auto repo = OpenRepo(*ctx);
+  if (!repo) return kExitError;
+  auto a = AbandonRollback(repo.get(), args.snapshot);
+  if (!a.ok()) return Fail("rollback", a.status());
+  const std::string snap = a->snapshot_id.substr(0, 12), safety = a->safety_snapshot_id.substr(0, 12);
+  if (ctx->json) {
+    nlohmann::json j = {{"abandoned_journal", a->journal_id},
+                        {"snapshot_id", a->damaged.empty() ? nlohmann::json(a->snapshot_id) : nlohmann::json(nullptr)},
+                        {"safety_snapshot_id", a->safety_snapshot_id.empty() ? nlohmann::json(nullptr)
+                                                                              : nlohmann::json(a->safety_snapshot_id)},
+                        {"target", a->damaged.empty() ? nlohmann::json(a->target) : nlohmann::json(nullptr)},
+                        {"steps_done", a->steps_done},
+                        {"steps_total", a->steps_total},
+                        {"damaged", a->damaged.empty() ? nlohmann::json(nullptr) : nlohmann::json(a->damaged)}};
+    std::printf("%s\n", j.dump().c_str());
+    return kExitOk;
+  }
+  if (!a->damaged.empty()) {
+    std::printf("gave up the interrupted rollback of the damaged journal rollback/%s.journal (%s)\n",
+                a->journal_id.c_str(), a->damaged.c_str());
+    std::printf("its target and databases are as it left them: `rewind rollback SNAP` plans again from what is "
+                "there now; `rewind snapshots` lists the safety snapshots (tag rollback-safety)\n");
+    return kExitOk;
+  }
+  std::printf("gave up the interrupted rollback of %s to snapshot %s (at least %llu of %llu steps were applied)\n",
+              a->target.c_str(), snap.c_str(), static_cast<unsigned long long>(a->steps_done),
+              static_cast<unsigned long long>(a->steps_total));
+  std::printf("%s%s %s as it left them: `rewind rollback %s` plans again from what is there now",
+              a->target.empty() ? "the target" : a->target.c_str(), a->databases ? " and the databases" : "",
+              a->databases ? "are" : "is", snap.c_str());
+  if (!safety.empty()) std::printf("; `rewind rollback %s` goes back to what was there before it", safety.c_str());
+  std::printf("\n");
+  return kExitOk;
+}
+
 int RunRollback(Context* ctx, const RollbackArgs& args) {
+  if (args.abandon) return RunAbandon(ctx, args);
   if (args.files_only && args.databases_only) {
     return Fail("rollback", Status::InvalidArgument("--files-only and --databases-only exclude each other"));
   }
@@ -466,6 +509,9 @@ void RegisterRollback(CLI::App& app, Context* ctx) {
   sub->add_option("--start-cmd", args->start_cmd, "shell command that starts them again (after the verify)");
   sub->add_flag("-y,--yes", args->yes, "do not ask (required when not on a terminal)");
   sub->add_flag("--resume", args->resume, "finish an interrupted rollback from its journal");
+  sub->add_flag("--abandon", args->abandon,
+                "give up an interrupted rollback that --resume cannot finish: remove its journal, change nothing "
+                "else (a new rollback then plans from what is there now)");
   sub->add_option("--mysql-defaults-file", args->defaults_files,
                   "MySQL option file ([client]: host, port, socket, user, password) of a server whose databases the "
                   "snapshot holds; repeat per server with --db-label");

@@ -1756,8 +1756,12 @@ Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const 
       }
       if (!st.ok()) {
         (void)WriteProgress(s.repo, id, &file_systems, i);
-        return st.WithContext("the rollback stopped part way (its journal is kept: fix the cause, then run "
-                              "`rewind rollback --resume`)");
+        return st.WithContext(resumed ? "the resumed rollback stopped part way again (its journal is kept: fix the "
+                                        "cause, then run `rewind rollback --resume`; if it cannot be finished, "
+                                        "`rewind rollback --abandon` gives it up and a new rollback plans from "
+                                        "what is there now)"
+                                      : "the rollback stopped part way (its journal is kept: fix the cause, then run "
+                                        "`rewind rollback --resume`)");
       }
       s.result.steps_applied += end - i;
       i = end;
@@ -1928,7 +1932,8 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
   RW_ASSIGN_OR_RETURN(auto pending, PendingJournals(repo));
   if (!pending.empty()) {
     Status st = Status::InvalidArgument("an interrupted rollback is pending (journal rollback/" + pending[0] +
-                                        ".journal): finish it with `rewind rollback --resume` first");
+                                        ".journal): finish it with `rewind rollback --resume` first (or, if it "
+                                        "cannot be finished, give it up with `rewind rollback --abandon`)");
     if (!options.dry_run) return st;
     r.refused = st.message();
   }
@@ -2123,6 +2128,56 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
   RW_RETURN_IF_ERROR(Finish(s, snap.snapshot, j, r.journal_id, root.fd, 0, false, &trees, &prepared));
   r.duration_s = static_cast<double>(RealClock().MonotonicNs() - t0) / 1e9;
   return std::move(s.result);
+}
+
+Result<AbandonedRollback> AbandonRollback(Repository* repo, const std::string& snapshot_spec) {
+  RW_ASSIGN_OR_RETURN(auto lock, repo->Lock(true, "rollback --abandon"));
+  RW_RETURN_IF_ERROR(repo->storage().RemoveTemporaries("rollback"));
+  RW_ASSIGN_OR_RETURN(auto pending, PendingJournals(repo));
+  if (pending.empty()) return Status::NotFound("no interrupted rollback is pending in this repository");
+  std::vector<AbandonedRollback> found;
+  for (const std::string& id : pending) {
+    AbandonedRollback a;
+    a.journal_id = id;
+    auto text = repo->storage().ReadFile(JournalPath(id));
+    Result<RollbackJournal> j = text.ok() ? DecodeRollbackJournal(*text) : Result<RollbackJournal>(text.status());
+    if (j.ok()) {
+      a.snapshot_id = j->snapshot_id;
+      a.safety_snapshot_id = j->safety_snapshot_id;
+      a.target = j->target;
+      a.steps_total = j->steps.size();
+      a.databases = j->databases;
+      auto done = ReadProgress(repo, id);
+      a.steps_done = done.ok() ? std::min<uint64_t>(*done, a.steps_total) : 0;
+    } else {
+      a.damaged = j.status().message();
+    }
+    found.push_back(std::move(a));
+  }
+  if (!snapshot_spec.empty()) {
+    RW_ASSIGN_OR_RETURN(SnapshotRef ref, ResolveSnapshot(repo, snapshot_spec, /*latest_skips_safety=*/true));
+    found.erase(std::remove_if(found.begin(), found.end(),
+                               [&](const AbandonedRollback& a) { return a.snapshot_id != ref.id; }),
+                found.end());
+    if (found.empty()) {
+      return Status::NotFound("no interrupted rollback to snapshot " + ref.id.substr(0, 12) + " is pending");
+    }
+  }
+  if (found.size() > 1) {
+    std::string ids;
+    for (const AbandonedRollback& a : found) {
+      ids += (ids.empty() ? "" : ", ") +
+             (a.damaged.empty() ? "to " + a.snapshot_id.substr(0, 12) : "rollback/" + a.journal_id + ".journal (damaged)");
+    }
+    return Status::InvalidArgument(std::to_string(found.size()) + " interrupted rollbacks are pending (" + ids +
+                                   "): name the snapshot of the one to give up");
+  }
+  // The checkpoint first: a journal without one resumes from its first step, never the reverse.
+  if (repo->storage().Exists(ProgressPath(found[0].journal_id))) {
+    RW_RETURN_IF_ERROR(repo->storage().Remove(ProgressPath(found[0].journal_id)).WithContext("removing the checkpoint"));
+  }
+  RW_RETURN_IF_ERROR(repo->storage().Remove(JournalPath(found[0].journal_id)).WithContext("removing the journal"));
+  return std::move(found[0]);
 }
 
 Result<RollbackResult> ResumeRollback(Repository* repo, const std::string& snapshot_spec,

@@ -168,6 +168,27 @@ Result<RollbackResult> ResumeRollback(Repository* repo, const std::string& snaps
                                       const RollbackOptions& options, RollbackObserver* observer,
                                       RollbackProgress* progress);
 
+// What AbandonRollback gave up. `snapshot_id` and the rest are empty when the journal could
+// not be read (damaged).
+struct AbandonedRollback {
+  std::string journal_id;
+  std::string snapshot_id;
+  std::string safety_snapshot_id;
+  std::string target;
+  uint64_t steps_done = 0;  // the last checkpoint: at least these were applied
+  uint64_t steps_total = 0;
+  bool databases = false;  // it had a databases step
+  std::string damaged;  // why the journal could not be read, if it could not
+};
+
+// Gives up an interrupted rollback that `ResumeRollback` cannot finish (a step that fails every
+// time, a journal written by another version or damaged): removes its journal and checkpoint,
+// under the exclusive lock. Nothing else is touched: the target and the databases stay as the
+// interrupted rollback left them, and a new Rollback then plans from what is there now. The one
+// for `snapshot_spec` when several are pending (a damaged journal, which names none, is taken
+// only when it is the only one). NotFound when none is pending.
+Result<AbandonedRollback> AbandonRollback(Repository* repo, const std::string& snapshot_spec);
+
 // Planning alone (what --dry-run shows), on an open target directory. `trees` (optional) keeps
 // the snapshot's decoded trees for the next phases.
 Result<RollbackPlan> PlanRollback(const Repository& repo, const Snapshot& snap, int target_fd,

@@ -53,6 +53,40 @@ mtree_kept "$SRC" "$WORK/after-kept.mtree"
 compare_files "mtree after the resumed rollback vs before the upgrade" "$WORK/pre-kept.mtree" "$WORK/after-kept.mtree"
 no_locks "after the resume"
 
+step "a second interrupted rollback given up with --abandon, then a new rollback from there"
+simulate_upgrade "$SRC"
+find "$SRC/html" -type f -print0 | xargs -0 -n 200 sh -c 'for f; do echo "// EPOS" >>"$f"; done' sh
+with_default_signals "$REWIND" rollback --repo "$REPO" pre --yes --no-safety-snapshot >"$WORK/bg.out" 2>"$WORK/bg.err" &
+pid=$!
+BG_PIDS=$pid
+for ((i = 0; i < 600; i++)); do
+  compgen -G "$REPO/rollback/*.journal" >/dev/null && break
+  sleep 0.05
+done
+sleep 0.3
+kill -INT "$pid"
+if wait "$pid"; then rc=0; else rc=$?; fi
+BG_PIDS=""
+[[ $rc == 130 ]] || { cat "$WORK/bg.err" >&2; fail "the second interrupted rollback exited $rc, not 130"; }
+expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --yes --no-safety-snapshot
+expect_err_contains "rollback --abandon"
+mtree "$SRC" >"$WORK/abandoned-before.mtree"
+expect_rc 2 "$REWIND" rollback --repo "$REPO" --abandon --resume
+expect_rc 0 "$REWIND" rollback --repo "$REPO" --abandon --json
+[[ $(json_get .snapshot_id) == $(jq -r '.[] | select(.tags | index("pre")) | .id' <("$REWIND" snapshots --repo "$REPO" --json)) ]] ||
+  check_failed "--abandon names another snapshot: $(json_get .snapshot_id)"
+compgen -G "$REPO/rollback/*" >/dev/null && check_failed "--abandon left $(ls "$REPO/rollback")"
+mtree "$SRC" >"$WORK/abandoned-after.mtree"
+compare_files "mtree before vs after --abandon (it touches nothing)" "$WORK/abandoned-before.mtree" "$WORK/abandoned-after.mtree"
+expect_rc 2 "$REWIND" rollback --repo "$REPO" --abandon
+expect_err_contains "no interrupted rollback is pending"
+expect_rc 0 "$REWIND" rollback --repo "$REPO" pre --yes --no-safety-snapshot --json
+[[ $(json_get .verified) == true ]] || check_failed "the rollback after --abandon did not verify"
+mtree_kept "$SRC" "$WORK/after-abandon-kept.mtree"
+compare_files "mtree after --abandon and a new rollback vs before the upgrade" "$WORK/pre-kept.mtree" \
+  "$WORK/after-abandon-kept.mtree"
+no_locks "after --abandon"
+
 step "a reader that stops reading (SIGPIPE) leaves no lock"
 # `restore --archive - | head`: the write after head exits raises SIGPIPE, which must release
 # the shared lock as the other signals do (a stale one would block the next rollback).

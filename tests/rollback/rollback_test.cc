@@ -1629,5 +1629,71 @@ TEST_F(RollbackTest, ResumeWithoutTheDatabasesStepKeepsTheJournalAndDoesNotStart
   EXPECT_FALSE(fs::exists(dir_ / "started"));
 }
 
+// A rollback whose resume fails every time (here a journaled step that links to a file that
+// does not exist; a journal of another version, or a damaged one): --abandon removes its
+// journal and checkpoint and nothing else, after which a new rollback plans from what is there
+// and finishes. Without a pending journal, or with several and no snapshot named, it refuses.
+TEST_F(RollbackTest, AnInterruptedRollbackThatCannotBeResumedCanBeAbandoned) {
+  Put(src_ / "config" / "settings.cfg", "v1");
+  Put(src_ / "html" / "index.php", "old");
+  SnapshotRef pre = Backup("pre");
+  auto none = AbandonRollback(repo_.get(), "");
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.status().code(), Code::kNotFound) << none.status().ToString();
+  Put(src_ / "config" / "settings.cfg", "v2");
+  Put(src_ / "html" / "index.php", "new, half rolled back");
+  RollbackJournal j;
+  j.snapshot_id = pre.id;
+  j.target = src_.string();
+  j.safety_snapshot_id = std::string(64, 'a');
+  j.files = true;
+  RollbackStep link;
+  link.op = RollbackStep::Op::kLink;
+  link.path = "html/index.php";
+  link.entry.name = "index.php";
+  link.entry.type = EntryType::kHardlink;
+  link.entry.link_target = "html/gone.php";
+  j.steps = {link, link, link};
+  ASSERT_TRUE(repo_->storage().WriteFileAtomic("rollback/stuck.journal", EncodeRollbackJournal(j)).ok());
+  ASSERT_TRUE(repo_->storage().WriteFileAtomic("rollback/stuck.progress", "1\n").ok());
+  RollbackOptions opts;
+  opts.allow_running = true;
+  auto resumed = ResumeRollback(repo_.get(), "", opts, nullptr, nullptr);
+  ASSERT_FALSE(resumed.ok());
+  EXPECT_NE(resumed.status().message().find("rollback --abandon"), std::string::npos) << resumed.status().ToString();
+  auto refused = Rollback(repo_.get(), pre, OptionsFor(false, /*dry_run=*/false), nullptr, nullptr);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("--abandon"), std::string::npos) << refused.status().ToString();
+
+  // A second pending journal, damaged: with two, the snapshot must be named.
+  ASSERT_TRUE(repo_->storage().WriteFileAtomic("rollback/damaged.journal", "not a journal\n").ok());
+  auto ambiguous = AbandonRollback(repo_.get(), "");
+  ASSERT_FALSE(ambiguous.ok());
+  EXPECT_NE(ambiguous.status().message().find("2 interrupted rollbacks"), std::string::npos)
+      << ambiguous.status().ToString();
+  auto a = AbandonRollback(repo_.get(), "pre");
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(a->journal_id, "stuck");
+  EXPECT_EQ(a->snapshot_id, pre.id);
+  EXPECT_EQ(a->safety_snapshot_id, j.safety_snapshot_id);
+  EXPECT_EQ(a->steps_done, 1u);
+  EXPECT_EQ(a->steps_total, 3u);
+  EXPECT_FALSE(repo_->storage().Exists("rollback/stuck.journal"));
+  EXPECT_FALSE(repo_->storage().Exists("rollback/stuck.progress"));
+  EXPECT_EQ(Slurp(src_ / "html" / "index.php"), "new, half rolled back") << "--abandon touched the target";
+  // The damaged one, now the only one, is taken without a name.
+  auto d = AbandonRollback(repo_.get(), "");
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->journal_id, "damaged");
+  EXPECT_FALSE(d->damaged.empty());
+  EXPECT_FALSE(repo_->storage().Exists("rollback/damaged.journal"));
+
+  auto r = Rollback(repo_.get(), pre, OptionsFor(false, /*dry_run=*/false), nullptr, nullptr);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->verified());
+  EXPECT_EQ(Slurp(src_ / "config" / "settings.cfg"), "v1");
+  EXPECT_EQ(Slurp(src_ / "html" / "index.php"), "old");
+}
+
 }  // namespace
 }  // namespace rw
