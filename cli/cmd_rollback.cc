@@ -228,9 +228,11 @@ int RunAbandon(Context* ctx, const RollbackArgs& args) {
   std::printf("gave up the interrupted rollback of %s to snapshot %s (at least %llu of %llu steps were applied)\n",
               a->target.c_str(), snap.c_str(), static_cast<unsigned long long>(a->steps_done),
               static_cast<unsigned long long>(a->steps_total));
-  std::printf("%s%s %s as it left them: `rewind rollback %s` plans again from what is there now",
-              a->target.empty() ? "the target" : a->target.c_str(), a->databases ? " and the databases" : "",
-              a->databases ? "are" : "is", snap.c_str());
+  std::printf("%s%s %s as it left them (part way", a->target.empty() ? "the target" : a->target.c_str(),
+              a->databases ? " and the databases" : "", a->databases ? "are" : "is");
+  if (a->databases) std::printf("; the databases may still be the upgrade's: their step comes after the files");
+  std::printf("), and its start command did not run: `rewind rollback %s` plans again from what is there now",
+              snap.c_str());
   if (!safety.empty()) std::printf("; `rewind rollback %s` goes back to what was there before it", safety.c_str());
   std::printf("\n");
   return kExitOk;
@@ -511,7 +513,8 @@ void RegisterRollback(CLI::App& app, Context* ctx) {
   sub->add_flag("--resume", args->resume, "finish an interrupted rollback from its journal");
   sub->add_flag("--abandon", args->abandon,
                 "give up an interrupted rollback that --resume cannot finish: remove its journal, change nothing "
-                "else (a new rollback then plans from what is there now)");
+                "else (a new rollback then plans from what is there now); with several pending, name its snapshot "
+                "or journal id");
   sub->add_option("--mysql-defaults-file", args->defaults_files,
                   "MySQL option file ([client]: host, port, socket, user, password) of a server whose databases the "
                   "snapshot holds; repeat per server with --db-label");

@@ -122,8 +122,10 @@ Status SetMetadataAt(int dfd, const TreeEntry& e, bool is_symlink, bool exact_xa
 
 Status SetDirMetadata(int fd, const TreeEntry& e, std::vector<std::string>* skipped_xattrs) {
   if (::geteuid() == 0 && ::fchown(fd, e.uid, e.gid) != 0) return ErrnoStatus("set owner", errno);
-  if (::fchmod(fd, e.mode & 07777) != 0) return ErrnoStatus("set mode", errno);
+  // The xattrs before the mode: user.* needs write permission, which a directory of mode 0555
+  // would not give a restore that is not root.
   RW_RETURN_IF_ERROR(WriteXattrs(fd, e.xattrs, skipped_xattrs));
+  if (::fchmod(fd, e.mode & 07777) != 0) return ErrnoStatus("set mode", errno);
   timespec ts[2] = {ToTimespec(e.mtime_ns), ToTimespec(e.mtime_ns)};
   if (::futimens(fd, ts) != 0) return ErrnoStatus("set times", errno);
   return Status::OK();
@@ -254,11 +256,13 @@ Status FileWriter::Finish(int dfd, const TreeEntry& e, NewFile* f, RestoreProgre
   } else if (e.uid != ::geteuid()) {
     NoteOnce("not running as root: file owners were not restored");
   }
-  if (::fchmod(fd, e.mode & 07777) != 0) return fail(ErrnoStatus("set mode", errno));
+  // The xattrs after the owner (chown clears security.capability) and before the mode: user.*
+  // needs write permission, which a file of mode 0444 would not give a restore that is not root.
   std::vector<std::string> skipped;
   Status xs = WriteXattrs(fd, e.xattrs, skip_xattrs_ ? &skipped : nullptr);
   if (!xs.ok()) return fail(xs);
   if (!skipped.empty()) NoteSkippedXattrs(skipped);
+  if (::fchmod(fd, e.mode & 07777) != 0) return fail(ErrnoStatus("set mode", errno));
   timespec ts[2] = {ToTimespec(e.mtime_ns), ToTimespec(e.mtime_ns)};
   if (::futimens(fd, ts) != 0) return fail(ErrnoStatus("set times", errno));
   if (f->tmp.empty()) {

@@ -481,13 +481,15 @@ std::vector<std::string> ExcludedBelowLive(int root_fd, const std::string& path,
   return out;
 }
 
-// Whether the live file `path` holds the content of the snapshot's file `first`, whose place a
-// directory holding excluded entries keeps (MakePlan wrote the hardlinks of `first` as a file
-// of their own, which the verify then finds unlinked).
-bool HoldsContentOfKeptWhole(TreeCache* trees, const Snapshot& snap, int root_fd, const ExcludeSet& rules,
-                             const std::string& path, const std::string& first) {
+// Whether the live file `path` holds the content of the snapshot's file `first`, whose place
+// something else keeps (a directory holding excluded entries, an excluded folder, a symlink out
+// of the installation: MakePlan wrote the hardlinks of `first` as a file of their own, which
+// the verify then finds unlinked). Where `first` is not one the plan kept, the verify reports
+// `first` itself.
+bool HoldsContentOfKeptWhole(TreeCache* trees, const Snapshot& snap, int root_fd, const std::string& path,
+                             const std::string& first) {
   auto at_first = StatPathAt(root_fd, first);
-  if (!at_first.ok() || !S_ISDIR(at_first->st_mode) || ExcludedBelowLive(root_fd, first, rules).empty()) return false;
+  if (!at_first.ok() || S_ISREG(at_first->st_mode)) return false;
   auto want = FindSnapshotEntry(trees, snap, first);
   if (!want.ok() || want->type != EntryType::kFile || !want->xxh128) return false;
   auto dir = OpenDirBelow(root_fd, ParentOf(path));
@@ -562,6 +564,9 @@ Result<RollbackPlan> MakePlan(const Repository& repo, const Snapshot& snap, Tree
   auto on_change = [&](const Change& c) -> Status {
     if (TouchesExcluded(have_rules ? &rules : nullptr, c, target)) {
       plan.kept_excluded.push_back(c.path);
+      // A file of the snapshot where an excluded folder (`cache/`) or a symlink out of the
+      // installation now is: its hardlinks cannot link to it (below).
+      if (c.kind == ChangeKind::kType && c.has_old && c.old_entry.type == EntryType::kFile) kept_whole.insert(c.path);
       dirty.push_back(ParentOf(c.path));  // its directory's times moved when it came
       return Status::OK();
     }
@@ -1031,6 +1036,11 @@ class Applier {
         // Already linked (rename of two names of one inode would do nothing)?
         auto target = StatPathAt(root_fd_, s.entry.link_target);
         if (!target.ok()) return target.status().WithContext("hardlink target " + s.entry.link_target);
+        // A snapshot links regular files only: anything else there now (a symlink put in its
+        // place) is not linked to.
+        if (!S_ISREG(target->st_mode)) {
+          return Status::IOError("hardlink target " + s.entry.link_target + " is not a regular file now: not linked");
+        }
         struct stat st{};
         if (::fstatat(dfd, leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_ino == target->st_ino &&
             st.st_dev == target->st_dev) {
@@ -1787,7 +1797,7 @@ Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const 
         std::string(j.files ? "the files are rolled back, but " : "") +
         "the journal's databases step has not run and this run has none (--files-only): the start command did "
         "not run. Run `rewind rollback --resume` with the servers' --mysql-defaults-file to restore the "
-        "databases, or remove " + s.repo->path() + "/" + JournalPath(id) + " to give them up");
+        "databases, or `rewind rollback --abandon` to give them up");
   }
   if (j.databases && s.options.restore_databases) {
     s.Phase(6, "restoring the databases");
@@ -1840,10 +1850,10 @@ Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const 
                                       if (c.kind == ChangeKind::kType) kept_whole = c.path;
                                       return Status::OK();
                                     }
-                                    if (c.kind == ChangeKind::kContent && have_rules &&
+                                    if (c.kind == ChangeKind::kContent &&
                                         c.old_entry.type == EntryType::kHardlink && c.has_new &&
                                         c.new_entry.type == EntryType::kFile &&
-                                        HoldsContentOfKeptWhole(trees, snap, root_fd, rules, c.path,
+                                        HoldsContentOfKeptWhole(trees, snap, root_fd, c.path,
                                                                 c.old_entry.link_target)) {
                                       return Status::OK();
                                     }
@@ -2154,7 +2164,12 @@ Result<AbandonedRollback> AbandonRollback(Repository* repo, const std::string& s
     }
     found.push_back(std::move(a));
   }
-  if (!snapshot_spec.empty()) {
+  // A journal named by its id (a damaged one names no snapshot).
+  if (auto it = std::find_if(found.begin(), found.end(),
+                             [&](const AbandonedRollback& a) { return a.journal_id == snapshot_spec; });
+      !snapshot_spec.empty() && it != found.end()) {
+    found = {*it};
+  } else if (!snapshot_spec.empty()) {
     RW_ASSIGN_OR_RETURN(SnapshotRef ref, ResolveSnapshot(repo, snapshot_spec, /*latest_skips_safety=*/true));
     found.erase(std::remove_if(found.begin(), found.end(),
                                [&](const AbandonedRollback& a) { return a.snapshot_id != ref.id; }),
@@ -2166,11 +2181,11 @@ Result<AbandonedRollback> AbandonRollback(Repository* repo, const std::string& s
   if (found.size() > 1) {
     std::string ids;
     for (const AbandonedRollback& a : found) {
-      ids += (ids.empty() ? "" : ", ") +
-             (a.damaged.empty() ? "to " + a.snapshot_id.substr(0, 12) : "rollback/" + a.journal_id + ".journal (damaged)");
+      ids += (ids.empty() ? "" : ", ") + a.journal_id +
+             (a.damaged.empty() ? " to " + a.snapshot_id.substr(0, 12) : " (damaged)");
     }
     return Status::InvalidArgument(std::to_string(found.size()) + " interrupted rollbacks are pending (" + ids +
-                                   "): name the snapshot of the one to give up");
+                                   "): name the journal or the snapshot of the one to give up");
   }
   // The checkpoint first: a journal without one resumes from its first step, never the reverse.
   if (repo->storage().Exists(ProgressPath(found[0].journal_id))) {
@@ -2197,12 +2212,22 @@ Result<RollbackResult> ResumeRollback(Repository* repo, const std::string& snaps
   RW_ASSIGN_OR_RETURN(auto pending, PendingJournals(repo));
   if (pending.empty()) return Status::NotFound("no interrupted rollback to resume in this repository");
   std::vector<std::pair<std::string, RollbackJournal>> journals;
+  Status damaged;  // the first journal that cannot be read
   for (const std::string& id : pending) {
     RW_ASSIGN_OR_RETURN(std::string text, repo->storage().ReadFile(JournalPath(id)));
     auto j = DecodeRollbackJournal(text);
-    if (!j.ok()) return j.status().WithContext("rollback/" + id + ".journal");
+    if (!j.ok()) {
+      if (damaged.ok()) {
+        damaged = Status(j.status().code(), "rollback/" + id + ".journal: " + j.status().message() +
+                                                ": it cannot be resumed; `rewind rollback --abandon " + id +
+                                                "` gives that rollback up");
+      }
+      continue;
+    }
     journals.emplace_back(id, std::move(*j));
   }
+  // A damaged journal stops a resume that does not name the snapshot of another one.
+  if (!damaged.ok() && (snapshot_spec.empty() || journals.empty())) return damaged;
   std::string wanted_id;
   if (!snapshot_spec.empty()) {
     RW_ASSIGN_OR_RETURN(SnapshotRef ref, ResolveSnapshot(repo, snapshot_spec, /*latest_skips_safety=*/true));

@@ -22,6 +22,14 @@ setfattr -n user.note -v kept "$SRC/conf/settings.cfg" 2>"$WORK/setfattr.err" ||
   skip "this file system refuses user.* attributes: $(cat "$WORK/setfattr.err")"
 setfattr -n trusted.rewind-test -v dir "$SRC/conf"
 setfattr -h -n trusted.rewind-test -v symlink "$SRC/link"
+# Read-only, with a user.* attribute: the restore sets it before the mode (user.* needs write
+# permission when not root).
+mkdir "$SRC/ro"
+echo "read-only" >"$SRC/ro/locked.txt"
+setfattr -n user.note -v ro-file "$SRC/ro/locked.txt"
+setfattr -n user.note -v ro-dir "$SRC/ro"
+chmod 0444 "$SRC/ro/locked.txt"
+chmod 0555 "$SRC/ro"
 
 step "backup as root: the attributes are recorded"
 expect_rc 0 "$REWIND" init --repo "$REPO"
@@ -38,6 +46,13 @@ expect_rc 0 setpriv --reuid=nobody --regid=nogroup --clear-groups \
 [[ $(readlink "$WORK/out/nobody/link") == conf/settings.cfg ]] || fail "the symlink not restored"
 [[ $(getfattr --absolute-names --only-values -n user.note "$WORK/out/nobody/conf/settings.cfg") == kept ]] ||
   fail "user.note was not set on settings.cfg"
+[[ $(getfattr --absolute-names --only-values -n user.note "$WORK/out/nobody/ro/locked.txt") == ro-file ]] ||
+  fail "user.note was not set on the read-only ro/locked.txt"
+[[ $(getfattr --absolute-names --only-values -n user.note "$WORK/out/nobody/ro") == ro-dir ]] ||
+  fail "user.note was not set on the read-only directory ro/"
+[[ $(stat -c %a "$WORK/out/nobody/ro/locked.txt") == 444 && $(stat -c %a "$WORK/out/nobody/ro") == 555 ]] ||
+  fail "the read-only modes were not restored"
+grep -q "user.note" "$WORK/last.err" && { _show_last; fail "a note about user.note: it could be set"; }
 notes=$(grep -c "extended attribute trusted.rewind-test" "$WORK/last.err" || :)
 [[ $notes == 1 ]] || { _show_last; fail "expected one note about trusted.rewind-test, got $notes"; }
 grep -qi "not running as root" "$WORK/last.err" || { _show_last; fail "the note does not say why"; }

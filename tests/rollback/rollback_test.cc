@@ -1445,43 +1445,76 @@ TEST_F(RollbackTest, ADirectoryInPlaceOfAFileHoldingExcludedEntriesIsKeptWholeAn
   }
 }
 
-// A hardlinked file whose first name the upgrade replaced by a directory holding excluded
-// entries: the directory is kept whole, and the other names of the file get its content back
-// (still one inode) instead of a link to a directory that cannot be made.
-TEST_F(RollbackTest, HardlinksOfAFileKeptWholeAsADirectoryGetItsContent) {
-  int round = 0;
+// A directory the snapshot lacks, holding an excluded socket (rule *.sock), another socket and
+// a file: its removal keeps the excluded socket and the directory leading to it, and removes
+// the rest, sockets included.
+TEST_F(RollbackTest, TheRemovalOfANewDirectoryKeepsItsExcludedSocketOnly) {
   for (bool safety : {true, false}) {
     SCOPED_TRACE(safety ? "safety snapshot" : "live plan");
     fs::remove_all(src_);
     Put(src_ / "config" / "a.cfg", "v1");
-    Put(src_ / "html" / "a.php", "old app");
-    ASSERT_EQ(::link((src_ / "html" / "a.php").c_str(), (src_ / "html" / "b.php").c_str()), 0);
-    ASSERT_EQ(::link((src_ / "html" / "a.php").c_str(), (src_ / "html" / "c.php").c_str()), 0);
-    SnapshotRef pre = Backup("linked-kept" + std::to_string(++round), {"/mail/", "*.log"});
-    TreeCache cache(*repo_);
-    auto b_entry = FindEntryBelow(*repo_, &cache, *pre.snapshot.tree, "html/b.php");
-    ASSERT_TRUE(b_entry.ok()) << b_entry.status().ToString();
-    ASSERT_EQ(b_entry->type, EntryType::kHardlink);
-    ASSERT_EQ(b_entry->link_target, "html/a.php") << "the test needs a.php to be the first name";
-    Put(src_ / "config" / "a.cfg", "v2 after the upgrade");
-    fs::remove(src_ / "html" / "a.php");
-    Put(src_ / "html" / "a.php" / "debug.log", "excluded");
-    Put(src_ / "html" / "a.php" / "index.php", "new code");
-    Put(src_ / "html" / "b.php", "rewritten by the upgrade");  // the same inode as c.php
+    SnapshotRef pre = Backup(safety ? "sock-safety" : "sock-live", {"/mail/", "*.sock"});
+    Put(src_ / "config" / "a.cfg", "v2");
+    PutSocket(src_ / "run" / "php.sock");
+    PutSocket(src_ / "run" / "control");
+    Put(src_ / "run" / "state.txt", "added by the upgrade");
     auto r = Rollback(repo_.get(), pre, OptionsFor(safety, /*dry_run=*/false), nullptr, nullptr);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
-    EXPECT_EQ(r->plan.kept_excluded, std::vector<std::string>{"html/a.php"});
     EXPECT_TRUE(r->verified()) << r->remaining.size() << " differences remain, first "
                                << (r->remaining.empty() ? "" : r->remaining[0].path);
+    EXPECT_NE(std::find(r->plan.kept_excluded.begin(), r->plan.kept_excluded.end(), "run/php.sock"),
+              r->plan.kept_excluded.end());
     EXPECT_EQ(Slurp(src_ / "config" / "a.cfg"), "v1");
-    EXPECT_EQ(Slurp(src_ / "html" / "a.php" / "debug.log"), "excluded");
-    EXPECT_EQ(Slurp(src_ / "html" / "b.php"), "old app");
-    EXPECT_EQ(Slurp(src_ / "html" / "c.php"), "old app");
-    struct stat b{}, c{};
-    ASSERT_EQ(::lstat((src_ / "html" / "b.php").c_str(), &b), 0);
-    ASSERT_EQ(::lstat((src_ / "html" / "c.php").c_str(), &c), 0);
-    EXPECT_EQ(b.st_ino, c.st_ino) << "b.php and c.php are no longer one file";
-    EXPECT_TRUE(S_ISREG(b.st_mode));
+    EXPECT_TRUE(IsSocket(src_ / "run" / "php.sock")) << "the excluded socket was removed";
+    EXPECT_FALSE(fs::exists(fs::symlink_status(src_ / "run" / "control"))) << "the other socket stayed";
+    EXPECT_FALSE(fs::exists(src_ / "run" / "state.txt"));
+  }
+}
+
+// A hardlinked file whose first name the upgrade replaced by a directory holding excluded
+// entries (rule *.log), or by an excluded folder (rule cache/, which matches directories only,
+// so the file was backed up): the directory is kept, and the other names of the file get its
+// content back (still one inode) instead of a link to a directory that cannot be made.
+TEST_F(RollbackTest, HardlinksOfAFileKeptWholeAsADirectoryGetItsContent) {
+  int round = 0;
+  for (const char* rule : {"*.log", "cache/"}) {
+    for (bool safety : {true, false}) {
+      SCOPED_TRACE(std::string(rule) + (safety ? ", safety snapshot" : ", live plan"));
+      const bool folder = std::string(rule) == "cache/";
+      // The first name sorts first: the others link to it.
+      const std::string a = folder ? "cache" : "a.php", b = folder ? "cache.bak" : "b.php",
+                        c = folder ? "cache.old" : "c.php";
+      fs::remove_all(src_);
+      Put(src_ / "config" / "a.cfg", "v1");
+      Put(src_ / "html" / a, "old app");
+      ASSERT_EQ(::link((src_ / "html" / a).c_str(), (src_ / "html" / b).c_str()), 0);
+      ASSERT_EQ(::link((src_ / "html" / a).c_str(), (src_ / "html" / c).c_str()), 0);
+      SnapshotRef pre = Backup("linked-kept" + std::to_string(++round), {"/mail/", rule});
+      TreeCache cache(*repo_);
+      auto b_entry = FindEntryBelow(*repo_, &cache, *pre.snapshot.tree, "html/" + b);
+      ASSERT_TRUE(b_entry.ok()) << b_entry.status().ToString();
+      ASSERT_EQ(b_entry->type, EntryType::kHardlink);
+      ASSERT_EQ(b_entry->link_target, "html/" + a) << "the test needs " << a << " to be the first name";
+      Put(src_ / "config" / "a.cfg", "v2 after the upgrade");
+      fs::remove(src_ / "html" / a);
+      Put(src_ / "html" / a / (folder ? "entry.bin" : "debug.log"), "excluded");
+      if (!folder) Put(src_ / "html" / a / "index.php", "new code");
+      Put(src_ / "html" / b, "rewritten by the upgrade");  // the same inode as c
+      auto r = Rollback(repo_.get(), pre, OptionsFor(safety, /*dry_run=*/false), nullptr, nullptr);
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      EXPECT_EQ(r->plan.kept_excluded, std::vector<std::string>{"html/" + a});
+      EXPECT_TRUE(r->verified()) << r->remaining.size() << " differences remain, first "
+                                 << (r->remaining.empty() ? "" : r->remaining[0].path);
+      EXPECT_EQ(Slurp(src_ / "config" / "a.cfg"), "v1");
+      EXPECT_EQ(Slurp(src_ / "html" / a / (folder ? "entry.bin" : "debug.log")), "excluded");
+      EXPECT_EQ(Slurp(src_ / "html" / b), "old app");
+      EXPECT_EQ(Slurp(src_ / "html" / c), "old app");
+      struct stat sb{}, sc{};
+      ASSERT_EQ(::lstat((src_ / "html" / b).c_str(), &sb), 0);
+      ASSERT_EQ(::lstat((src_ / "html" / c).c_str(), &sc), 0);
+      EXPECT_EQ(sb.st_ino, sc.st_ino) << b << " and " << c << " are no longer one file";
+      EXPECT_TRUE(S_ISREG(sb.st_mode));
+    }
   }
 }
 
@@ -1665,12 +1698,21 @@ TEST_F(RollbackTest, AnInterruptedRollbackThatCannotBeResumedCanBeAbandoned) {
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(refused.status().message().find("--abandon"), std::string::npos) << refused.status().ToString();
 
-  // A second pending journal, damaged: with two, the snapshot must be named.
+  // A second pending journal, damaged: with two, the one to give up must be named. A resume
+  // that names the other's snapshot is not stopped by it; one that names none says what to do.
   ASSERT_TRUE(repo_->storage().WriteFileAtomic("rollback/damaged.journal", "not a journal\n").ok());
   auto ambiguous = AbandonRollback(repo_.get(), "");
   ASSERT_FALSE(ambiguous.ok());
   EXPECT_NE(ambiguous.status().message().find("2 interrupted rollbacks"), std::string::npos)
       << ambiguous.status().ToString();
+  auto unnamed = ResumeRollback(repo_.get(), "", opts, nullptr, nullptr);
+  ASSERT_FALSE(unnamed.ok());
+  EXPECT_NE(unnamed.status().message().find("rollback --abandon damaged"), std::string::npos)
+      << unnamed.status().ToString();
+  auto named = ResumeRollback(repo_.get(), "pre", opts, nullptr, nullptr);
+  ASSERT_FALSE(named.ok());
+  EXPECT_NE(named.status().message().find("hardlink target html/gone.php"), std::string::npos)
+      << "the resume of the readable journal did not run: " << named.status().ToString();
   auto a = AbandonRollback(repo_.get(), "pre");
   ASSERT_TRUE(a.ok()) << a.status().ToString();
   EXPECT_EQ(a->journal_id, "stuck");
@@ -1681,8 +1723,8 @@ TEST_F(RollbackTest, AnInterruptedRollbackThatCannotBeResumedCanBeAbandoned) {
   EXPECT_FALSE(repo_->storage().Exists("rollback/stuck.journal"));
   EXPECT_FALSE(repo_->storage().Exists("rollback/stuck.progress"));
   EXPECT_EQ(Slurp(src_ / "html" / "index.php"), "new, half rolled back") << "--abandon touched the target";
-  // The damaged one, now the only one, is taken without a name.
-  auto d = AbandonRollback(repo_.get(), "");
+  // The damaged one by its journal id (alone, it would be taken without a name too).
+  auto d = AbandonRollback(repo_.get(), "damaged");
   ASSERT_TRUE(d.ok()) << d.status().ToString();
   EXPECT_EQ(d->journal_id, "damaged");
   EXPECT_FALSE(d->damaged.empty());
