@@ -501,7 +501,13 @@ bool HoldsContentOfKeptWhole(TreeCache* trees, const Snapshot& snap, int root_fd
   Fd f(*fd);
   Xxh128 hash;
   uint64_t bytes = 0;
-  return HashFd(f.fd, &hash, &bytes).ok() && bytes == want->size && hash == *want->xxh128;
+  if (!HashFd(f.fd, &hash, &bytes).ok() || bytes != want->size || !(hash == *want->xxh128)) return false;
+  // Its metadata too (the diff compares none for a hardlink that is not linked).
+  TreeEntry now;
+  auto xattrs = ReadXattrs(f.fd);
+  if (!FillEntryFromStat(st, &now) || !xattrs.ok()) return false;
+  now.xattrs = std::move(*xattrs);
+  return MetaDiff(*want, now, /*compare_xattrs=*/true) == 0;
 }
 
 // The plan from a diff of the snapshot against the target. `relink_after`: the diff cannot
