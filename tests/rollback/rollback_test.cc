@@ -1518,6 +1518,64 @@ TEST_F(RollbackTest, HardlinksOfAFileKeptWholeAsADirectoryGetItsContent) {
   }
 }
 
+// The plan of the test above, interrupted after each of its steps (the first m applied, the
+// checkpoint one step earlier) and resumed: the same end state every time, the write that
+// stands for the kept first name and the links to it repeated safely.
+TEST_F(RollbackTest, HardlinksOfAKeptFirstNameResumeAfterEveryPrefix) {
+  Put(src_ / "config" / "a.cfg", "v1");
+  Put(src_ / "html" / "a.php", "old app");
+  ASSERT_EQ(::link((src_ / "html" / "a.php").c_str(), (src_ / "html" / "b.php").c_str()), 0);
+  ASSERT_EQ(::link((src_ / "html" / "a.php").c_str(), (src_ / "html" / "c.php").c_str()), 0);
+  SnapshotRef pre = Backup("pre", {"/mail/", "*.log"});
+  fs::remove(src_ / "html" / "a.php");
+  Put(src_ / "html" / "a.php" / "debug.log", "excluded");
+  auto upgrade = [&] {
+    Put(src_ / "config" / "a.cfg", "v2 after the upgrade");
+    Put(src_ / "html" / "b.php", "rewritten by the upgrade");  // c.php too: one inode
+  };
+  upgrade();
+  const int root_fd = ::open(src_.c_str(), O_RDONLY | O_DIRECTORY);
+  ASSERT_GE(root_fd, 0);
+  auto plan = PlanRollback(*repo_, pre.snapshot, root_fd);
+  ::close(root_fd);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  const size_t n = plan->steps.size();
+  size_t writes_of_b = 0;
+  for (const RollbackStep& st : plan->steps) {
+    if (st.path == "html/b.php" && st.op == RollbackStep::Op::kWrite) writes_of_b += 1;
+  }
+  ASSERT_EQ(writes_of_b, 1u) << "the plan does not write html/b.php in place of a link to the kept a.php";
+  auto journal = [&](const std::vector<RollbackStep>& steps, size_t progress) {
+    RollbackJournal j;
+    j.snapshot_id = pre.id;
+    j.target = src_.string();
+    j.files = true;
+    j.steps = steps;
+    ASSERT_TRUE(repo_->storage().WriteFileAtomic("rollback/test.journal", EncodeRollbackJournal(j)).ok());
+    ASSERT_TRUE(repo_->storage().WriteFileAtomic("rollback/test.progress", std::to_string(progress) + "\n").ok());
+  };
+  for (size_t m = 0; m <= n; ++m) {
+    SCOPED_TRACE("interrupted after " + std::to_string(m) + " of " + std::to_string(n) + " steps");
+    journal(std::vector<RollbackStep>(plan->steps.begin(), plan->steps.begin() + static_cast<long>(m)), 0);
+    auto partial = ResumeRollback(repo_.get(), "", RollbackOptions{}, nullptr, nullptr);
+    ASSERT_TRUE(partial.ok()) << partial.status().ToString();
+    journal(plan->steps, m > 0 ? m - 1 : 0);
+    auto r = ResumeRollback(repo_.get(), "", RollbackOptions{}, nullptr, nullptr);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_TRUE(r->verified()) << r->remaining.size() << " differences remain, first "
+                               << (r->remaining.empty() ? "" : r->remaining[0].path);
+    EXPECT_EQ(Slurp(src_ / "config" / "a.cfg"), "v1");
+    EXPECT_EQ(Slurp(src_ / "html" / "b.php"), "old app");
+    EXPECT_EQ(Slurp(src_ / "html" / "c.php"), "old app");
+    EXPECT_EQ(Slurp(src_ / "html" / "a.php" / "debug.log"), "excluded");
+    struct stat sb{}, sc{};
+    ASSERT_EQ(::lstat((src_ / "html" / "b.php").c_str(), &sb), 0);
+    ASSERT_EQ(::lstat((src_ / "html" / "c.php").c_str(), &sc), 0);
+    EXPECT_EQ(sb.st_ino, sc.st_ino);
+    upgrade();  // back to the upgraded state for the next case
+  }
+}
+
 // `mail` a symlink to the store's volume at the snapshot (the rule /mail/ matches directories
 // only, so the symlink is recorded) and pointed at the store's new volume since: it is kept, not
 // pointed back at the old store.
