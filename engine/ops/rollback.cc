@@ -432,21 +432,28 @@ bool ExcludedEntry(const ExcludeSet& rules, const std::string& rel, EntryType ty
 
 // The names of the sockets in the open directory `dfd`, which ListLive leaves out (a socket is
 // never backed up): a rule such as `*.sock` keeps one, and the directory holding it, in place.
-std::vector<std::string> SocketsIn(int dfd) {
+// An error when the directory cannot be read (no descriptor left, say).
+Result<std::vector<std::string>> SocketsIn(int dfd) {
   std::vector<std::string> out;
   int dup_fd = ::dup(dfd);
   DIR* d = dup_fd >= 0 ? ::fdopendir(dup_fd) : nullptr;
   if (!d) {
+    const int err = errno;
     if (dup_fd >= 0) ::close(dup_fd);
-    return out;
+    return ErrnoStatus("list directory for sockets", err);
   }
   ::rewinddir(d);
+  errno = 0;
   while (dirent* de = ::readdir(d)) {
-    if (de->d_type != DT_SOCK && de->d_type != DT_UNKNOWN) continue;
-    struct stat st{};
-    if (::fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISSOCK(st.st_mode)) out.push_back(de->d_name);
+    if (de->d_type == DT_SOCK || de->d_type == DT_UNKNOWN) {
+      struct stat st{};
+      if (::fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISSOCK(st.st_mode)) out.push_back(de->d_name);
+    }
+    errno = 0;
   }
+  const int err = errno;
   ::closedir(d);
+  if (err != 0) return ErrnoStatus("list directory for sockets", err);
   return out;
 }
 
@@ -464,7 +471,9 @@ void ExcludedBelowAt(int dfd, const std::string& path, const ExcludeSet& rules, 
       if (sub.fd >= 0) ExcludedBelowAt(sub.fd, p, rules, out);
     }
   }
-  for (const std::string& name : SocketsIn(dfd)) {
+  auto sockets = SocketsIn(dfd);
+  if (!sockets.ok()) return;  // the removal, which lists it again, then says why
+  for (const std::string& name : *sockets) {
     const std::string p = JoinPath(path, name);
     if (rules.Match(p, false) >= 0) out->push_back(p);
   }
@@ -876,7 +885,8 @@ Status RemoveTreeAt(int dfd, const std::string& name, const std::string& rel, co
     }
   }
   // Sockets are not listed: an excluded one stays (ExcludedBelowAt lists it for the plan).
-  for (const std::string& n : SocketsIn(dir.fd)) {
+  RW_ASSIGN_OR_RETURN(std::vector<std::string> sockets, SocketsIn(dir.fd));
+  for (const std::string& n : sockets) {
     if (rules && rules->Match(JoinPath(rel, n), false) >= 0) {
       kept_here = true;
     } else if (::unlinkat(dir.fd, n.c_str(), 0) != 0 && errno != ENOENT) {
