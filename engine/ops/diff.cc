@@ -207,6 +207,26 @@ Status SnapshotExcludes(const Snapshot& snap, ExcludeSet* out) {
   return Status::OK();
 }
 
+void HashLive(int dfd, const std::string& name, Hashed* out) {
+  out->done = true;
+  struct stat st{};
+  auto fd = OpenRegularFile(dfd, name, name, &st);
+  if (!fd.ok()) {
+    out->status = fd.status();
+    return;
+  }
+  out->status = HashFd(*fd, &out->hash, &out->bytes);
+  if (out->status.ok()) {
+    auto x = ReadXattrs(*fd);
+    if (x.ok()) {
+      out->xattrs = std::move(*x);
+    } else {
+      out->status = x.status();
+    }
+  }
+  ::close(*fd);
+}
+
 }  // namespace diff_internal
 
 namespace {
@@ -222,34 +242,6 @@ struct Fd {
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
 };
-
-// A live file read to compare its content: its XXH3-128, length and xattrs.
-struct Hashed {
-  bool done = false;
-  Status status;
-  Xxh128 hash;
-  uint64_t bytes = 0;
-  std::vector<Xattr> xattrs;
-};
-
-void HashLive(int dfd, const std::string& name, Hashed* out) {
-  out->done = true;
-  struct stat st{};
-  auto fd = OpenRegularFile(dfd, name, name, &st);
-  if (!fd.ok()) {
-    out->status = fd.status();
-    return;
-  }
-  Fd f(*fd);
-  out->status = HashFd(f.fd, &out->hash, &out->bytes);
-  if (!out->status.ok()) return;
-  auto x = ReadXattrs(f.fd);
-  if (!x.ok()) {
-    out->status = x.status();
-    return;
-  }
-  out->xattrs = std::move(*x);
-}
 
 // A live file whose size, mtime, ctime, inode and device are what the snapshot saw: unchanged
 // (what backup's parent reuse trusts, so do we; a change of mode, owner or xattrs moves the

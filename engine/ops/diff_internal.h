@@ -22,6 +22,16 @@ int OpenDirAt(int dfd, const std::string& name);
 Status ListLive(int fd, std::vector<TreeEntry>* out);
 // XXH3-128 of everything readable from `fd`, and how many bytes that was.
 Status HashFd(int fd, Xxh128* out, uint64_t* bytes);
+// A live file read to compare its content: its XXH3-128, length and xattrs.
+struct Hashed {
+  bool done = false;
+  Status status;
+  Xxh128 hash;
+  uint64_t bytes = 0;
+  std::vector<Xattr> xattrs;
+};
+// Reads the regular file `name` in `dfd` (not followed; OpenRegularFile) into `*out`.
+void HashLive(int dfd, const std::string& name, Hashed* out);
 // The directory `rel` (a '/'-separated path below `dfd`, not empty) opened in one openat2
 // call that refuses a symlink at any of its components (RESOLVE_NO_SYMLINKS) and any way out
 // of `dfd` (RESOLVE_BENEATH): what opening each component with O_NOFOLLOW checks, without

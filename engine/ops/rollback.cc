@@ -490,13 +490,14 @@ std::vector<std::string> ExcludedBelowLive(int root_fd, const std::string& path,
   return out;
 }
 
-// Whether the live file `path` holds the content of the snapshot's file `first`, whose place
-// something else keeps (a directory holding excluded entries, an excluded folder, a symlink out
-// of the installation: MakePlan wrote the hardlinks of `first` as a file of their own, which
-// the verify then finds unlinked). Where `first` is not one the plan kept, the verify reports
+// Whether the live file `now` (as the verify's walk saw it) at `path` holds the content and
+// metadata of the snapshot's file `first`, whose place something else keeps (a directory
+// holding excluded entries, an excluded folder, a symlink out of the installation: MakePlan
+// wrote the hardlinks of `first` as a file of their own, which the verify then finds unlinked;
+// it compares no metadata for them). Where `first` is not one the plan kept, the verify reports
 // `first` itself.
 bool HoldsContentOfKeptWhole(TreeCache* trees, const Snapshot& snap, int root_fd, const std::string& path,
-                             const std::string& first) {
+                             TreeEntry now, const std::string& first) {
   auto at_first = StatPathAt(root_fd, first);
   if (!at_first.ok() || S_ISREG(at_first->st_mode)) return false;
   auto want = FindSnapshotEntry(trees, snap, first);
@@ -504,18 +505,10 @@ bool HoldsContentOfKeptWhole(TreeCache* trees, const Snapshot& snap, int root_fd
   auto dir = OpenDirBelow(root_fd, ParentOf(path));
   if (!dir.ok()) return false;
   Fd d(*dir);
-  struct stat st{};
-  auto fd = OpenRegularFile(d.fd, Leaf(path), path, &st);
-  if (!fd.ok()) return false;
-  Fd f(*fd);
-  Xxh128 hash;
-  uint64_t bytes = 0;
-  if (!HashFd(f.fd, &hash, &bytes).ok() || bytes != want->size || !(hash == *want->xxh128)) return false;
-  // Its metadata too (the diff compares none for a hardlink that is not linked).
-  TreeEntry now;
-  auto xattrs = ReadXattrs(f.fd);
-  if (!FillEntryFromStat(st, &now) || !xattrs.ok()) return false;
-  now.xattrs = std::move(*xattrs);
+  Hashed h;
+  HashLive(d.fd, Leaf(path), &h);
+  if (!h.status.ok() || h.bytes != want->size || !(h.hash == *want->xxh128)) return false;
+  now.xattrs = std::move(h.xattrs);
   return MetaDiff(*want, now, /*compare_xattrs=*/true) == 0;
 }
 
@@ -533,7 +526,7 @@ Result<RollbackPlan> MakePlan(const Repository& repo, const Snapshot& snap, Tree
   std::unordered_set<std::string> created;           // paths the plan creates
   std::map<std::string, TreeEntry> dirmeta;           // directories whose metadata is set last
   std::vector<std::string> dirty;                     // parents of structural changes
-  std::unordered_set<std::string> kept_whole;         // directories left in place of a file
+  std::unordered_set<std::string> kept_whole;         // files of the snapshot left as something else
   auto create = [&](const std::string& path, const TreeEntry& e) {
     created.insert(path);
     RollbackStep s;
@@ -657,7 +650,8 @@ Result<RollbackPlan> MakePlan(const Repository& repo, const Snapshot& snap, Tree
       dirty.push_back(ParentOf(path));
     }
   }
-  // A hardlink of a file whose first name is a directory kept whole (above) cannot be linked to
+  // A hardlink of a file whose first name is kept as something else (above: a directory holding
+  // excluded entries, an excluded folder, a symlink out of the installation) cannot be linked to
   // it: the first of its names the plan makes gets the file's content, the others are linked to
   // that one (the group stays one inode, under another first name).
   if (!kept_whole.empty()) {
@@ -1869,7 +1863,7 @@ Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const 
                                     if (c.kind == ChangeKind::kContent &&
                                         c.old_entry.type == EntryType::kHardlink && c.has_new &&
                                         c.new_entry.type == EntryType::kFile &&
-                                        HoldsContentOfKeptWhole(trees, snap, root_fd, c.path,
+                                        HoldsContentOfKeptWhole(trees, snap, root_fd, c.path, c.new_entry,
                                                                 c.old_entry.link_target)) {
                                       return Status::OK();
                                     }
