@@ -250,9 +250,7 @@ class Walker {
   }
 
   Item* Metadata(int dfd, const TreeEntry& e, const std::string& path, bool is_symlink) {
-    std::vector<std::string> skipped;
-    Status s = restore_internal::SetMetadataAt(dfd, e, is_symlink, false, &skipped);
-    if (!skipped.empty()) writer_->NoteSkippedXattrs(skipped);
+    Status s = writer_->SetMetadataAt(dfd, e, is_symlink);
     return s.ok() ? nullptr : Error(path, s);
   }
 
@@ -326,7 +324,7 @@ class Walker {
   HardlinkReroute hardlinks_;
   RestoreStats* stats_;
   RestoreProgress* progress_;
-  restore_internal::FileWriter* writer_;  // for its notes
+  restore_internal::FileWriter* writer_;  // sets metadata under its xattr policy, keeps its notes
   std::shared_ptr<DirFd> root_;
   std::vector<Frame> stack_;
 };
@@ -380,9 +378,7 @@ Result<RestoreStats> RestoreToDirectory(Repository* repo, const Snapshot& snapsh
         ::unlinkat(item->parent->fd, item->entry.name.c_str(), AT_REMOVEDIR);
         stats.dirs -= 1;
       } else {
-        std::vector<std::string> skipped;
-        item->error = restore_internal::SetDirMetadata(item->dir->fd, item->entry, &skipped);
-        if (!skipped.empty()) writer.NoteSkippedXattrs(skipped);
+        item->error = writer.SetDirMetadata(item->dir->fd, item->entry);
       }
     }
     if (item->kind == Item::kFile && item->error.ok()) {
@@ -449,9 +445,7 @@ Result<RestoreStats> RestoreToDirectory(Repository* repo, const Snapshot& snapsh
             for (auto& item : batch->items) finish(std::move(item));
           }));
   if (snapshot.root) {
-    std::vector<std::string> skipped;
-    Status s = restore_internal::SetDirMetadata(root->fd, *snapshot.root, &skipped);
-    if (!skipped.empty()) writer.NoteSkippedXattrs(skipped);
+    Status s = writer.SetDirMetadata(root->fd, *snapshot.root);
     if (!s.ok()) {
       stats.errors += 1;
       observer->OnError(".", s.WithContext("target directory " + options.target));

@@ -157,6 +157,20 @@ void FileWriter::NoteSkippedXattrs(const std::vector<std::string>& skipped) {
   }
 }
 
+Status FileWriter::SetMetadataAt(int dfd, const TreeEntry& e, bool is_symlink) {
+  std::vector<std::string> skipped;
+  Status s = restore_internal::SetMetadataAt(dfd, e, is_symlink, false, skip_xattrs_ ? &skipped : nullptr);
+  NoteSkippedXattrs(skipped);
+  return s;
+}
+
+Status FileWriter::SetDirMetadata(int fd, const TreeEntry& e) {
+  std::vector<std::string> skipped;
+  Status s = restore_internal::SetDirMetadata(fd, e, skip_xattrs_ ? &skipped : nullptr);
+  NoteSkippedXattrs(skipped);
+  return s;
+}
+
 void FileWriter::NoteOnce(const std::string& note) {
   std::lock_guard<std::mutex> lock(mu_);
   if (std::find(notes_.begin(), notes_.end(), note) == notes_.end()) notes_.push_back(note);
@@ -261,7 +275,7 @@ Status FileWriter::Finish(int dfd, const TreeEntry& e, NewFile* f, RestoreProgre
   std::vector<std::string> skipped;
   Status xs = WriteXattrs(fd, e.xattrs, skip_xattrs_ ? &skipped : nullptr);
   if (!xs.ok()) return fail(xs);
-  if (!skipped.empty()) NoteSkippedXattrs(skipped);
+  NoteSkippedXattrs(skipped);
   if (::fchmod(fd, e.mode & 07777) != 0) return fail(ErrnoStatus("set mode", errno));
   timespec ts[2] = {ToTimespec(e.mtime_ns), ToTimespec(e.mtime_ns)};
   if (::futimens(fd, ts) != 0) return fail(ErrnoStatus("set times", errno));

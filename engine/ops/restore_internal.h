@@ -115,14 +115,16 @@ class FileWriter {
   // (not root: trusted.*, security.*; a file system without them) is left off with a note,
   // and the file is kept. A rollback (the default) stops at it instead.
   void set_skip_unsettable_xattrs(bool skip) { skip_xattrs_ = skip; }
-  bool skip_unsettable_xattrs() const { return skip_xattrs_; }
-  // One note per attribute name of `skipped` ("name: reason", as WriteXattrs lists them).
-  void NoteSkippedXattrs(const std::vector<std::string>& skipped);
+  // SetMetadataAt and SetDirMetadata (below) under that policy, with its notes.
+  Status SetMetadataAt(int dfd, const TreeEntry& e, bool is_symlink);
+  Status SetDirMetadata(int fd, const TreeEntry& e);
   // Things said once (e.g. "not root: owners not restored").
   std::vector<std::string> notes() const;
 
  private:
   void NoteOnce(const std::string& note);
+  // One note per attribute name of `skipped` ("name: reason", as WriteXattrs lists them).
+  void NoteSkippedXattrs(const std::vector<std::string>& skipped);
   Repository* repo_;
   DeferredClose* deferred_ = nullptr;
   bool blobs_checked_ = false;
