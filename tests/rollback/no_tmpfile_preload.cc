@@ -5,7 +5,10 @@
 // REWIND_NO_TMPFILE_LOG=FILE: a line is appended there by the first refused open of each
 // process, so the test knows the fallback was exercised.
 // REWIND_NO_TMPFILE_ERRNO=EISDIR or EINVAL: that error instead (a kernel before 3.11 ignores
-// the flag's O_TMPFILE bit and fails with EISDIR; some file systems answer EINVAL).
+// the flag's O_TMPFILE bit and fails with EISDIR; some file systems answer EINVAL); EDQUOT for
+// a disk quota reached.
+// REWIND_NO_TMPFILE_AFTER=N: the first N opens with O_TMPFILE of each process succeed, the
+// later ones fail (a quota reached part way).
 #undef _FORTIFY_SOURCE  // this file defines the open functions themselves
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -31,11 +34,12 @@ static int refused_errno(void) {
     const char* name;
     int value;
   };
-  static const Known known[] = {{"EOPNOTSUPP", EOPNOTSUPP}, {"EISDIR", EISDIR}, {"EINVAL", EINVAL}};
+  static const Known known[] = {
+      {"EOPNOTSUPP", EOPNOTSUPP}, {"EISDIR", EISDIR}, {"EINVAL", EINVAL}, {"EDQUOT", EDQUOT}};
   for (const Known& k : known) {
     if (strcmp(name, k.name) == 0) return k.value;
   }
-  fprintf(stderr, "no_tmpfile_preload: REWIND_NO_TMPFILE_ERRNO=%s is not one of EOPNOTSUPP, EISDIR, EINVAL\n", name);
+  fprintf(stderr, "no_tmpfile_preload: REWIND_NO_TMPFILE_ERRNO=%s is not one of EOPNOTSUPP, EISDIR, EINVAL, EDQUOT\n", name);
   abort();
 }
 
@@ -61,6 +65,17 @@ static int refuse(void) {
   return -1;
 }
 
+// Whether this open with O_TMPFILE is refused (REWIND_NO_TMPFILE_AFTER lets the first ones by).
+static bool refused_tmpfile(int flags) {
+  if ((flags & O_TMPFILE) != O_TMPFILE) return false;
+  static const long after = [] {
+    const char* n = getenv("REWIND_NO_TMPFILE_AFTER");
+    return n != nullptr && *n != '\0' ? strtol(n, nullptr, 10) : 0L;
+  }();
+  static std::atomic<long> seen{0};
+  return seen.fetch_add(1) >= after;
+}
+
 static bool is_tmpfile(int flags) { return (flags & O_TMPFILE) == O_TMPFILE; }
 
 static mode_t mode_of(int flags, va_list ap) {
@@ -73,7 +88,7 @@ static mode_t mode_of(int flags, va_list ap) {
     va_start(ap, flags);                                             \
     mode_t mode = mode_of(flags, ap);                                \
     va_end(ap);                                                      \
-    if (is_tmpfile(flags)) return refuse();                          \
+    if (refused_tmpfile(flags)) return refuse();                     \
     static const openat_fn real = reinterpret_cast<openat_fn>(dlsym(RTLD_NEXT, #name)); \
     return real(dfd, path, flags, mode);                             \
   }
@@ -84,7 +99,7 @@ static mode_t mode_of(int flags, va_list ap) {
     va_start(ap, flags);                                             \
     mode_t mode = mode_of(flags, ap);                                \
     va_end(ap);                                                      \
-    if (is_tmpfile(flags)) return refuse();                          \
+    if (refused_tmpfile(flags)) return refuse();                     \
     typedef int (*open_fn)(const char*, int, ...);                   \
     static const open_fn real = reinterpret_cast<open_fn>(dlsym(RTLD_NEXT, #name)); \
     return real(path, flags, mode);                                  \
@@ -98,14 +113,14 @@ FORWARD(open64)
 // The _FORTIFY_SOURCE entry points (no mode argument).
 #define FORTIFIED_AT(name)                                           \
   int name(int dfd, const char* path, int flags) {                   \
-    if (is_tmpfile(flags)) return refuse();                          \
+    if (refused_tmpfile(flags)) return refuse();                     \
     typedef int (*fn)(int, const char*, int);                        \
     static const fn real = reinterpret_cast<fn>(dlsym(RTLD_NEXT, #name)); \
     return real(dfd, path, flags);                                   \
   }
 #define FORTIFIED(name)                                              \
   int name(const char* path, int flags) {                            \
-    if (is_tmpfile(flags)) return refuse();                          \
+    if (refused_tmpfile(flags)) return refuse();                     \
     typedef int (*fn)(const char*, int);                             \
     static const fn real = reinterpret_cast<fn>(dlsym(RTLD_NEXT, #name)); \
     return real(path, flags);                                        \

@@ -78,6 +78,25 @@ for err in EISDIR EINVAL; do
   check_end "O_TMPFILE refused with $err"
 done
 
+# The first file the rollback writes on a file system tells whether it takes O_TMPFILE; the
+# others are created as their data comes, in parallel. One that then cannot be created (a disk
+# quota reached part way) refuses the rollback before anything of the target changed.
+step "O_TMPFILE works for the first file, then fails with EDQUOT: refused, nothing changed"
+reset_target
+rm -f "$LOG"
+expect_rc 2 no_tmpfile env REWIND_NO_TMPFILE_ERRNO=EDQUOT REWIND_NO_TMPFILE_AFTER=1 \
+  "$REWIND" rollback --repo "$REPO" pre --target "$T" --yes --no-safety-snapshot
+want=$(python3 -c "import errno; print(errno.EDQUOT)")
+grep -q "refused O_TMPFILE with errno $want\$" "$LOG" ||
+  check_failed "EDQUOT: the preload did not refuse O_TMPFILE: $(cat "$LOG" 2>/dev/null)"
+expect_err_contains "Disk quota exceeded: nothing of the target was changed"
+expect_err_contains "creating a file in "
+mtree "$T" >"$WORK/t.mtree"
+compare_files "EDQUOT: mtree vs the upgraded tree (nothing changed)" "$WORK/upgraded.mtree" "$WORK/t.mtree"
+[[ -z $(ls -A "$REPO/rollback" 2>/dev/null) ]] || check_failed "EDQUOT: a journal was left: $(ls "$REPO/rollback")"
+tmp=$(find "$T" -name '.rewind-*' | head -n 3)
+[[ -z $tmp ]] || check_failed "EDQUOT: temporary files left: $tmp"
+
 step "without O_TMPFILE: restore into an empty directory"
 rm -f "$LOG"
 expect_rc 0 no_tmpfile "$REWIND" restore --repo "$REPO" pre --target "$WORK/restored"
