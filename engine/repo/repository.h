@@ -190,12 +190,12 @@ class Repository {
   // the frames merged into ranges where the gap between two is at most kWillLoadGap. Only a
   // hint; nothing fails. A caller with much to read hints a window at a time, ahead of its
   // reads, so that what is read ahead is not evicted before it is used.
-  // The gap is one page: the page cache reads whole pages, so frames less than a page apart
-  // cost no more merged. A wider gap reads what nobody asked for: with 256 KiB, a rollback of
-  // 5 % of the bench tree (23 MiB of frames, one in about twenty of each pack) read 324 MiB
-  // of packs instead of 130 MiB, and took longer (docs/design.md, Rollback, differences).
+  // The gap: a scattered read costs about what reading 32 KiB more in one does (the bench
+  // VM's disk: 90 µs a random read, 400 MiB/s in a row). With 256 KiB, a rollback of 5 % of
+  // the bench tree (23 MiB of frames, one in about twenty of each pack) made the disk read
+  // 324 MiB of packs; with 32 KiB, 105 MiB (docs/design.md, Rollback, differences).
   void WillLoad(std::span<const IndexEntry> located) const;
-  static constexpr uint64_t kWillLoadGap = 4 << 10;
+  static constexpr uint64_t kWillLoadGap = 32 << 10;
   // The checks of LoadBlobAt on a frame already read (restore reads many blobs of a pack at
   // once): decompress into `raw`, check length and SHA-256. Corruption naming blob and pack.
   static Status DecodeBlob(const IndexEntry& e, std::string_view frame, std::string* raw, bool check_id = true);

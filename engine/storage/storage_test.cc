@@ -430,6 +430,24 @@ TEST(LocalStorageDirect, WillReadBringsTheHintedRangesIntoThePageCache) {
   fs::remove_all(root);
 }
 
+// The hints are given on a thread of the storage's own: one destroyed with hints still queued
+// drops them, and neither hangs nor reads through a closed descriptor (the queued hints hold
+// their files open; ASan or a hang in ctest's timeout would show otherwise).
+TEST(LocalStorageDirect, WillReadQueuedHintsAreDroppedWhenTheStorageGoes) {
+  std::string root = MakeTempDir();
+  ASSERT_FALSE(root.empty());
+  {
+    auto st = NewLocalStorage(root);
+    ASSERT_TRUE(st->WriteBulkFileAtomic("pack", RandomBytes(4 << 20, 7)).ok());
+    std::vector<std::pair<uint64_t, uint64_t>> ranges;
+    for (uint64_t off = 0; off + 4096 <= (4u << 20); off += 8192) ranges.emplace_back(off, 4096);
+    for (int i = 0; i < 200; ++i) st->WillRead("pack", ranges);
+    auto back = st->ReadAt("pack", 4096, 16);  // reads go on while hints are queued
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+  }
+  EXPECT_TRUE(fs::remove_all(root) > 0);
+}
+
 // ---------------------------------------------------------------------------------------------
 // FaultyStorage.
 
