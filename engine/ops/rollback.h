@@ -184,9 +184,10 @@ struct AbandonedRollback {
 // Gives up an interrupted rollback that `ResumeRollback` cannot finish (a step that fails every
 // time, a journal written by another version or damaged): removes its journal and checkpoint,
 // under the exclusive lock. Nothing else is touched: the target and the databases stay as the
-// interrupted rollback left them, and a new Rollback then plans from what is there now. The one
-// for `snapshot_spec` when several are pending (a damaged journal, which names none, is taken
-// only when it is the only one). NotFound when none is pending.
+// interrupted rollback left them, and a new Rollback then plans from what is there now.
+// `snapshot_spec` picks one when several are pending: a journal id, or the snapshot it rolls
+// back to (a damaged journal names no snapshot: its id, or being the only one, picks it).
+// NotFound when none is pending.
 Result<AbandonedRollback> AbandonRollback(Repository* repo, const std::string& snapshot_spec);
 
 // Planning alone (what --dry-run shows), on an open target directory. `trees` (optional) keeps
