@@ -199,7 +199,7 @@ int RunAbandon(Context* ctx, const RollbackArgs& args) {
   if (args.resume || args.dry_run || !args.target.empty() || args.files_only || args.databases_only ||
       !args.stop_cmd.empty() || !args.start_cmd.empty() || args.no_safety || !args.defaults_files.empty()) {
     return Fail("rollback", Status::InvalidArgument("--abandon only removes a pending journal: it takes at most "
-                                                    "the snapshot of the rollback to give up"));
+                                                    "the snapshot or journal id of the rollback to give up"));
   }
   auto repo = OpenRepo(*ctx);
   if (!repo) return kExitError;
