@@ -108,7 +108,6 @@ class LocalStorage final : public Storage {
     {
       std::lock_guard<std::mutex> lock(hints_mu_);
       stop_hints_ = true;  // hints not given yet are dropped: nobody will read them
-      stop_hints_flag_ = true;
     }
     hints_cv_.notify_all();
     if (hinter_.joinable()) hinter_.join();
@@ -395,7 +394,7 @@ class LocalStorage final : public Storage {
 
   void Advise(int fd, const std::vector<std::pair<uint64_t, uint64_t>>& ranges) {
     for (const auto& [offset, length] : ranges) {
-      if (stop_hints_flag_.load(std::memory_order_relaxed)) return;
+      if (stop_hints_.load(std::memory_order_relaxed)) return;
       (void)::posix_fadvise(fd, static_cast<off_t>(offset), static_cast<off_t>(length), POSIX_FADV_WILLNEED);
     }
   }
@@ -426,8 +425,9 @@ class LocalStorage final : public Storage {
   std::mutex hints_mu_;
   std::condition_variable hints_cv_;
   std::deque<Hint> hints_;
-  bool stop_hints_ = false, no_hinter_ = false;
-  std::atomic<bool> stop_hints_flag_{false};  // stop_hints_, read without the lock between ranges
+  // Set under hints_mu_ (the hint thread waits on it); read without the lock between ranges.
+  std::atomic<bool> stop_hints_{false};
+  bool no_hinter_ = false;
   std::thread hinter_;
   std::unordered_map<std::string, std::shared_ptr<Fd>> fds_;
   std::list<std::string> order_;
