@@ -45,6 +45,7 @@ int RunRestoreDatabases(Context* ctx, const RestoreArgs& args) {
   if (!repo) return kExitError;
   auto ref = ResolveSnapshot(repo.get(), args.snapshot);
   if (!ref.ok()) return Fail("restore", ref.status());
+  if (Status s = CheckServerLabels(ref->snapshot, *servers); !s.ok()) return Fail("restore", s);
   std::string lock_note;
   auto lock = repo->LockForReading("restore --databases-only", &lock_note);
   if (!lock.ok()) return Fail("restore", lock.status());

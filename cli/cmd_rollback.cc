@@ -275,12 +275,16 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
   DatabaseRestoreOptions db_opts;
   db_opts.servers = std::move(*servers);
   db_opts.threads = args.db_threads;
+  // Tests (tests/rollback/rollback_db.sh) wait less than a minute for a lock held elsewhere.
+  if (const char* w = std::getenv("REWIND_TEST_DB_LOCK_WAIT_S")) db_opts.lock_wait_s = std::atoi(w);
   std::vector<DatabaseRestoreResult::Server> db_done;
   std::vector<std::string> dry_run_notes;  // a server that could not be asked
+  std::string dry_run_refused;             // why the rollback would be refused (a server's check)
   if (!args.files_only) {
     opts.restore_databases = [&repo, db_opts,
                               &db_done](const Snapshot& snap) -> Result<std::vector<std::string>> {
       if (snap.databases.empty()) return std::vector<std::string>{};
+      RW_RETURN_IF_ERROR(CheckServerLabels(snap, db_opts.servers));  // a --resume's snapshot
       auto r = RestoreDatabases(*repo, snap, db_opts);
       if (!r.ok()) return r.status();
       db_done = r->servers;
@@ -317,6 +321,9 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
       if (args.databases_only && ref->snapshot.databases.empty()) {
         return Fail("rollback", Status::InvalidArgument("snapshot " + ref->id.substr(0, 12) + " holds no databases"));
       }
+      if (!args.files_only) {
+        if (Status s = CheckServerLabels(ref->snapshot, db_opts.servers); !s.ok()) return Fail("rollback", s);
+      }
       // A dry run names the databases the rollback would drop and reload, and asks each server
       // which databases it would leave alone (created after the snapshot).
       if (args.dry_run && !args.files_only) {
@@ -340,20 +347,25 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
         }
         opts.safety_databases.threads = args.db_threads;
       }
-      // Each server takes its dump's largest statement (max_allowed_packet) and the definers of
-      // its objects (SET USER), asked before anything changes: found out at the databases step,
-      // it would come after the files. A server that cannot be reached now is left to the
-      // databases step, as before.
+      // Each server can be reached, takes its dump's largest statement (max_allowed_packet)
+      // and the definers of its objects (SET USER), asked before anything changes: found out at
+      // the databases step, it would come after the files (with --no-safety-snapshot nothing
+      // else connects before; with one, its dump would find an unreachable server only after
+      // the stop command).
       if (!args.files_only) {
         for (const DatabaseDump& d : ref->snapshot.databases) {
           Status s = CheckServerTakesDump(*repo, d, {}, db_opts.servers);
-          if (s.ok() || s.code() == Code::kIOError) continue;
-          if (!args.dry_run) {
+          if (s.ok()) continue;
+          if (s.code() == Code::kIOError) {
+            s = s.WithContext("nothing was rolled back: every server of the snapshot must answer before anything "
+                              "changes (start it, or give the --mysql-defaults-file that reaches it; --files-only "
+                              "rolls back the files alone)");
+          } else if (s.message().find("nothing was changed") == std::string::npos) {
             // The server checks' messages end with "nothing was changed" already.
-            const bool says = s.message().find("nothing was changed") != std::string::npos;
-            return Fail("rollback", says ? s : s.WithContext("nothing was rolled back"));
+            s = s.WithContext("nothing was rolled back");
           }
-          dry_run_notes.push_back("the rollback would be refused: " + s.message());
+          if (!args.dry_run) return Fail("rollback", s);
+          if (dry_run_refused.empty()) dry_run_refused = s.message();
         }
       }
       if (!args.yes && !args.dry_run) {
@@ -371,13 +383,15 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
   observer.Done();
   if (!result.ok()) return Fail(args.resume ? "rollback --resume" : "rollback", result.status());
   const RollbackResult& r = *result;
+  // A dry run's refusal: the engine's (the snapshot, the target, what runs), else a server's.
+  const std::string refused = !r.refused.empty() ? r.refused : dry_run_refused;
   if (ctx->json) {
     nlohmann::json remaining = nlohmann::json::array();
     for (const Change& c : r.remaining) remaining.push_back(ChangeToJson(c));
     nlohmann::json j = {{"snapshot_id", r.snapshot_id},
                         {"target", r.target},
                         {"dry_run", r.dry_run},
-                        {"refused", r.refused.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.refused)},
+                        {"refused", refused.empty() ? nlohmann::json(nullptr) : nlohmann::json(refused)},
                         {"resumed", r.resumed},
                         {"safety_snapshot_id", r.safety_snapshot_id.empty() ? nlohmann::json(nullptr)
                                                                              : nlohmann::json(r.safety_snapshot_id)},
@@ -437,7 +451,7 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
     }
     for (const std::string& n : r.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
     for (const std::string& n : dry_run_notes) std::fprintf(stderr, "note: %s\n", n.c_str());
-    if (!r.refused.empty()) std::fprintf(stderr, "rewind: rollback --dry-run: the rollback would be refused: %s\n", r.refused.c_str());
+    if (!refused.empty()) std::fprintf(stderr, "rewind: rollback --dry-run: the rollback would be refused: %s\n", refused.c_str());
     std::printf("dry run: nothing was changed\n");
   } else {
     for (const std::string& n : r.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
@@ -486,7 +500,7 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
       }
     }
   }
-  if (r.dry_run) return r.refused.empty() ? kExitOk : kExitError;  // the rollback's own exit status
+  if (r.dry_run) return refused.empty() ? kExitOk : kExitError;  // the rollback's own exit status
   return r.verified() ? kExitOk : kExitDamage;
 }
 

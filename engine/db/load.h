@@ -18,6 +18,9 @@ struct LoadOptions {
   ConnectOptions connect;
   std::vector<std::string> databases;  // names to restore; empty: every database of the dump
   int threads = 2;                     // connections loading table data in parallel
+  // How long a statement waits for a lock another session holds (the session's
+  // lock_wait_timeout): DROP DATABASE waits for every transaction that used one of its tables.
+  int lock_wait_s = 60;
 };
 
 struct LoadProgress {

@@ -82,6 +82,24 @@ std::string DefaultsFileFor(const std::vector<DbServerSpec>& servers, const std:
   return "";
 }
 
+Status CheckServerLabels(const Snapshot& snapshot, const std::vector<DbServerSpec>& servers) {
+  for (const DbServerSpec& s : servers) {
+    if (s.label.empty()) continue;
+    bool found = false;
+    std::string labels;
+    for (const DatabaseDump& d : snapshot.databases) {
+      found = found || d.label == s.label;
+      labels += (labels.empty() ? "\"" : ", \"") + d.label + "\"";
+    }
+    if (found) continue;
+    return Status::InvalidArgument("--db-label \"" + s.label + "\" names no database server of the snapshot (" +
+                                   (labels.empty() ? std::string("it holds no databases")
+                                                   : "its servers: " + labels) +
+                                   "): nothing was changed");
+  }
+  return Status::OK();
+}
+
 Result<std::vector<std::string>> DatabasesNotInDump(const DatabaseDump& dump, const std::string& defaults_file) {
   db::ConnectOptions connect;
   connect.defaults_file = defaults_file;
@@ -194,6 +212,7 @@ Result<DatabaseRestoreResult> RestoreDatabases(const Repository& repo, const Sna
     const DatabaseDump& d = *dumps[i];
     db::LoadOptions lo;
     lo.threads = options.threads;
+    lo.lock_wait_s = options.lock_wait_s;
     lo.databases = names[i];
     lo.connect.defaults_file = DefaultsFileFor(options.servers, d.label);
     db::LoadProgress local;

@@ -64,11 +64,17 @@ struct DatabaseRestoreOptions {
   std::string label;                   // only this server's dump; empty: every server's
   std::vector<std::string> databases;  // only these; empty: every database of the snapshot
   int threads = 2;
+  int lock_wait_s = 60;  // db::LoadOptions::lock_wait_s
 };
 
 // The option file for the server labelled `label`: the entry with that label, else the one
 // without a label, else "" (the client library's default option files).
 std::string DefaultsFileFor(const std::vector<DbServerSpec>& servers, const std::string& label);
+
+// InvalidArgument when an entry of `servers` is labelled (--db-label) with a label that no
+// database dump of `snapshot` has: its option file would go unused, and the server it was
+// meant for would be reached through another one (or the client library's defaults).
+Status CheckServerLabels(const Snapshot& snapshot, const std::vector<DbServerSpec>& servers);
 
 // The databases now on the server of `dump` (reached through `defaults_file`) that the dump does
 // not hold, system databases aside: what restoring it leaves alone. The server's error when it

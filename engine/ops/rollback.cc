@@ -1829,9 +1829,16 @@ Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const 
   if (j.databases && s.options.restore_databases) {
     s.Phase(6, "restoring the databases");
     auto failed = s.options.restore_databases(snap);
-    RW_RETURN_IF_ERROR(failed.status().WithContext(
-        "restoring the databases (the files are rolled back; the journal is kept: `rewind rollback --resume` "
-        "runs this step again)"));
+    if (!failed.ok()) {
+      // Some databases may be dropped or loaded in part: the journal keeps the step to run again.
+      std::string what = std::string(j.files ? "the files are rolled back; " : "") +
+                         "the journal is kept: `rewind rollback --resume` runs this step again";
+      if (!j.safety_snapshot_id.empty()) {
+        what += "; to go back to what was there before instead: `rewind rollback --abandon`, then `rewind rollback " +
+                j.safety_snapshot_id.substr(0, 12) + "`";
+      }
+      return failed.status().WithContext("restoring the databases (" + what + ")");
+    }
     s.result.databases_failed = std::move(*failed);
     s.result.databases_restored = true;
   }
@@ -1900,11 +1907,12 @@ Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const 
   // The plan is finished: a resume would have nothing left to do.
   (void)s.repo->storage().Remove(ProgressPath(id));
   RW_RETURN_IF_ERROR(s.repo->storage().Remove(JournalPath(id)));
+  const std::string& start = s.options.start_cmd.empty() ? j.start_cmd : s.options.start_cmd;
   if (!s.result.verified()) {
-    s.result.notes.push_back("differences remain after the rollback: the start command was not run");
+    s.result.notes.push_back(start.empty() ? "differences remain after the rollback"
+                                           : "differences remain after the rollback: the start command was not run");
     return Status::OK();
   }
-  const std::string& start = s.options.start_cmd.empty() ? j.start_cmd : s.options.start_cmd;
   if (!start.empty()) {
     s.Phase(8, "running the start command");
     RW_RETURN_IF_ERROR(RunShell("start command", start).WithContext("the rollback is complete and verified, but"));

@@ -198,6 +198,37 @@ for ((i = 0; i < 100; i++)); do
   sleep 0.05
 done
 
+step "a server that does not answer (wrong password): refused before anything changes, also without a safety snapshot"
+# Found at the databases step, it would come after the files (with --no-safety-snapshot nothing
+# else connects before it).
+sed 's/^password=.*/password=not-the-password/' "$MDB_CNF" >"$WORK/bad.cnf"
+chmod 600 "$WORK/bad.cnf"
+for flags in "" "--no-safety-snapshot" "--databases-only --no-safety-snapshot"; do
+  # shellcheck disable=SC2086 # the flags are words
+  expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --yes $flags --mysql-defaults-file "$WORK/bad.cnf"
+  expect_err_contains "nothing was rolled back: every server of the snapshot must answer"
+  expect_err_contains "Access denied"
+  [[ -z $flags ]] && grep -v '…$' "$WORK/last.err" | sed 's/^/     /'
+  [[ -z $(ls -A "$REPO/rollback" 2>/dev/null) ]] || check_failed "refused ($flags): a journal was left"
+  [[ $(snapshot_count "$REPO") == "$nsnap" ]] || check_failed "refused ($flags): a snapshot was added"
+done
+mtree "$SRC" >"$WORK/after-bad.mtree"
+compare_files "mtree before and after the refusals" "$WORK/upgraded-all.mtree" "$WORK/after-bad.mtree"
+dbdump "$WORK/after-bad.sql" "${UPG_DBS[@]}"
+compare_files "mariadb-dump before and after the refusals" "$WORK/upgraded.sql" "$WORK/after-bad.sql"
+# A dry run says the rollback would be refused, with the rollback's exit status.
+expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --dry-run --mysql-defaults-file "$WORK/bad.cnf"
+expect_err_contains "the rollback would be refused: "
+expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --dry-run --json --mysql-defaults-file "$WORK/bad.cnf"
+jq -e '.refused | test("every server of the snapshot must answer")' "$WORK/last.out" >/dev/null ||
+  check_failed "--dry-run --json: .refused does not say why"
+# A --db-label the snapshot does not have would leave its option file unused.
+expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --yes --mysql-defaults-file "$MDB_CNF" --db-label other
+expect_err_contains "--db-label \"other\" names no database server of the snapshot (its servers: \"default\")"
+expect_rc 2 "$REWIND" restore --repo "$REPO" pre --databases-only --mysql-defaults-file "$MDB_CNF" --db-label other
+expect_err_contains "names no database server of the snapshot"
+[[ $(snapshot_count "$REPO") == "$nsnap" ]] || check_failed "a refused rollback added a snapshot"
+
 step "rollback pre --yes --mysql-defaults-file"
 t0=$(date +%s.%N)
 expect_rc 0 "$REWIND" rollback --repo "$REPO" pre --yes --mysql-defaults-file "$MDB_CNF"
@@ -249,6 +280,36 @@ grep -q legacy "$WORK/undo.txt" || check_failed "the output of the rollback to t
 dbdump "$WORK/undone.sql" "${UPG_DBS[@]}"
 compare_files "mariadb-dump: upgraded vs after rolling back to the safety snapshot" \
   "$WORK/upgraded.sql" "$WORK/undone.sql"
+
+step "a transaction left open on a table to drop: the databases step says so after the lock wait, then resumes"
+# The session has no default database (the check for connections using the databases does not
+# see it), and its open transaction holds the metadata lock of webmail.contacts: DROP DATABASE
+# webmail waits for it (the server's default lock_wait_timeout is a day).
+mkfifo "$WORK/trx.in"
+mariadb --defaults-file="$MDB_CNF" -N -B --unbuffered <"$WORK/trx.in" >"$WORK/trx.out" 2>&1 &
+TRX=$!
+BG_PIDS+=" $TRX"
+exec 8>"$WORK/trx.in"
+echo "BEGIN; SELECT COUNT(*) FROM webmail.contacts; SELECT 'in-transaction';" >&8
+for ((i = 0; i < 200; i++)); do
+  grep -q in-transaction "$WORK/trx.out" && break
+  sleep 0.05
+done
+grep -q in-transaction "$WORK/trx.out" || fail "the client's transaction did not start: $(cat "$WORK/trx.out")"
+export REWIND_TEST_DB_LOCK_WAIT_S=2
+expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --yes --databases-only --no-safety-snapshot \
+  --mysql-defaults-file "$MDB_CNF"
+unset REWIND_TEST_DB_LOCK_WAIT_S
+grep -v '…$' "$WORK/last.err" | sed 's/^/     /'
+expect_err_contains "DROP DATABASE \`webmail\` waited 2 s for a lock another session holds on one of its tables"
+expect_err_contains "(a transaction it left open?) (other sessions on the server: id "
+expect_err_contains "rewind rollback --resume"
+[[ -n $(ls "$REPO"/rollback/*.journal 2>/dev/null) ]] || check_failed "no journal kept for --resume"
+exec 8>&-  # the client ends: its transaction is rolled back
+wait "$TRX" 2>/dev/null || :
+expect_rc 0 "$REWIND" rollback --repo "$REPO" --resume --mysql-defaults-file "$MDB_CNF"
+dbdump "$WORK/resumed.sql" "${SNAP_DBS[@]}"
+compare_files "mariadb-dump: before the upgrade vs after the resumed databases step" "$WORK/pre.sql" "$WORK/resumed.sql"
 
 step "verify"
 expect_rc 0 "$REWIND" verify --repo "$REPO"
