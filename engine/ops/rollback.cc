@@ -1638,6 +1638,49 @@ Status CheckPlanBlobs(Repository* repo, const std::vector<RollbackStep>& steps, 
   return Status::Corruption(msg + " (run `rewind verify --read-data`)");
 }
 
+// InvalidArgument when `target` (resolved: `resolved`, open: `root_fd`), given by --target and
+// not the snapshot's recorded source, holds entries and none of its top-level ones (the
+// snapshot's exclusion rules aside) is in the snapshot: the rollback would delete everything
+// in it. An empty directory, the recorded source, or an installation moved since the backup
+// (its top-level names are the snapshot's) pass.
+Status CheckTargetResembles(const Repository& repo, const Snapshot& snap, const std::string& target,
+                            const std::string& resolved, int root_fd, TreeCache* trees) {
+  if (target.empty() || !snap.tree) return Status::OK();
+  char source[PATH_MAX];
+  if (!snap.source.empty() && (resolved == snap.source ||
+                               (::realpath(snap.source.c_str(), source) && resolved == source))) {
+    return Status::OK();
+  }
+  std::vector<TreeEntry> live;
+  if (!ListLive(root_fd, &live).ok()) return Status::OK();  // the plan reports it
+  ExcludeSet rules;
+  const bool have_rules = SnapshotExcludes(snap, &rules).ok();
+  std::vector<std::string> names;
+  for (const TreeEntry& e : live) {
+    if (IsTempName(e.name)) continue;
+    if (have_rules && rules.Match(e.name, e.type == EntryType::kDir) >= 0) continue;
+    names.push_back(e.name);
+  }
+  if (names.empty()) return Status::OK();
+  auto root = LoadTreeVia(repo, trees, *snap.tree);
+  if (!root.ok()) return Status::OK();  // the check of the snapshot reports it
+  std::unordered_set<std::string> in_snapshot;
+  for (const TreeEntry& e : (*root)->entries) in_snapshot.insert(e.name);
+  for (const std::string& n : names) {
+    if (in_snapshot.count(n)) return Status::OK();
+  }
+  std::sort(names.begin(), names.end());
+  std::string first;
+  for (size_t i = 0; i < names.size() && i < 3; ++i) first += (i ? ", " : "") + names[i];
+  if (names.size() > 3) first += ", …";
+  return Status::InvalidArgument(
+      "the target " + resolved + " is not the snapshot's source (" +
+      (snap.source.empty() ? std::string("none recorded") : snap.source) + ") and none of the " +
+      std::to_string(names.size()) + " entries at its top (" + first +
+      ") is in the snapshot: the rollback would delete them all. Check --target; to put the snapshot's files "
+      "into another directory, use `rewind restore --target` with a new one: nothing was changed");
+}
+
 struct Session {
   Repository* repo;
   RollbackObserver* observer;
@@ -2024,6 +2067,12 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
                                        " and the snapshot does not exclude it: a rollback would delete it; keep "
                                        "repositories outside the installation");
       }
+    }
+    // A --target other than the snapshot's source that has nothing in common with it (a typo,
+    // the wrong directory) would be emptied and filled with the snapshot.
+    if (Status st = CheckTargetResembles(*repo, snap.snapshot, options.target, r.target, root.fd, &trees); !st.ok()) {
+      if (!options.dry_run) return st;
+      if (r.refused.empty()) r.refused = st.message();
     }
   }
   if (options.dry_run || options.confirm) {

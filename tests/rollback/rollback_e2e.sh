@@ -139,6 +139,29 @@ compare_files "mtree: the upgraded tree vs after rolling back to the safety snap
 getfattr -h -n user.epos --absolute-names "$SRC/config/cert.pem" >/dev/null 2>&1 ||
   check_failed "the upgrade's xattr did not come back"
 
+step "a --target that is not the installation (nothing in common with the snapshot): refused, nothing deleted"
+mkdir -p "$WORK/unrelated/sub"
+echo important >"$WORK/unrelated/db.dump"
+echo also >"$WORK/unrelated/sub/kept"
+mtree "$WORK/unrelated" >"$WORK/unrelated-before.mtree"
+expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --target "$WORK/unrelated" --yes --no-safety-snapshot
+expect_err_contains "is not the snapshot's source ($SRC) and none of the 2 entries at its top (db.dump, sub) is in the snapshot"
+expect_err_contains "nothing was changed"
+expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --target "$WORK/unrelated" --dry-run
+expect_err_contains "the rollback would be refused: the target"
+mtree "$WORK/unrelated" >"$WORK/unrelated-after.mtree"
+compare_files "mtree of the unrelated directory before and after" "$WORK/unrelated-before.mtree" "$WORK/unrelated-after.mtree"
+[[ -z $(ls -A "$REPO/rollback" 2>/dev/null) ]] || check_failed "the refused rollback left a journal"
+# The installation moved since the backup (its names are the snapshot's), and an empty directory:
+# rolled back.
+cp -a "$SRC" "$WORK/moved"
+expect_rc 0 "$REWIND" rollback --repo "$REPO" pre --target "$WORK/moved" --yes --no-safety-snapshot
+expect_rc 0 "$REWIND" diff --repo "$REPO" pre --live "$WORK/moved"
+[[ ! -s $WORK/last.out ]] || check_failed "diff --live of the moved installation after its rollback is not empty"
+mkdir "$WORK/empty"
+expect_rc 0 "$REWIND" rollback --repo "$REPO" pre --target "$WORK/empty" --yes --no-safety-snapshot
+rm -rf "$WORK/moved" "$WORK/empty"
+
 step "usage errors exit 2"
 expect_rc 2 "$REWIND" rollback --repo "$REPO" --resume --yes
 expect_err_contains "no interrupted rollback"
