@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <climits>
 #include <cstdlib>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -8,6 +9,7 @@
 #include "engine/base/clock.h"
 #include "engine/ops/backup.h"
 #include "engine/ops/databases.h"
+#include "engine/ops/rollback.h"
 
 namespace rw::cli {
 
@@ -99,6 +101,25 @@ int RunBackup(Context* ctx, const BackupArgs& args) {
   }
   auto repo = OpenRepo(*ctx);
   if (!repo) return kExitError;
+  // A rollback of this source (or of the databases) that was interrupted left them part way
+  // between two states: a snapshot of that would be neither, with the rollback's temporaries.
+  if (auto pending = ListPendingRollbacks(repo.get()); pending.ok()) {
+    char resolved[PATH_MAX];
+    const std::string source =
+        args.source.empty() ? "" : (::realpath(args.source.c_str(), resolved) ? std::string(resolved) : args.source);
+    for (const PendingRollback& p : *pending) {
+      char t[PATH_MAX];
+      const bool same_source = !source.empty() && !p.target.empty() &&
+                               (p.target == source || (::realpath(p.target.c_str(), t) && source == t));
+      if (!same_source && !(with_databases && p.databases)) continue;
+      return Fail("backup",
+                  Status::InvalidArgument(
+                      "an interrupted rollback of " + (same_source ? source : std::string("the databases")) +
+                      " is pending (journal rollback/" + p.journal_id + ".journal): " +
+                      (same_source ? "it is" : "they are") + " part way between two states. Finish it with `rewind rollback --resume` (or give it up "
+                      "with `rewind rollback --abandon`), then back up: nothing was saved"));
+    }
+  }
   BackupOptions opts;
   opts.source = args.source;
   opts.profiles = args.profiles;

@@ -2224,6 +2224,25 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
   return std::move(s.result);
 }
 
+Result<std::vector<PendingRollback>> ListPendingRollbacks(Repository* repo) {
+  RW_ASSIGN_OR_RETURN(auto ids, PendingJournals(repo));
+  std::vector<PendingRollback> out;
+  for (const std::string& id : ids) {
+    PendingRollback p;
+    p.journal_id = id;
+    auto text = repo->storage().ReadFile(JournalPath(id));
+    Result<RollbackJournal> j = text.ok() ? DecodeRollbackJournal(*text) : Result<RollbackJournal>(text.status());
+    if (j.ok()) {
+      p.target = j->files ? j->target : "";
+      p.databases = j->databases;
+    } else {
+      p.damaged = j.status().message();
+    }
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
 Result<AbandonedRollback> AbandonRollback(Repository* repo, const std::string& snapshot_spec) {
   RW_ASSIGN_OR_RETURN(auto lock, repo->Lock(true, "rollback --abandon"));
   RW_RETURN_IF_ERROR(repo->storage().RemoveTemporaries("rollback"));

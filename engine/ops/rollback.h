@@ -190,6 +190,18 @@ struct AbandonedRollback {
 // NotFound when none is pending.
 Result<AbandonedRollback> AbandonRollback(Repository* repo, const std::string& snapshot_spec);
 
+// The interrupted rollbacks whose journals are in the repository (what --resume finishes):
+// journal id, and, unless the journal is damaged (`damaged` says why), its target and whether it
+// has a databases step. A backup of such a target, or of the databases, would save a state part
+// way between two.
+struct PendingRollback {
+  std::string journal_id;
+  std::string target;
+  bool databases = false;
+  std::string damaged;
+};
+Result<std::vector<PendingRollback>> ListPendingRollbacks(Repository* repo);
+
 // Planning alone (what --dry-run shows), on an open target directory. `trees` (optional) keeps
 // the snapshot's decoded trees for the next phases.
 Result<RollbackPlan> PlanRollback(const Repository& repo, const Snapshot& snap, int target_fd,

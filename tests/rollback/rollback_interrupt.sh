@@ -47,6 +47,12 @@ grep -qF "the repository lock was released" "$WORK/bg.err" || check_failed "no m
 grep -qF 'run `rewind rollback --resume`' "$WORK/bg.err" || check_failed "the interrupted rollback does not say to resume it"
 no_locks "after SIGINT"
 compgen -G "$REPO/rollback/*.journal" >/dev/null || fail "the journal is gone: nothing to resume"
+# A backup of the target now would save a tree part way between two states: refused.
+n=$(snapshot_count "$REPO")
+expect_rc 2 "$REWIND" backup --repo "$REPO" --source "$SRC" --tag midway
+expect_err_contains "an interrupted rollback of $SRC is pending"
+expect_err_contains "nothing was saved"
+[[ $(snapshot_count "$REPO") == "$n" ]] || check_failed "a backup of the half-rolled-back target was saved"
 expect_rc 0 "$REWIND" rollback --repo "$REPO" --resume --yes --json
 [[ $(json_get .verified) == true ]] || check_failed "the resumed rollback did not verify"
 mtree_kept "$SRC" "$WORK/after-kept.mtree"
