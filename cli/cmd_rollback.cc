@@ -228,8 +228,8 @@ int RunAbandon(Context* ctx, const RollbackArgs& args) {
   std::printf("gave up the interrupted rollback of %s to snapshot %s (at least %llu of %llu steps were applied)\n",
               a->target.c_str(), snap.c_str(), static_cast<unsigned long long>(a->steps_done),
               static_cast<unsigned long long>(a->steps_total));
-  std::printf("%s%s %s as it left them (part way", a->target.empty() ? "the target" : a->target.c_str(),
-              a->databases ? " and the databases" : "", a->databases ? "are" : "is");
+  std::printf("%s%s %s (part way", a->target.empty() ? "the target" : a->target.c_str(),
+              a->databases ? " and the databases" : "", a->databases ? "are as it left them" : "is as it left it");
   if (a->databases) std::printf("; the databases may still be the upgrade's: their step comes after the files");
   std::printf("), and its start command did not run: `rewind rollback %s` plans again from what is there now",
               snap.c_str());
@@ -318,6 +318,13 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
       auto ref = ResolveSnapshot(repo.get(), args.snapshot, /*latest_skips_safety=*/true);
       if (!ref.ok()) return Fail("rollback", ref.status());
       snap_id = ref->id;
+      if (ref->tag_matches > 1) {
+        std::string when = FormatRfc3339Ns(ref->snapshot.time_ns).substr(0, 19) + " UTC";
+        when[10] = ' ';
+        dry_run_notes.push_back("tag \"" + args.snapshot + "\" is on " + std::to_string(ref->tag_matches) +
+                                " snapshots: the newest, " + ref->id.substr(0, 12) + " (" +
+                                when + "), is the one rolled back to");
+      }
       if (args.databases_only && ref->snapshot.databases.empty()) {
         return Fail("rollback", Status::InvalidArgument("snapshot " + ref->id.substr(0, 12) + " holds no databases"));
       }
@@ -454,6 +461,7 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
     if (!refused.empty()) std::fprintf(stderr, "rewind: rollback --dry-run: the rollback would be refused: %s\n", refused.c_str());
     std::printf("dry run: nothing was changed\n");
   } else {
+    for (const std::string& n : dry_run_notes) std::fprintf(stderr, "note: %s\n", n.c_str());
     for (const std::string& n : r.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
     for (const auto& d : db_done) {
       std::string names, extra;
@@ -536,9 +544,11 @@ void RegisterRollback(CLI::App& app, Context* ctx) {
   sub->add_option("--db-threads", args->db_threads, "connections loading table data in parallel (default 2)");
   sub->add_flag("--json", ctx->json, "print one JSON object");
   sub->footer(
-      "Exit status: 0 rolled back and verified (or dry run); 1 differences remain after the rollback (listed); "
-      "2 could not run or refused (nothing changed unless it says the rollback stopped part way: then "
-      "`rewind rollback --resume` finishes it).");
+      "Exit status: 0 rolled back and verified (or a dry run of a rollback that would run); 1 differences remain "
+      "after the rollback (listed); 2 could not run or refused (nothing changed unless it says the rollback "
+      "stopped part way: then `rewind rollback --resume` finishes it; or the start command failed after a complete, "
+      "verified rollback: it says so), and --dry-run when the rollback would be refused; 128 + n stopped by "
+      "signal n (130: Ctrl-C), saying whether to resume.");
   sub->callback([ctx, args] { ctx->run = [ctx, args] { return RunRollback(ctx, *args); }; });
 }
 

@@ -94,7 +94,13 @@ Result<SnapshotRef> ResolveSnapshot(Repository* repo, std::string_view spec, boo
     return Status::InvalidArgument("snapshot prefix \"" + std::string(spec) + "\" is ambiguous (" +
                                    std::to_string(by_prefix.size()) + " snapshots match: " + ids + ")");
   }
-  if (tagged) return *tagged;
+  if (tagged) {
+    SnapshotRef out = *tagged;
+    out.tag_matches = static_cast<size_t>(std::count_if(all.begin(), all.end(), [&](const SnapshotRef& r) {
+      return std::find(r.snapshot.tags.begin(), r.snapshot.tags.end(), spec) != r.snapshot.tags.end();
+    }));
+    return out;
+  }
   return Status::NotFound("no snapshot matches \"" + std::string(spec) +
                           "\" (not an id, an id prefix of 4 or more hex digits, \"latest\" or a tag)");
 }

@@ -18,6 +18,8 @@ namespace rw {
 struct SnapshotRef {
   std::string id;
   Snapshot snapshot;
+  // Named by a tag (ResolveSnapshot): how many snapshots carry it (the newest was taken).
+  size_t tag_matches = 0;
 };
 
 // A snapshot document that cannot be read or decoded: its id, and why (naming its file).

@@ -168,3 +168,9 @@ expect_err_contains "no interrupted rollback"
 expect_rc 2 "$REWIND" diff --repo "$REPO" pre
 expect_rc 2 "$REWIND" diff --repo "$REPO" pre upgraded --live "$SRC"
 expect_rc 2 "$REWIND" rollback --repo "$REPO" no-such-tag --yes
+
+step "a tag on two snapshots: the rollback says which one it takes"
+expect_rc 0 "$REWIND" backup --repo "$REPO" --source "$SRC" --profile icewarp --tag pre --json
+NEWEST=$(json_get .snapshot_id)
+expect_rc 0 "$REWIND" rollback --repo "$REPO" pre --dry-run
+expect_err_contains "tag \"pre\" is on 2 snapshots: the newest, ${NEWEST:0:12} ("
