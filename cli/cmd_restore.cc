@@ -85,6 +85,10 @@ int RunRestoreDatabases(Context* ctx, const RestoreArgs& args) {
                  s.databases.size(), s.databases.size() == 1 ? "" : "s", s.label.c_str(), ref->id.substr(0, 12).c_str(),
                  names.c_str(), static_cast<unsigned long long>(s.statements), HumanBytes(s.bytes).c_str());
   }
+  for (const std::string& v : r->not_created) {
+    std::fprintf(stderr, "note: %s: invalid when the snapshot was taken, not created (its definition is a comment in "
+                 "views.sql: `rewind dump` shows it)\n", v.c_str());
+  }
   if (!r->failed_objects.empty()) {
     std::fprintf(stderr, "error: %zu object%s could not be created; everything else was restored:\n",
                  r->failed_objects.size(), r->failed_objects.size() == 1 ? "" : "s");

@@ -278,16 +278,21 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
   // Tests (tests/rollback/rollback_db.sh) wait less than a minute for a lock held elsewhere.
   if (const char* w = std::getenv("REWIND_TEST_DB_LOCK_WAIT_S")) db_opts.lock_wait_s = std::atoi(w);
   std::vector<DatabaseRestoreResult::Server> db_done;
+  std::vector<std::string> db_notes;  // views the snapshot holds as comments only
   std::vector<std::string> dry_run_notes;  // a server that could not be asked
   std::string dry_run_refused;             // why the rollback would be refused (a server's check)
   if (!args.files_only) {
-    opts.restore_databases = [&repo, db_opts,
-                              &db_done](const Snapshot& snap) -> Result<std::vector<std::string>> {
+    opts.restore_databases = [&repo, db_opts, &db_done,
+                              &db_notes](const Snapshot& snap) -> Result<std::vector<std::string>> {
       if (snap.databases.empty()) return std::vector<std::string>{};
       RW_RETURN_IF_ERROR(CheckServerLabels(snap, db_opts.servers));  // a --resume's snapshot
       auto r = RestoreDatabases(*repo, snap, db_opts);
       if (!r.ok()) return r.status();
       db_done = r->servers;
+      for (const std::string& v : r->not_created) {
+        db_notes.push_back(v + ": invalid when the snapshot was taken, not created: the rollback dropped the one "
+                           "there (its definition is a comment in views.sql: `rewind dump` shows it)");
+      }
       return std::move(r->failed_objects);
     };
     // After the stop command, before the safety snapshot (and on --resume): no other connection
@@ -422,6 +427,7 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
                         {"notes", [&] {
                            std::vector<std::string> notes = r.notes;
                            notes.insert(notes.end(), dry_run_notes.begin(), dry_run_notes.end());
+                           notes.insert(notes.end(), db_notes.begin(), db_notes.end());
                            return notes;
                          }()},
                         {"duration_s", r.duration_s}};
@@ -463,6 +469,7 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
   } else {
     for (const std::string& n : dry_run_notes) std::fprintf(stderr, "note: %s\n", n.c_str());
     for (const std::string& n : r.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
+    for (const std::string& n : db_notes) std::fprintf(stderr, "note: %s\n", n.c_str());
     for (const auto& d : db_done) {
       std::string names, extra;
       for (const std::string& n : d.databases) names += (names.empty() ? "" : ", ") + n;

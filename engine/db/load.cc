@@ -469,6 +469,26 @@ Result<LoadStats> LoadServer(const Repository& repo, const BlobId& server_tree,
     }
     stats.failed_objects.insert(stats.failed_objects.end(), failures.begin(), failures.end());
   }
+  // The views the dump could only keep as comments (dump.cc, AppendInvalidView): said, since
+  // a rollback drops the live one.
+  constexpr std::string_view kInvalidView = "-- rewind: invalid view ";
+  for (const DbFiles& db : dbs) {
+    for (const TreeEntry* e : db.late) {
+      if (e->name != "views.sql") continue;
+      std::string text;
+      for (const BlobId& id : e->content) {
+        RW_ASSIGN_OR_RETURN(std::string chunk, repo.LoadBlob(id, BlobType::kData));
+        text += chunk;
+      }
+      for (size_t at = text.find(kInvalidView); at != std::string::npos; at = text.find(kInvalidView, at + 1)) {
+        if (at > 0 && text[at - 1] != '\n') continue;
+        const size_t end = text.find("): not created", at);
+        if (end == std::string::npos) continue;
+        stats.not_created.push_back(QuoteIdent(db.name) + ": view " +
+                                    text.substr(at + kInvalidView.size(), end + 1 - at - kInvalidView.size()));
+      }
+    }
+  }
   if (std::find(names.begin(), names.end(), "mysql") != names.end()) {
     RW_RETURN_IF_ERROR(control.Exec("FLUSH PRIVILEGES"));
   }

@@ -33,6 +33,9 @@ struct LoadStats {
   // Routines, views, triggers, events the server refused to create, one line each:
   // "`db` views.sql: view `v`: <the server's error>". Everything else was loaded.
   std::vector<std::string> failed_objects;
+  // Views the dump kept as comments only, invalid when it was made (a table they read was
+  // gone): "`db`: view `v` (<why>)". Not created, as in the snapshot.
+  std::vector<std::string> not_created;
 };
 
 // Restores the databases of one server's dump (`server_tree`, whose database directories hold

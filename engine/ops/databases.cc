@@ -219,6 +219,7 @@ Result<DatabaseRestoreResult> RestoreDatabases(const Repository& repo, const Sna
     Result<db::LoadStats> st = db::LoadServer(repo, d.tree, d.databases, lo, progress ? progress : &local);
     if (!st.ok()) return st.status().WithContext("databases of server \"" + d.label + "\"");
     for (const std::string& f : st->failed_objects) failed.push_back("server \"" + d.label + "\": " + f);
+    for (const std::string& v : st->not_created) result.not_created.push_back("server \"" + d.label + "\": " + v);
     // Listed only: a server that cannot be asked now has been restored all the same.
     auto others = DatabasesNotInDump(d, lo.connect.defaults_file);
     std::vector<std::string> left_alone = others.ok() ? std::move(*others) : std::vector<std::string>{};

@@ -119,6 +119,9 @@ struct DatabaseRestoreResult {
   // views.sql: view `v`: <error>"): everything else was restored. Callers report them and exit
   // 2 (restore) or count them as differences that remain (rollback).
   std::vector<std::string> failed_objects;
+  // Views the snapshot holds only as comments, invalid when it was taken ("server \"L\": `db`:
+  // view `v` (<why>)"): not created (db::LoadStats::not_created). Callers say so.
+  std::vector<std::string> not_created;
 };
 
 // Restores the databases of `snapshot`: per database DROP DATABASE IF EXISTS and its schema,

@@ -61,6 +61,11 @@ grep -qE -- '^-- CREATE .*VIEW `a`.`v_gone` AS select `a`.`gone`.`x` AS `x` from
 step "drop a and b, restore: everything but the invalid views is back, exit 0"
 mdb -e "DROP DATABASE a; DROP DATABASE b;"
 expect_rc 0 "$REWIND" restore --repo "$REPO" "$SNAP" --databases-only --mysql-defaults-file "$MDB_CNF"
+# Each view not created is said, by name.
+expect_err_contains 'note: server "default": `a`: view `v_gone` ('
+expect_err_contains 'note: server "default": `a`: view `v_on_gone` ('
+[[ $(grep -c 'invalid when the snapshot was taken, not created' "$WORK/last.err") == 2 ]] ||
+  check_failed "the restore does not name exactly the two views it did not create"
 objects a b >"$WORK/got.txt"
 compare_files "views, routines, triggers, events after the restore" "$WORK/want.txt" "$WORK/got.txt"
 mariadb-dump --defaults-file="$MDB_CNF" --skip-dump-date --routines --events --triggers --hex-blob \
@@ -77,6 +82,8 @@ compare_files "objects after dump | mariadb" "$WORK/want.txt" "$WORK/got.txt"
 step "rollback --databases-only to the snapshot completes"
 mdb -e "DROP VIEW a.z_ok; DROP PROCEDURE b.p; DELETE FROM b.u;"
 expect_rc 0 "$REWIND" rollback --repo "$REPO" "$SNAP" --databases-only --mysql-defaults-file "$MDB_CNF" --yes
+expect_err_contains 'view `v_gone` ('
+expect_err_contains 'the rollback dropped the one there'
 objects a b >"$WORK/got.txt"
 compare_files "objects after the rollback" "$WORK/want.txt" "$WORK/got.txt"
 [[ $(mdb -N -B -e "SELECT COUNT(*) FROM b.u") == 1 ]] || check_failed "b.u not rolled back"
