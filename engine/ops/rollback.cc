@@ -2168,8 +2168,26 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
       }
       if (announced_bytes >= (8u << 20)) flush_announce();
     };
-    auto backup = safety_dbs ? BackupWithDatabases(repo, bo, options.safety_databases, nullptr, nullptr, nullptr)
-                             : Backup(repo, bo, nullptr, nullptr);
+    // What the safety snapshot's backup notes (a database view it could keep only as a comment,
+    // a file that changed while read) goes to the report: that snapshot is the way back.
+    class SafetyNotes : public BackupObserver {
+     public:
+      void OnNote(const std::string& path, const std::string& note) override {
+        std::lock_guard<std::mutex> lock(mu);
+        if (++count <= 10) notes.push_back("safety snapshot: " + (path.empty() ? "" : path + ": ") + note);
+      }
+      std::mutex mu;
+      size_t count = 0;
+      std::vector<std::string> notes;
+    } safety_notes;
+    auto backup = safety_dbs
+                      ? BackupWithDatabases(repo, bo, options.safety_databases, &safety_notes, nullptr, nullptr)
+                      : Backup(repo, bo, &safety_notes, nullptr);
+    for (std::string& n : safety_notes.notes) r.notes.push_back(std::move(n));
+    if (safety_notes.count > safety_notes.notes.size()) {
+      r.notes.push_back("safety snapshot: " + std::to_string(safety_notes.count - safety_notes.notes.size()) +
+                        " more notes");
+    }
     if (!announce.empty()) flush_announce();
     if (!backup.ok()) return refuse(backup.status().WithContext("safety snapshot"));
     if (backup->snapshot.incomplete) {
