@@ -1252,6 +1252,68 @@ struct PreparedWrite {
   }
 };
 
+// IOError when the files the plan creates where the target has none (plan.create: deleted by
+// the upgrade) do not fit in the free space of the file system each goes to: the apply would
+// stop part way at the first that does not (what it rewrites takes about the room its old file
+// frees, and is not counted). Only when their total exceeds the target's own free space are
+// their directories looked at, for a file system mounted below the target.
+Status CheckRoomForCreates(const RollbackPlan& plan, int root_fd, const std::string& target) {
+  if (plan.create.empty()) return Status::OK();
+  const std::unordered_set<std::string> creates(plan.create.begin(), plan.create.end());
+  auto blocks_of = [](uint64_t size) { return (size + 4095) / 4096 * 4096; };
+  auto free_of = [](int fd) -> std::optional<uint64_t> {
+    struct statvfs vfs{};
+    if (::fstatvfs(fd, &vfs) != 0) return std::nullopt;
+    return (IsRoot() ? vfs.f_bfree : vfs.f_bavail) * vfs.f_frsize;  // root may use the reserved blocks
+  };
+  uint64_t total = 0;
+  for (const RollbackStep& st : plan.steps) {
+    if (st.op == RollbackStep::Op::kWrite && creates.count(st.path)) total += blocks_of(st.entry.size);
+  }
+  const auto root_free = free_of(root_fd);
+  if (!root_free || total <= *root_free) return Status::OK();
+  // By file system: each file counts where its nearest existing directory is.
+  struct stat root_st{};
+  if (::fstat(root_fd, &root_st) != 0) return Status::OK();
+  struct Need {
+    uint64_t bytes = 0, free = 0;
+    std::string where;
+  };
+  std::unordered_map<dev_t, Need> needs;
+  needs[root_st.st_dev] = Need{0, *root_free, target};
+  std::unordered_map<std::string, dev_t> dev_of_dir;
+  for (const RollbackStep& st : plan.steps) {
+    if (st.op != RollbackStep::Op::kWrite || !creates.count(st.path)) continue;
+    std::string dir = ParentOf(st.path);
+    dev_t dev = root_st.st_dev;
+    if (auto it = dev_of_dir.find(dir); it != dev_of_dir.end()) {
+      dev = it->second;
+    } else {
+      for (std::string d = dir; !d.empty(); d = ParentOf(d)) {
+        auto fd = OpenDirBelow(root_fd, d);
+        if (!fd.ok()) continue;  // created by the plan: its parent's file system
+        Fd dfd(*fd);
+        struct stat ds{};
+        if (::fstat(dfd.fd, &ds) == 0 && ds.st_dev != root_st.st_dev) {
+          dev = ds.st_dev;
+          if (!needs.count(dev)) needs[dev] = Need{0, free_of(dfd.fd).value_or(UINT64_MAX), JoinPath(target, d)};
+        }
+        break;
+      }
+      dev_of_dir[dir] = dev;
+    }
+    needs[dev].bytes += blocks_of(st.entry.size);
+  }
+  for (const auto& [dev, n] : needs) {
+    if (n.bytes <= n.free) continue;
+    return Status::IOError("the rollback creates " + HumanBytes(n.bytes) + " of files that " + n.where +
+                           " does not have now, and its file system has " + HumanBytes(n.free) +
+                           " free: the apply would stop part way. Free some space (not in the installation), "
+                           "then run again: nothing was changed");
+  }
+  return Status::OK();
+}
+
 // Which `write` steps CheckPlanBlobs writes before the apply, in plan order, their directories
 // opened into `dirs` (kept open until then). Returns why the rollback must be refused (a file
 // system with no inode or no block free), or "".
@@ -2084,6 +2146,9 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
       // The data the rollback would write is read and checked as the rollback would: a dry run
       // that reports a plan the rollback would then refuse would mislead.
       if (options.files) {
+        if (Status st = CheckRoomForCreates(r.plan, root.fd, r.target); !st.ok() && r.refused.empty()) {
+          r.refused = st.message();
+        }
         s.Phase(4, "reading the data the plan needs");
         if (Status st = CheckPlanBlobs(repo, r.plan.steps); !st.ok() && r.refused.empty()) r.refused = st.message();
         // Without a stop command the services are still up now, and the rollback would refuse.
@@ -2217,6 +2282,7 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
                         " entries could not be read when the snapshot was taken and are left as they are (first: " +
                         r.plan.kept_unread.front() + ")");
     }
+    if (Status st = CheckRoomForCreates(r.plan, root.fd, r.target); !st.ok()) return refuse(st);
     if (options.before_data_check) options.before_data_check();
     s.Phase(4, "reading the data the plan needs");
     if (Status st = CheckPlanBlobs(repo, r.plan.steps, root.fd, &prepared, &r.plan.now); !st.ok()) return refuse(st);

@@ -4,9 +4,12 @@
 # the same plan and the installation is exactly as before the upgrade.
 #   - the installation lives on its own small tmpfs (a real file system that really fills up),
 #     the repository on the ordinary disk;
-#   - after the upgrade, a filler file takes all but a few KiB of the tmpfs;
-#   - the rollback must fail naming the cause (ENOSPC) and telling to resume, leave its journal
-#     and no temporary file beside the files, and release its lock;
+#   - after the upgrade, a filler file takes all but a few KiB of the tmpfs: the files the
+#     rollback must create (the upgrade deleted them) do not fit, and it is refused before
+#     anything changes (its --dry-run says it would be);
+#   - with 1 MiB more free they fit, but the 9 MiB library it rewrites does not: the rollback
+#     must fail naming the cause (ENOSPC) and telling to resume, leave its journal and no
+#     temporary file beside the files, and release its lock;
 #   - the filler is removed; `rollback --resume` succeeds; mtree of the installation (excluded
 #     folders aside) equals the one before the upgrade; the excluded folders are as the upgrade
 #     left them.
@@ -36,7 +39,21 @@ truncate -s -8K "$DISK/filler"
 note "free on the tmpfs: $(df -k --output=avail "$DISK" | tail -n 1 | tr -d ' ') KiB"
 mtree "$SRC" >"$WORK/full.mtree"
 
-step "rollback on the full disk: fails naming the cause, journal kept, nothing half-written"
+step "rollback on the full disk: the files it creates do not fit: refused before anything changes"
+expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --yes
+expect_err_contains "of files that $SRC does not have now, and its file system has"
+expect_err_contains "nothing was changed"
+[[ -z $(ls -A "$REPO/rollback" 2>/dev/null) ]] || check_failed "the refused rollback left a journal"
+mtree "$SRC" >"$WORK/refused.mtree"
+compare_files "mtree before and after the refused rollback" "$WORK/full.mtree" "$WORK/refused.mtree"
+expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --dry-run
+expect_err_contains "the rollback would be refused: the rollback creates"
+
+step "1 MiB more free: the files it creates fit, the 9 MiB library it rewrites does not: stops part way"
+# What it rewrites is not counted beforehand (its old file frees about as much): the apply finds
+# out, names the cause, keeps its journal and leaves nothing half-written.
+truncate -s -1M "$DISK/filler"
+note "free on the tmpfs: $(df -k --output=avail "$DISK" | tail -n 1 | tr -d ' ') KiB"
 expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --yes
 expect_err_contains "stopped part way"
 expect_err_contains "No space left on device"
