@@ -393,7 +393,15 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
     }
   }
   observer.Done();
-  if (!result.ok()) return Fail(args.resume ? "rollback --resume" : "rollback", result.status());
+  if (!result.ok()) {
+    // For scripts: whether it stopped part way (a journal to --resume) or changed nothing.
+    nlohmann::json extra = {{"resume_pending", false}, {"journal_id", nullptr}};
+    if (auto pending = ListPendingRollbacks(repo.get()); pending.ok() && !pending->empty()) {
+      extra["resume_pending"] = true;
+      extra["journal_id"] = pending->front().journal_id;
+    }
+    return Fail(args.resume ? "rollback --resume" : "rollback", result.status(), extra);
+  }
   const RollbackResult& r = *result;
   // A dry run's refusal: the engine's (the snapshot, the target, what runs), else a server's.
   const std::string refused = !r.refused.empty() ? r.refused : dry_run_refused;

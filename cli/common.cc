@@ -27,10 +27,13 @@ bool g_json_errors = false;
 
 void SetJsonErrors(bool on) { g_json_errors = on; }
 
-int Fail(const std::string& what, const Status& status) {
+int Fail(const std::string& what, const Status& status) { return Fail(what, status, nlohmann::json::object()); }
+
+int Fail(const std::string& what, const Status& status, const nlohmann::json& extra) {
   std::fprintf(stderr, "rewind: %s: %s\n", what.c_str(), status.message().c_str());
   if (g_json_errors) {
     nlohmann::json j = {{"error", what + ": " + status.message()}, {"exit_code", kExitError}};
+    for (const auto& [k, v] : extra.items()) j[k] = v;
     std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     std::fflush(stdout);
     g_json_errors = false;  // one error object per run

@@ -9,6 +9,8 @@
 #include <string>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "engine/base/status.h"
 #include "engine/ops/databases.h"
 #include "engine/repo/repository.h"
@@ -39,6 +41,8 @@ CLI::Validator NonEmptyPath();
 // SetJsonErrors) it also prints {"error": "<what>: <message>", "exit_code": 2} on stdout, so that
 // a script reading the JSON of a command that could not run gets JSON.
 int Fail(const std::string& what, const Status& status);
+// The same, with `extra`'s fields added to the --json error object.
+int Fail(const std::string& what, const Status& status, const nlohmann::json& extra);
 void SetJsonErrors(bool on);
 
 // The database servers of --mysql-defaults-file / --db-label (paired in order): with several

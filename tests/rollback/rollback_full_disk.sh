@@ -48,13 +48,18 @@ mtree "$SRC" >"$WORK/refused.mtree"
 compare_files "mtree before and after the refused rollback" "$WORK/full.mtree" "$WORK/refused.mtree"
 expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --dry-run
 expect_err_contains "the rollback would be refused: the rollback creates"
+expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --yes --json
+jq -e '.exit_code == 2 and .resume_pending == false and .journal_id == null' "$WORK/last.out" >/dev/null ||
+  check_failed "--json of the refusal does not say nothing is pending: $(cat "$WORK/last.out")"
 
 step "1 MiB more free: the files it creates fit, the 9 MiB library it rewrites does not: stops part way"
 # What it rewrites is not counted beforehand (its old file frees about as much): the apply finds
 # out, names the cause, keeps its journal and leaves nothing half-written.
 truncate -s -1M "$DISK/filler"
 note "free on the tmpfs: $(df -k --output=avail "$DISK" | tail -n 1 | tr -d ' ') KiB"
-expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --yes
+expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --yes --json
+jq -e '.resume_pending == true and (.journal_id | type == "string")' "$WORK/last.out" >/dev/null ||
+  check_failed "--json of the part-way stop does not name the journal to resume: $(cat "$WORK/last.out")"
 expect_err_contains "stopped part way"
 expect_err_contains "No space left on device"
 expect_err_contains "--resume"
