@@ -2308,14 +2308,19 @@ Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const
   return std::move(s.result);
 }
 
+// The journal rollback/<id>.journal, read and decoded (the error of either).
+static Result<RollbackJournal> ReadJournal(Repository* repo, const std::string& id) {
+  RW_ASSIGN_OR_RETURN(std::string text, repo->storage().ReadFile(JournalPath(id)));
+  return DecodeRollbackJournal(text);
+}
+
 Result<std::vector<PendingRollback>> ListPendingRollbacks(Repository* repo) {
   RW_ASSIGN_OR_RETURN(auto ids, PendingJournals(repo));
   std::vector<PendingRollback> out;
   for (const std::string& id : ids) {
     PendingRollback p;
     p.journal_id = id;
-    auto text = repo->storage().ReadFile(JournalPath(id));
-    Result<RollbackJournal> j = text.ok() ? DecodeRollbackJournal(*text) : Result<RollbackJournal>(text.status());
+    Result<RollbackJournal> j = ReadJournal(repo, id);
     if (j.ok()) {
       p.target = j->files ? j->target : "";
       p.databases = j->databases;
@@ -2336,8 +2341,7 @@ Result<AbandonedRollback> AbandonRollback(Repository* repo, const std::string& s
   for (const std::string& id : pending) {
     AbandonedRollback a;
     a.journal_id = id;
-    auto text = repo->storage().ReadFile(JournalPath(id));
-    Result<RollbackJournal> j = text.ok() ? DecodeRollbackJournal(*text) : Result<RollbackJournal>(text.status());
+    Result<RollbackJournal> j = ReadJournal(repo, id);
     if (j.ok()) {
       a.snapshot_id = j->snapshot_id;
       a.safety_snapshot_id = j->safety_snapshot_id;
