@@ -504,6 +504,13 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
       std::fprintf(stderr, "error: %zu differences remain between %s and the snapshot:\n", r.remaining.size(),
                    r.target.c_str());
       for (const Change& c : r.remaining) std::printf("%s\n", ChangeLine(c).c_str());
+      // Something changed them after the plan (a service still writing, an edit during a
+      // resume): a new rollback plans from what is there now.
+      std::fprintf(stderr,
+                   "find what changed them (something still running?), then run "
+                   "`rewind rollback %s` again: it plans from what is there now (`rewind diff %s --live %s` lists "
+                   "the differences)\n",
+                   r.snapshot_id.substr(0, 12).c_str(), r.snapshot_id.substr(0, 12).c_str(), r.target.c_str());
     }
     if (!r.databases_failed.empty()) {
       // Everything else was restored; running the step again would fail the same way.

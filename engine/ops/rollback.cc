@@ -351,6 +351,12 @@ Status CheckNothingRuns(const Snapshot& snap, const std::string& target, std::ve
                      target + " (run as root to check them)");
   }
   if (scan.users.empty()) return Status::OK();
+  // Another rewind (a rollback or a backup of the same installation from another repository)
+  // is not a service to stop.
+  if (std::all_of(scan.users.begin(), scan.users.end(), [](const ProcessUse& u) { return u.name == "rewind"; })) {
+    return Status::Aborted("another rewind works on " + target + ": " + DescribeProcessUses(scan.users) +
+                           ". Wait for it to end (a rollback or backup from another repository), then run again");
+  }
   return Status::Aborted(std::to_string(scan.users.size()) + (scan.users.size() == 1 ? " process uses " : " processes use ") +
                          target + ": " + DescribeProcessUses(scan.users) +
                          ". Stop the services first (--stop-cmd, e.g. '" + target +

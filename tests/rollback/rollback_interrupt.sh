@@ -93,6 +93,32 @@ compare_files "mtree after --abandon and a new rollback vs before the upgrade" "
   "$WORK/after-abandon-kept.mtree"
 no_locks "after --abandon"
 
+step "a file changed between the interruption and --resume: differences remain (exit 1), and it says what to do"
+simulate_upgrade "$SRC"
+find "$SRC/html" -type f -print0 | xargs -0 -n 200 sh -c 'for f; do echo "// EPOS" >>"$f"; done' sh
+with_default_signals "$REWIND" rollback --repo "$REPO" pre --yes --no-safety-snapshot >"$WORK/bg.out" 2>"$WORK/bg.err" &
+pid=$!
+BG_PIDS=$pid
+for ((i = 0; i < 600; i++)); do
+  compgen -G "$REPO/rollback/*.journal" >/dev/null && break
+  sleep 0.05
+done
+sleep 0.3
+kill -INT "$pid"
+if wait "$pid"; then rc=0; else rc=$?; fi
+BG_PIDS=""
+[[ $rc == 130 ]] || { cat "$WORK/bg.err" >&2; fail "the third interrupted rollback exited $rc, not 130"; }
+# A file the plan does not touch (the upgrade left it alone), edited by hand meanwhile.
+edited=$(find "$SRC/lib" -maxdepth 1 -type f | LC_ALL=C sort | tail -n 1)
+echo "edited during the interruption" >>"$edited"
+expect_rc 1 "$REWIND" rollback --repo "$REPO" --resume --yes
+expect_err_contains "differences remain between $SRC and the snapshot"
+expect_err_contains "find what changed them (something still running?), then run \`rewind rollback "
+grep -qF "${edited#"$SRC"/}" "$WORK/last.out" || check_failed "the remaining difference does not name $edited"
+expect_rc 0 "$REWIND" rollback --repo "$REPO" pre --yes --no-safety-snapshot --json
+[[ $(json_get .verified) == true ]] || check_failed "the rollback after the differences did not verify"
+no_locks "after the differences"
+
 step "a reader that stops reading (SIGPIPE) leaves no lock"
 # `restore --archive - | head`: the write after head exits raises SIGPIPE, which must release
 # the shared lock as the other signals do (a stale one would block the next rollback).

@@ -228,3 +228,19 @@ if [[ $(id -u) == 0 ]] && unshare -m --propagation private true 2>/dev/null; the
 else
   note "(not root, or no unshare: step left out)"
 fi
+
+step "another rewind on the installation (a rollback from another repository): named as such, not as a service"
+expect_rc 0 "$REWIND" init --repo "$WORK/repo2"
+expect_rc 0 "$REWIND" backup --repo "$WORK/repo2" --source "$SRC" --tag here
+# Its stop command keeps it on the installation (the target open) for a while.
+"$REWIND" rollback --repo "$WORK/repo2" here --yes --allow-running --stop-cmd 'sleep 4' >"$WORK/other.out" 2>"$WORK/other.err" &
+OTHER=$!
+BG_PIDS+=" $OTHER"
+for ((i = 0; i < 100; i++)); do
+  pgrep -P "$OTHER" >/dev/null && break  # its stop command runs
+  sleep 0.05
+done
+expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --dry-run
+expect_err_contains "another rewind works on $SRC: pid $OTHER rewind ("
+expect_err_contains "Wait for it to end"
+wait "$OTHER" || { tail -n 3 "$WORK/other.err" >&2; check_failed "the other rollback failed"; }
