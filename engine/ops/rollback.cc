@@ -288,7 +288,8 @@ Status CheckSnapshotWhole(Repository* repo, const Snapshot& snap, TreeCache* tre
                     (missing_total == 1 ? "" : "s") + "): ";
   for (size_t i = 0; i < missing.size(); ++i) msg += (i ? "; " : "") + missing[i];
   if (missing_total > missing.size()) msg += "; …";
-  return Status::Corruption(msg + " (run `rewind verify`)");
+  return Status::Corruption(msg + " (run `rewind verify`: it names the snapshots that need what is missing; an "
+                                  "index file lost or damaged: `rewind repair index`)");
 }
 
 // -----------------------------------------------------------------------------------------------
@@ -1503,6 +1504,26 @@ Status WriteFromLive(Repository* repo, PreparedWrite& m, const TreeEntry& now, c
   return Status::OK();
 }
 
+// The path of the first `write` step whose content holds `id`, for a message (and how many
+// others do).
+std::string FirstUser(const std::vector<RollbackStep>& steps, const BlobId& id) {
+  std::string first;
+  size_t others = 0;
+  for (const RollbackStep& s : steps) {
+    if (s.op != RollbackStep::Op::kWrite ||
+        std::find(s.entry.content.begin(), s.entry.content.end(), id) == s.entry.content.end()) {
+      continue;
+    }
+    if (first.empty()) {
+      first = s.path;
+    } else {
+      ++others;
+    }
+  }
+  if (first.empty()) return "no file";
+  return first + (others ? " and " + std::to_string(others) + " more" : "");
+}
+
 Status CheckPlanBlobs(Repository* repo, const std::vector<RollbackStep>& steps, int root_fd = -1,
                       PreparedFiles* prepared = nullptr,
                       const std::unordered_map<std::string, TreeEntry>* now = nullptr) {
@@ -1636,7 +1657,7 @@ Status CheckPlanBlobs(Repository* repo, const std::vector<RollbackStep>& steps, 
       auto blob = repo->LoadBlobAt(e);
       if (!blob.ok()) {
         std::lock_guard<std::mutex> lock(mu);
-        bad.push_back(blob.status().message());
+        bad.push_back(blob.status().message() + " (needed by " + FirstUser(steps, e.id) + ")");
         return;
       }
       if (uses.empty()) return;

@@ -47,6 +47,7 @@ expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --yes --stop-cmd "echo stop >>
   --start-cmd "echo start >>'$LOG'"
 expect_err_contains "not whole"
 expect_err_contains "pack $(basename "$PACK" | cut -c1-12)"
+expect_err_contains "an index file lost or damaged: \`rewind repair index\`"
 [[ ! -s $LOG ]] || check_failed "the stop command ran although the snapshot was refused first: $(cat "$LOG")"
 check_untouched "pack deleted"
 
@@ -69,6 +70,7 @@ nsnap=$(snapshot_count "$REPO")
 expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --dry-run
 expect_err_contains "the rollback would be refused"
 expect_err_contains "damaged"
+expect_err_contains "(needed by config/settings.cfg)"
 grep -q "to rewrite" "$WORK/last.out" || check_failed "the refused dry run did not print its plan"
 expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --dry-run --json
 [[ $(json_get .refused) == *damaged* ]] || check_failed "dry run --json: .refused does not say damaged"
