@@ -658,8 +658,9 @@ Status LockConflict(Storage& storage, const LockInfo& other) {
 
 Result<std::unique_ptr<RepoLock>> Repository::Lock(bool exclusive, std::string_view command) {
   std::string name = RandomHex(16);
+  const int64_t now = RealClock().NowNs();  // one reading: the two fields agree
   json j = {{"hostname", Hostname()},       {"pid", static_cast<int>(::getpid())},
-            {"since_ns", RealClock().NowNs()}, {"since", FormatRfc3339Ns(RealClock().NowNs())},
+            {"since_ns", now},               {"since", FormatRfc3339Ns(now)},
             {"command", std::string(command)}, {"exclusive", exclusive}};
   // When this process started and in which pid namespace: a process that has its pid later on
   // (after a reboot) is not taken for it.

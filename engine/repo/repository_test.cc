@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/base/clock.h"
 #include "engine/format/checksum.h"
 #include "engine/format/format_constants.h"
 #include "engine/format/index_codec.h"
@@ -593,6 +594,22 @@ TEST_F(RepositoryTest, SharedLocksCoexistExclusiveDoesNot) {
   auto s = repo->Lock(false, "backup");
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.status().message().find("prune"), std::string::npos) << s.status().message();
+}
+
+// The lock file's two timestamps are one reading of the clock (they differed by the time
+// between two readings).
+TEST_F(RepositoryTest, LockFileTimesAgree) {
+  auto repo = OpenOrDie();
+  auto lock = repo->Lock(true, "rollback");
+  ASSERT_TRUE(lock.ok());
+  int files = 0;
+  for (const auto& e : fs::directory_iterator(path_ + "/locks")) {
+    std::ifstream in(e.path());
+    auto j = nlohmann::json::parse(in);
+    EXPECT_EQ(j.at("since").get<std::string>(), FormatRfc3339Ns(j.at("since_ns").get<int64_t>()));
+    ++files;
+  }
+  EXPECT_EQ(files, 1);
 }
 
 TEST_F(RepositoryTest, StaleLockIsReportedNotBrokenThenRemovedByUnlock) {
