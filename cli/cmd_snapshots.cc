@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -55,17 +56,26 @@ int RunSnapshots(Context* ctx) {
     std::printf("%s\n", arr.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     return kExitOk;
   }
-  std::printf("%-12s  %-19s  %-16s  %10s  %-20s  %s\n", "ID", "TIME (UTC)", "HOST", "SIZE", "TAGS", "SOURCE / DATABASES");
-  for (const SnapshotRef& r : *all) {
-    const Snapshot& s = r.snapshot;
+  // The tags column as wide as its longest entry (a rollback's safety snapshot has two tags):
+  // the columns after it stay aligned.
+  auto tags_of = [](const Snapshot& s) {
     std::string tags;
     for (const auto& t : s.tags) tags += (tags.empty() ? "" : ",") + t;
+    return tags;
+  };
+  int tags_width = 4;
+  for (const SnapshotRef& r : *all) tags_width = std::max(tags_width, static_cast<int>(tags_of(r.snapshot).size()));
+  std::printf("%-12s  %-19s  %-16s  %10s  %-*s  %s\n", "ID", "TIME (UTC)", "HOST", "SIZE", tags_width, "TAGS",
+              "SOURCE / DATABASES");
+  for (const SnapshotRef& r : *all) {
+    const Snapshot& s = r.snapshot;
+    const std::string tags = tags_of(s);
     std::string time = FormatRfc3339Ns(s.time_ns).substr(0, 19);
     time[10] = ' ';
     std::string what = s.source;
     if (!s.databases.empty()) what += (what.empty() ? "" : " + ") + std::string("databases ") + DatabasesText(s);
-    std::printf("%-12s  %-19s  %-16s  %10s  %-20s  %s%s\n", r.id.substr(0, 12).c_str(), time.c_str(),
-                s.hostname.c_str(), HumanBytes(s.stats.bytes_total).c_str(), tags.c_str(),
+    std::printf("%-12s  %-19s  %-16s  %10s  %-*s  %s%s\n", r.id.substr(0, 12).c_str(), time.c_str(),
+                s.hostname.c_str(), HumanBytes(s.stats.bytes_total).c_str(), tags_width, tags.c_str(),
                 what.c_str(), s.incomplete ? "  (incomplete)" : "");
   }
   std::printf("%zu snapshot%s\n", all->size(), all->size() == 1 ? "" : "s");

@@ -174,3 +174,13 @@ expect_rc 0 "$REWIND" backup --repo "$REPO" --source "$SRC" --profile icewarp --
 NEWEST=$(json_get .snapshot_id)
 expect_rc 0 "$REWIND" rollback --repo "$REPO" pre --dry-run
 expect_err_contains "tag \"pre\" is on 2 snapshots: the newest, ${NEWEST:0:12} ("
+
+step "rewind snapshots: the columns stay aligned with a safety snapshot's two tags"
+expect_rc 0 "$REWIND" snapshots --repo "$REPO"
+python3 - "$WORK/last.out" "$SRC" <<'PY' || check_failed "snapshots: the source column is not aligned: $(cat "$WORK/last.out")"
+import sys
+lines = open(sys.argv[1]).read().splitlines()
+col = lines[0].index("SOURCE / DATABASES")
+rows = [l for l in lines[1:] if sys.argv[2] in l]
+sys.exit(0 if rows and any("rollback-safety" in r for r in rows) and all(r.index(sys.argv[2]) == col for r in rows) else 1)
+PY
