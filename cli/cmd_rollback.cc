@@ -492,6 +492,30 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
     if (!r.safety_snapshot_id.empty()) {
       std::fprintf(stderr, "safety snapshot %s (tag rollback-safety): `rewind rollback %s` undoes this rollback\n",
                    r.safety_snapshot_id.substr(0, 12).c_str(), r.safety_snapshot_id.substr(0, 12).c_str());
+      // Except for the databases this rollback created that were not there before (the upgrade
+      // dropped them): the safety snapshot does not hold them, and a rollback to it leaves
+      // them alone.
+      if (!db_done.empty()) {
+        if (auto safety = ResolveSnapshot(repo.get(), r.safety_snapshot_id); safety.ok()) {
+          for (const auto& d : db_done) {
+            std::vector<std::string> had;
+            for (const DatabaseDump& dump : safety->snapshot.databases) {
+              if (dump.label == d.label) had = dump.databases;
+            }
+            std::string recreated;
+            for (const std::string& n : d.databases) {
+              if (std::find(had.begin(), had.end(), n) == had.end()) recreated += (recreated.empty() ? "" : ", ") + n;
+            }
+            if (!recreated.empty()) {
+              std::fprintf(stderr,
+                           "note: databases of server \"%s\" that this rollback created (they were not there "
+                           "before it): %s. A rollback to the safety snapshot leaves them: drop them after it to be "
+                           "exactly as before\n",
+                           d.label.c_str(), recreated.c_str());
+            }
+          }
+        }
+      }
     }
     if (r.resumed) {
       // Steps after the journal's last checkpoint are run (again): each is safe to repeat.

@@ -255,6 +255,10 @@ else
   check_failed "epos_new (created after the snapshot) was dropped by the rollback"
 fi
 grep -q epos_new "$WORK/rollback.txt" || check_failed "the rollback's output does not mention epos_new"
+# The upgrade dropped `legacy`: the rollback creates it, the safety snapshot cannot hold it, and
+# its undo would leave it (checked below): said now.
+grep -qF 'that this rollback created (they were not there before it): legacy. A rollback to the safety snapshot leaves them' \
+  "$WORK/rollback.txt" || check_failed "the rollback's output does not say that its undo leaves legacy"
 expect_rc 0 "$REWIND" diff --repo "$REPO" pre --live "$SRC"
 [[ ! -s $WORK/last.out ]] || { head -n 20 "$WORK/last.out" >&2; check_failed "diff --live after the rollback is not empty"; }
 [[ -z $(find "$SRC" -name '.rewind-*' -print -quit) ]] || check_failed "temporary files left in the target"
