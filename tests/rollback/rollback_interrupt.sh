@@ -20,6 +20,29 @@ with_default_signals() {
 for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP): signal.signal(s, signal.SIG_DFL)
 os.execvp(sys.argv[1], sys.argv[1:])' "$@"
 }
+# interrupt_rollback WHAT: `rollback pre` in the background, SIGINT once its journal exists
+# (the apply has begun), and it must end by that signal (130); its stderr in $WORK/bg.err.
+interrupt_rollback() {
+  with_default_signals "$REWIND" rollback --repo "$REPO" pre --yes --no-safety-snapshot >"$WORK/bg.out" 2>"$WORK/bg.err" &
+  pid=$!
+  BG_PIDS=$pid
+  for ((i = 0; i < 600; i++)); do
+    compgen -G "$REPO/rollback/*.journal" >/dev/null && break
+    sleep 0.05
+  done
+  compgen -G "$REPO/rollback/*.journal" >/dev/null || fail "$1: no journal appeared within 30 s"
+  sleep 0.3
+  kill -INT "$pid"
+  if wait "$pid"; then rc=0; else rc=$?; fi
+  BG_PIDS=""
+  [[ $rc == 130 ]] || { cat "$WORK/bg.err" >&2; fail "$1 exited $rc, not 130 (SIGINT)"; }
+}
+# upgrade_again: the simulated upgrade, and every file under html/ rewritten (a plan long
+# enough to interrupt).
+upgrade_again() {
+  simulate_upgrade "$SRC"
+  find "$SRC/html" -type f -print0 | xargs -0 -n 200 sh -c 'for f; do echo "// EPOS" >>"$f"; done' sh
+}
 no_locks() {
   local left
   left=$(ls -A "$REPO/locks" 2>/dev/null || :)
@@ -30,19 +53,7 @@ step "demo installation, backup --tag pre, an upgrade that rewrites every file u
 demo_backup_upgrade "$SRC" "$REPO" 4
 
 step "rollback interrupted by SIGINT while it applies its plan"
-with_default_signals "$REWIND" rollback --repo "$REPO" pre --yes --no-safety-snapshot >"$WORK/bg.out" 2>"$WORK/bg.err" &
-pid=$!
-BG_PIDS=$pid
-for ((i = 0; i < 600; i++)); do  # until the journal exists: the apply has begun
-  compgen -G "$REPO/rollback/*.journal" >/dev/null && break
-  sleep 0.05
-done
-compgen -G "$REPO/rollback/*.journal" >/dev/null || fail "no journal appeared within 30 s"
-sleep 0.3
-kill -INT "$pid"
-if wait "$pid"; then rc=0; else rc=$?; fi
-BG_PIDS=""
-[[ $rc == 130 ]] || { cat "$WORK/bg.err" >&2; fail "interrupted rollback exited $rc, not 130 (SIGINT)"; }
+interrupt_rollback "the interrupted rollback"
 grep -qF "the repository lock was released" "$WORK/bg.err" || check_failed "no message about the released lock"
 grep -qF 'run `rewind rollback --resume`' "$WORK/bg.err" || check_failed "the interrupted rollback does not say to resume it"
 no_locks "after SIGINT"
@@ -60,20 +71,8 @@ compare_files "mtree after the resumed rollback vs before the upgrade" "$WORK/pr
 no_locks "after the resume"
 
 step "a second interrupted rollback given up with --abandon, then a new rollback from there"
-simulate_upgrade "$SRC"
-find "$SRC/html" -type f -print0 | xargs -0 -n 200 sh -c 'for f; do echo "// EPOS" >>"$f"; done' sh
-with_default_signals "$REWIND" rollback --repo "$REPO" pre --yes --no-safety-snapshot >"$WORK/bg.out" 2>"$WORK/bg.err" &
-pid=$!
-BG_PIDS=$pid
-for ((i = 0; i < 600; i++)); do
-  compgen -G "$REPO/rollback/*.journal" >/dev/null && break
-  sleep 0.05
-done
-sleep 0.3
-kill -INT "$pid"
-if wait "$pid"; then rc=0; else rc=$?; fi
-BG_PIDS=""
-[[ $rc == 130 ]] || { cat "$WORK/bg.err" >&2; fail "the second interrupted rollback exited $rc, not 130"; }
+upgrade_again
+interrupt_rollback "the second interrupted rollback"
 expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --yes --no-safety-snapshot
 expect_err_contains "rollback --abandon"
 mtree "$SRC" >"$WORK/abandoned-before.mtree"
@@ -94,20 +93,8 @@ compare_files "mtree after --abandon and a new rollback vs before the upgrade" "
 no_locks "after --abandon"
 
 step "a file changed between the interruption and --resume: differences remain (exit 1), and it says what to do"
-simulate_upgrade "$SRC"
-find "$SRC/html" -type f -print0 | xargs -0 -n 200 sh -c 'for f; do echo "// EPOS" >>"$f"; done' sh
-with_default_signals "$REWIND" rollback --repo "$REPO" pre --yes --no-safety-snapshot >"$WORK/bg.out" 2>"$WORK/bg.err" &
-pid=$!
-BG_PIDS=$pid
-for ((i = 0; i < 600; i++)); do
-  compgen -G "$REPO/rollback/*.journal" >/dev/null && break
-  sleep 0.05
-done
-sleep 0.3
-kill -INT "$pid"
-if wait "$pid"; then rc=0; else rc=$?; fi
-BG_PIDS=""
-[[ $rc == 130 ]] || { cat "$WORK/bg.err" >&2; fail "the third interrupted rollback exited $rc, not 130"; }
+upgrade_again
+interrupt_rollback "the third interrupted rollback"
 # A file the plan does not touch (the upgrade left it alone), edited by hand meanwhile.
 edited=$(find "$SRC/lib" -maxdepth 1 -type f | LC_ALL=C sort | tail -n 1)
 echo "edited during the interruption" >>"$edited"
