@@ -109,7 +109,7 @@ int RunBackup(Context* ctx, const BackupArgs& args) {
         args.source.empty() ? "" : (::realpath(args.source.c_str(), resolved) ? std::string(resolved) : args.source);
     for (const PendingRollback& p : *pending) {
       char t[PATH_MAX];
-      const bool same_source = !source.empty() && !p.target.empty() &&
+      const bool same_source = !source.empty() && p.files && !p.target.empty() &&
                                (p.target == source || (::realpath(p.target.c_str(), t) && source == t));
       if (!same_source && !(with_databases && p.databases)) continue;
       return Fail("backup",

@@ -2349,8 +2349,14 @@ Result<std::vector<PendingRollback>> ListPendingRollbacks(Repository* repo) {
     p.journal_id = id;
     Result<RollbackJournal> j = ReadJournal(repo, id);
     if (j.ok()) {
-      p.target = j->files ? j->target : "";
+      p.snapshot_id = j->snapshot_id;
+      p.safety_snapshot_id = j->safety_snapshot_id;
+      p.target = j->target;
+      p.files = j->files;
       p.databases = j->databases;
+      p.steps_total = j->steps.size();
+      auto done = ReadProgress(repo, id);
+      p.steps_done = done.ok() ? std::min<uint64_t>(*done, p.steps_total) : 0;
     } else {
       p.damaged = j.status().message();
     }
@@ -2362,26 +2368,8 @@ Result<std::vector<PendingRollback>> ListPendingRollbacks(Repository* repo) {
 Result<AbandonedRollback> AbandonRollback(Repository* repo, const std::string& snapshot_spec) {
   RW_ASSIGN_OR_RETURN(auto lock, repo->Lock(true, "rollback --abandon"));
   RW_RETURN_IF_ERROR(repo->storage().RemoveTemporaries("rollback"));
-  RW_ASSIGN_OR_RETURN(auto pending, PendingJournals(repo));
-  if (pending.empty()) return Status::NotFound("no interrupted rollback is pending in this repository");
-  std::vector<AbandonedRollback> found;
-  for (const std::string& id : pending) {
-    AbandonedRollback a;
-    a.journal_id = id;
-    Result<RollbackJournal> j = ReadJournal(repo, id);
-    if (j.ok()) {
-      a.snapshot_id = j->snapshot_id;
-      a.safety_snapshot_id = j->safety_snapshot_id;
-      a.target = j->target;
-      a.steps_total = j->steps.size();
-      a.databases = j->databases;
-      auto done = ReadProgress(repo, id);
-      a.steps_done = done.ok() ? std::min<uint64_t>(*done, a.steps_total) : 0;
-    } else {
-      a.damaged = j.status().message();
-    }
-    found.push_back(std::move(a));
-  }
+  RW_ASSIGN_OR_RETURN(std::vector<AbandonedRollback> found, ListPendingRollbacks(repo));
+  if (found.empty()) return Status::NotFound("no interrupted rollback is pending in this repository");
   // A journal named by its id (a damaged one names no snapshot).
   if (auto it = std::find_if(found.begin(), found.end(),
                              [&](const AbandonedRollback& a) { return a.journal_id == snapshot_spec; });

@@ -168,18 +168,21 @@ Result<RollbackResult> ResumeRollback(Repository* repo, const std::string& snaps
                                       const RollbackOptions& options, RollbackObserver* observer,
                                       RollbackProgress* progress);
 
-// What AbandonRollback gave up. `snapshot_id` and the rest are empty when the journal could
-// not be read (damaged).
-struct AbandonedRollback {
+// An interrupted rollback whose journal is in the repository (what --resume finishes). `snapshot_id`
+// and the rest are empty when the journal could not be read (damaged).
+struct PendingRollback {
   std::string journal_id;
   std::string snapshot_id;
   std::string safety_snapshot_id;
   std::string target;
+  bool files = false;       // it had files to roll back (`target`)
+  bool databases = false;   // it had a databases step
   uint64_t steps_done = 0;  // the last checkpoint: at least these were applied
   uint64_t steps_total = 0;
-  bool databases = false;  // it had a databases step
   std::string damaged;  // why the journal could not be read, if it could not
 };
+// What AbandonRollback gave up.
+using AbandonedRollback = PendingRollback;
 
 // Gives up an interrupted rollback that `ResumeRollback` cannot finish (a step that fails every
 // time, a journal written by another version or damaged): removes its journal and checkpoint,
@@ -190,16 +193,8 @@ struct AbandonedRollback {
 // NotFound when none is pending.
 Result<AbandonedRollback> AbandonRollback(Repository* repo, const std::string& snapshot_spec);
 
-// The interrupted rollbacks whose journals are in the repository (what --resume finishes):
-// journal id, and, unless the journal is damaged (`damaged` says why), its target and whether it
-// has a databases step. A backup of such a target, or of the databases, would save a state part
-// way between two.
-struct PendingRollback {
-  std::string journal_id;
-  std::string target;
-  bool databases = false;
-  std::string damaged;
-};
+// The interrupted rollbacks pending in the repository. A backup of such a target, or of the
+// databases, would save a state part way between two.
 Result<std::vector<PendingRollback>> ListPendingRollbacks(Repository* repo);
 
 // Planning alone (what --dry-run shows), on an open target directory. `trees` (optional) keeps
