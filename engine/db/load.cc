@@ -121,33 +121,23 @@ Status ExecuteSqlBlobs(const Repository& repo, const std::vector<BlobId>& conten
   return splitter.Finish();
 }
 
-namespace {
-
-// " (other sessions: …)": the server's other client sessions, for a message (an idle one may
-// hold a table's metadata lock in a transaction it left open; the server does not say which
-// without plugins); "" when there are none or the server does not say.
-// `ours`: the loading sessions, left out too.
-std::string OtherSessions(DbConnection* c, const std::vector<std::unique_ptr<DbConnection>>& ours) {
-  std::string mine = "CONNECTION_ID()";
-  for (const auto& o : ours) mine += ", " + std::to_string(o->ThreadId());
-  auto rows = c->Query(
-      "SELECT ID, USER, HOST, DB, COMMAND, TIME FROM information_schema.PROCESSLIST WHERE ID NOT IN (" + mine + ") "
+Result<ClientSessions> DescribeClientSessions(DbConnection* c, const std::string& condition) {
+  RW_ASSIGN_OR_RETURN(auto rows, c->Query(
+      "SELECT ID, USER, HOST, DB, COMMAND, TIME FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() "
       "AND COMMAND NOT IN ('Daemon', 'Binlog Dump', 'Binlog Dump GTID', 'Killed') AND COMMAND NOT LIKE 'Slave%' "
-      "AND USER NOT IN ('event_scheduler', 'system user') ORDER BY ID");
-  if (!rows.ok() || rows->empty()) return "";
+      "AND USER NOT IN ('event_scheduler', 'system user') " + condition + " ORDER BY ID"));
   auto str = [](const Row& r, size_t i) { return i < r.size() && r[i] ? *r[i] : std::string(); };
-  std::string list;
-  for (size_t i = 0; i < rows->size() && i < 5; ++i) {
-    const Row& r = (*rows)[i];
-    list += (i ? ", " : "") + std::string("id ") + str(r, 0) + " " + str(r, 1) + "@" + str(r, 2) +
-            (str(r, 3).empty() ? std::string() : " in " + QuoteIdent(str(r, 3))) + " (" + str(r, 4) + ", " +
-            str(r, 5) + " s)";
+  ClientSessions out;
+  out.count = rows.size();
+  for (size_t i = 0; i < rows.size() && i < 5; ++i) {
+    const Row& r = rows[i];
+    out.list += (i ? ", " : "") + std::string("id ") + str(r, 0) + " " + str(r, 1) + "@" + str(r, 2) +
+                (str(r, 3).empty() ? std::string() : " in " + QuoteIdent(str(r, 3))) + " (" + str(r, 4) + ", " +
+                str(r, 5) + " s)";
   }
-  if (rows->size() > 5) list += " and " + std::to_string(rows->size() - 5) + " more";
-  return " (other sessions on the server: " + list + ")";
+  if (rows.size() > 5) out.list += " and " + std::to_string(rows.size() - 5) + " more";
+  return out;
 }
-
-}  // namespace
 
 Status CheckMaxAllowedPacket(DbConnection* c, uint64_t statement_bytes) {
   if (statement_bytes == 0) return Status::OK();
@@ -361,7 +351,8 @@ Result<LoadStats> LoadServer(const Repository& repo, const BlobId& server_tree,
   }
   // Not the server's default lock_wait_timeout (a day): a transaction another session left open
   // on a table to be dropped would hold DROP DATABASE that long, without a word.
-  const std::string lock_wait = "SET SESSION lock_wait_timeout=" + std::to_string(std::max(1, options.lock_wait_s));
+  const int lock_wait_s = std::max(1, options.lock_wait_s);
+  const std::string lock_wait = "SET SESSION lock_wait_timeout=" + std::to_string(lock_wait_s);
   DbConnection control;
   RW_RETURN_IF_ERROR(control.Connect(options.connect));
   RW_RETURN_IF_ERROR(PrepareSession(&control));
@@ -381,10 +372,16 @@ Result<LoadStats> LoadServer(const Repository& repo, const BlobId& server_tree,
     if (db.name != "mysql") {
       if (Status s = control.Exec("DROP DATABASE IF EXISTS " + QuoteIdent(db.name)); !s.ok()) {
         if (control.LastErrno() != 1205 /* ER_LOCK_WAIT_TIMEOUT */) return s;
-        return Status::Aborted("DROP DATABASE " + QuoteIdent(db.name) + " waited " +
-                               std::to_string(std::max(1, options.lock_wait_s)) +
+        // The other sessions (not the loading ones): one of them holds the lock.
+        std::string mine;
+        for (const auto& w : workers) mine += (mine.empty() ? "" : ", ") + std::to_string(w->ThreadId());
+        auto sessions = DescribeClientSessions(&control, mine.empty() ? "" : "AND ID NOT IN (" + mine + ")");
+        const std::string others = sessions.ok() && sessions->count > 0
+                                       ? " (other sessions on the server: " + sessions->list + ")"
+                                       : "";
+        return Status::Aborted("DROP DATABASE " + QuoteIdent(db.name) + " waited " + std::to_string(lock_wait_s) +
                                " s for a lock another session holds on one of its tables (a transaction it left "
-                               "open?)" + OtherSessions(&control, workers) + ": end that session, then run again");
+                               "open?)" + others + ": end that session, then run again");
       }
     }
     RW_RETURN_IF_ERROR(ExecuteSqlBlobs(repo, db.schema->content, &control, progress, nullptr, /*table_file=*/true)

@@ -38,6 +38,15 @@ struct LoadStats {
   std::vector<std::string> not_created;
 };
 
+// The server's client sessions other than `c`'s own that also meet `condition` (SQL starting
+// with AND; "" for none), replication threads and the server's own left out: how many, and
+// for a message the first five ("id 12 root@localhost in `db` (Sleep, 25 s), …, and N more").
+struct ClientSessions {
+  size_t count = 0;
+  std::string list;
+};
+Result<ClientSessions> DescribeClientSessions(DbConnection* c, const std::string& condition);
+
 // Restores the databases of one server's dump (`server_tree`, whose database directories hold
 // `dump_databases`): per database DROP DATABASE IF EXISTS (never for `mysql`) and schema.sql;
 // then every data file over `threads` connections in parallel; then routines, views, triggers,

@@ -136,21 +136,10 @@ Status CheckNoOtherSessions(const DatabaseDump& dump, const std::vector<DbServer
   std::string in;
   for (const std::string& d : dump.databases) in += (in.empty() ? "" : ",") + conn.Quote(d);
   // Replication threads and the server's own (event scheduler, daemons) do not count.
-  RW_ASSIGN_OR_RETURN(auto rows, conn.Query(
-      "SELECT ID, USER, HOST, DB, COMMAND, TIME FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() "
-      "AND DB IN (" + in + ") AND COMMAND NOT IN ('Daemon', 'Binlog Dump', 'Binlog Dump GTID', 'Killed') "
-      "AND COMMAND NOT LIKE 'Slave%' AND USER NOT IN ('event_scheduler', 'system user') ORDER BY ID"));
-  if (rows.empty()) return Status::OK();
-  auto str = [](const db::Row& r, size_t i) { return i < r.size() && r[i] ? *r[i] : std::string("?"); };
-  std::string list;
-  for (size_t i = 0; i < rows.size() && i < 5; ++i) {
-    const db::Row& r = rows[i];
-    list += (i ? ", " : "") + std::string("id ") + str(r, 0) + " " + str(r, 1) + "@" + str(r, 2) + " in " +
-            db::QuoteIdent(str(r, 3)) + " (" + str(r, 4) + ", " + str(r, 5) + " s)";
-  }
-  if (rows.size() > 5) list += " and " + std::to_string(rows.size() - 5) + " more";
-  return Status::Aborted(std::to_string(rows.size()) + (rows.size() == 1 ? " connection uses" : " connections use") +
-                         " databases of server \"" + dump.label + "\" that would be dropped and reloaded: " + list +
+  RW_ASSIGN_OR_RETURN(db::ClientSessions sessions, db::DescribeClientSessions(&conn, "AND DB IN (" + in + ")"));
+  if (sessions.count == 0) return Status::OK();
+  return Status::Aborted(std::to_string(sessions.count) + (sessions.count == 1 ? " connection uses" : " connections use") +
+                         " databases of server \"" + dump.label + "\" that would be dropped and reloaded: " + sessions.list +
                          ". Stop what uses them (IceWarp on every host that shares the database), or give "
                          "--allow-running to go on under them");
 }
