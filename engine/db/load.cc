@@ -139,6 +139,33 @@ Result<ClientSessions> DescribeClientSessions(DbConnection* c, const std::string
   return out;
 }
 
+Result<std::vector<std::string>> FindLockedDatabases(DbConnection* c, const std::vector<std::string>& databases,
+                                                     int wait_s) {
+  std::vector<std::string> locked;
+  std::string in;
+  for (const std::string& d : databases) {
+    if (!IsSystemDatabase(d)) in += (in.empty() ? "" : ",") + c->Quote(d);
+  }
+  if (in.empty()) return locked;
+  RW_ASSIGN_OR_RETURN(auto rows, c->Query("SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE "
+                                          "TABLE_SCHEMA IN (" + in + ") AND TABLE_TYPE NOT IN ('VIEW', 'SYSTEM VIEW') "
+                                          "ORDER BY TABLE_SCHEMA, TABLE_NAME"));
+  std::map<std::string, std::string> statements;  // database -> LOCK TABLES of its tables
+  for (const Row& r : rows) {
+    if (r.size() < 2 || !r[0] || !r[1]) continue;
+    std::string& sql = statements[*r[0]];
+    sql += (sql.empty() ? "LOCK TABLES " : ", ") + QuoteIdent(*r[0]) + "." + QuoteIdent(*r[1]) + " WRITE";
+  }
+  RW_RETURN_IF_ERROR(c->Exec("SET SESSION lock_wait_timeout=" + std::to_string(std::max(1, wait_s))));
+  for (const auto& [db, sql] : statements) {
+    Status s = c->Exec(sql);
+    if (!s.ok() && c->LastErrno() == 1205 /* ER_LOCK_WAIT_TIMEOUT */) locked.push_back(db);
+    if (!s.ok() && (c->LastErrno() == 2006 || c->LastErrno() == 2013)) return s;  // the server is gone
+    RW_RETURN_IF_ERROR(c->Exec("UNLOCK TABLES"));
+  }
+  return locked;
+}
+
 Status CheckMaxAllowedPacket(DbConnection* c, uint64_t statement_bytes) {
   if (statement_bytes == 0) return Status::OK();
   RW_ASSIGN_OR_RETURN(auto rows, c->Query("SELECT @@GLOBAL.max_allowed_packet"));

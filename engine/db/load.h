@@ -47,6 +47,16 @@ struct ClientSessions {
 };
 Result<ClientSessions> DescribeClientSessions(DbConnection* c, const std::string& condition);
 
+// The databases among `databases` (those that exist; system databases skipped) with a table that
+// another session holds a metadata lock on: a transaction it left open after reading or writing
+// the table, a LOCK TABLES, a statement still running. Found by LOCK TABLES … WRITE on each
+// database's tables (views aside) with a lock_wait_timeout of `wait_s`, then UNLOCK TABLES:
+// nothing is changed. A database whose tables cannot be locked for another reason (no LOCK
+// TABLES privilege, a table whose engine is gone) is not listed: DROP DATABASE's own lock wait
+// (LoadOptions::lock_wait_s) stays the backstop. Sets the session's lock_wait_timeout.
+Result<std::vector<std::string>> FindLockedDatabases(DbConnection* c, const std::vector<std::string>& databases,
+                                                     int wait_s);
+
 // Restores the databases of one server's dump (`server_tree`, whose database directories hold
 // `dump_databases`): per database DROP DATABASE IF EXISTS (never for `mysql`) and schema.sql;
 // then every data file over `threads` connections in parallel; then routines, views, triggers,

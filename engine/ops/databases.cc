@@ -137,11 +137,31 @@ Status CheckNoOtherSessions(const DatabaseDump& dump, const std::vector<DbServer
   for (const std::string& d : dump.databases) in += (in.empty() ? "" : ",") + conn.Quote(d);
   // Replication threads and the server's own (event scheduler, daemons) do not count.
   RW_ASSIGN_OR_RETURN(db::ClientSessions sessions, db::DescribeClientSessions(&conn, "AND DB IN (" + in + ")"));
-  if (sessions.count == 0) return Status::OK();
-  return Status::Aborted(std::to_string(sessions.count) + (sessions.count == 1 ? " connection uses" : " connections use") +
-                         " databases of server \"" + dump.label + "\" that would be dropped and reloaded: " + sessions.list +
-                         ". Stop what uses them (IceWarp on every host that shares the database), or give "
-                         "--allow-running to go on under them");
+  if (sessions.count > 0) {
+    return Status::Aborted(std::to_string(sessions.count) +
+                           (sessions.count == 1 ? " connection uses" : " connections use") + " databases of server \"" +
+                           dump.label + "\" that would be dropped and reloaded: " + sessions.list +
+                           ". Stop what uses them (IceWarp on every host that shares the database), or give "
+                           "--allow-running to go on under them");
+  }
+  // A session with another default database (or none) may still hold a lock on one of their
+  // tables: a transaction left open after reading it. DROP DATABASE would wait for it, after
+  // the files were rolled back and the databases before it reloaded.
+  RW_ASSIGN_OR_RETURN(std::vector<std::string> locked, db::FindLockedDatabases(&conn, dump.databases, 1));
+  if (locked.empty()) return Status::OK();
+  std::string names;
+  for (const std::string& d : locked) names += (names.empty() ? "" : ", ") + db::QuoteIdent(d);
+  auto open_trx = db::DescribeClientSessions(&conn, "AND ID IN (SELECT trx_mysql_thread_id FROM information_schema.INNODB_TRX)");
+  std::string who;
+  if (open_trx.ok() && open_trx->count > 0) {
+    who = "; sessions with a transaction open: " + open_trx->list;
+  } else if (auto all = db::DescribeClientSessions(&conn, ""); all.ok() && all->count > 0) {
+    who = "; the other sessions: " + all->list;
+  }
+  return Status::Aborted("another session holds a lock on a table of " + names + " on server \"" + dump.label +
+                         "\", which would be dropped and reloaded (a transaction left open, LOCK TABLES, a "
+                         "statement still running)" + who +
+                         ". End it (COMMIT or ROLLBACK in that session, or KILL its id on the server), then run again");
 }
 
 Status CheckDatabasesIdle(const Snapshot& snapshot, const DatabaseRestoreOptions& options) {

@@ -15,6 +15,9 @@
 #      databases back
 # Before 4: with a client still connected to one of the snapshot's databases, the rollback (and
 # its --dry-run) refuses, naming the connection, and changes nothing.
+# After 5: a session with no default database and a transaction left open on webmail.contacts:
+# the rollback (and its --dry-run) refuses, naming the session, and changes nothing; under
+# --allow-running the databases step stops after its lock wait, and --resume finishes it.
 # usage: rollback_db.sh REWIND DEMO_GEN
 # shellcheck source=../db/lib.sh
 source "$(dirname "$0")/../db/lib.sh" "$@"
@@ -285,10 +288,11 @@ dbdump "$WORK/undone.sql" "${UPG_DBS[@]}"
 compare_files "mariadb-dump: upgraded vs after rolling back to the safety snapshot" \
   "$WORK/upgraded.sql" "$WORK/undone.sql"
 
-step "a transaction left open on a table to drop: the databases step says so after the lock wait, then resumes"
+step "a transaction left open on a table to drop: refused before anything changes"
 # The session has no default database (the check for connections using the databases does not
 # see it), and its open transaction holds the metadata lock of webmail.contacts: DROP DATABASE
-# webmail waits for it (the server's default lock_wait_timeout is a day).
+# webmail would wait for it (the server's default lock_wait_timeout is a day). The lock probe
+# after the stop command finds it.
 mkfifo "$WORK/trx.in"
 mariadb --defaults-file="$MDB_CNF" -N -B --unbuffered <"$WORK/trx.in" >"$WORK/trx.out" 2>&1 &
 TRX=$!
@@ -300,8 +304,25 @@ for ((i = 0; i < 200; i++)); do
   sleep 0.05
 done
 grep -q in-transaction "$WORK/trx.out" || fail "the client's transaction did not start: $(cat "$WORK/trx.out")"
+nsnap=$(snapshot_count "$REPO")
+expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --yes --mysql-defaults-file "$MDB_CNF"
+grep -v '…$' "$WORK/last.err" | sed 's/^/     /'
+expect_err_contains "another session holds a lock on a table of \`webmail\` on server"
+expect_err_contains "sessions with a transaction open: id "
+expect_err_contains "nothing was changed"
+mtree "$SRC" >"$WORK/after-lock-refusal.mtree"
+compare_files "mtree before and after the refusal (a lock held)" "$WORK/undone-all.mtree" "$WORK/after-lock-refusal.mtree"
+dbdump "$WORK/after-lock-refusal.sql" "${UPG_DBS[@]}"
+compare_files "mariadb-dump before and after the refusal (a lock held)" "$WORK/undone.sql" "$WORK/after-lock-refusal.sql"
+[[ $(snapshot_count "$REPO") == "$nsnap" ]] || check_failed "the refused rollback added a snapshot"
+[[ -z $(ls "$REPO"/rollback/*.journal 2>/dev/null) ]] || check_failed "the refused rollback left a journal"
+expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --dry-run --mysql-defaults-file "$MDB_CNF"
+expect_err_contains "the rollback would be refused: another session holds a lock on a table of \`webmail\`"
+
+step "the same lock under --allow-running: the databases step says so after the lock wait, then resumes"
+# --allow-running skips the checks: DROP DATABASE's own lock wait is the backstop.
 export REWIND_TEST_DB_LOCK_WAIT_S=2
-expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --yes --databases-only --no-safety-snapshot \
+expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --yes --databases-only --no-safety-snapshot --allow-running \
   --mysql-defaults-file "$MDB_CNF"
 unset REWIND_TEST_DB_LOCK_WAIT_S
 grep -v '…$' "$WORK/last.err" | sed 's/^/     /'
