@@ -251,11 +251,17 @@ bool UnchangedByStat(const TreeEntry& o, const TreeEntry& n) {
          o.mtime_ns == n.mtime_ns && o.ctime_ns == n.ctime_ns && o.inode == n.inode && o.device == n.device;
 }
 
+// UnchangedByStat, and the snapshot can vouch for that stat (StatVouchesFor, `snapshot_start`:
+// not racily clean): the file is the snapshot's without reading it.
+bool VouchedUnchanged(const TreeEntry& o, const TreeEntry& n, int64_t snapshot_start) {
+  return UnchangedByStat(o, n) && StatVouchesFor(o.ctime_ns, snapshot_start);
+}
+
 // A live file of the snapshot's size whose stat moved, or whose stat the snapshot cannot vouch
-// for (StatVouchesFor, `snapshot_start`): only its content can tell.
+// for: only its content can tell.
 bool NeedsHash(const TreeEntry& o, const TreeEntry& n, int64_t snapshot_start) {
   return o.type == EntryType::kFile && n.type == EntryType::kFile && o.size == n.size &&
-         (!UnchangedByStat(o, n) || !StatVouchesFor(o.ctime_ns, snapshot_start));
+         !VouchedUnchanged(o, n, snapshot_start);
 }
 
 // A change found by a walk of a subtree that ran beside its siblings, held until the walk of
@@ -423,7 +429,7 @@ class Differ {
         RW_RETURN_IF_ERROR(Release(sub.held));
         ++i;
         ++j;
-      } else if (live_ && UnchangedByStat(olds[i], news[j]) && StatVouchesFor(olds[i].ctime_ns, snapshot_start_)) {
+      } else if (live_ && VouchedUnchanged(olds[i], news[j], snapshot_start_)) {
         ++i;  // the common case, decided before any path or copy is made
         ++j;
       } else {
@@ -483,11 +489,10 @@ class Differ {
     return Status::OK();
   }
 
-  // REQUIRES (live): not UnchangedByStat(o, n_in) with a trusted ctime; Dir skips those before
-  // any path is made.
+  // REQUIRES (live): not VouchedUnchanged(o, n_in); Dir skips those before any path is made.
   Status Entry(const std::string& path, const TreeEntry& o, const TreeEntry& n_in, int new_fd,
                bool* structural, Hashed* pre = nullptr) {
-    assert(!live_ || !UnchangedByStat(o, n_in) || !StatVouchesFor(o.ctime_ns, snapshot_start_));
+    assert(!live_ || !VouchedUnchanged(o, n_in, snapshot_start_));
     TreeEntry n = n_in;
     Change c;
     c.path = path;
