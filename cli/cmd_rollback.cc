@@ -432,6 +432,8 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
                            return a;
                          }()},
                         {"start_cmd_run", r.start_cmd_run},
+                        {"start_cmd_failed", r.start_cmd_failed.empty() ? nlohmann::json(nullptr)
+                                                                         : nlohmann::json(r.start_cmd_failed)},
                         {"notes", [&] {
                            std::vector<std::string> notes = r.notes;
                            notes.insert(notes.end(), dry_run_notes.begin(), dry_run_notes.end());
@@ -554,8 +556,16 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
       }
     }
   }
+  if (!r.start_cmd_failed.empty()) {
+    // Last, where it is seen: the rollback is done, the services are not running.
+    std::fprintf(stderr,
+                 "rewind: rollback: the rollback is complete and verified, but the start command failed (%s): the "
+                 "services are still stopped: start them by hand\n",
+                 r.start_cmd_failed.c_str());
+  }
   if (r.dry_run) return refused.empty() ? kExitOk : kExitError;  // the rollback's own exit status
-  return r.verified() ? kExitOk : kExitDamage;
+  if (!r.verified()) return kExitDamage;
+  return r.start_cmd_failed.empty() ? kExitOk : kExitStartFailed;
 }
 
 }  // namespace
@@ -592,9 +602,9 @@ void RegisterRollback(CLI::App& app, Context* ctx) {
   sub->footer(
       "Exit status: 0 rolled back and verified (or a dry run of a rollback that would run); 1 differences remain "
       "after the rollback (listed); 2 could not run or refused (nothing changed unless it says the rollback "
-      "stopped part way: then `rewind rollback --resume` finishes it; or the start command failed after a complete, "
-      "verified rollback: it says so), and --dry-run when the rollback would be refused; 128 + n stopped by "
-      "signal n (130: Ctrl-C), saying whether to resume.");
+      "stopped part way: then `rewind rollback --resume` finishes it), and --dry-run when the rollback would be "
+      "refused; 3 rolled back and verified, but the start command failed (the services are still stopped); "
+      "128 + n stopped by signal n (130: Ctrl-C), saying whether to resume.");
   sub->callback([ctx, args] { ctx->run = [ctx, args] { return RunRollback(ctx, *args); }; });
 }
 

@@ -22,6 +22,7 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitDamage = 1;      // verify found damage
 inline constexpr int kExitError = 2;       // could not run: bad arguments, missing source, …
 inline constexpr int kExitIncomplete = 3;  // backup saved, but some entries could not be read
+inline constexpr int kExitStartFailed = 3;  // rollback complete and verified, but its start command failed
 
 // Each command registers its subcommand and sets `run` when it is chosen.
 struct Context {

@@ -2047,8 +2047,11 @@ Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const 
   }
   if (!start.empty()) {
     s.Phase(8, "running the start command");
-    RW_RETURN_IF_ERROR(RunShell("start command", start).WithContext("the rollback is complete and verified, but"));
-    s.result.start_cmd_run = true;
+    if (Status st = RunShell("start command", start); !st.ok()) {
+      s.result.start_cmd_failed = st.message();
+    } else {
+      s.result.start_cmd_run = true;
+    }
   }
   return Status::OK();
 }

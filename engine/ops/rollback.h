@@ -141,6 +141,9 @@ struct RollbackResult {
   uint64_t bytes_copied_from_target = 0;
   bool databases_restored = false;
   bool start_cmd_run = false;
+  // The start command's failure after a complete and verified rollback (not an error: the
+  // rollback is done; the services are still stopped). Empty when it ran or there was none.
+  std::string start_cmd_failed;
   // Verify: the differences that remain between the target and the snapshot (must be empty).
   std::vector<Change> remaining;
   std::vector<std::string> databases_failed;  // objects the servers refused to create

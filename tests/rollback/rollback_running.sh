@@ -5,7 +5,8 @@
 # snapshot, no journal, the tree as it was. Files open in an excluded folder (a log in logs/)
 # do not count. --stop-cmd that stops them lets it go on (what it leaves running is waited for
 # 10 s); so does --allow-running. A --resume
-# of a killed rollback refuses the same way and keeps its journal.
+# of a killed rollback refuses the same way and keeps its journal. A start command that fails
+# after a complete, verified rollback: exit 3, with the report.
 # usage: rollback_running.sh REWIND DEMO_GEN
 source "$(dirname "$0")/../e2e/lib.sh"
 source "$(dirname "$0")/lib_rollback.sh"
@@ -64,6 +65,21 @@ unchanged "the dry run"
 step "the stop command stops it: rolled back"
 expect_rc 0 "$REWIND" rollback --repo "$REPO" pre --yes --stop-cmd "kill $SVC; while kill -0 $SVC 2>/dev/null; do sleep 0.05; done"
 [[ $(cat "$SRC/config/settings.cfg") == v1 ]] || check_failed "settings.cfg not rolled back"
+
+step "a start command that fails after a complete, verified rollback: exit 3, the report, the failure last"
+echo "v2s" >"$SRC/config/settings.cfg"
+expect_rc 3 "$REWIND" rollback --repo "$REPO" pre --yes --start-cmd "echo services down >&2; exit 7"
+[[ $(cat "$SRC/config/settings.cfg") == v1 ]] || check_failed "settings.cfg not rolled back"
+expect_err_contains "safety snapshot "  # the way back is still named
+expect_err_contains "and verified it in"
+[[ $(tail -n 1 "$WORK/last.err") == *"complete and verified, but the start command failed ("*"exit"*"7"*"): the services are still stopped: start them by hand" ]] ||
+  check_failed "the start command's failure is not the last line: $(tail -n 1 "$WORK/last.err")"
+[[ -z $(ls "$REPO"/rollback/*.journal 2>/dev/null) ]] || check_failed "a journal is left after a complete rollback"
+echo "v2j" >"$SRC/config/settings.cfg"
+expect_rc 3 "$REWIND" rollback --repo "$REPO" pre --yes --json --start-cmd "exit 7"
+jq -e '.verified == true and .start_cmd_run == false and (.start_cmd_failed | test("exit"))' "$WORK/last.out" >/dev/null ||
+  check_failed "--json does not report the start command's failure: $(cat "$WORK/last.out")"
+[[ $(cat "$SRC/config/settings.cfg") == v1 ]] || check_failed "settings.cfg not rolled back (--json)"
 
 step "a stop command that returns before the service has exited: waited for, then rolled back"
 echo "v2b" >"$SRC/config/settings.cfg"
