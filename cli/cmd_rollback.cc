@@ -139,6 +139,10 @@ std::string BelowText(const Below& b) {
 }
 
 void PrintPlan(FILE* out, const RollbackPlan& p, const std::string& target, const std::string& snap) {
+  if (target.empty()) {  // --databases-only: no files
+    std::fprintf(out, "rollback of the databases to snapshot %s\n", snap.substr(0, 12).c_str());
+    return;
+  }
   std::fprintf(out, "rollback of %s to snapshot %s: %s\n", target.c_str(), snap.substr(0, 12).c_str(),
                Counts(p).c_str());
   auto list = [&](const char* what, const std::vector<std::string>& paths) {
@@ -183,11 +187,13 @@ void PrintPlan(FILE* out, const RollbackPlan& p, const std::string& target, cons
   list("left as they are (excluded folders: never touched)", p.kept_excluded);
 }
 
-bool Ask(const RollbackPlan& plan, const std::string& target, const std::string& snap) {
+// `target`: empty for --databases-only.
+bool Ask(const RollbackPlan& plan, const std::string& target, const std::string& snap, bool safety) {
   std::fputs(LineReset(), stderr);
   PrintPlan(stderr, plan, target, snap);
-  std::fprintf(stderr, "Roll %s back to snapshot %s now? A safety snapshot is taken first. [y/N] ", target.c_str(),
-               snap.substr(0, 12).c_str());
+  std::fprintf(stderr, "Roll %s back to snapshot %s now?%s [y/N] ",
+               target.empty() ? "the databases" : target.c_str(), snap.substr(0, 12).c_str(),
+               safety ? " A safety snapshot is taken first." : " No safety snapshot is taken (--no-safety-snapshot).");
   std::fflush(stderr);
   char buf[16] = {};
   if (!std::fgets(buf, sizeof buf, stdin)) return false;
@@ -381,10 +387,10 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
         }
       }
       if (!args.yes && !args.dry_run) {
-        std::string target = args.target.empty() ? ref->snapshot.source : args.target;
-        opts.confirm = [target, id = ref->id, &asking](const RollbackPlan& plan) {
+        std::string target = args.databases_only ? "" : args.target.empty() ? ref->snapshot.source : args.target;
+        opts.confirm = [target, id = ref->id, safety = !args.no_safety, &asking](const RollbackPlan& plan) {
           asking = true;  // the progress line must not draw over the question
-          bool yes = Ask(plan, target, id);
+          bool yes = Ask(plan, target, id, safety);
           asking = false;
           return yes;
         };
@@ -461,7 +467,7 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
     }
     std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else if (r.dry_run) {
-    PrintPlan(stdout, r.plan, r.target, r.snapshot_id);
+    PrintPlan(stdout, r.plan, args.databases_only ? "" : r.target, r.snapshot_id);
     for (const auto& d : db_done) {
       std::string names, extra;
       for (const std::string& n : d.databases) names += (names.empty() ? "" : ", ") + n;

@@ -139,31 +139,55 @@ Result<ClientSessions> DescribeClientSessions(DbConnection* c, const std::string
   return out;
 }
 
-Result<std::vector<std::string>> FindLockedDatabases(DbConnection* c, const std::vector<std::string>& databases,
-                                                     int wait_s) {
-  std::vector<std::string> locked;
+Result<TableName> FindLockedTable(DbConnection* c, const std::vector<std::string>& databases, int wait_s) {
   std::string in;
   for (const std::string& d : databases) {
     if (!IsSystemDatabase(d)) in += (in.empty() ? "" : ",") + c->Quote(d);
   }
-  if (in.empty()) return locked;
+  if (in.empty()) return TableName{};
   RW_ASSIGN_OR_RETURN(auto rows, c->Query("SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE "
-                                          "TABLE_SCHEMA IN (" + in + ") AND TABLE_TYPE NOT IN ('VIEW', 'SYSTEM VIEW') "
+                                          "TABLE_SCHEMA IN (" + in + ") AND TABLE_TYPE <> 'SYSTEM VIEW' "
                                           "ORDER BY TABLE_SCHEMA, TABLE_NAME"));
-  std::map<std::string, std::string> statements;  // database -> LOCK TABLES of its tables
+  const std::string wait = std::to_string(std::max(1, wait_s));
+  RW_RETURN_IF_ERROR(
+      c->Exec("SET SESSION lock_wait_timeout=" + wait + ", innodb_lock_wait_timeout=" + wait + ", autocommit=0"));
   for (const Row& r : rows) {
     if (r.size() < 2 || !r[0] || !r[1]) continue;
-    std::string& sql = statements[*r[0]];
-    sql += (sql.empty() ? "LOCK TABLES " : ", ") + QuoteIdent(*r[0]) + "." + QuoteIdent(*r[1]) + " WRITE";
-  }
-  RW_RETURN_IF_ERROR(c->Exec("SET SESSION lock_wait_timeout=" + std::to_string(std::max(1, wait_s))));
-  for (const auto& [db, sql] : statements) {
-    Status s = c->Exec(sql);
-    if (!s.ok() && c->LastErrno() == 1205 /* ER_LOCK_WAIT_TIMEOUT */) locked.push_back(db);
-    if (!s.ok() && (c->LastErrno() == 2006 || c->LastErrno() == 2013)) return s;  // the server is gone
+    const std::string table = QuoteIdent(*r[0]) + "." + QuoteIdent(*r[1]);
+    Status s = c->Exec("LOCK TABLES " + table + " WRITE");
+    const unsigned err = s.ok() ? 0 : c->LastErrno();
+    if (err == 2006 || err == 2013) return s;  // the server is gone
     RW_RETURN_IF_ERROR(c->Exec("UNLOCK TABLES"));
+    if (err == 1205 /* ER_LOCK_WAIT_TIMEOUT */ || err == 1213 /* ER_LOCK_DEADLOCK */) return TableName{*r[0], *r[1]};
   }
-  return locked;
+  return TableName{};
+}
+
+std::string DescribeLockHolders(DbConnection* c, const std::string& db, const std::string& name) {
+  if (auto holders = c->Query("SELECT THREAD_ID FROM information_schema.METADATA_LOCK_INFO WHERE TABLE_SCHEMA = " +
+                              c->Quote(db) + " AND TABLE_NAME = " + c->Quote(name) +
+                              " AND THREAD_ID <> CONNECTION_ID()");
+      holders.ok() && !holders->empty()) {
+    std::string ids;
+    for (const Row& r : *holders) {
+      if (!r.empty() && r[0]) ids += (ids.empty() ? "" : ",") + *r[0];
+    }
+    if (auto s = DescribeClientSessions(c, "AND ID IN (" + ids + ")"); s.ok() && s->count > 0) {
+      return "held by " + s->list;
+    }
+  }
+  std::string out;
+  auto trx = DescribeClientSessions(c, "AND ID IN (SELECT trx_mysql_thread_id FROM information_schema.INNODB_TRX)");
+  if (trx.ok() && trx->count > 0) out = "sessions with a transaction open: " + trx->list;
+  if (auto xa = c->Query("SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = 0");
+      xa.ok() && !xa->empty() && !(*xa)[0].empty() && (*xa)[0][0] && *(*xa)[0][0] != "0") {
+    const std::string& n = *(*xa)[0][0];
+    out += std::string(out.empty() ? "" : "; ") + n + " prepared XA transaction" + (n == "1" ? "" : "s") +
+           ", of no session (`XA RECOVER` lists them; `XA ROLLBACK` or `XA COMMIT` ends one)";
+  }
+  if (!out.empty()) return out;
+  if (auto all = DescribeClientSessions(c, ""); all.ok() && all->count > 0) return "the other sessions: " + all->list;
+  return "no other session is visible to this account (without the PROCESS privilege it sees only its own)";
 }
 
 Status CheckMaxAllowedPacket(DbConnection* c, uint64_t statement_bytes) {

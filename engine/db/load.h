@@ -47,15 +47,28 @@ struct ClientSessions {
 };
 Result<ClientSessions> DescribeClientSessions(DbConnection* c, const std::string& condition);
 
-// The databases among `databases` (those that exist; system databases skipped) with a table that
-// another session holds a metadata lock on: a transaction it left open after reading or writing
-// the table, a LOCK TABLES, a statement still running. Found by LOCK TABLES … WRITE on each
-// database's tables (views aside) with a lock_wait_timeout of `wait_s`, then UNLOCK TABLES:
-// nothing is changed. A database whose tables cannot be locked for another reason (no LOCK
-// TABLES privilege, a table whose engine is gone) is not listed: DROP DATABASE's own lock wait
-// (LoadOptions::lock_wait_s) stays the backstop. Sets the session's lock_wait_timeout.
-Result<std::vector<std::string>> FindLockedDatabases(DbConnection* c, const std::vector<std::string>& databases,
-                                                     int wait_s);
+// The first table or view of `databases` (those that exist; system databases skipped) that
+// another session holds a lock on; an empty `name` when none. What DROP DATABASE would wait
+// for: a transaction left open after reading or writing it (its metadata lock), a LOCK TABLES,
+// a statement still running, a prepared XA transaction's row locks. Found by `LOCK TABLES x
+// WRITE` then `UNLOCK TABLES`, one table at a time (the probe never holds one lock while it
+// waits for another, so it cannot deadlock with the holder), with lock_wait_timeout and
+// innodb_lock_wait_timeout of `wait_s` and autocommit off (so that InnoDB takes its table lock
+// too); it stops at the first table found locked. Nothing is changed. A table that cannot be
+// locked for another reason (no LOCK TABLES privilege, its engine gone) is passed over: DROP
+// DATABASE's own lock wait (LoadOptions::lock_wait_s) stays the backstop. Not seen: a
+// transaction that only called a stored function of the database. A table whose triggers write
+// to a table another session has locked is reported too (LOCK TABLES locks that one as well).
+// Changes the session's settings: for a connection of its own.
+struct TableName {
+  std::string db, name;
+};
+Result<TableName> FindLockedTable(DbConnection* c, const std::vector<std::string>& databases, int wait_s);
+
+// Who may hold the lock FindLockedTable found on db.name, for a message: the
+// holder itself when the server has the METADATA_LOCK_INFO plugin; else the sessions with an
+// InnoDB transaction open and the prepared XA transactions; else the other client sessions.
+std::string DescribeLockHolders(DbConnection* c, const std::string& db, const std::string& name);
 
 // Restores the databases of one server's dump (`server_tree`, whose database directories hold
 // `dump_databases`): per database DROP DATABASE IF EXISTS (never for `mysql`) and schema.sql;

@@ -147,21 +147,15 @@ Status CheckNoOtherSessions(const DatabaseDump& dump, const std::vector<DbServer
   // A session with another default database (or none) may still hold a lock on one of their
   // tables: a transaction left open after reading it. DROP DATABASE would wait for it, after
   // the files were rolled back and the databases before it reloaded.
-  RW_ASSIGN_OR_RETURN(std::vector<std::string> locked, db::FindLockedDatabases(&conn, dump.databases, 1));
-  if (locked.empty()) return Status::OK();
-  std::string names;
-  for (const std::string& d : locked) names += (names.empty() ? "" : ", ") + db::QuoteIdent(d);
-  auto open_trx = db::DescribeClientSessions(&conn, "AND ID IN (SELECT trx_mysql_thread_id FROM information_schema.INNODB_TRX)");
-  std::string who;
-  if (open_trx.ok() && open_trx->count > 0) {
-    who = "; sessions with a transaction open: " + open_trx->list;
-  } else if (auto all = db::DescribeClientSessions(&conn, ""); all.ok() && all->count > 0) {
-    who = "; the other sessions: " + all->list;
-  }
-  return Status::Aborted("another session holds a lock on a table of " + names + " on server \"" + dump.label +
-                         "\", which would be dropped and reloaded (a transaction left open, LOCK TABLES, a "
-                         "statement still running)" + who +
-                         ". End it (COMMIT or ROLLBACK in that session, or KILL its id on the server), then run again");
+  RW_ASSIGN_OR_RETURN(db::TableName locked, db::FindLockedTable(&conn, dump.databases, 1));
+  if (locked.name.empty()) return Status::OK();
+  return Status::Aborted("another session holds a lock on " + db::QuoteIdent(locked.db) + "." +
+                         db::QuoteIdent(locked.name) + " on server \"" + dump.label +
+                         "\", whose database would be dropped and reloaded (a transaction left open, LOCK TABLES, "
+                         "a statement still running, a prepared XA transaction): " +
+                         db::DescribeLockHolders(&conn, locked.db, locked.name) +
+                         ". End what holds it (COMMIT or ROLLBACK in that session, or KILL it on the server), "
+                         "then run again");
 }
 
 Status CheckDatabasesIdle(const Snapshot& snapshot, const DatabaseRestoreOptions& options) {

@@ -17,7 +17,8 @@
 # its --dry-run) refuses, naming the connection, and changes nothing.
 # After 5: a session with no default database and a transaction left open on webmail.contacts:
 # the rollback (and its --dry-run) refuses, naming the session, and changes nothing; under
-# --allow-running the databases step stops after its lock wait, and --resume finishes it.
+# --allow-running the databases step stops after its lock wait, and --resume finishes it. Then a
+# prepared XA transaction holding a row of webmail.contacts: refused the same way.
 # usage: rollback_db.sh REWIND DEMO_GEN
 # shellcheck source=../db/lib.sh
 source "$(dirname "$0")/../db/lib.sh" "$@"
@@ -164,6 +165,9 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 sys.exit(0 if [s["left_alone"] for s in d["databases"]] == [["epos_new"]] else 1)
 PY
+expect_rc 0 "$REWIND" rollback --repo "$REPO" pre --dry-run --databases-only --mysql-defaults-file "$MDB_CNF"
+[[ $(head -n 1 "$WORK/last.out") == "rollback of the databases to snapshot "* ]] ||
+  check_failed "--dry-run --databases-only does not say it rolls back the databases: $(head -n 1 "$WORK/last.out")"
 mtree "$SRC" >"$WORK/after-dry.mtree"
 compare_files "mtree before and after --dry-run" "$WORK/upgraded-all.mtree" "$WORK/after-dry.mtree"
 user_dbs >"$WORK/after-dry.dbs"
@@ -307,7 +311,7 @@ grep -q in-transaction "$WORK/trx.out" || fail "the client's transaction did not
 nsnap=$(snapshot_count "$REPO")
 expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --yes --mysql-defaults-file "$MDB_CNF"
 grep -v '…$' "$WORK/last.err" | sed 's/^/     /'
-expect_err_contains "another session holds a lock on a table of \`webmail\` on server"
+expect_err_contains "another session holds a lock on \`webmail\`.\`contacts\` on server"
 expect_err_contains "sessions with a transaction open: id "
 expect_err_contains "nothing was changed"
 mtree "$SRC" >"$WORK/after-lock-refusal.mtree"
@@ -317,7 +321,7 @@ compare_files "mariadb-dump before and after the refusal (a lock held)" "$WORK/u
 [[ $(snapshot_count "$REPO") == "$nsnap" ]] || check_failed "the refused rollback added a snapshot"
 [[ -z $(ls "$REPO"/rollback/*.journal 2>/dev/null) ]] || check_failed "the refused rollback left a journal"
 expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --dry-run --mysql-defaults-file "$MDB_CNF"
-expect_err_contains "the rollback would be refused: another session holds a lock on a table of \`webmail\`"
+expect_err_contains "the rollback would be refused: another session holds a lock on \`webmail\`.\`contacts\`"
 
 step "the same lock under --allow-running: the databases step says so after the lock wait, then resumes"
 # --allow-running skips the checks: DROP DATABASE's own lock wait is the backstop.
@@ -335,6 +339,23 @@ wait "$TRX" 2>/dev/null || :
 expect_rc 0 "$REWIND" rollback --repo "$REPO" --resume --mysql-defaults-file "$MDB_CNF"
 dbdump "$WORK/resumed.sql" "${SNAP_DBS[@]}"
 compare_files "mariadb-dump: before the upgrade vs after the resumed databases step" "$WORK/pre.sql" "$WORK/resumed.sql"
+
+step "a prepared XA transaction (of no session) holding a row of a table to drop: refused, nothing changed"
+# It outlives its client and holds the lock of the row it changed, not metadata locks: DROP
+# DATABASE would drop the tables before it up to that one and wait there for
+# innodb_lock_wait_timeout. (A row it only read is unlocked at XA PREPARE: nothing waits.)
+mdb -e "XA START 'rewind-test'; UPDATE webmail.contacts SET name = 'Dave (XA)' WHERE name = 'Dave'; XA END 'rewind-test'; XA PREPARE 'rewind-test';"
+expect_rc 2 "$REWIND" rollback --repo "$REPO" pre --yes --databases-only --no-safety-snapshot \
+  --mysql-defaults-file "$MDB_CNF"
+grep -v '…$' "$WORK/last.err" | sed 's/^/     /'
+expect_err_contains "another session holds a lock on \`webmail\`.\`contacts\` on server"
+expect_err_contains "1 prepared XA transaction, of no session (\`XA RECOVER\` lists them"
+expect_err_contains "nothing was changed"
+[[ -z $(ls "$REPO"/rollback/*.journal 2>/dev/null) ]] || check_failed "the refused rollback left a journal"
+mdb -e "XA ROLLBACK 'rewind-test'"
+dbdump "$WORK/after-xa-refusal.sql" "${SNAP_DBS[@]}"
+compare_files "mariadb-dump before and after the refusal (a prepared XA transaction)" "$WORK/resumed.sql" \
+  "$WORK/after-xa-refusal.sql"
 
 step "verify"
 expect_rc 0 "$REWIND" verify --repo "$REPO"
