@@ -187,12 +187,12 @@ void PrintPlan(FILE* out, const RollbackPlan& p, const std::string& target, cons
   list("left as they are (excluded folders: never touched)", p.kept_excluded);
 }
 
-// `target`: empty for --databases-only.
-bool Ask(const RollbackPlan& plan, const std::string& target, const std::string& snap, bool safety) {
+// `target`: empty for --databases-only; `databases`: the snapshot's databases are rolled back too.
+bool Ask(const RollbackPlan& plan, const std::string& target, const std::string& snap, bool safety, bool databases) {
   std::fputs(LineReset(), stderr);
   PrintPlan(stderr, plan, target, snap);
-  std::fprintf(stderr, "Roll %s back to snapshot %s now?%s [y/N] ",
-               target.empty() ? "the databases" : target.c_str(), snap.substr(0, 12).c_str(),
+  const std::string what = target.empty() ? "the databases" : databases ? target + " and the databases" : target;
+  std::fprintf(stderr, "Roll %s back to snapshot %s now?%s [y/N] ", what.c_str(), snap.substr(0, 12).c_str(),
                safety ? " A safety snapshot is taken first." : " No safety snapshot is taken (--no-safety-snapshot).");
   std::fflush(stderr);
   char buf[16] = {};
@@ -388,9 +388,11 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
       }
       if (!args.yes && !args.dry_run) {
         std::string target = args.databases_only ? "" : args.target.empty() ? ref->snapshot.source : args.target;
-        opts.confirm = [target, id = ref->id, safety = !args.no_safety, &asking](const RollbackPlan& plan) {
+        const bool with_databases = !args.files_only && !ref->snapshot.databases.empty();
+        opts.confirm = [target, id = ref->id, safety = !args.no_safety, with_databases,
+                        &asking](const RollbackPlan& plan) {
           asking = true;  // the progress line must not draw over the question
-          bool yes = Ask(plan, target, id, safety);
+          bool yes = Ask(plan, target, id, safety, with_databases);
           asking = false;
           return yes;
         };

@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
   app.footer(
       "Exit status: 0 success; 1 verify found damage, or differences remain after a rollback; 2 could not run (bad arguments, missing "
       "source, not a repository, locked, I/O error, disk full); 3 backup saved but incomplete (some files "
-      "could not be read); 128 + n stopped by signal n (130: Ctrl-C; the lock is released).");
+      "could not be read), or rollback done and verified but its start command failed; 128 + n stopped by signal n (130: Ctrl-C; the lock is released).");
   rw::cli::Context ctx;
   rw::cli::RegisterInit(app, &ctx);
   rw::cli::RegisterBackup(app, &ctx);

@@ -150,7 +150,8 @@ Result<TableName> FindLockedTable(DbConnection* c, const std::vector<std::string
                                           "ORDER BY TABLE_SCHEMA, TABLE_NAME"));
   const std::string wait = std::to_string(std::max(1, wait_s));
   RW_RETURN_IF_ERROR(
-      c->Exec("SET SESSION lock_wait_timeout=" + wait + ", innodb_lock_wait_timeout=" + wait + ", autocommit=0"));
+      c->Exec("SET SESSION lock_wait_timeout=" + wait + ", innodb_lock_wait_timeout=" + wait +
+              ", innodb_table_locks=1, autocommit=0"));
   for (const Row& r : rows) {
     if (r.size() < 2 || !r[0] || !r[1]) continue;
     const std::string table = QuoteIdent(*r[0]) + "." + QuoteIdent(*r[1]);
@@ -172,14 +173,16 @@ std::string DescribeLockHolders(DbConnection* c, const std::string& db, const st
     for (const Row& r : *holders) {
       if (!r.empty() && r[0]) ids += (ids.empty() ? "" : ",") + *r[0];
     }
-    if (auto s = DescribeClientSessions(c, "AND ID IN (" + ids + ")"); s.ok() && s->count > 0) {
+    if (auto s = ids.empty() ? Result<ClientSessions>(ClientSessions{}) : DescribeClientSessions(c, "AND ID IN (" + ids + ")");
+        s.ok() && s->count > 0) {
       return "held by " + s->list;
     }
   }
   std::string out;
   auto trx = DescribeClientSessions(c, "AND ID IN (SELECT trx_mysql_thread_id FROM information_schema.INNODB_TRX)");
   if (trx.ok() && trx->count > 0) out = "sessions with a transaction open: " + trx->list;
-  if (auto xa = c->Query("SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = 0");
+  if (auto xa = c->Query("SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = 0 AND "
+                         "trx_state <> 'ROLLING BACK'");
       xa.ok() && !xa->empty() && !(*xa)[0].empty() && (*xa)[0][0] && *(*xa)[0][0] != "0") {
     const std::string& n = *(*xa)[0][0];
     out += std::string(out.empty() ? "" : "; ") + n + " prepared XA transaction" + (n == "1" ? "" : "s") +
@@ -401,9 +404,12 @@ Result<LoadStats> LoadServer(const Repository& repo, const BlobId& server_tree,
     RW_RETURN_IF_ERROR(ReadDbFiles(repo, server, names[i], &dbs[i]));
   }
   // Not the server's default lock_wait_timeout (a day): a transaction another session left open
-  // on a table to be dropped would hold DROP DATABASE that long, without a word.
+  // on a table to be dropped would hold DROP DATABASE that long, without a word. Nor its
+  // innodb_lock_wait_timeout (50 s, or whatever the server was given) for a row lock (a
+  // prepared XA transaction's) that holds DROP DATABASE part way through its tables.
   const int lock_wait_s = std::max(1, options.lock_wait_s);
-  const std::string lock_wait = "SET SESSION lock_wait_timeout=" + std::to_string(lock_wait_s);
+  const std::string lock_wait = "SET SESSION lock_wait_timeout=" + std::to_string(lock_wait_s) +
+                                ", innodb_lock_wait_timeout=" + std::to_string(lock_wait_s);
   DbConnection control;
   RW_RETURN_IF_ERROR(control.Connect(options.connect));
   RW_RETURN_IF_ERROR(PrepareSession(&control));

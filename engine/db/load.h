@@ -19,7 +19,8 @@ struct LoadOptions {
   std::vector<std::string> databases;  // names to restore; empty: every database of the dump
   int threads = 2;                     // connections loading table data in parallel
   // How long a statement waits for a lock another session holds (the session's
-  // lock_wait_timeout): DROP DATABASE waits for every transaction that used one of its tables.
+  // lock_wait_timeout and innodb_lock_wait_timeout): DROP DATABASE waits for every transaction
+  // that used one of its tables, and for the row locks of a prepared XA transaction.
   int lock_wait_s = 60;
 };
 
@@ -53,12 +54,15 @@ Result<ClientSessions> DescribeClientSessions(DbConnection* c, const std::string
 // a statement still running, a prepared XA transaction's row locks. Found by `LOCK TABLES x
 // WRITE` then `UNLOCK TABLES`, one table at a time (the probe never holds one lock while it
 // waits for another, so it cannot deadlock with the holder), with lock_wait_timeout and
-// innodb_lock_wait_timeout of `wait_s` and autocommit off (so that InnoDB takes its table lock
-// too); it stops at the first table found locked. Nothing is changed. A table that cannot be
-// locked for another reason (no LOCK TABLES privilege, its engine gone) is passed over: DROP
-// DATABASE's own lock wait (LoadOptions::lock_wait_s) stays the backstop. Not seen: a
-// transaction that only called a stored function of the database. A table whose triggers write
-// to a table another session has locked is reported too (LOCK TABLES locks that one as well).
+// innodb_lock_wait_timeout of `wait_s`, innodb_table_locks on and autocommit off (so that
+// InnoDB takes its table lock too); it stops at the first table found locked. No data is
+// changed, but while it waits (at most `wait_s`) other sessions' new requests for that table
+// queue behind it. A table that cannot be locked for another reason (no LOCK TABLES
+// privilege, its engine gone) is passed over: DROP DATABASE's own lock wait
+// (LoadOptions::lock_wait_s) stays the backstop. Not seen: a transaction that only called a
+// stored function of the database. Reported though DROP DATABASE would not wait: a table whose
+// triggers write to a table another session has locked, a view reading a table of another
+// database that a session has locked (LOCK TABLES locks those as well).
 // Changes the session's settings: for a connection of its own.
 struct TableName {
   std::string db, name;

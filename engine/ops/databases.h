@@ -98,6 +98,9 @@ Status CheckServerTakesDump(const Repository& repo, const DatabaseDump& dump, co
 // state or fail half way. Aborted naming each connection (id, account, host, database,
 // command, seconds); IOError when the server cannot be reached. An account without the PROCESS
 // privilege sees only its own connections, so only root-like accounts see them all.
+// Then, when no connection uses them, whether another session holds a lock on one of their
+// tables or views (db::FindLockedTable: a 1 s wait at most, then Aborted naming the table and
+// who may hold it; a probe that cannot run finds nothing).
 Status CheckNoOtherSessions(const DatabaseDump& dump, const std::vector<DbServerSpec>& servers);
 
 // CheckNoOtherSessions for every server and database that restoring `snapshot` with `options`

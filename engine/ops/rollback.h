@@ -114,8 +114,9 @@ struct RollbackOptions {
   // be undone as well); no servers: the safety snapshot holds the files only.
   DatabaseBackupOptions safety_databases;
   // Whether the databases of the snapshot are free to be dropped (no other connection uses
-  // them: CheckNoOtherSessions), asked with the check of processes, after the stop command;
-  // not asked with allow_running. nullptr: not asked.
+  // them, no other session holds a lock on one of their tables: CheckNoOtherSessions), asked
+  // with the check of processes, after the stop command; not asked with allow_running.
+  // nullptr: not asked.
   std::function<Status(const Snapshot&)> check_databases_idle;
   int checkpoint_ms = 500;      // how often applied progress is made durable in the journal
   int step_delay_us = 0;        // tests only: a pause after each applied step, so that a kill
@@ -159,7 +160,8 @@ struct RollbackResult {
 // allow_running);
 // FailedPrecondition-like InvalidArgument when an interrupted rollback is pending (resume it);
 // Locked; an I/O error while applying leaves the journal for ResumeRollback. Differences left
-// after the apply are not an error: see RollbackResult::remaining.
+// after the apply are not an error: see RollbackResult::remaining; nor is a start command that
+// fails after a complete, verified rollback: RollbackResult::start_cmd_failed.
 Result<RollbackResult> Rollback(Repository* repo, const SnapshotRef& snap, const RollbackOptions& options,
                                 RollbackObserver* observer, RollbackProgress* progress);
 

@@ -352,7 +352,18 @@ expect_err_contains "another session holds a lock on \`webmail\`.\`contacts\` on
 expect_err_contains "1 prepared XA transaction, of no session (\`XA RECOVER\` lists them"
 expect_err_contains "nothing was changed"
 [[ -z $(ls "$REPO"/rollback/*.journal 2>/dev/null) ]] || check_failed "the refused rollback left a journal"
+# Under --allow-running (no probe) the databases step's own lock wait bounds the wait for the
+# row lock too, not the server's innodb_lock_wait_timeout (an hour here: `timeout` would end it).
+mdb -e "SET GLOBAL innodb_lock_wait_timeout = 3600"
+export REWIND_TEST_DB_LOCK_WAIT_S=2
+expect_rc 2 timeout 60 "$REWIND" rollback --repo "$REPO" pre --yes --databases-only --no-safety-snapshot \
+  --allow-running --mysql-defaults-file "$MDB_CNF"
+unset REWIND_TEST_DB_LOCK_WAIT_S
+mdb -e "SET GLOBAL innodb_lock_wait_timeout = DEFAULT"
+expect_err_contains "waited 2 s for a lock another session holds on one of its tables"
+[[ -n $(ls "$REPO"/rollback/*.journal 2>/dev/null) ]] || check_failed "no journal kept for --resume"
 mdb -e "XA ROLLBACK 'rewind-test'"
+expect_rc 0 "$REWIND" rollback --repo "$REPO" --resume --mysql-defaults-file "$MDB_CNF"
 dbdump "$WORK/after-xa-refusal.sql" "${SNAP_DBS[@]}"
 compare_files "mariadb-dump before and after the refusal (a prepared XA transaction)" "$WORK/resumed.sql" \
   "$WORK/after-xa-refusal.sql"
