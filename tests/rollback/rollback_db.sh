@@ -334,6 +334,10 @@ expect_err_contains "DROP DATABASE \`webmail\` waited 2 s for a lock another ses
 expect_err_contains "(a transaction it left open?) (other sessions on the server: id "
 expect_err_contains "rewind rollback --resume"
 [[ -n $(ls "$REPO"/rollback/*.journal 2>/dev/null) ]] || check_failed "no journal kept for --resume"
+# A --resume checks again (without --allow-running): refused while the lock is held, journal kept.
+expect_rc 2 "$REWIND" rollback --repo "$REPO" --resume --mysql-defaults-file "$MDB_CNF"
+expect_err_contains "another session holds a lock on \`webmail\`.\`contacts\` on server"
+[[ -n $(ls "$REPO"/rollback/*.journal 2>/dev/null) ]] || check_failed "the refused --resume did not keep the journal"
 exec 8>&-  # the client ends: its transaction is rolled back
 wait "$TRX" 2>/dev/null || :
 expect_rc 0 "$REWIND" rollback --repo "$REPO" --resume --mysql-defaults-file "$MDB_CNF"
