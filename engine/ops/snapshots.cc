@@ -76,9 +76,12 @@ Result<SnapshotRef> ResolveSnapshot(Repository* repo, std::string_view spec, boo
   }
   if (spec == "latest") return all.back();
   const SnapshotRef* tagged = nullptr;  // the newest snapshot with the tag
-  for (auto it = all.rbegin(); it != all.rend() && !tagged; ++it) {
+  size_t tag_matches = 0;                // how many carry it
+  for (auto it = all.rbegin(); it != all.rend(); ++it) {
     const auto& tags = it->snapshot.tags;
-    if (std::find(tags.begin(), tags.end(), spec) != tags.end()) tagged = &*it;
+    if (std::find(tags.begin(), tags.end(), spec) == tags.end()) continue;
+    if (!tagged) tagged = &*it;
+    ++tag_matches;
   }
   // A tag made only of hex digits (a date: 20261202) can also be an id prefix.
   if (tagged && !by_prefix.empty() && !(by_prefix.size() == 1 && by_prefix[0] == tagged)) {
@@ -96,9 +99,7 @@ Result<SnapshotRef> ResolveSnapshot(Repository* repo, std::string_view spec, boo
   }
   if (tagged) {
     SnapshotRef out = *tagged;
-    out.tag_matches = static_cast<size_t>(std::count_if(all.begin(), all.end(), [&](const SnapshotRef& r) {
-      return std::find(r.snapshot.tags.begin(), r.snapshot.tags.end(), spec) != r.snapshot.tags.end();
-    }));
+    out.tag_matches = tag_matches;
     return out;
   }
   return Status::NotFound("no snapshot matches \"" + std::string(spec) +
