@@ -81,6 +81,10 @@ std::string EncodeIndexInPlace(std::vector<IndexEntry>* entries) {
   return EncodeSorted(*entries);
 }
 
+uint64_t MaxIndexEntries(uint64_t size) {
+  return size > kHeaderSize + 8 + kChecksumSize ? (size - kHeaderSize - 8 - kChecksumSize) / kEntrySize : 0;
+}
+
 Result<std::vector<IndexEntry>> DecodeIndex(std::string_view data) {
   const uint64_t size = data.size();
   if (size < kHeaderSize + 8 + kChecksumSize) {

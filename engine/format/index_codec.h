@@ -31,5 +31,7 @@ std::string EncodeIndexInPlace(std::vector<IndexEntry>* entries);
 // Decodes and checks magic, lengths and the trailing XXH3-64; Corruption with the byte
 // offset of the problem otherwise.
 Result<std::vector<IndexEntry>> DecodeIndex(std::string_view data);
+// At most how many entries an index file of `size` bytes holds (for sizing a table).
+uint64_t MaxIndexEntries(uint64_t size);
 
 }  // namespace rw

@@ -82,6 +82,24 @@ TEST(IndexCodecTest, InPlaceEncodingEqualsTheCopyingOneAndSortsTheCaller) {
   EXPECT_EQ(decoded->size(), 2u);
 }
 
+// MaxIndexEntries, from a file's size alone (how the repository sizes its index table before
+// reading the files), is never below the entries the file holds, and is above them by no more
+// than the room its pack ids take.
+TEST(IndexCodecTest, MaxIndexEntriesBoundsTheCountFromTheSize) {
+  for (size_t n : {0, 1, 2, 7, 100, 5000}) {
+    for (size_t packs : {1, 3, 40}) {
+      const std::string encoded = EncodeIndex(RandomEntries(n, packs, n * 7 + packs));
+      auto decoded = DecodeIndex(encoded);
+      ASSERT_TRUE(decoded.ok());
+      const size_t used = n == 0 ? 0 : std::min(n, packs);  // packs named by some entry
+      EXPECT_GE(MaxIndexEntries(encoded.size()), decoded->size()) << n << " entries, " << packs << " packs";
+      EXPECT_LE(MaxIndexEntries(encoded.size()), decoded->size() + used) << n << " entries, " << packs << " packs";
+    }
+  }
+  EXPECT_EQ(MaxIndexEntries(0), 0u);
+  EXPECT_EQ(MaxIndexEntries(20), 0u);
+}
+
 TEST(IndexCodecTest, EmptyIndex) {
   const std::string encoded = EncodeIndex({});
   EXPECT_EQ(encoded.size(), 32u);
