@@ -1238,6 +1238,19 @@ class Applier {
 // system (the old files are still there); all of them where O_TMPFILE is not supported.
 constexpr uint64_t kCheckWindow = 64 << 20;
 
+// Lets the page cache of the file `name` in `dfd` go, when it is a regular file: the rollback
+// replaces it and has read from it what it needed. The new file's pages then reuse its memory
+// instead of fresh memory, which on a VM that hands freed memory back to its host costs a
+// fault in the host per page touched (on the bench VM, writing 163 MiB into fresh page cache
+// took 0.7-1.0 s of system time against 0.03 s into recently freed memory).
+void DropCachedPages(int dfd, const std::string& name) {
+  Fd old(::openat(dfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+  struct stat st{};
+  if (old.fd >= 0 && ::fstat(old.fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    ::posix_fadvise(old.fd, 0, 0, POSIX_FADV_DONTNEED);
+  }
+}
+
 // A file of a `write` step written before the apply (CheckPlanBlobs), unnamed in `dfd`.
 struct PreparedWrite {
   const RollbackStep* step = nullptr;
@@ -1248,9 +1261,12 @@ struct PreparedWrite {
   int err = 0;
   // Counts on blobs copied from the file there now, unchecked: it may not be left to the apply.
   bool must_create = false;
+  // The file there now is replaced and nothing is copied from it: its page cache goes first.
+  bool drop_old = false;
   std::atomic<size_t> blobs_left{0};  // writes still to come; at 0 its writeback starts
   bool Create() {
     std::call_once(created, [&] {
+      if (drop_old) DropCachedPages(dfd, Leaf(step->path));
       // Readable: a file with ranges copied from the file there now is read back and checked.
       fd = ::openat(dfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
       if (fd < 0) err = errno;
@@ -1471,6 +1487,7 @@ Status WriteFromLive(Repository* repo, PreparedWrite& m, const TreeEntry& now, c
         bytes += c.length;
       }
       if (from_live && (::fstat(live.fd, &st) != 0 || !same(st))) from_live = false;  // changed meanwhile
+      if (from_live) ::posix_fadvise(live.fd, 0, 0, POSIX_FADV_DONTNEED);  // see DropCachedPages
     }
   }
   if (from_live && m.step->entry.xxh128) {
@@ -1623,6 +1640,7 @@ Status CheckPlanBlobs(Repository* repo, const std::vector<RollbackStep>& steps, 
         offset += located[i].raw_length;
       }
       m.must_create = !copies[k].empty();
+      m.drop_old = unnamed && copies[k].empty();
       m.blobs_left = m.step->entry.content.size();
     }
     std::vector<IndexEntry> load;
