@@ -143,10 +143,17 @@ expect_rc 2 "$REWIND" rollback --repo "$REPO" --resume --yes
 expect_err_contains "pid $SVC3 smtp (runs $SRC/smtp)"
 expect_err_contains "rollback --resume"
 [[ -n $(ls "$REPO/rollback" 2>/dev/null | grep journal) ]] || check_failed "the refused resume dropped the journal"
-expect_rc 0 "$REWIND" rollback --repo "$REPO" --resume --yes --stop-cmd "kill $SVC3; while kill -0 $SVC3 2>/dev/null; do sleep 0.05; done"
+# Its start command fails: exit 3 through --resume too, the failure last, no journal left.
+expect_rc 3 "$REWIND" rollback --repo "$REPO" --resume --yes --stop-cmd "kill $SVC3; while kill -0 $SVC3 2>/dev/null; do sleep 0.05; done" \
+  --start-cmd "exit 5"
 for i in 1 30 60; do
   [[ $(cat "$SRC/config/f$i.cfg") == "file $i v1" ]] || check_failed "f$i.cfg not rolled back by the resume"
 done
+[[ $(tail -n 1 "$WORK/last.err") == *"complete and verified, but the start command failed ("*"5"*"): the services are still stopped: start them by hand" ]] ||
+  check_failed "the resume's start command failure is not the last line: $(tail -n 1 "$WORK/last.err")"
+[[ -z $(ls "$REPO"/rollback/*.journal 2>/dev/null) ]] || check_failed "a journal is left after a complete resume"
+expect_rc 2 "$REWIND" rollback --repo "$REPO" --resume --yes
+expect_err_contains "no interrupted rollback to resume"
 
 # Review: what the check used to get wrong (each confirmed against 29e5479).
 # stopped PID: kills a helper and waits for it.
