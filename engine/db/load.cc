@@ -164,22 +164,27 @@ Result<TableName> FindLockedTable(DbConnection* c, const std::vector<std::string
   return TableName{};
 }
 
-std::string DescribeLockHolders(DbConnection* c, const std::string& db, const std::string& name) {
-  if (auto holders = c->Query("SELECT THREAD_ID FROM information_schema.METADATA_LOCK_INFO WHERE TABLE_SCHEMA = " +
-                              c->Quote(db) + " AND TABLE_NAME = " + c->Quote(name) +
-                              " AND THREAD_ID <> CONNECTION_ID()");
-      holders.ok() && !holders->empty()) {
+std::string DescribeLockHolders(DbConnection* c, const std::string& db, const std::string& name,
+                                const std::string& not_ids) {
+  const std::string others = not_ids.empty() ? std::string() : " AND ID NOT IN (" + not_ids + ")";
+  auto holders = name.empty() ? Result<std::vector<Row>>(std::vector<Row>{})
+                               : c->Query("SELECT THREAD_ID FROM information_schema.METADATA_LOCK_INFO WHERE "
+                                          "TABLE_SCHEMA = " + c->Quote(db) + " AND TABLE_NAME = " + c->Quote(name) +
+                                          " AND THREAD_ID <> CONNECTION_ID()");
+  if (holders.ok() && !holders->empty()) {
     std::string ids;
     for (const Row& r : *holders) {
       if (!r.empty() && r[0]) ids += (ids.empty() ? "" : ",") + *r[0];
     }
-    if (auto s = ids.empty() ? Result<ClientSessions>(ClientSessions{}) : DescribeClientSessions(c, "AND ID IN (" + ids + ")");
+    if (auto s = ids.empty() ? Result<ClientSessions>(ClientSessions{})
+                             : DescribeClientSessions(c, "AND ID IN (" + ids + ")" + others);
         s.ok() && s->count > 0) {
       return "held by " + s->list;
     }
   }
   std::string out;
-  auto trx = DescribeClientSessions(c, "AND ID IN (SELECT trx_mysql_thread_id FROM information_schema.INNODB_TRX)");
+  auto trx = DescribeClientSessions(
+      c, "AND ID IN (SELECT trx_mysql_thread_id FROM information_schema.INNODB_TRX)" + others);
   if (trx.ok() && trx->count > 0) out = "sessions with a transaction open: " + trx->list;
   if (auto xa = c->Query("SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = 0 AND "
                          "trx_state <> 'ROLLING BACK'");
@@ -189,7 +194,7 @@ std::string DescribeLockHolders(DbConnection* c, const std::string& db, const st
            ", of no session (`XA RECOVER` lists them; `XA ROLLBACK` or `XA COMMIT` ends one)";
   }
   if (!out.empty()) return out;
-  if (auto all = DescribeClientSessions(c, ""); all.ok() && all->count > 0) return "the other sessions: " + all->list;
+  if (auto all = DescribeClientSessions(c, others); all.ok() && all->count > 0) return "the other sessions: " + all->list;
   return "no other session is visible to this account (without the PROCESS privilege it sees only its own)";
 }
 
@@ -429,16 +434,17 @@ Result<LoadStats> LoadServer(const Repository& repo, const BlobId& server_tree,
     if (db.name != "mysql") {
       if (Status s = control.Exec("DROP DATABASE IF EXISTS " + QuoteIdent(db.name)); !s.ok()) {
         if (control.LastErrno() != 1205 /* ER_LOCK_WAIT_TIMEOUT */) return s;
-        // The other sessions (not the loading ones): one of them holds the lock.
+        // Which table (what DROP DATABASE left of the database, probed as the rollback's check
+        // does: at most 1 s) and who may hold it, the loading sessions aside.
         std::string mine;
-        for (const auto& w : workers) mine += (mine.empty() ? "" : ", ") + std::to_string(w->ThreadId());
-        auto sessions = DescribeClientSessions(&control, mine.empty() ? "" : "AND ID NOT IN (" + mine + ")");
-        const std::string others = sessions.ok() && sessions->count > 0
-                                       ? " (other sessions on the server: " + sessions->list + ")"
-                                       : "";
+        for (const auto& w : workers) mine += (mine.empty() ? "" : ",") + std::to_string(w->ThreadId());
+        auto locked = FindLockedTable(&control, {db.name}, 1);
+        const std::string table = locked.ok() ? locked->name : std::string();
         return Status::Aborted("DROP DATABASE " + QuoteIdent(db.name) + " waited " + std::to_string(lock_wait_s) +
-                               " s for a lock another session holds on one of its tables (a transaction it left "
-                               "open?)" + others + ": end that session, then run again");
+                               " s for a lock another session or transaction holds on " +
+                               (table.empty() ? "one of its tables" : QuoteIdent(db.name) + "." + QuoteIdent(table)) +
+                               " (" + DescribeLockHolders(&control, db.name, table, mine) +
+                               "): end it, then run again");
       }
     }
     RW_RETURN_IF_ERROR(ExecuteSqlBlobs(repo, db.schema->content, &control, progress, nullptr, /*table_file=*/true)

@@ -72,7 +72,10 @@ Result<TableName> FindLockedTable(DbConnection* c, const std::vector<std::string
 // Who may hold the lock FindLockedTable found on db.name, for a message: the
 // holder itself when the server has the METADATA_LOCK_INFO plugin; else the sessions with an
 // InnoDB transaction open and the prepared XA transactions; else the other client sessions.
-std::string DescribeLockHolders(DbConnection* c, const std::string& db, const std::string& name);
+// Sessions whose ids are in `not_ids` (comma-separated: the caller's other connections) are
+// never named. `name` may be empty (the table is not known).
+std::string DescribeLockHolders(DbConnection* c, const std::string& db, const std::string& name,
+                                const std::string& not_ids = "");
 
 // Restores the databases of one server's dump (`server_tree`, whose database directories hold
 // `dump_databases`): per database DROP DATABASE IF EXISTS (never for `mysql`) and schema.sql;
