@@ -1,5 +1,4 @@
 #include <algorithm>
-#include <climits>
 #include <cstdlib>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -103,23 +102,7 @@ int RunBackup(Context* ctx, const BackupArgs& args) {
   if (!repo) return kExitError;
   // A rollback of this source (or of the databases) that was interrupted left them part way
   // between two states: a snapshot of that would be neither, with the rollback's temporaries.
-  if (auto pending = ListPendingRollbacks(repo.get()); pending.ok()) {
-    char resolved[PATH_MAX];
-    const std::string source =
-        args.source.empty() ? "" : (::realpath(args.source.c_str(), resolved) ? std::string(resolved) : args.source);
-    for (const PendingRollback& p : *pending) {
-      char t[PATH_MAX];
-      const bool same_source = !source.empty() && p.files && !p.target.empty() &&
-                               (p.target == source || (::realpath(p.target.c_str(), t) && source == t));
-      if (!same_source && !(with_databases && p.databases)) continue;
-      return Fail("backup",
-                  Status::InvalidArgument(
-                      "an interrupted rollback of " + (same_source ? source : std::string("the databases")) +
-                      " is pending (journal rollback/" + p.journal_id + ".journal): " +
-                      (same_source ? "it is" : "they are") + " part way between two states. Finish it with `rewind rollback --resume` (or give it up "
-                      "with `rewind rollback --abandon`), then back up: nothing was saved"));
-    }
-  }
+  if (Status s = CheckNoPendingRollback(repo.get(), args.source, with_databases); !s.ok()) return Fail("backup", s);
   BackupOptions opts;
   opts.source = args.source;
   opts.profiles = args.profiles;

@@ -2386,6 +2386,25 @@ Result<std::vector<PendingRollback>> ListPendingRollbacks(Repository* repo) {
   return out;
 }
 
+Status CheckNoPendingRollback(Repository* repo, const std::string& source, bool databases) {
+  auto pending = ListPendingRollbacks(repo);
+  if (!pending.ok()) return Status::OK();
+  char resolved[PATH_MAX];
+  const std::string src = source.empty() ? "" : (::realpath(source.c_str(), resolved) ? std::string(resolved) : source);
+  for (const PendingRollback& p : *pending) {
+    char t[PATH_MAX];
+    const bool same_source = !src.empty() && p.files && !p.target.empty() &&
+                             (p.target == src || (::realpath(p.target.c_str(), t) && src == t));
+    if (!same_source && !(databases && p.databases)) continue;
+    return Status::InvalidArgument("an interrupted rollback of " + (same_source ? src : std::string("the databases")) +
+                                   " is pending (journal rollback/" + p.journal_id + ".journal): " +
+                                   (same_source ? "it is" : "they are") +
+                                   " part way between two states. Finish it with `rewind rollback --resume` (or give "
+                                   "it up with `rewind rollback --abandon`), then back up: nothing was saved");
+  }
+  return Status::OK();
+}
+
 Result<AbandonedRollback> AbandonRollback(Repository* repo, const std::string& snapshot_spec) {
   RW_ASSIGN_OR_RETURN(auto lock, repo->Lock(true, "rollback --abandon"));
   RW_RETURN_IF_ERROR(repo->storage().RemoveTemporaries("rollback"));

@@ -201,6 +201,11 @@ Result<AbandonedRollback> AbandonRollback(Repository* repo, const std::string& s
 // The interrupted rollbacks pending in the repository. A backup of such a target, or of the
 // databases, would save a state part way between two.
 Result<std::vector<PendingRollback>> ListPendingRollbacks(Repository* repo);
+// InvalidArgument naming the journal when an interrupted rollback of `source` (a directory;
+// empty: none) or, with `databases`, of the databases is pending: a backup of them now would
+// save a state part way between two. OK otherwise, or when the journals cannot be listed (the
+// backup then goes ahead: the check is a guard, not a gate on the repository's health).
+Status CheckNoPendingRollback(Repository* repo, const std::string& source, bool databases);
 
 // Planning alone (what --dry-run shows), on an open target directory. `trees` (optional) keeps
 // the snapshot's decoded trees for the next phases.

@@ -334,6 +334,11 @@ grep -v '…$' "$WORK/last.err" | sed 's/^/     /'
 expect_err_contains "DROP DATABASE \`webmail\` waited 2 s for a lock another session or transaction holds on \`webmail\`.\`contacts\` (sessions with a transaction open: id "
 expect_err_contains "rewind rollback --resume"
 [[ -n $(ls "$REPO"/rollback/*.journal 2>/dev/null) ]] || check_failed "no journal kept for --resume"
+# A backup of the databases now would save them part way between two states: refused.
+nsnap=$(snapshot_count "$REPO")
+expect_rc 2 "$REWIND" backup --repo "$REPO" --databases all --mysql-defaults-file "$MDB_CNF"
+expect_err_contains "an interrupted rollback of the databases is pending (journal rollback/"
+[[ $(snapshot_count "$REPO") == "$nsnap" ]] || check_failed "the refused backup added a snapshot"
 # A --resume checks again (without --allow-running): refused while the lock is held, journal kept.
 expect_rc 2 "$REWIND" rollback --repo "$REPO" --resume --mysql-defaults-file "$MDB_CNF"
 expect_err_contains "another session holds a lock on \`webmail\`.\`contacts\` on server"
