@@ -432,6 +432,13 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
                         {"remaining", remaining},
                         {"databases_failed", r.databases_failed},
                         {"databases_restored", r.databases_restored},
+                        {"databases_created", [&] {
+                           nlohmann::json a = nlohmann::json::array();
+                           for (const auto& [label, created] : r.databases_created) {
+                             a.push_back({{"label", label}, {"databases", created}});
+                           }
+                           return a;
+                         }()},
                         {"databases", [&] {
                            nlohmann::json a = nlohmann::json::array();
                            for (const auto& d : db_done) {
@@ -505,26 +512,13 @@ int RunRollback(Context* ctx, const RollbackArgs& args) {
       // Except for the databases this rollback created that were not there before (the upgrade
       // dropped them): the safety snapshot does not hold them, and a rollback to it leaves
       // them alone.
-      if (!db_done.empty()) {
-        if (auto safety = ResolveSnapshot(repo.get(), r.safety_snapshot_id); safety.ok()) {
-          for (const auto& d : db_done) {
-            std::vector<std::string> had;
-            for (const DatabaseDump& dump : safety->snapshot.databases) {
-              if (dump.label == d.label) had = dump.databases;
-            }
-            std::string recreated;
-            for (const std::string& n : d.databases) {
-              if (std::find(had.begin(), had.end(), n) == had.end()) recreated += (recreated.empty() ? "" : ", ") + n;
-            }
-            if (!recreated.empty()) {
-              std::fprintf(stderr,
-                           "note: databases of server \"%s\" that this rollback created (they were not there "
-                           "before it): %s. A rollback to the safety snapshot leaves them: drop them after it to be "
-                           "exactly as before\n",
-                           d.label.c_str(), recreated.c_str());
-            }
-          }
-        }
+      for (const auto& [label, created] : r.databases_created) {
+        std::string names;
+        for (const std::string& n : created) names += (names.empty() ? "" : ", ") + n;
+        std::fprintf(stderr,
+                     "note: databases of server \"%s\" that this rollback created (they were not there before it): "
+                     "%s. A rollback to the safety snapshot leaves them: drop them after it to be exactly as before\n",
+                     label.c_str(), names.c_str());
       }
     }
     if (r.resumed) {

@@ -1991,6 +1991,21 @@ Status Finish(Session& s, const Snapshot& snap, const RollbackJournal& j, const 
     }
     s.result.databases_failed = std::move(*failed);
     s.result.databases_restored = true;
+    if (!j.safety_snapshot_id.empty()) {
+      if (auto safety = ResolveSnapshot(s.repo, j.safety_snapshot_id); safety.ok()) {
+        for (const DatabaseDump& d : snap.databases) {
+          std::vector<std::string> had;
+          for (const DatabaseDump& h : safety->snapshot.databases) {
+            if (h.label == d.label) had = h.databases;
+          }
+          std::vector<std::string> created;
+          for (const std::string& n : d.databases) {
+            if (std::find(had.begin(), had.end(), n) == had.end()) created.push_back(n);
+          }
+          if (!created.empty()) s.result.databases_created.emplace_back(d.label, std::move(created));
+        }
+      }
+    }
   }
   // What the apply wrote is written back to the disk while the verify reads the tree (the
   // verify only reads): the journal goes once both are done.

@@ -141,6 +141,9 @@ struct RollbackResult {
   // by the safety snapshot) rather than read from the repository.
   uint64_t bytes_copied_from_target = 0;
   bool databases_restored = false;
+  // Per server label, the databases the databases step created that the safety snapshot does
+  // not hold (the upgrade dropped them): a rollback to the safety snapshot leaves them.
+  std::vector<std::pair<std::string, std::vector<std::string>>> databases_created;
   bool start_cmd_run = false;
   // The start command's failure after a complete and verified rollback (not an error: the
   // rollback is done; the services are still stopped). Empty when it ran or there was none.
