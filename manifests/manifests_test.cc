@@ -101,6 +101,31 @@ TEST(Tree, RoundTripsEveryTypeWithAllFields) {
   for (size_t i = 0; i < t.entries.size(); ++i) EXPECT_EQ(back->entries[i], t.entries[i]) << i;
 }
 
+// A decoded tree's entries are allocated once, at their number (plus one per xattr at most):
+// grown one by one, a tree of 1,000 entries held room for 1,024, of 1,025 for 2,048.
+TEST(Tree, DecodedEntriesAreAllocatedAtTheirNumber) {
+  for (size_t n : {1, 2, 5, 100, 1025}) {
+    Tree t;
+    for (size_t i = 0; i < n; ++i) {
+      TreeEntry e;
+      e.name = "file" + std::to_string(100000 + i);
+      e.size = i;
+      e.content = {Id('1')};
+      t.entries.push_back(e);
+    }
+    Result<Tree> back = DecodeTree(EncodeTree(t));
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    ASSERT_EQ(back->entries.size(), n);
+    EXPECT_EQ(back->entries.capacity(), n);
+  }
+  Tree every = EveryType();
+  size_t xattrs = 0;
+  for (const TreeEntry& e : every.entries) xattrs += e.xattrs.size();
+  Result<Tree> back = DecodeTree(EncodeTree(every));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_LE(back->entries.capacity(), every.entries.size() + xattrs);
+}
+
 TEST(Tree, RoundTripsEmptyTreeAndDefaults) {
   EXPECT_EQ(EncodeTree(Tree{}), R"({"entries":[],"version":1})");
   Tree t;

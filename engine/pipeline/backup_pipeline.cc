@@ -114,7 +114,10 @@ class TreeAssembler {
     stack_.pop_back();
     Tree tree;
     tree.entries = std::move(dir.entries);
-    if (trees_) SortTree(&tree);  // as it will be decoded: the cache holds it so
+    if (trees_) {
+      SortTree(&tree);  // as it will be decoded: the cache holds it so
+      tree.entries.shrink_to_fit();  // kept: without the room it grew by (up to as much again)
+    }
     std::string doc = EncodeTree(tree);
     BlobId id = Sha256(doc);
     if (!sink_->Has(id)) {
