@@ -183,7 +183,15 @@ Status CheckSnapshotWhole(Repository* repo, const Snapshot& snap, TreeCache* tre
   };
   TreeCache local(*repo);
   if (!trees) trees = &local;
-  std::map<BlobId, std::vector<IndexEntry>> by_pack;
+  // Per pack, where its blobs the snapshot needs are (one entry per use: about 100k for the
+  // bench tree, so without the pack id an IndexEntry repeats).
+  struct Frame {
+    uint64_t offset;
+    uint32_t compressed_length, raw_length;
+    BlobId id;
+  };
+  auto frame_of = [](const IndexEntry& e) { return Frame{e.offset, e.compressed_length, e.raw_length, e.id}; };
+  std::map<BlobId, std::vector<Frame>> by_pack;
   std::unordered_set<BlobId, BlobIdHash> seen_trees, missing_blobs;
   // The files tree, and the database dumps' trees under databases/<label> (as `ls` shows them),
   // a level at a time: the trees of one level are loaded and decoded in parallel.
@@ -200,7 +208,7 @@ Status CheckSnapshotWhole(Repository* repo, const Snapshot& snap, TreeCache* tre
         miss("tree " + id.Short() + " of " + (prefix.empty() ? "/" : prefix + "/") + " is not in the index");
         continue;
       }
-      by_pack[where->pack].push_back(*where);
+      by_pack[where->pack].push_back(frame_of(*where));
       hint.push_back(*where);
       todo.push_back({id, std::move(prefix)});
     }
@@ -222,7 +230,8 @@ Status CheckSnapshotWhole(Repository* repo, const Snapshot& snap, TreeCache* tre
       }
       // A blob of many files is listed once per file here (a hash set of the ids seen cost more
       // than the index lookups it saved); each pack's list is made unique below.
-      std::vector<IndexEntry>* last = nullptr;
+      std::vector<Frame>* last = nullptr;
+      BlobId last_pack;
       for (const TreeEntry& e : (*loaded[i])->entries) {
         for (const BlobId& c : e.content) {
           auto loc = repo->Find(c);
@@ -232,8 +241,11 @@ Status CheckSnapshotWhole(Repository* repo, const Snapshot& snap, TreeCache* tre
             }
             continue;
           }
-          if (!last || last->front().pack != loc->pack) last = &by_pack[loc->pack];
-          last->push_back(*loc);
+          if (!last || !(last_pack == loc->pack)) {
+            last = &by_pack[loc->pack];
+            last_pack = loc->pack;
+          }
+          last->push_back(frame_of(*loc));
         }
         if (e.type == EntryType::kDir && e.subtree) next.push_back({*e.subtree, JoinPath(prefix, e.name)});
       }
@@ -243,9 +255,9 @@ Status CheckSnapshotWhole(Repository* repo, const Snapshot& snap, TreeCache* tre
   // The packs holding them: present, with a trailer that parses and agrees with the index.
   for (auto& [pack, entries] : by_pack) {
     std::sort(entries.begin(), entries.end(),
-              [](const IndexEntry& a, const IndexEntry& b) { return a.offset < b.offset || (a.offset == b.offset && a.id < b.id); });
+              [](const Frame& a, const Frame& b) { return a.offset < b.offset || (a.offset == b.offset && a.id < b.id); });
     entries.erase(std::unique(entries.begin(), entries.end(),
-                              [](const IndexEntry& a, const IndexEntry& b) { return a.id == b.id && a.offset == b.offset; }),
+                              [](const Frame& a, const Frame& b) { return a.id == b.id && a.offset == b.offset; }),
                   entries.end());
     const std::string rel = PackPath(pack);
     auto size = repo->storage().FileSize(rel);
@@ -275,7 +287,7 @@ Status CheckSnapshotWhole(Repository* repo, const Snapshot& snap, TreeCache* tre
     // Both in offset order (a trailer's frames are in order and never overlap): one pass.
     const std::vector<PackEntry>& listed = trailer->entries;
     size_t k = 0;
-    for (const IndexEntry& e : entries) {
+    for (const Frame& e : entries) {
       while (k < listed.size() && listed[k].offset < e.offset) ++k;
       if (k == listed.size() || listed[k].offset != e.offset || !(listed[k].id == e.id) ||
           listed[k].compressed_length != e.compressed_length || listed[k].raw_length != e.raw_length) {
